@@ -1,0 +1,282 @@
+/* Unit tests for verifier/chain with CA hierarchies built in the test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "testutil.h"
+#include "verifier/chain.h"
+
+struct pki {
+    EVP_PKEY *root_key, *int_key, *leaf_key;
+    X509 *root, *intermediate, *leaf;
+    struct chain_store *store;
+    STACK_OF(X509) *device;
+};
+
+static const struct tu_cert_spec root_spec = {
+    .o = "Acme Devices",
+    .cn = "Acme Root CA",
+    .ca = 1,
+    .not_before = TU_NOW - 365 * TU_DAY,
+    .not_after = TU_NOW + 3650 * TU_DAY,
+};
+static const struct tu_cert_spec int_spec = {
+    .o = "Acme Devices",
+    .cn = "Acme IDevID CA 1",
+    .ca = 1,
+    .not_before = TU_NOW - 365 * TU_DAY,
+    .not_after = TU_NOW + 3650 * TU_DAY,
+};
+static const struct tu_cert_spec leaf_spec = {
+    .cn = "Widget 3000",
+    .serial = "SN0001",
+    .not_before = TU_NOW - 30 * TU_DAY,
+    .not_after = TU_NOW + 3650 * TU_DAY,
+    .hw_serial = "SN0001",
+};
+
+static int setup(void **state)
+{
+    struct pki *p = test_calloc(1, sizeof(*p));
+
+    p->root_key = tu_ec_key();
+    p->int_key = tu_ec_key();
+    p->leaf_key = tu_ec_key();
+    p->root = tu_cert(&root_spec, p->root_key, NULL, p->root_key);
+    p->intermediate = tu_cert(&int_spec, p->int_key, p->root, p->root_key);
+    p->leaf = tu_cert(&leaf_spec, p->leaf_key, p->intermediate, p->int_key);
+    assert_non_null(p->store = chain_store_new());
+    assert_int_equal(chain_store_add_root(p->store, p->root), 0);
+    assert_non_null(p->device = sk_X509_new_null());
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct pki *p = *state;
+
+    sk_X509_free(p->device);
+    chain_store_free(p->store);
+    X509_free(p->leaf);
+    X509_free(p->intermediate);
+    X509_free(p->root);
+    EVP_PKEY_free(p->leaf_key);
+    EVP_PKEY_free(p->int_key);
+    EVP_PKEY_free(p->root_key);
+    test_free(p);
+    return 0;
+}
+
+static int verify(struct pki *p, X509 *leaf, time_t now, char *why, size_t why_len)
+{
+    struct chain_verdict v;
+    int r = chain_verify(p->store, &v, leaf, p->device, now, why, why_len);
+
+    if (r == 0) {
+        assert_non_null(v.root);
+        assert_int_equal(X509_cmp(v.root, p->root), 0);
+    } else {
+        assert_null(v.root);
+        assert_true(why[0] != '\0');
+    }
+    chain_verdict_cleanup(&v);
+    return r;
+}
+
+static void test_good_device_intermediate(void **state)
+{
+    struct pki *p = *state;
+    struct chain_verdict v;
+    char why[512] = "";
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(chain_store_root_count(p->store), 1);
+    assert_int_equal(chain_verify(p->store, &v, p->leaf, p->device, TU_NOW, why, sizeof(why)), 0);
+    assert_string_equal(v.manufacturer, "Acme Devices");
+    chain_verdict_cleanup(&v);
+    assert_null(v.root);
+}
+
+static void test_intermediate_needed(void **state)
+{
+    struct pki *p = *state;
+    char why[512];
+
+    assert_int_equal(verify(p, p->leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_UNTRUSTED);
+    assert_non_null(strstr(why, "CN=Widget 3000"));
+    assert_non_null(strstr(why, "issuer"));
+}
+
+static void test_good_config_intermediate(void **state)
+{
+    struct pki *p = *state;
+    char why[512];
+
+    assert_int_equal(chain_store_add_intermediate(p->store, p->intermediate), 0);
+    assert_int_equal(verify(p, p->leaf, TU_NOW, why, sizeof(why)), 0);
+}
+
+static void test_expired_leaf(void **state)
+{
+    struct pki *p = *state;
+    char why[512];
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(verify(p, p->leaf, TU_NOW + 3651 * TU_DAY, why, sizeof(why)),
+                     DEVID_ERR_CHAIN_EXPIRED);
+    assert_non_null(strstr(why, "expired"));
+}
+
+static void test_not_yet_valid(void **state)
+{
+    struct pki *p = *state;
+    char why[512];
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(verify(p, p->leaf, TU_NOW - 31 * TU_DAY, why, sizeof(why)),
+                     DEVID_ERR_CHAIN_EXPIRED);
+    assert_non_null(strstr(why, "Widget 3000"));
+}
+
+static void test_expired_intermediate(void **state)
+{
+    struct pki *p = *state;
+    struct tu_cert_spec s = int_spec;
+    X509 *old, *leaf;
+    char why[512];
+
+    s.not_after = TU_NOW - TU_DAY;
+    old = tu_cert(&s, p->int_key, p->root, p->root_key);
+    leaf = tu_cert(&leaf_spec, p->leaf_key, old, p->int_key);
+    sk_X509_push(p->device, old);
+    assert_int_equal(verify(p, leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_EXPIRED);
+    assert_non_null(strstr(why, "Acme IDevID CA 1"));
+    X509_free(leaf);
+    X509_free(old);
+}
+
+static void test_untrusted_root(void **state)
+{
+    struct pki *p = *state;
+    EVP_PKEY *k = tu_ec_key(), *ik = tu_ec_key();
+    X509 *root = tu_cert(&root_spec, k, NULL, k);
+    X509 *in = tu_cert(&int_spec, ik, root, k);
+    X509 *leaf = tu_cert(&leaf_spec, p->leaf_key, in, ik);
+    char why[512];
+
+    sk_X509_push(p->device, in);
+    sk_X509_push(p->device, root);
+    assert_int_equal(verify(p, leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_UNTRUSTED);
+    X509_free(leaf);
+    X509_free(in);
+    X509_free(root);
+    EVP_PKEY_free(ik);
+    EVP_PKEY_free(k);
+}
+
+static void test_self_signed_leaf(void **state)
+{
+    struct pki *p = *state;
+    X509 *leaf = tu_cert(&leaf_spec, p->leaf_key, NULL, p->leaf_key);
+    char why[512];
+
+    assert_int_equal(verify(p, leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_UNTRUSTED);
+    X509_free(leaf);
+}
+
+static void test_intermediate_not_ca(void **state)
+{
+    struct pki *p = *state;
+    struct tu_cert_spec s = int_spec;
+    X509 *in, *leaf;
+    char why[512];
+
+    s.ca = 0;
+    in = tu_cert(&s, p->int_key, p->root, p->root_key);
+    leaf = tu_cert(&leaf_spec, p->leaf_key, in, p->int_key);
+    sk_X509_push(p->device, in);
+    assert_int_equal(verify(p, leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_INVALID);
+    X509_free(leaf);
+    X509_free(in);
+}
+
+static void test_bad_signature(void **state)
+{
+    struct pki *p = *state;
+    EVP_PKEY *k = tu_ec_key();
+    X509 *leaf = tu_cert(&leaf_spec, p->leaf_key, p->intermediate, k);
+    char why[512];
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(verify(p, leaf, TU_NOW, why, sizeof(why)), DEVID_ERR_CHAIN_INVALID);
+    assert_non_null(strstr(why, "signature"));
+    X509_free(leaf);
+    EVP_PKEY_free(k);
+}
+
+static void test_manufacturer_from_cn(void **state)
+{
+    struct pki *p = *state;
+    struct tu_cert_spec rs = root_spec, is = int_spec;
+    struct chain_store *store = chain_store_new();
+    X509 *root, *in, *leaf;
+    struct chain_verdict v;
+    char why[512];
+
+    rs.o = NULL;
+    is.o = NULL;
+    root = tu_cert(&rs, p->root_key, NULL, p->root_key);
+    in = tu_cert(&is, p->int_key, root, p->root_key);
+    leaf = tu_cert(&leaf_spec, p->leaf_key, in, p->int_key);
+    assert_int_equal(chain_store_add_root(store, root), 0);
+    assert_int_equal(chain_store_add_intermediate(store, in), 0);
+    assert_int_equal(chain_verify(store, &v, leaf, NULL, TU_NOW, why, sizeof(why)), 0);
+    assert_string_equal(v.manufacturer, "Acme Root CA");
+    chain_verdict_cleanup(&v);
+    chain_store_free(store);
+    chain_store_free(NULL);
+    X509_free(leaf);
+    X509_free(in);
+    X509_free(root);
+}
+
+static void test_empty_store(void **state)
+{
+    struct pki *p = *state;
+    struct chain_store *store = chain_store_new();
+    struct chain_verdict v;
+    char why[512];
+
+    sk_X509_push(p->device, p->intermediate);
+    sk_X509_push(p->device, p->root);
+    assert_int_equal(chain_verify(store, &v, p->leaf, p->device, TU_NOW, why, sizeof(why)),
+                     DEVID_ERR_CHAIN_UNTRUSTED);
+    chain_store_free(store);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_good_device_intermediate),
+        T(test_intermediate_needed),
+        T(test_good_config_intermediate),
+        T(test_expired_leaf),
+        T(test_not_yet_valid),
+        T(test_expired_intermediate),
+        T(test_untrusted_root),
+        T(test_self_signed_leaf),
+        T(test_intermediate_not_ca),
+        T(test_bad_signature),
+        T(test_manufacturer_from_cn),
+        T(test_empty_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,374 @@
+/* Unit tests for verifier/enroll: a whole request built in the test as the
+ * agent would build it (software keys stand in for the TPM's). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "testutil.h"
+#include "verifier/enroll.h"
+
+struct fx {
+    EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key;
+    X509 *root, *intermediate, *idevid;
+    struct chain_store *store;
+    struct policy *policy;
+    uint8_t token_key[TOKEN_KEY_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t exporter[32];       /* the verifier's value */
+    uint8_t agent_exporter[32]; /* what the agent used */
+    uint8_t token[TOKEN_LEN];
+    uint8_t *csr;
+    size_t csr_len;
+    uint8_t sig[512], info[2048], cert_sig[512], pub[1024];
+    size_t sig_len, info_len, cert_sig_len, pub_len;
+    uint8_t *int_der;
+    size_t int_der_len;
+    ProtobufCBinaryData intermediates[ENROLL_MAX_INTERMEDIATES + 1];
+    Devid__V1__TpmEvidence ev;
+    Devid__V1__EnrollRequest req;
+    struct enroll_config cfg;
+};
+
+static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
+                                              .cn = "Acme Root CA",
+                                              .ca = 1,
+                                              .not_before = TU_NOW - 365 * TU_DAY,
+                                              .not_after = TU_NOW + 3650 * TU_DAY};
+static const struct tu_cert_spec int_spec = {.o = "Acme Devices",
+                                             .cn = "Acme IDevID CA",
+                                             .ca = 1,
+                                             .not_before = TU_NOW - 365 * TU_DAY,
+                                             .not_after = TU_NOW + 3650 * TU_DAY};
+static const struct tu_cert_spec leaf_spec = {.cn = "Widget 3000",
+                                              .serial = "SN0001",
+                                              .hw_serial = "SN0001",
+                                              .not_before = TU_NOW - 30 * TU_DAY,
+                                              .not_after = TU_NOW + 3650 * TU_DAY};
+
+/* Recomputes the agent's side from the fixture's current inputs. */
+static void build(struct fx *f)
+{
+    uint8_t t[TRANSCRIPT_LEN], d[32], hash[32];
+    TPMT_PUBLIC pub;
+    TPM2B_NAME name;
+    int len;
+    unsigned char *p;
+
+    assert_int_equal(enroll_cert_hash(hash, f->idevid), 0);
+    assert_int_equal(token_seal(f->token, f->token_key, f->nonce, TU_NOW + 60, hash), 0);
+    free(f->csr);
+    f->csr = tu_csr_der(&f->csr_len, f->csr_key, f->csr_key);
+    assert_int_equal(transcript_compute(t, f->nonce, 32, f->agent_exporter, 32, f->csr, f->csr_len),
+                     0);
+    f->sig_len = sizeof(f->sig);
+    tu_tpm_sign(f->sig, &f->sig_len, f->idev_key, t);
+    f->pub_len = sizeof(f->pub);
+    tu_tpm_public(&pub, f->pub, &f->pub_len, f->ldev_key, TU_LDEVID_ATTRS);
+    tu_tpm_name(&name, f->pub, f->pub_len);
+    f->info_len = sizeof(f->info);
+    tu_certify_info(f->info, &f->info_len, &name, t, sizeof(t));
+    tu_sha256(d, f->info, f->info_len);
+    f->cert_sig_len = sizeof(f->cert_sig);
+    tu_tpm_sign(f->cert_sig, &f->cert_sig_len, f->idev_key, d);
+
+    if (f->int_der == NULL) {
+        len = i2d_X509(f->intermediate, NULL);
+        assert_true(len > 0);
+        f->int_der = malloc((size_t)len);
+        p = f->int_der;
+        assert_int_equal(i2d_X509(f->intermediate, &p), len);
+        f->int_der_len = (size_t)len;
+    }
+
+    devid__v1__tpm_evidence__init(&f->ev);
+    f->ev.certify_info.data = f->info;
+    f->ev.certify_info.len = f->info_len;
+    f->ev.certify_signature.data = f->cert_sig;
+    f->ev.certify_signature.len = f->cert_sig_len;
+    f->ev.ldevid_public.data = f->pub;
+    f->ev.ldevid_public.len = f->pub_len;
+    f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    devid__v1__enroll_request__init(&f->req);
+    f->req.token.data = f->token;
+    f->req.token.len = sizeof(f->token);
+    f->req.csr.data = f->csr;
+    f->req.csr.len = f->csr_len;
+    f->req.challenge_signature.data = f->sig;
+    f->req.challenge_signature.len = f->sig_len;
+    f->req.evidence = &f->ev;
+    f->intermediates[0].data = f->int_der;
+    f->intermediates[0].len = f->int_der_len;
+    f->req.intermediates = f->intermediates;
+    f->req.n_intermediates = 1;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = test_calloc(1, sizeof(*f));
+    size_t i;
+
+    f->root_key = tu_ec_key();
+    f->int_key = tu_ec_key();
+    f->idev_key = tu_ec_key();
+    f->ldev_key = tu_ec_key();
+    f->csr_key = f->ldev_key;
+    f->root = tu_cert(&root_spec, f->root_key, NULL, f->root_key);
+    f->intermediate = tu_cert(&int_spec, f->int_key, f->root, f->root_key);
+    f->idevid = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
+    assert_non_null(f->store = chain_store_new());
+    assert_int_equal(chain_store_add_root(f->store, f->root), 0);
+    assert_non_null(f->policy = policy_new());
+    for (i = 0; i < 32; i++) {
+        f->token_key[i] = (uint8_t)i;
+        f->nonce[i] = (uint8_t)(0x55 ^ i);
+        f->exporter[i] = (uint8_t)(0xa0 + i);
+    }
+    memcpy(f->agent_exporter, f->exporter, 32);
+    f->cfg.store = f->store;
+    f->cfg.policy = f->policy;
+    f->cfg.token_key = f->token_key;
+    build(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    free(f->csr);
+    free(f->int_der);
+    policy_free(f->policy);
+    chain_store_free(f->store);
+    X509_free(f->idevid);
+    X509_free(f->intermediate);
+    X509_free(f->root);
+    if (f->csr_key != f->ldev_key)
+        EVP_PKEY_free(f->csr_key);
+    EVP_PKEY_free(f->ldev_key);
+    EVP_PKEY_free(f->idev_key);
+    EVP_PKEY_free(f->int_key);
+    EVP_PKEY_free(f->root_key);
+    test_free(f);
+    return 0;
+}
+
+static int run(struct fx *f, X509 *client, time_t now, struct enroll_outcome *o)
+{
+    int r = enroll_check(o, &f->cfg, &f->req, client, NULL, f->exporter, now);
+
+    if (r != 0) {
+        assert_true(o->why[0] != '\0');
+        assert_null(o->csr);
+        assert_null(o->ldevid_key);
+    }
+    return r;
+}
+
+static int run_simple(struct fx *f)
+{
+    struct enroll_outcome o;
+    int r = run(f, f->idevid, TU_NOW, &o);
+
+    enroll_outcome_cleanup(&o);
+    return r;
+}
+
+static void test_good(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+    uint8_t h[32];
+
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_string_equal(o.id.manufacturer, "Acme Devices");
+    assert_string_equal(o.id.model, "Widget 3000");
+    assert_string_equal(o.id.serial, "SN0001");
+    assert_non_null(o.csr);
+    assert_int_equal(EVP_PKEY_eq(o.ldevid_key, f->ldev_key), 1);
+    assert_memory_equal(o.nonce, f->nonce, 32);
+    tu_sha256(h, f->csr, f->csr_len);
+    assert_memory_equal(o.csr_sha256, h, 32);
+    assert_int_equal(enroll_cert_hash(h, f->idevid), 0);
+    assert_memory_equal(o.idevid_sha256, h, 32);
+    assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID);
+    enroll_outcome_cleanup(&o);
+    enroll_outcome_cleanup(NULL);
+}
+
+static void test_no_client_cert(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(run(f, NULL, TU_NOW, &o), DEVID_ERR_NO_CLIENT_CERT);
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_missing_intermediate(void **state)
+{
+    struct fx *f = *state;
+
+    f->req.n_intermediates = 0;
+    assert_int_equal(run_simple(f), DEVID_ERR_CHAIN_UNTRUSTED);
+}
+
+static void test_intermediate_from_tls_chain(void **state)
+{
+    struct fx *f = *state;
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    struct enroll_outcome o;
+
+    f->req.n_intermediates = 0;
+    sk_X509_push(sk, f->intermediate);
+    assert_int_equal(enroll_check(&o, &f->cfg, &f->req, f->idevid, sk, f->exporter, TU_NOW), 0);
+    enroll_outcome_cleanup(&o);
+    sk_X509_free(sk);
+}
+
+static void test_bad_intermediates(void **state)
+{
+    struct fx *f = *state;
+    size_t i;
+
+    f->intermediates[0].len -= 1;
+    assert_int_equal(run_simple(f), DEVID_ERR_CHAIN_INVALID);
+    f->intermediates[0].len += 1;
+    for (i = 0; i <= ENROLL_MAX_INTERMEDIATES; i++)
+        f->intermediates[i] = f->intermediates[0];
+    f->req.n_intermediates = ENROLL_MAX_INTERMEDIATES + 1;
+    assert_int_equal(run_simple(f), DEVID_ERR_BAD_REQUEST);
+}
+
+static void test_chain_expired(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(run(f, f->idevid, TU_NOW + 3651 * TU_DAY, &o), DEVID_ERR_CHAIN_EXPIRED);
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_token_expired(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(run(f, f->idevid, TU_NOW + 61, &o), DEVID_ERR_TOKEN_EXPIRED);
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_token_other_client(void **state)
+{
+    struct fx *f = *state;
+    X509 *other = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
+    struct enroll_outcome o;
+
+    /* Same key and names, another certificate: the token is bound to the DER. */
+    assert_int_equal(run(f, other, TU_NOW, &o), DEVID_ERR_TOKEN_WRONG_CLIENT);
+    enroll_outcome_cleanup(&o);
+    X509_free(other);
+}
+
+static void test_token_tampered(void **state)
+{
+    struct fx *f = *state;
+
+    f->token[5] ^= 1;
+    assert_int_equal(run_simple(f), DEVID_ERR_TOKEN_INVALID);
+}
+
+static void test_other_channel(void **state)
+{
+    struct fx *f = *state;
+
+    f->agent_exporter[0] ^= 1;
+    build(f);
+    assert_int_equal(run_simple(f), DEVID_ERR_CHALLENGE_SIG);
+}
+
+static void test_challenge_sig_garbage(void **state)
+{
+    struct fx *f = *state;
+
+    f->req.challenge_signature.len = 3;
+    assert_int_equal(run_simple(f), DEVID_ERR_CHALLENGE_SIG);
+}
+
+static void test_no_evidence(void **state)
+{
+    struct fx *f = *state;
+
+    f->req.evidence = NULL;
+    assert_int_equal(run_simple(f), DEVID_ERR_ATTEST_MALFORMED);
+}
+
+static void test_iak_refused(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(o.why, "IAK"));
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_certify_nonce(void **state)
+{
+    struct fx *f = *state;
+
+    f->info[20] ^= 1; /* magic 4, type 2, signer 2+4, size 2: T from 14 */
+    assert_int_equal(run_simple(f), DEVID_ERR_ATTEST_NONCE);
+}
+
+static void test_csr_other_key(void **state)
+{
+    struct fx *f = *state;
+
+    f->csr_key = tu_ec_key();
+    build(f);
+    assert_int_equal(run_simple(f), DEVID_ERR_CSR_KEY_MISMATCH);
+}
+
+static void test_policy_denied(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(policy_add(f->policy, POLICY_DENY_SERIAL, "SN00*"), 0);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "SN0001"));
+    enroll_outcome_cleanup(&o);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_good),
+        T(test_no_client_cert),
+        T(test_missing_intermediate),
+        T(test_intermediate_from_tls_chain),
+        T(test_bad_intermediates),
+        T(test_chain_expired),
+        T(test_token_expired),
+        T(test_token_other_client),
+        T(test_token_tampered),
+        T(test_other_channel),
+        T(test_challenge_sig_garbage),
+        T(test_no_evidence),
+        T(test_iak_refused),
+        T(test_certify_nonce),
+        T(test_csr_other_key),
+        T(test_policy_denied),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,70 @@
+/* The verifier's enrollment decision: every check of DESIGN.md step 5, in
+ * order, over a decoded request. Pure: no socket, file, clock or ledger. */
+#ifndef DEVID_VERIFIER_ENROLL_H
+#define DEVID_VERIFIER_ENROLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "common/transcript.h"
+#include "devid/v1/enroll.pb-c.h"
+#include "verifier/chain.h"
+#include "verifier/identity.h"
+#include "verifier/policy.h"
+#include "verifier/token.h"
+
+/* Most intermediates a request may carry in EnrollRequest.intermediates. */
+#define ENROLL_MAX_INTERMEDIATES 8
+
+struct enroll_config {
+    const struct chain_store *store;
+    const struct policy *policy;
+    const uint8_t *token_key; /* TOKEN_KEY_LEN bytes */
+};
+
+/* What enroll_check learned; every pointer is owned by the outcome. */
+struct enroll_outcome {
+    /* Human-readable reason when the check failed: names the certificate,
+     * the check and the field. */
+    char why[512];
+    struct device_identity id;
+    X509_REQ *csr;
+    EVP_PKEY *ldevid_key;
+    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t transcript[TRANSCRIPT_LEN];
+    /* SHA-256 of the IDevID DER and of the CSR DER. */
+    uint8_t idevid_sha256[32];
+    uint8_t csr_sha256[32];
+    /* Devid__V1__SignerKind of the certify signer. */
+    int signer_kind;
+};
+
+/* enroll_outcome_cleanup frees what |o| owns and zeroes it. */
+void enroll_outcome_cleanup(struct enroll_outcome *o);
+
+/*
+ * enroll_cert_hash writes SHA-256 of |cert|'s DER encoding (as received) to
+ * |out|. Returns 0 or a DEVID_ERR_* code.
+ */
+int enroll_cert_hash(uint8_t out[32], X509 *cert);
+
+/*
+ * enroll_check runs, in order: the chain of |client_cert| with |tls_chain|
+ * and req->intermediates to a root of cfg->store; identity extraction; the
+ * token (MAC, expiry, bound to |client_cert|); the challenge signature over T
+ * (recomputed with |exporter|, the verifier's own RFC 9266 value) by the
+ * IDevID key; the certify evidence (signed by the IDevID); the CSR (parsed
+ * and its self-signature checked by csr_parse, so a CSR that does not parse or
+ * verify is DEVID_ERR_CSR_INVALID before its key is compared); the CSR key
+ * equals the certified key; policy. Nonce single use is the
+ * caller's (it needs the ledger). Returns 0 and fills |out|, or the first
+ * failing check's DEVID_ERR_* code with out->why set.
+ */
+int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
+                 const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
+                 const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now);
+
+#endif
