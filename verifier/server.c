@@ -213,7 +213,7 @@ static void handle_challenge(struct evhttp_request *req, void *arg)
     r = 0;
 out:
     if (r != 0) {
-        log_info("challenge result=refused client=\"%s\" reason=%s why=\"%s\"", peer.subject,
+        log_info("challenge result=refused client=\"%s\" reason=\"%s\" why: %s", peer.subject,
                  devid_err_str(r), why);
         reply_error(req, r, why);
     }
@@ -344,9 +344,9 @@ out:
     if (r != 0) {
         log_info(
             "enroll result=refused client=\"%s\" device_serial=\"%s\" manufacturer=\"%s\" "
-            "reason=%s why=\"%s\" duration_ms=%.1f",
-            peer.subject, o.id.serial, o.id.manufacturer, devid_err_str(r), why,
-            elapsed_ms(&start));
+            "reason=\"%s\" duration_ms=%.1f why: %s",
+            peer.subject, o.id.serial, o.id.manufacturer, devid_err_str(r), elapsed_ms(&start),
+            why);
         reply_error(req, r, why);
     }
     for (i = 0; i < n_chain; i++)

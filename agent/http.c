@@ -1,0 +1,423 @@
+#include "agent/http.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+#include <openssl/ssl.h>
+#include <openssl/store.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/transcript.h"
+
+struct http {
+    const struct http_config *cfg;
+    CURL *curl;
+    struct curl_slist *headers;
+    OSSL_PROVIDER *prov_default;
+    OSSL_PROVIDER *prov_tpm2;
+    EVP_PKEY *key;
+    char errbuf[CURL_ERROR_SIZE];
+    unsigned requests;
+    /* per request */
+    uint8_t *body;
+    size_t body_len;
+    bool too_large;
+    bool exported;
+    /* from the first request */
+    uint8_t exporter[HTTP_EXPORTER_LEN];
+    bool have_exporter;
+    bool exporter_changed;
+};
+
+static int curl_ready = 0;
+
+static int load_key(struct http *h)
+{
+    OSSL_STORE_CTX *store = NULL;
+    OSSL_STORE_INFO *info = NULL;
+    char uri[32], reason[256];
+    int r = DEVID_ERR_TPM;
+
+    snprintf(uri, sizeof(uri), "handle:0x%08x", h->cfg->key_handle);
+    if ((store = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL)) == NULL) {
+        log_err("the tpm2 provider cannot open %s: %s", uri,
+                log_openssl_reason(reason, sizeof(reason)));
+        goto out;
+    }
+    while (h->key == NULL && !OSSL_STORE_eof(store)) {
+        if ((info = OSSL_STORE_load(store)) == NULL)
+            break;
+        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
+            h->key = OSSL_STORE_INFO_get1_PKEY(info);
+        OSSL_STORE_INFO_free(info);
+        info = NULL;
+    }
+    if (h->key == NULL) {
+        log_err("the tpm2 provider found no private key at %s: %s", uri,
+                log_openssl_reason(reason, sizeof(reason)));
+        goto out;
+    }
+    r = 0;
+out:
+    OSSL_STORE_close(store);
+    return r;
+}
+
+static int load_providers(struct http *h)
+{
+    char reason[256];
+
+    if (setenv("TPM2OPENSSL_TCTI", h->cfg->tcti, 1) != 0) {
+        log_err("cannot set TPM2OPENSSL_TCTI");
+        return DEVID_ERR_CONFIG;
+    }
+    if ((h->prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
+        log_err("cannot load the OpenSSL default provider: %s",
+                log_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CONFIG;
+    }
+    if ((h->prov_tpm2 = OSSL_PROVIDER_load(NULL, "tpm2")) == NULL) {
+        log_err(
+            "cannot load the OpenSSL tpm2 provider (package tpm2-openssl) with TCTI \"%s\": "
+            "%s",
+            h->cfg->tcti, log_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_TPM;
+    }
+    if (EVP_set_default_properties(NULL, "?tpm2.signature") != 1) {
+        log_err("cannot set OpenSSL default properties: %s",
+                log_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CONFIG;
+    }
+    return 0;
+}
+
+static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *arg)
+{
+    struct http *h = arg;
+    SSL_CTX *ctx = sslctx;
+    char reason[256];
+    int i;
+
+    (void)curl;
+    if (SSL_CTX_use_certificate(ctx, h->cfg->cert) != 1) {
+        log_err("TLS: cannot use the IDevID certificate: %s",
+                log_openssl_reason(reason, sizeof(reason)));
+        return CURLE_SSL_CERTPROBLEM;
+    }
+    for (i = 0; h->cfg->chain != NULL && i < sk_X509_num(h->cfg->chain); i++) {
+        if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(h->cfg->chain, i)) != 1) {
+            log_err("TLS: cannot add intermediate %d to the chain: %s", i,
+                    log_openssl_reason(reason, sizeof(reason)));
+            return CURLE_SSL_CERTPROBLEM;
+        }
+    }
+    if (SSL_CTX_use_PrivateKey(ctx, h->key) != 1) {
+        log_err("TLS: cannot use the TPM key at handle 0x%08x with the IDevID certificate: %s",
+                h->cfg->key_handle, log_openssl_reason(reason, sizeof(reason)));
+        return CURLE_SSL_CERTPROBLEM;
+    }
+    return CURLE_OK;
+}
+
+/* export_binding reads the tls-exporter value of the live connection. It must
+ * run during a transfer: afterwards curl may have released the SSL object. */
+static void export_binding(struct http *h)
+{
+    struct curl_tlssessioninfo *info = NULL;
+    uint8_t val[HTTP_EXPORTER_LEN];
+    char reason[256];
+    SSL *ssl;
+
+    if (h->exported)
+        return;
+    h->exported = true;
+    if (curl_easy_getinfo(h->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == NULL ||
+        info->backend != CURLSSLBACKEND_OPENSSL || (ssl = info->internals) == NULL) {
+        log_err("TLS: libcurl gives no OpenSSL session to read the channel binding from");
+        return;
+    }
+    if (SSL_export_keying_material(ssl, val, sizeof(val), TRANSCRIPT_EXPORTER_LABEL,
+                                   strlen(TRANSCRIPT_EXPORTER_LABEL), NULL, 0, 0) != 1) {
+        log_err("TLS: cannot export the channel binding (%s): %s", TRANSCRIPT_EXPORTER_LABEL,
+                log_openssl_reason(reason, sizeof(reason)));
+        return;
+    }
+    if (!h->have_exporter) {
+        memcpy(h->exporter, val, sizeof(val));
+        h->have_exporter = true;
+    } else if (CRYPTO_memcmp(h->exporter, val, sizeof(val)) != 0) {
+        h->exporter_changed = true;
+    }
+    OPENSSL_cleanse(val, sizeof(val));
+}
+
+static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    (void)buf;
+    export_binding(arg);
+    return size * n;
+}
+
+static size_t write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct http *h = arg;
+    size_t len = size * n;
+    uint8_t *nb;
+
+    export_binding(h);
+    if (len > HTTP_BODY_MAX || h->body_len + len > HTTP_BODY_MAX) {
+        h->too_large = true;
+        return 0;
+    }
+    if ((nb = realloc(h->body, h->body_len + len + 1)) == NULL)
+        return 0;
+    h->body = nb;
+    memcpy(h->body + h->body_len, buf, len);
+    h->body_len += len;
+    return len;
+}
+
+static int curl_fail(struct http *h, const char *what, CURLcode rc)
+{
+    log_err("%s: %s", what, h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
+    return DEVID_ERR_CONFIG;
+}
+
+static int configure(struct http *h)
+{
+    static const char *const headers[] = {
+        "Content-Type: application/x-protobuf",
+        "Accept: application/x-protobuf",
+        "Expect:",
+    };
+    const struct http_config *cfg = h->cfg;
+    struct curl_slist *list;
+    size_t i;
+    long ver;
+    CURLcode rc;
+
+    switch (cfg->tls_version) {
+        case HTTP_TLS_1_2:
+            ver = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+            break;
+        case HTTP_TLS_1_3:
+            ver = CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3;
+            break;
+        default:
+            ver = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_3;
+            break;
+    }
+    for (i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        if ((list = curl_slist_append(h->headers, headers[i])) == NULL)
+            return DEVID_ERR_ALLOC;
+        h->headers = list;
+    }
+#define SETOPT(opt, val)                                            \
+    do {                                                            \
+        if ((rc = curl_easy_setopt(h->curl, opt, val)) != CURLE_OK) \
+            return curl_fail(h, "libcurl option " #opt, rc);        \
+    } while (0)
+    SETOPT(CURLOPT_ERRORBUFFER, h->errbuf);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "https");
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(CURLOPT_USERAGENT, "devid-agent/" DEVID_VERSION);
+    SETOPT(CURLOPT_HTTPHEADER, h->headers);
+    SETOPT(CURLOPT_CAINFO, cfg->ca_bundle);
+    SETOPT(CURLOPT_CAPATH, NULL);
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(CURLOPT_SSLVERSION, ver);
+    SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    SETOPT(CURLOPT_SSL_CTX_DATA, h);
+    SETOPT(CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+    SETOPT(CURLOPT_WRITEDATA, h);
+    SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+    SETOPT(CURLOPT_HEADERDATA, h);
+    SETOPT(CURLOPT_TIMEOUT, cfg->timeout);
+    SETOPT(CURLOPT_CONNECTTIMEOUT, cfg->timeout);
+    SETOPT(CURLOPT_MAXCONNECTS, 1L);
+#undef SETOPT
+    return 0;
+}
+
+int http_new(struct http **out, const struct http_config *cfg)
+{
+    struct http *h = NULL;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || cfg == NULL || cfg->url == NULL || cfg->ca_bundle == NULL ||
+        cfg->tcti == NULL || cfg->cert == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            log_err("cannot initialise libcurl");
+            return DEVID_ERR_INTERNAL;
+        }
+        curl_ready = 1;
+    }
+    if ((h = calloc(1, sizeof(*h))) == NULL)
+        return DEVID_ERR_ALLOC;
+    h->cfg = cfg;
+    if ((r = load_providers(h)) != 0 || (r = load_key(h)) != 0)
+        goto out;
+    if ((h->curl = curl_easy_init()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    if ((r = configure(h)) != 0)
+        goto out;
+    *out = h;
+    h = NULL;
+    r = 0;
+out:
+    http_free(h);
+    return r;
+}
+
+void http_free(struct http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->curl != NULL)
+        curl_easy_cleanup(h->curl);
+    curl_slist_free_all(h->headers);
+    free(h->body);
+    EVP_PKEY_free(h->key);
+    if (h->prov_tpm2 != NULL)
+        EVP_set_default_properties(NULL, "");
+    OSSL_PROVIDER_unload(h->prov_tpm2);
+    OSSL_PROVIDER_unload(h->prov_default);
+    OPENSSL_cleanse(h->exporter, sizeof(h->exporter));
+    free(h);
+}
+
+static bool tls_error(CURLcode rc)
+{
+    switch (rc) {
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_CLIENTCERT:
+            return true;
+        default:
+            return false;
+    }
+}
+
+int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, const char *path,
+              const uint8_t *req, size_t req_len)
+{
+    char url[2048];
+    curl_off_t connects = -1;
+    curl_socket_t sock = CURL_SOCKET_BAD;
+    CURLcode rc;
+    int n;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (h == NULL || status == NULL || body == NULL || body_len == NULL || path == NULL ||
+        (req == NULL && req_len > 0))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *status = 0;
+    *body = NULL;
+    *body_len = 0;
+    n = snprintf(url, sizeof(url), "%s%s", h->cfg->url, path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        log_err("verifier URL %s is too long", h->cfg->url);
+        return DEVID_ERR_CONFIG;
+    }
+    if (h->requests > 0 && (curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
+                            sock == CURL_SOCKET_BAD)) {
+        log_err("the verifier closed the TLS connection between challenge and enroll");
+        return DEVID_ERR_NETWORK;
+    }
+    free(h->body);
+    h->body = NULL;
+    h->body_len = 0;
+    h->too_large = false;
+    h->exported = false;
+    h->errbuf[0] = '\0';
+    if (curl_easy_setopt(h->curl, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_FRESH_CONNECT, h->requests == 0 ? 1L : 0L) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req_len) != CURLE_OK ||
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, req != NULL ? (const char *)req : "") !=
+            CURLE_OK) {
+        log_err("cannot set up the request to %s", url);
+        return DEVID_ERR_INTERNAL;
+    }
+    log_debug("POST %s (%zu bytes)", url, req_len);
+    rc = curl_easy_perform(h->curl);
+    h->requests++;
+    if (rc != CURLE_OK) {
+        if (h->too_large) {
+            log_err("POST %s: the answer is larger than %d bytes", url, HTTP_BODY_MAX);
+            r = DEVID_ERR_TOO_LARGE;
+        } else {
+            log_err("POST %s failed: %s", url,
+                    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
+            r = tls_error(rc) ? DEVID_ERR_TLS : DEVID_ERR_NETWORK;
+        }
+        goto out;
+    }
+    if (h->requests > 1) {
+        if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
+            connects != 0 || h->exporter_changed) {
+            log_err("the verifier closed the TLS connection between challenge and enroll");
+            r = DEVID_ERR_NETWORK;
+            goto out;
+        }
+    }
+    if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) {
+        r = DEVID_ERR_NETWORK;
+        goto out;
+    }
+    log_debug("POST %s: HTTP %ld, %zu bytes", url, *status, h->body_len);
+    if (h->body == NULL && (h->body = malloc(1)) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    *body = h->body;
+    *body_len = h->body_len;
+    h->body = NULL;
+    h->body_len = 0;
+    r = 0;
+out:
+    return r;
+}
+
+void http_session_begin(struct http *h)
+{
+    if (h == NULL)
+        return;
+    h->requests = 0;
+    h->have_exporter = false;
+    h->exporter_changed = false;
+    OPENSSL_cleanse(h->exporter, sizeof(h->exporter));
+}
+
+int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN])
+{
+    if (h == NULL || out == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (!h->have_exporter) {
+        log_err("TLS: the channel binding (tls-exporter) of the connection is unknown");
+        return DEVID_ERR_TLS;
+    }
+    memcpy(out, h->exporter, HTTP_EXPORTER_LEN);
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* The agent's one wrapper around libcurl: HTTPS POSTs of protobuf bodies over
+ * one mutual-TLS connection whose client key stays in the TPM (reached
+ * through OpenSSL's tpm2 provider). */
+#ifndef DEVID_AGENT_HTTP_H
+#define DEVID_AGENT_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#define HTTP_BODY_MAX (64 * 1024)
+#define HTTP_EXPORTER_LEN 32
+
+enum http_tls_version {
+    HTTP_TLS_DEFAULT = 0, /* 1.2 to 1.3 */
+    HTTP_TLS_1_2 = 12,
+    HTTP_TLS_1_3 = 13,
+};
+
+struct http_config {
+    const char *url;       /* base URL, e.g. https://verifier.example:8443 */
+    const char *ca_bundle; /* PEM file of CAs trusted for the verifier */
+    const char *tcti;      /* TCTI for the tpm2 provider */
+    uint32_t key_handle;   /* persistent handle of the TLS client key */
+    X509 *cert;            /* client certificate (borrowed) */
+    STACK_OF(X509) *chain; /* intermediates sent in the handshake (borrowed) */
+    enum http_tls_version tls_version;
+    long timeout; /* seconds, for each request */
+};
+
+struct http;
+
+/*
+ * http_new loads OpenSSL's default then tpm2 providers (the tpm2 one opening
+ * its own TPM connection with |cfg->tcti|), prefers tpm2 signatures, loads the
+ * client key "handle:0x..." from the provider's store, and sets |*out| to a
+ * new client. |cfg| and the objects it points to must outlive |*out|. Returns
+ * 0, DEVID_ERR_TPM when the key cannot be loaded, or DEVID_ERR_CONFIG.
+ */
+int http_new(struct http **out, const struct http_config *cfg);
+
+/* http_free closes the connection and unloads the providers. http_free(NULL)
+ * does nothing. */
+void http_free(struct http *h);
+
+/*
+ * http_post POSTs |req| (application/x-protobuf) to |cfg->url| + |path| and
+ * sets |*status| to the HTTP status and |*body| (malloc) to the response body,
+ * at most HTTP_BODY_MAX bytes. The first request of a session (see
+ * http_session_begin) opens a fresh TLS connection; the later ones must reuse
+ * it, or fail without being sent when curl already knows it is closed. Returns 0 for any HTTP
+ * answer, DEVID_ERR_TLS for a TLS failure (including an untrusted verifier certificate),
+ * DEVID_ERR_NETWORK for another transfer failure or a new connection, or DEVID_ERR_TOO_LARGE.
+ */
+int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, const char *path,
+              const uint8_t *req, size_t req_len);
+
+/*
+ * http_session_begin starts a new exchange: the next request opens a fresh
+ * TLS connection, whose channel binding http_exporter then returns, and the
+ * requests after it must reuse that connection.
+ */
+void http_session_begin(struct http *h);
+
+/*
+ * http_exporter copies the RFC 9266 tls-exporter value of the connection, as
+ * read during the first request of the session, to |out|. Returns 0, or DEVID_ERR_TLS when it
+ * could not be read.
+ */
+int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN]);
+
+#endif

@@ -1,0 +1,172 @@
+#include "agent/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+int store_path(char *out, size_t out_size, const char *dir, const char *name)
+{
+    int n;
+
+    if (out == NULL || dir == NULL || name == NULL || out_size == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    n = snprintf(out, out_size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= out_size) {
+        log_err("path %s/%s is too long", dir, name);
+        return DEVID_ERR_CONFIG;
+    }
+    return 0;
+}
+
+/* dir_of writes the directory part of |path| to |dir|. */
+static int dir_of(char *dir, size_t size, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (slash == NULL)
+        return snprintf(dir, size, ".") < (int)size ? 0 : DEVID_ERR_CONFIG;
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= size)
+        return DEVID_ERR_CONFIG;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+    ssize_t w;
+
+    while (len > 0) {
+        w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int store_write_atomic(const char *path, const uint8_t *data, size_t len, mode_t mode)
+{
+    char dir[PATH_MAX], tmp[PATH_MAX];
+    int fd = -1, dfd = -1, n;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (path == NULL || (data == NULL && len > 0))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    tmp[0] = '\0';
+    if (dir_of(dir, sizeof(dir), path) != 0 ||
+        (n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path)) < 0 || (size_t)n >= sizeof(tmp)) {
+        log_err("path %s is too long", path);
+        tmp[0] = '\0';
+        r = DEVID_ERR_CONFIG;
+        goto out;
+    }
+    r = DEVID_ERR_IO;
+    if ((fd = mkstemp(tmp)) < 0) {
+        log_err("cannot create a temporary file for %s: %s", path, strerror(errno));
+        tmp[0] = '\0';
+        goto out;
+    }
+    if (fchmod(fd, mode) != 0) {
+        log_err("cannot set mode %o on %s: %s", (unsigned)mode, tmp, strerror(errno));
+        goto out;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        log_err("cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        log_err("cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        log_err("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    tmp[0] = '\0';
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0) {
+        log_err("cannot fsync directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    r = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    if (tmp[0] != '\0')
+        unlink(tmp);
+    return r;
+}
+
+int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t got = 0;
+    ssize_t n;
+    int fd = -1;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || out_len == NULL || path == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    *out_len = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        if (errno == ENOENT)
+            return DEVID_ERR_NOT_FOUND;
+        log_err("cannot open %s: %s", path, strerror(errno));
+        return DEVID_ERR_IO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        log_err("%s is not a regular file", path);
+        r = DEVID_ERR_IO;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        log_err("%s is larger than %zu bytes", path, max);
+        r = DEVID_ERR_TOO_LARGE;
+        goto out;
+    }
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_err("cannot read %s: %s", path, strerror(errno));
+            r = DEVID_ERR_IO;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *out_len = got;
+    buf = NULL;
+    r = 0;
+out:
+    free(buf);
+    close(fd);
+    return r;
+}

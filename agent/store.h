@@ -1,0 +1,31 @@
+/* Files the agent writes and reads back: atomic replacement, bounded reads. */
+#ifndef DEVID_AGENT_STORE_H
+#define DEVID_AGENT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * store_write_atomic replaces |path| with |len| bytes at |data| and file mode
+ * |mode|: it writes a temporary file in the same directory, fsyncs it, renames
+ * it over |path| and fsyncs the directory, so a reader sees the old or the new
+ * contents, never a mix. Returns 0 or DEVID_ERR_IO (logged with the path).
+ */
+int store_write_atomic(const char *path, const uint8_t *data, size_t len, mode_t mode);
+
+/*
+ * store_read sets |*out| (malloc, with a NUL after the data) to the contents
+ * of |path| and |*out_len| to its length. Returns 0, DEVID_ERR_NOT_FOUND when
+ * the file does not exist (not logged), DEVID_ERR_TOO_LARGE above |max| bytes,
+ * or DEVID_ERR_IO.
+ */
+int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max);
+
+/*
+ * store_path writes "|dir|/|name|" to |out| (|out_size| bytes). Returns 0 or
+ * DEVID_ERR_CONFIG when it does not fit.
+ */
+int store_path(char *out, size_t out_size, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,107 @@
+/* The agent's one wrapper around tpm2-tss ESAPI. Every TSS return code is
+ * logged here, naming the operation and the handle, and becomes DEVID_ERR_TPM. */
+#ifndef DEVID_AGENT_TPM_H
+#define DEVID_AGENT_TPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#define TPM_DIGEST_LEN 32
+/* Largest certificate accepted from an NV index. */
+#define TPM_NV_CERT_MAX 8192
+
+struct tpm;
+struct tpm_key;
+
+/*
+ * tpm_open sets |*out| to a new connection to the TPM reached by the TCTI
+ * configuration string |tcti| ("device:/dev/tpmrm0", "tabrmd:bus_type=session",
+ * "swtpm:host=127.0.0.1,port=2321") and sends TPM2_Startup(CLEAR), accepting a
+ * TPM that is already started. The caller owns |*out| and frees it with
+ * tpm_free. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_open(struct tpm **out, const char *tcti);
+
+/* tpm_free closes |t| and its TCTI. Keys from |t| must be freed first.
+ * tpm_free(NULL) does nothing. */
+void tpm_free(struct tpm *t);
+
+/*
+ * tpm_nv_read sets |*out| (malloc) to the whole contents of NV index |index|,
+ * read with the index's own (empty) authorization, and |*out_len| to its size.
+ * Returns 0, DEVID_ERR_NOT_FOUND when the index is undefined or empty,
+ * DEVID_ERR_TOO_LARGE above TPM_NV_CERT_MAX, or DEVID_ERR_TPM.
+ */
+int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index);
+
+/*
+ * tpm_key_persistent sets |*out| to a new key object for the persistent key at
+ * |handle| and reads its public area. Freeing it does not evict the key.
+ * Returns 0, DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
+ */
+int tpm_key_persistent(struct tpm_key **out, struct tpm *t, uint32_t handle);
+
+/*
+ * tpm_key_srk sets |*out| to the storage root key at persistent |handle|,
+ * first creating it in the owner hierarchy (TCG ECC P-256 SRK template,
+ * AES-128-CFB) and making it persistent if no object is there. Returns 0 or
+ * DEVID_ERR_TPM.
+ */
+int tpm_key_srk(struct tpm_key **out, struct tpm *t, uint32_t handle);
+
+/*
+ * tpm_key_create_ldevid creates a new ECC P-256 signing key (fixedTPM,
+ * fixedParent, sensitiveDataOrigin, userWithAuth, sign; not restricted, no
+ * scheme, empty auth) under |parent| and loads it. |*out| owns the transient
+ * object, flushed by tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
+
+/* tpm_key_free flushes a transient key or releases the handle of a persistent
+ * one. tpm_key_free(NULL) does nothing. */
+void tpm_key_free(struct tpm_key *key);
+
+/* tpm_key_public returns the key's public area, owned by |key|. */
+const TPMT_PUBLIC *tpm_key_public(const struct tpm_key *key);
+
+/* tpm_key_handle returns the TPM handle of a persistent key, 0 for a
+ * transient one. */
+uint32_t tpm_key_handle(const struct tpm_key *key);
+
+/*
+ * tpm_key_blob sets |*pub| and |*priv| (OPENSSL_malloc) to the marshalled
+ * TPM2B_PUBLIC and TPM2B_PRIVATE of a key made by tpm_key_create_ldevid, the
+ * parts of a loadable key file. Returns 0, DEVID_ERR_INVALID_ARGUMENT for a key
+ * without a private blob, or DEVID_ERR_INTERNAL.
+ */
+int tpm_key_blob(uint8_t **pub, size_t *pub_len, uint8_t **priv, size_t *priv_len,
+                 const struct tpm_key *key);
+
+/*
+ * tpm_sign signs the SHA-256 |digest| with |key| (ECDSA-SHA256 for ECC keys,
+ * RSASSA-SHA256 for RSA keys, or the key's own scheme when it has one) and
+ * writes the signature to |*sig|. Returns 0, DEVID_ERR_CONFIG for a key whose
+ * scheme does not use SHA-256, or DEVID_ERR_TPM.
+ */
+int tpm_sign(struct tpm_key *key, TPMT_SIGNATURE *sig, const uint8_t digest[TPM_DIGEST_LEN]);
+
+/*
+ * tpm_certify runs TPM2_Certify of |object| by |signer| with |qualifying| as
+ * qualifyingData. Sets |*attest| (OPENSSL_malloc) to the TPMS_ATTEST bytes as
+ * the TPM returned them and |*sig| (OPENSSL_malloc) to the marshalled
+ * TPMT_SIGNATURE. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig_len,
+                struct tpm_key *object, struct tpm_key *signer, const uint8_t *qualifying,
+                size_t qualifying_len);
+
+/*
+ * tpm_key_persist makes the transient |key| persistent at |handle| in the
+ * owner hierarchy, first evicting whatever object is there. |key| stays
+ * loaded. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_key_persist(struct tpm_key *key, uint32_t handle);
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# End-to-end enrollment with real parts: swtpm (behind tpm2-abrmd), the factory
+# simulator, devid-verifier and devid-agent over mutual TLS on loopback.
+set -uo pipefail
+TEST_NAME=enroll
+here=$(cd "$(dirname "$0")" && pwd -P)
+. "$here/../lib/swtpm.sh"
+. "$here/../lib/devid.sh"
+
+devid_tmpdir
+T=$DEVID_TMP
+
+log "manufacturer CAs and verifier PKI"
+"$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
+"$FACTORY" ca --dir "$T/evil" --name "Evil Clones" >/dev/null || die "factory ca failed"
+"$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
+mkdir -p "$T/roots"
+cp "$T/acme/root.pem" "$T/roots/acme.pem"
+
+verifier_start main --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --roots "$T/roots" --intermediates "$T/acme/intermediate.pem" \
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" ||
+    die "verifier did not start"
+
+log "device A: provision and enroll over TLS 1.3"
+device_new a "$T/acme" SN-A-0001 "Gateway X1" || die "device a"
+out_a=$T/out-a
+agent a enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+    --chain "$T/dev-a/factory/chain.pem" --out-dir "$out_a" --persist-handle 0x81020001 \
+    --tls-version 1.3 >"$T/agent-a.out" 2>"$T/agent-a.err"
+rc=$?
+check "agent A enrolls (exit 0, got $rc)" test "$rc" -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/agent-a.err" "$VERIFIER_LOG" >&2
+check "agent A prints subject, issuer and path" \
+    grep -q "certificate: $out_a/cert.pem" "$T/agent-a.out"
+check "certificate verifies against the operational CA" \
+    openssl verify -CAfile "$T/pki/opca.pem" "$out_a/cert.pem"
+check "certificate is a clientAuth certificate" \
+    sh -c "openssl x509 -in '$out_a/cert.pem' -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication'"
+
+subject=$(openssl x509 -in "$out_a/cert.pem" -noout -subject -nameopt RFC2253)
+check "subject carries the factory serial ($subject)" grep -q "serialNumber=SN-A-0001" <<<"$subject"
+check "subject carries the factory model" grep -q "CN=Gateway X1" <<<"$subject"
+check "hardwareModuleName SAN carried over" \
+    sh -c "openssl x509 -in '$out_a/cert.pem' -noout -text | grep -q 'SN-A-0001'"
+check "serial is at least 64 bits" \
+    sh -c "test \$(openssl x509 -in '$out_a/cert.pem' -noout -serial | cut -d= -f2 | wc -c) -ge 17"
+
+openssl x509 -in "$out_a/cert.pem" -noout -pubkey >"$T/cert-pub.pem"
+tpm a tpm2_readpublic -c 0x81020001 -f pem -o "$T/tpm-pub.pem" >/dev/null 2>&1
+check "certificate key equals the key read back from the TPM (tpm2_readpublic)" \
+    cmp -s <(openssl pkey -pubin -in "$T/cert-pub.pem" -outform DER) \
+    <(openssl pkey -pubin -in "$T/tpm-pub.pem" -outform DER)
+idevid_pub=$(tpm a tpm2_readpublic -c 0x81020000 -f pem -o /dev/stdout 2>/dev/null | openssl pkey -pubin -outform DER | sha256sum)
+cert_pub=$(openssl pkey -pubin -in "$T/cert-pub.pem" -outform DER | sha256sum)
+check "operational key is a new key, not the IDevID" test "$idevid_pub" != "$cert_pub"
+check "key blob is a TSS2 PEM key" grep -q "BEGIN TSS2 PRIVATE KEY" "$out_a/key.tss2.pem"
+check "key blob is not readable by others" \
+    sh -c "test \$(stat -c %a '$out_a/key.tss2.pem') = 600"
+
+issued_before=$(grep -c "result=issued" "$VERIFIER_LOG")
+agent a enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+    --chain "$T/dev-a/factory/chain.pem" --out-dir "$out_a" >"$T/agent-a2.out" 2>&1
+rc=$?
+check "second run exits 0 (got $rc)" test "$rc" -eq 0
+check "second run does not enroll again" \
+    test "$(grep -c "result=issued" "$VERIFIER_LOG")" -eq "$issued_before"
+check "second run says it is already enrolled" grep -qi "already enrolled" "$T/agent-a2.out"
+
+log "device B: TLS 1.2"
+device_new b "$T/acme" SN-B-0002 "Gateway X1" || die "device b"
+agent b enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+    --chain "$T/dev-b/factory/chain.pem" --out-dir "$T/out-b" --tls-version 1.2 \
+    >"$T/agent-b.out" 2>"$T/agent-b.err"
+rc=$?
+check "agent B enrolls over TLS 1.2 (exit 0, got $rc)" test "$rc" -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/agent-b.err" >&2
+check "B's certificate verifies" openssl verify -CAfile "$T/pki/opca.pem" "$T/out-b/cert.pem"
+
+log "device E: untrusted manufacturer"
+device_new e "$T/evil" SN-E-0666 "Gateway X1" || die "device e"
+agent e enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+    --chain "$T/dev-e/factory/chain.pem" --out-dir "$T/out-e" >"$T/agent-e.out" 2>"$T/agent-e.err"
+rc=$?
+check "untrusted device is refused with exit 1 (got $rc)" test "$rc" -eq 1
+check "agent names the reason (REASON_CHAIN_UNTRUSTED)" grep -q "CHAIN_UNTRUSTED" "$T/agent-e.err"
+check "agent names the certificate that has no trusted issuer" \
+    grep -q "Evil Clones IDevID CA.*unable to get local issuer" "$T/agent-e.err"
+check "verifier log names the reason for the untrusted device" \
+    sh -c "grep 'result=refused' '$VERIFIER_LOG' | grep 'Evil Clones' | grep -qi 'not trusted'"
+check "no certificate written for the refused device" test ! -e "$T/out-e/cert.pem"
+
+log "device M: another device's IDevID certificate on this TPM"
+device_new m "$T/acme" SN-M-0003 "Gateway X1" || die "device m"
+agent m enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+    --idevid-cert "$T/dev-a/factory/idevid.pem" --chain "$T/dev-m/factory/chain.pem" \
+    --out-dir "$T/out-m" >"$T/agent-m.out" 2>"$T/agent-m.err"
+rc=$?
+check "mismatched certificate and TPM key are refused (exit $rc)" test "$rc" -ne 0
+check "agent says the certificate does not match the TPM key" \
+    grep -qi "does not match" "$T/agent-m.err"
+check "no certificate written for the mismatched device" test ! -e "$T/out-m/cert.pem"
+
+check "verifier still running" pid_alive "$VERIFIER_PID"
+finish
