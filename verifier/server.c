@@ -335,10 +335,10 @@ static void handle_enroll(struct evhttp_request *req, void *arg)
     reply_packed(req, &eres.base);
     log_info(
         "enroll result=issued device_serial=\"%s\" model=\"%s\" manufacturer=\"%s\" "
-        "cert_serial=%s signer=%s duration_ms=%.1f",
+        "cert_serial=%s signer=%s tls=%s duration_ms=%.1f",
         o.id.serial, o.id.model, o.id.manufacturer, serial,
         o.signer_kind == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK ? "iak" : "idevid",
-        elapsed_ms(&start));
+        SSL_get_version(peer.ssl), elapsed_ms(&start));
     r = 0;
 out:
     if (r != 0) {

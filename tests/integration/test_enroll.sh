@@ -76,6 +76,8 @@ rc=$?
 check "agent B enrolls over TLS 1.2 (exit 0, got $rc)" test "$rc" -eq 0
 [[ $rc -eq 0 ]] || sed 's/^/    /' "$T/agent-b.err" >&2
 check "B's certificate verifies" openssl verify -CAfile "$T/pki/opca.pem" "$T/out-b/cert.pem"
+check "A enrolled over TLS 1.3" sh -c "grep 'SN-A-0001' '$VERIFIER_LOG' | grep -q 'tls=TLSv1.3'"
+check "B enrolled over TLS 1.2" sh -c "grep 'SN-B-0002' '$VERIFIER_LOG' | grep -q 'tls=TLSv1.2'"
 
 log "device E: untrusted manufacturer"
 device_new e "$T/evil" SN-E-0666 "Gateway X1" || die "device e"
@@ -101,5 +103,25 @@ check "agent says the certificate does not match the TPM key" \
     grep -qi "does not match" "$T/agent-m.err"
 check "no certificate written for the mismatched device" test ! -e "$T/out-m/cert.pem"
 
+log "check-idevid, offline"
+"$VERIFIER" check-idevid --roots "$T/roots" --intermediates "$T/acme/intermediate.pem" \
+    "$T/dev-a/factory/idevid.pem" >"$T/check-a.out" 2>&1
+rc=$?
+check "check-idevid accepts device A (exit 0, got $rc)" test $rc -eq 0
+check "check-idevid prints manufacturer, model and serial" \
+    sh -c "grep -q 'manufacturer: Acme Devices' '$T/check-a.out' && grep -q 'model: Gateway X1' '$T/check-a.out' && grep -q 'serial: SN-A-0001' '$T/check-a.out'"
+cat "$T/dev-e/factory/idevid.pem" "$T/dev-e/factory/chain.pem" >"$T/e-with-chain.pem"
+"$VERIFIER" check-idevid --roots "$T/roots" "$T/e-with-chain.pem" >"$T/check-e.out" 2>&1
+rc=$?
+check "check-idevid refuses the untrusted device with exit 1 (got $rc)" test $rc -eq 1
+check "check-idevid prints the reason" grep -q "refused: chain not trusted" "$T/check-e.out"
+"$VERIFIER" check-idevid "$T/dev-a/factory/idevid.pem" >/dev/null 2>&1
+rc=$?
+check "check-idevid without --roots is a usage error (64, got $rc)" test $rc -eq 64
+
 check "verifier still running" pid_alive "$VERIFIER_PID"
+kill -TERM "$VERIFIER_PID"
+wait "$VERIFIER_PID"
+rc=$?
+check "verifier exits 0 on SIGTERM (no sanitizer report; got $rc)" test $rc -eq 0
 finish
