@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 
@@ -16,6 +17,19 @@ void attest_result_cleanup(struct attest_result *res)
         return;
     EVP_PKEY_free(res->key);
     memset(res, 0, sizeof(*res));
+}
+
+const char *attest_signer_str(enum attest_signer s)
+{
+    switch (s) {
+        case ATTEST_SIGNER_IAK_RESTRICTED:
+            return "iak-restricted";
+        case ATTEST_SIGNER_IDEVID_RESTRICTED:
+            return "idevid-restricted";
+        case ATTEST_SIGNER_IDEVID_UNRESTRICTED:
+        default:
+            return "idevid-unrestricted";
+    }
 }
 
 static TPMI_ALG_HASH sig_hash_alg(const TPMT_SIGNATURE *sig)
@@ -88,6 +102,60 @@ static int check_attributes(const TPMT_PUBLIC *pub, char *why, size_t why_len)
         }
     }
     return 0;
+}
+
+static int check_signer(struct attest_result *res, const struct attest_input *in, char *why,
+                        size_t why_len)
+{
+    static const struct {
+        TPMA_OBJECT bit;
+        const char *name;
+    } iak_rules[] = {
+        {TPMA_OBJECT_RESTRICTED, "restricted"},
+        {TPMA_OBJECT_SIGN_ENCRYPT, "sign"},
+        {TPMA_OBJECT_FIXEDTPM, "fixedTPM"},
+    };
+    TPMT_PUBLIC spub;
+    EVP_PKEY *key = NULL;
+    size_t i;
+    int r = DEVID_ERR_ATTEST_SIGNATURE;
+
+    if (in->signer_public == NULL || in->signer_public_len == 0) {
+        if (in->signer_is_iak) {
+            snprintf(why, why_len, "signer_public: absent, but an IAK signer must send it");
+            r = DEVID_ERR_ATTEST_MALFORMED;
+            goto out;
+        }
+        r = 0;
+        goto out;
+    }
+    if (tpmkey_unmarshal_public(&spub, in->signer_public, in->signer_public_len) != 0) {
+        snprintf(why, why_len, "signer_public: TPMT_PUBLIC does not parse");
+        r = DEVID_ERR_ATTEST_MALFORMED;
+        goto out;
+    }
+    if (tpmkey_public_to_pkey(&key, &spub) != 0 || EVP_PKEY_eq(key, in->signer) != 1) {
+        snprintf(why, why_len, "signer_public: its key is not the %s certificate's key",
+                 in->signer_is_iak ? "IAK" : "IDevID");
+        goto out;
+    }
+    if (in->signer_is_iak) {
+        for (i = 0; i < sizeof(iak_rules) / sizeof(iak_rules[0]); i++) {
+            if ((spub.objectAttributes & iak_rules[i].bit) == 0) {
+                snprintf(why, why_len, "signer_public: IAK objectAttributes 0x%08x: %s must be set",
+                         (unsigned)spub.objectAttributes, iak_rules[i].name);
+                r = DEVID_ERR_ATTEST_ATTRIBUTES;
+                goto out;
+            }
+        }
+    }
+    res->signer_public_present = true;
+    res->signer_restricted = (spub.objectAttributes & TPMA_OBJECT_RESTRICTED) != 0;
+    r = 0;
+out:
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    return r;
 }
 
 static int check_signature(const struct attest_input *in, char *why, size_t why_len)
@@ -166,6 +234,8 @@ int attest_check_certify(struct attest_result *res, const struct attest_input *i
     }
     if ((r = check_attributes(&pub, why, why_len)) != 0)
         goto out;
+    if ((r = check_signer(res, in, why, why_len)) != 0)
+        goto out;
     if ((r = check_signature(in, why, why_len)) != 0)
         goto out;
     if (tpmkey_public_to_pkey(&key, &pub) != 0) {
@@ -179,6 +249,8 @@ int attest_check_certify(struct attest_result *res, const struct attest_input *i
     key = NULL;
     r = 0;
 out:
+    if (r != 0)
+        memset(res, 0, sizeof(*res));
     EVP_PKEY_free(key);
     return r;
 }

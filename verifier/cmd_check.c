@@ -9,6 +9,7 @@
 #include "common/pemfile.h"
 #include "verifier/chain.h"
 #include "verifier/cmd.h"
+#include "verifier/enroll.h"
 #include "verifier/identity.h"
 #include "verifier/policy.h"
 #include "verifier/trust.h"
@@ -16,23 +17,78 @@
 static void check_usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s check-idevid --roots DIR [--intermediates FILE] [--at UNIXTIME]\n"
+            "usage: %s check-idevid --manufacturers FILE [--policy FILE] [--at UNIXTIME] CERT.pem\n"
+            "       %s check-idevid --roots DIR [--intermediates FILE] [--at UNIXTIME]\n"
             "           [--allow-model M] [--deny-model M] [--deny-serial GLOB] CERT.pem\n"
             "\n"
-            "Checks an IDevID certificate offline against the manufacturer roots. Any\n"
-            "certificates after the first in CERT.pem are used as device intermediates.\n"
+            "Checks an IDevID certificate offline, as the verifier would before any TPM\n"
+            "evidence: the chain to a manufacturer root (algorithms, constraints, validity at\n"
+            "--at, revocation), the device identity and the policy. Certificates after the\n"
+            "first in CERT.pem are used as device intermediates. It prints every stage, so\n"
+            "an operator sees exactly why a device would be refused.\n"
             "\n"
             "Exit status: 0 accepted (prints manufacturer, model and serial), 1 refused\n"
-            "(prints the reason), 64 usage error, 66 unreadable input, 78 bad roots.\n",
-            cmd_prog);
+            "(prints the reason), 64 usage error, 66 unreadable input, 78 bad configuration.\n",
+            cmd_prog, cmd_prog);
+}
+
+static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(X509) *device,
+                   int r)
+{
+    STACK_OF(X509) *path = rep->chain.path;
+    char subject[300], desc[200];
+    int i, n;
+
+    chain_subject(subject, sizeof(subject), leaf);
+    chain_describe(desc, sizeof(desc), leaf);
+    printf("certificate: %s\n  %s\n", subject, desc);
+    if (!rep->chain_ok) {
+        printf("chain: FAILED (%d device intermediates given)\n", sk_X509_num(device));
+        printf("refused: %s: %s\n", devid_err_str(r), rep->why);
+        return;
+    }
+    n = sk_X509_num(path);
+    printf("chain: ok, %d certificates to manufacturer \"%s\"\n", n, rep->chain.manufacturer);
+    for (i = 0; i < n; i++) {
+        chain_subject(subject, sizeof(subject), sk_X509_value(path, i));
+        chain_describe(desc, sizeof(desc), sk_X509_value(path, i));
+        printf("  [%d] %s%s\n      %s\n", i, subject, i == n - 1 ? " (trust anchor)" : "", desc);
+    }
+    printf("revocation: %s (%s)\n", chain_revocation_str(rep->chain.revocation),
+           rep->chain.revocation_detail);
+    if (!rep->identity_ok) {
+        printf("identity: FAILED\nrefused: %s: %s\n", devid_err_str(r), rep->why);
+        return;
+    }
+    printf("identity: model \"%s\", serial \"%s\"%s%s\n  fingerprint (SHA-256): %s\n",
+           rep->id.model, rep->id.serial, rep->id.hw_type[0] ? ", hwType " : "", rep->id.hw_type,
+           rep->id.fingerprint);
+    if (!rep->policy_ok) {
+        printf("policy: denied\nrefused: %s: %s\n", devid_err_str(r), rep->why);
+        return;
+    }
+    printf("policy: allowed\n");
+    printf("accepted\nmanufacturer: %s\nmodel: %s\nserial: %s\n", rep->id.manufacturer,
+           rep->id.model, rep->id.serial);
 }
 
 int check_idevid_main(int argc, char **argv)
 {
-    enum { O_ROOTS = 256, O_INTER, O_AT, O_ALLOW_MODEL, O_DENY_MODEL, O_DENY_SERIAL };
+    enum {
+        O_ROOTS = 256,
+        O_INTER,
+        O_AT,
+        O_ALLOW_MODEL,
+        O_DENY_MODEL,
+        O_DENY_SERIAL,
+        O_MFRS,
+        O_POLICY
+    };
     static const struct option opts[] = {
         {"roots", required_argument, NULL, O_ROOTS},
         {"intermediates", required_argument, NULL, O_INTER},
+        {"manufacturers", required_argument, NULL, O_MFRS},
+        {"policy", required_argument, NULL, O_POLICY},
         {"at", required_argument, NULL, O_AT},
         {"allow-model", required_argument, NULL, O_ALLOW_MODEL},
         {"deny-model", required_argument, NULL, O_DENY_MODEL},
@@ -40,17 +96,16 @@ int check_idevid_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *roots = NULL, *inter = NULL;
-    struct chain_store *store = NULL;
-    struct chain_verdict verdict = {0};
-    struct device_identity id;
+    const char *roots = NULL, *inter = NULL, *mfrs = NULL, *policy_file = NULL;
+    struct enroll_idevid_report rep = {0};
+    struct trust *trust = NULL;
     struct policy *policy = NULL;
     STACK_OF(X509) *certs = NULL;
     X509 *leaf = NULL;
     time_t now = time(NULL);
     unsigned long v;
-    char why[512] = "";
-    int c, r, rc = EXIT_USAGE;
+    char why[1024] = "";
+    int c, r, rc = EXIT_USAGE, policy_opts = 0;
 
     log_init(cmd_prog, LOG_WARNING);
     if ((policy = policy_new()) == NULL)
@@ -63,6 +118,12 @@ int check_idevid_main(int argc, char **argv)
             case O_INTER:
                 inter = optarg;
                 break;
+            case O_MFRS:
+                mfrs = optarg;
+                break;
+            case O_POLICY:
+                policy_file = optarg;
+                break;
             case O_AT:
                 if (cmd_parse_ulong(optarg, 0, (unsigned long)INT64_MAX, &v) != 0) {
                     fprintf(stderr, "%s: --at wants seconds since the epoch\n", cmd_prog);
@@ -73,12 +134,13 @@ int check_idevid_main(int argc, char **argv)
             case O_ALLOW_MODEL:
             case O_DENY_MODEL:
             case O_DENY_SERIAL:
+                policy_opts = 1;
                 if (policy_add(policy,
                                c == O_ALLOW_MODEL  ? POLICY_ALLOW_MODEL
                                : c == O_DENY_MODEL ? POLICY_DENY_MODEL
                                                    : POLICY_DENY_SERIAL,
                                optarg) != 0) {
-                    rc = EXIT_SOFTWARE;
+                    fprintf(stderr, "%s: bad policy value \"%s\"\n", cmd_prog, optarg);
                     goto out;
                 }
                 break;
@@ -91,31 +153,38 @@ int check_idevid_main(int argc, char **argv)
                 goto out;
         }
     }
-    if (roots == NULL || optind != argc - 1) {
+    if ((roots == NULL) == (mfrs == NULL) || optind != argc - 1 ||
+        (mfrs != NULL && (inter != NULL || policy_opts)) ||
+        (roots != NULL && policy_file != NULL)) {
         check_usage(stderr);
         goto out;
     }
-    if ((r = trust_load(&store, roots, inter)) != 0 ||
-        (r = pemfile_read_certs(&certs, argv[optind], 1 + CHAIN_MAX_INTERMEDIATES)) != 0) {
+    if (mfrs != NULL) {
+        policy_free(policy);
+        r = trust_load_files(&trust, mfrs, policy_file, why, sizeof(why));
+    } else {
+        r = trust_load_roots(&trust, roots, inter, policy, why, sizeof(why));
+    }
+    policy = NULL;
+    if (r != 0) {
+        fprintf(stderr, "%s: %s\n", cmd_prog, why);
+        rc = cmd_exit_for(r);
+        goto out;
+    }
+    if ((r = pemfile_read_certs(&certs, argv[optind], 1 + CHAIN_MAX_INTERMEDIATES)) != 0) {
         rc = cmd_exit_for(r);
         goto out;
     }
     leaf = sk_X509_shift(certs);
-    if ((r = chain_verify(store, &verdict, leaf, certs, now, why, sizeof(why))) != 0 ||
-        (r = identity_extract(&id, leaf, verdict.manufacturer, why, sizeof(why))) != 0 ||
-        (r = policy_check(policy, &id, why, sizeof(why))) != 0) {
-        printf("refused: %s: %s\n", devid_err_str(r), why);
-        rc = EXIT_REFUSED;
-        goto out;
-    }
-    printf("accepted\nmanufacturer: %s\nmodel: %s\nserial: %s\n", id.manufacturer, id.model,
-           id.serial);
-    rc = 0;
+    r = enroll_check_idevid(&rep, trust_get0_store(trust), trust_get0_policy(trust), leaf, certs,
+                            now);
+    report(&rep, leaf, certs, r);
+    rc = r == 0 ? 0 : EXIT_REFUSED;
 out:
-    chain_verdict_cleanup(&verdict);
+    enroll_idevid_report_cleanup(&rep);
     X509_free(leaf);
     sk_X509_pop_free(certs, X509_free);
-    chain_store_free(store);
+    trust_free(trust);
     policy_free(policy);
     return rc;
 }

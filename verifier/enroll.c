@@ -8,7 +8,6 @@
 
 #include "common/err.h"
 #include "common/tpmkey.h"
-#include "verifier/attest.h"
 #include "verifier/csr.h"
 
 void enroll_outcome_cleanup(struct enroll_outcome *o)
@@ -115,40 +114,111 @@ static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *re
     return 0;
 }
 
-static int check_evidence(struct attest_result *res, X509 *client_cert,
-                          const Devid__V1__EnrollRequest *req, const uint8_t t[TRANSCRIPT_LEN],
+/* Parses and checks the IAK certificate: chains to the same manufacturer as
+ * the IDevID and names the same device serial. */
+static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
+                          const struct enroll_outcome *o, const Devid__V1__TpmEvidence *ev,
+                          STACK_OF(X509) *chain, time_t now, char *why, size_t why_len)
+{
+    struct chain_verdict v;
+    X509 *iak = NULL;
+    const unsigned char *p = ev->iak_certificate.data;
+    char serial[sizeof(o->id.serial)], sub[512];
+    int r = DEVID_ERR_ATTEST_SIGNATURE;
+
+    *out = NULL;
+    memset(&v, 0, sizeof(v));
+    if (p == NULL || ev->iak_certificate.len == 0 || ev->iak_certificate.len > 65536 ||
+        (iak = d2i_X509(NULL, &p, (long)ev->iak_certificate.len)) == NULL ||
+        p != ev->iak_certificate.data + ev->iak_certificate.len) {
+        snprintf(why, why_len, "iak_certificate: not exactly one DER certificate");
+        r = DEVID_ERR_ATTEST_MALFORMED;
+        goto out;
+    }
+    if (chain_verify(cfg->store, &v, iak, chain, now, sub, sizeof(sub)) != 0) {
+        snprintf(why, why_len, "iak_certificate: %.480s", sub);
+        goto out;
+    }
+    if (strcmp(v.manufacturer, o->id.manufacturer) != 0) {
+        snprintf(why, why_len,
+                 "iak_certificate: chains to manufacturer \"%s\", the IDevID to \"%s\"",
+                 v.manufacturer, o->id.manufacturer);
+        goto out;
+    }
+    if (identity_extract_serial(serial, sizeof(serial), iak, "IAK certificate", sub, sizeof(sub)) !=
+        0) {
+        snprintf(why, why_len, "iak_certificate: %.480s", sub);
+        goto out;
+    }
+    if (strcmp(serial, o->id.serial) != 0) {
+        snprintf(why, why_len,
+                 "iak_certificate: device serial \"%s\" is not the IDevID's serial \"%s\"", serial,
+                 o->id.serial);
+        goto out;
+    }
+    *out = iak;
+    iak = NULL;
+    r = 0;
+out:
+    chain_verdict_cleanup(&v);
+    X509_free(iak);
+    return r;
+}
+
+static int check_evidence(struct attest_result *res, struct enroll_outcome *o,
+                          const struct enroll_config *cfg, X509 *client_cert,
+                          const Devid__V1__EnrollRequest *req, STACK_OF(X509) *chain, time_t now,
                           char *why, size_t why_len)
 {
     const Devid__V1__TpmEvidence *ev = req->evidence;
     struct attest_input in;
+    X509 *iak = NULL;
+    int r = DEVID_ERR_INTERNAL;
 
     if (ev == NULL) {
         snprintf(why, why_len, "request carries no TPM certify evidence");
         return DEVID_ERR_ATTEST_MALFORMED;
     }
-    if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK) {
-        snprintf(why, why_len, "IAK evidence not supported yet; certify with the IDevID key");
-        return DEVID_ERR_ATTEST_SIGNATURE;
-    }
-    if (ev->signer != DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID) {
-        snprintf(why, why_len, "evidence signer kind %d is not IDEVID", (int)ev->signer);
-        return DEVID_ERR_ATTEST_SIGNATURE;
-    }
     memset(&in, 0, sizeof(in));
+    if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK) {
+        if ((r = check_iak_cert(&iak, cfg, o, ev, chain, now, why, why_len)) != 0)
+            goto out;
+        in.signer = X509_get0_pubkey(iak);
+        in.signer_is_iak = true;
+    } else if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID) {
+        in.signer = X509_get0_pubkey(client_cert);
+    } else {
+        snprintf(why, why_len, "evidence signer kind %d is neither IDEVID nor IAK",
+                 (int)ev->signer);
+        r = DEVID_ERR_ATTEST_SIGNATURE;
+        goto out;
+    }
+    if (in.signer == NULL) {
+        snprintf(why, why_len, "%s public key does not decode",
+                 in.signer_is_iak ? "IAK" : "IDevID");
+        r = DEVID_ERR_ATTEST_SIGNATURE;
+        goto out;
+    }
     in.info = ev->certify_info.data;
     in.info_len = ev->certify_info.len;
     in.sig = ev->certify_signature.data;
     in.sig_len = ev->certify_signature.len;
     in.pub = ev->ldevid_public.data;
     in.pub_len = ev->ldevid_public.len;
-    in.signer = X509_get0_pubkey(client_cert);
-    in.qualifying = t;
+    in.signer_public = ev->signer_public.data;
+    in.signer_public_len = ev->signer_public.len;
+    in.qualifying = o->transcript;
     in.qualifying_len = TRANSCRIPT_LEN;
-    if (in.signer == NULL) {
-        snprintf(why, why_len, "IDevID public key does not decode");
-        return DEVID_ERR_ATTEST_SIGNATURE;
-    }
-    return attest_check_certify(res, &in, why, why_len);
+    if ((r = attest_check_certify(res, &in, why, why_len)) != 0)
+        goto out;
+    o->signer_kind = (int)ev->signer;
+    o->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
+                : res->signer_restricted ? ATTEST_SIGNER_IDEVID_RESTRICTED
+                                         : ATTEST_SIGNER_IDEVID_UNRESTRICTED;
+    r = 0;
+out:
+    X509_free(iak);
+    return r;
 }
 
 static int token_why(int r, char *why, size_t why_len)
@@ -170,28 +240,38 @@ static int token_why(int r, char *why, size_t why_len)
     return r;
 }
 
-int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
-                 const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
-                 const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now)
+/* On a refusal: frees what |o| owns and clears the secrets, keeps the rest. */
+static void refused(struct enroll_outcome *o, int r)
+{
+    X509_REQ_free(o->csr);
+    o->csr = NULL;
+    EVP_PKEY_free(o->ldevid_key);
+    o->ldevid_key = NULL;
+    OPENSSL_cleanse(o->nonce, sizeof(o->nonce));
+    OPENSSL_cleanse(o->transcript, sizeof(o->transcript));
+    o->stage = 0;
+    if (o->why[0] == '\0')
+        snprintf(o->why, sizeof(o->why), "%s", devid_err_str(r));
+}
+
+int enroll_check_client(struct enroll_outcome *out, const struct enroll_config *cfg,
+                        const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                        STACK_OF(X509) *tls_chain, time_t now)
 {
     STACK_OF(X509) *chain = NULL;
     struct chain_verdict verdict;
-    struct attest_result ares;
-    X509_REQ *csr = NULL;
     char *why;
     size_t why_len;
-    unsigned int dlen = 0;
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof(*out));
     memset(&verdict, 0, sizeof(verdict));
-    memset(&ares, 0, sizeof(ares));
     why = out->why;
     why_len = sizeof(out->why);
     if (cfg == NULL || cfg->store == NULL || cfg->policy == NULL || cfg->token_key == NULL ||
-        req == NULL || exporter == NULL) {
+        req == NULL) {
         snprintf(why, why_len, "enroll_check called without configuration or request");
         r = DEVID_ERR_INVALID_ARGUMENT;
         goto out;
@@ -205,6 +285,9 @@ int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
         goto out;
     if ((r = chain_verify(cfg->store, &verdict, client_cert, chain, now, why, why_len)) != 0)
         goto out;
+    out->revocation = verdict.revocation;
+    snprintf(out->revocation_detail, sizeof(out->revocation_detail), "%s",
+             verdict.revocation_detail);
     if ((r = identity_extract(&out->id, client_cert, verdict.manufacturer, why, why_len)) != 0)
         goto out;
     if ((r = enroll_cert_hash(out->idevid_sha256, client_cert)) != 0)
@@ -212,6 +295,40 @@ int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
     if ((r = token_open(out->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
                         out->idevid_sha256)) != 0) {
         token_why(r, why, why_len);
+        goto out;
+    }
+    out->stage = 1;
+    r = 0;
+out:
+    if (r != 0 && out != NULL)
+        refused(out, r);
+    chain_verdict_cleanup(&verdict);
+    sk_X509_pop_free(chain, X509_free);
+    return r;
+}
+
+int enroll_check_evidence(struct enroll_outcome *out, const struct enroll_config *cfg,
+                          const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                          STACK_OF(X509) *tls_chain,
+                          const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct attest_result ares;
+    X509_REQ *csr = NULL;
+    char *why;
+    size_t why_len;
+    unsigned int dlen = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(&ares, 0, sizeof(ares));
+    why = out->why;
+    why_len = sizeof(out->why);
+    if (out->stage != 1 || cfg == NULL || cfg->store == NULL || cfg->policy == NULL ||
+        req == NULL || client_cert == NULL || exporter == NULL) {
+        snprintf(why, why_len, "enroll_check_evidence called without a passed stage 1");
+        r = DEVID_ERR_INVALID_ARGUMENT;
         goto out;
     }
     if (req->csr.data == NULL || req->csr.len == 0 || req->csr.len > CSR_MAX_LEN) {
@@ -226,13 +343,21 @@ int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
     }
     if ((r = check_challenge(client_cert, req, out->transcript, why, why_len)) != 0)
         goto out;
-    if ((r = check_evidence(&ares, client_cert, req, out->transcript, why, why_len)) != 0)
+    if ((r = device_chain(&chain, tls_chain, req, why, why_len)) != 0)
+        goto out;
+    if ((r = check_evidence(&ares, out, cfg, client_cert, req, chain, now, why, why_len)) != 0)
         goto out;
     if ((r = csr_parse(&csr, req->csr.data, req->csr.len, why, why_len)) != 0)
         goto out;
     if ((r = csr_check_key(csr, ares.key, why, why_len)) != 0)
         goto out;
     if ((r = policy_check(cfg->policy, &out->id, why, why_len)) != 0)
+        goto out;
+    if ((r = policy_check_signer(cfg->policy, out->signer == ATTEST_SIGNER_IAK_RESTRICTED, why,
+                                 why_len)) != 0)
+        goto out;
+    if ((r = policy_check_reenroll(cfg->policy, &out->id, out->already_enrolled, why, why_len)) !=
+        0)
         goto out;
     if (EVP_Digest(req->csr.data, req->csr.len, out->csr_sha256, &dlen, EVP_sha256(), NULL) != 1 ||
         dlen != sizeof(out->csr_sha256)) {
@@ -244,20 +369,64 @@ int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
     csr = NULL;
     out->ldevid_key = ares.key;
     ares.key = NULL;
-    out->signer_kind = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    out->stage = 2;
     r = 0;
 out:
-    if (r != 0) {
-        char saved[sizeof(out->why)];
-        memcpy(saved, out->why, sizeof(saved));
-        enroll_outcome_cleanup(out);
-        memcpy(out->why, saved, sizeof(saved));
-        if (out->why[0] == '\0')
-            snprintf(out->why, sizeof(out->why), "%s", devid_err_str(r));
-    }
+    if (r != 0)
+        refused(out, r);
     X509_REQ_free(csr);
     attest_result_cleanup(&ares);
-    chain_verdict_cleanup(&verdict);
     sk_X509_pop_free(chain, X509_free);
     return r;
+}
+
+int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
+                 const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
+                 const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now)
+{
+    int r;
+
+    if ((r = enroll_check_client(out, cfg, req, client_cert, tls_chain, now)) != 0)
+        return r;
+    if (exporter == NULL) {
+        snprintf(out->why, sizeof(out->why), "enroll_check called without an exporter value");
+        refused(out, DEVID_ERR_INVALID_ARGUMENT);
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    return enroll_check_evidence(out, cfg, req, client_cert, tls_chain, exporter, now);
+}
+
+void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep)
+{
+    if (rep == NULL)
+        return;
+    chain_verdict_cleanup(&rep->chain);
+    memset(rep, 0, sizeof(*rep));
+}
+
+int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
+                        const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
+                        time_t now)
+{
+    int r;
+
+    if (rep == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(rep, 0, sizeof(*rep));
+    if (store == NULL || policy == NULL || leaf == NULL) {
+        snprintf(rep->why, sizeof(rep->why), "enroll_check_idevid called without its inputs");
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    if ((r = chain_verify(store, &rep->chain, leaf, device_chain, now, rep->why,
+                          sizeof(rep->why))) != 0)
+        return r;
+    rep->chain_ok = 1;
+    if ((r = identity_extract(&rep->id, leaf, rep->chain.manufacturer, rep->why,
+                              sizeof(rep->why))) != 0)
+        return r;
+    rep->identity_ok = 1;
+    if ((r = policy_check(policy, &rep->id, rep->why, sizeof(rep->why))) != 0)
+        return r;
+    rep->policy_ok = 1;
+    return 0;
 }

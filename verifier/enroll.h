@@ -11,6 +11,7 @@
 
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/attest.h"
 #include "verifier/chain.h"
 #include "verifier/identity.h"
 #include "verifier/policy.h"
@@ -25,7 +26,9 @@ struct enroll_config {
     const uint8_t *token_key; /* TOKEN_KEY_LEN bytes */
 };
 
-/* What enroll_check learned; every pointer is owned by the outcome. */
+/* What enroll_check learned; every pointer is owned by the outcome. On a
+ * refusal the owned objects, the nonce and the transcript are cleared, while
+ * |why|, |id|, |revocation| and |signer| keep what was learned (for logs). */
 struct enroll_outcome {
     /* Human-readable reason when the check failed: names the certificate,
      * the check and the field. */
@@ -40,6 +43,16 @@ struct enroll_outcome {
     uint8_t csr_sha256[32];
     /* Devid__V1__SignerKind of the certify signer. */
     int signer_kind;
+    /* Which kind of signer vouched for the LDevID key (stage 2). */
+    enum attest_signer signer;
+    /* Revocation status of the IDevID (stage 1), and what was seen. */
+    enum chain_revocation revocation;
+    char revocation_detail[512];
+    /* Input to stage 2: set by the caller between the stages from its ledger
+     * (the device already holds an issued certificate). */
+    bool already_enrolled;
+    /* Internal: 1 after a successful enroll_check_client. */
+    int stage;
 };
 
 /* enroll_outcome_cleanup frees what |o| owns and zeroes it. */
@@ -52,7 +65,35 @@ void enroll_outcome_cleanup(struct enroll_outcome *o);
 int enroll_cert_hash(uint8_t out[32], X509 *cert);
 
 /*
- * enroll_check runs, in order: the chain of |client_cert| with |tls_chain|
+ * enroll_check_client is stage 1, everything that needs no evidence: the
+ * chain of |client_cert| with |tls_chain| and req->intermediates to a root of
+ * cfg->store (with revocation), identity extraction, and the token (MAC,
+ * expiry, bound to |client_cert|), which yields the nonce. Returns 0 and
+ * fills out->id, out->nonce, out->idevid_sha256 and out->revocation, or the
+ * failing check's DEVID_ERR_* code with out->why set.
+ */
+int enroll_check_client(struct enroll_outcome *out, const struct enroll_config *cfg,
+                        const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                        STACK_OF(X509) *tls_chain, time_t now);
+
+/*
+ * enroll_check_evidence is stage 2, on |out| from a successful
+ * enroll_check_client (same |req|, |client_cert| and |tls_chain|): the
+ * challenge signature over T (recomputed with |exporter|), the certify
+ * evidence (by the IDevID, or by an IAK whose certificate chains to the same
+ * manufacturer and names the same device serial), the CSR and its key,
+ * policy (manufacturer, model, serial, deny list), require_iak, and the
+ * re-enrollment rule with out->already_enrolled. Returns 0 and completes
+ * |out|, or the failing check's DEVID_ERR_* code with out->why set.
+ */
+int enroll_check_evidence(struct enroll_outcome *out, const struct enroll_config *cfg,
+                          const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                          STACK_OF(X509) *tls_chain,
+                          const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now);
+
+/*
+ * enroll_check runs enroll_check_client then enroll_check_evidence (with
+ * already_enrolled false), in order: the chain of |client_cert| with |tls_chain|
  * and req->intermediates to a root of cfg->store; identity extraction; the
  * token (MAC, expiry, bound to |client_cert|); the challenge signature over T
  * (recomputed with |exporter|, the verifier's own RFC 9266 value) by the
@@ -66,5 +107,30 @@ int enroll_cert_hash(uint8_t out[32], X509 *cert);
 int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
                  const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
                  const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now);
+
+/* What enroll_check_idevid found, stage by stage. */
+struct enroll_idevid_report {
+    /* Filled when the chain verified (chain_ok); owned by the report. */
+    struct chain_verdict chain;
+    /* Filled when the identity was extracted (identity_ok). */
+    struct device_identity id;
+    int chain_ok, identity_ok, policy_ok;
+    /* Why the first failing stage refused. */
+    char why[512];
+};
+
+/* enroll_idevid_report_cleanup frees what |rep| owns and zeroes it. */
+void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep);
+
+/*
+ * enroll_check_idevid runs the checks an IDevID faces before any evidence:
+ * chain_verify (with revocation) of |leaf| with |device_chain| against
+ * |store| at |now|, identity_extract, and policy_check against |policy|.
+ * Fills |rep| stage by stage (the caller cleans it up, also on failure) and
+ * returns 0, or the first failing stage's DEVID_ERR_* code with rep->why set.
+ */
+int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
+                        const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
+                        time_t now);
 
 #endif

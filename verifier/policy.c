@@ -1,5 +1,6 @@
 #include "verifier/policy.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,8 +8,9 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
+#include "verifier/conf.h"
 
-#define POLICY_LISTS 4
+#define POLICY_LISTS 8
 #define POLICY_MAX_ENTRIES 4096
 #define POLICY_MAX_VALUE 256
 
@@ -20,11 +22,21 @@ struct policy_strs {
 
 struct policy {
     struct policy_strs lists[POLICY_LISTS];
+    /* Every trusted manufacturer may enroll unless the allow list is used. */
+    bool any_manufacturer;
+    bool require_iak;
+    bool reenroll;
 };
 
 struct policy *policy_new(void)
 {
-    return OPENSSL_zalloc(sizeof(struct policy));
+    struct policy *p = OPENSSL_zalloc(sizeof(struct policy));
+
+    if (p != NULL) {
+        p->any_manufacturer = true;
+        p->reenroll = true;
+    }
+    return p;
 }
 
 void policy_free(struct policy *p)
@@ -41,11 +53,28 @@ void policy_free(struct policy *p)
     OPENSSL_free(p);
 }
 
+/* Normalizes a fingerprint to 64 lowercase hex digits in |out|. */
+static int norm_fingerprint(char out[65], const char *in)
+{
+    size_t n = 0;
+
+    for (; *in != '\0'; in++) {
+        if (*in == ':')
+            continue;
+        if (!isxdigit((unsigned char)*in) || n >= 64)
+            return -1;
+        out[n++] = (char)tolower((unsigned char)*in);
+    }
+    out[n] = '\0';
+    return n == 64 ? 0 : -1;
+}
+
 int policy_add(struct policy *p, enum policy_list list, const char *value)
 {
     struct policy_strs *l;
     char **nv;
     char *copy = NULL;
+    char fp[65];
     size_t cap, len;
     int r = DEVID_ERR_INTERNAL;
 
@@ -54,6 +83,12 @@ int policy_add(struct policy *p, enum policy_list list, const char *value)
     len = strlen(value);
     if (len == 0 || len > POLICY_MAX_VALUE)
         return DEVID_ERR_CONFIG;
+    if (list == POLICY_DENYLIST_FINGERPRINT) {
+        if (norm_fingerprint(fp, value) != 0)
+            return DEVID_ERR_CONFIG;
+        value = fp;
+        len = 64;
+    }
     l = &p->lists[list];
     if (l->n >= POLICY_MAX_ENTRIES)
         return DEVID_ERR_TOO_LARGE;
@@ -72,10 +107,49 @@ int policy_add(struct policy *p, enum policy_list list, const char *value)
     }
     l->v[l->n++] = copy;
     copy = NULL;
+    if (list == POLICY_ALLOW_MANUFACTURER)
+        p->any_manufacturer = false;
     r = 0;
 out:
     OPENSSL_free(copy);
     return r;
+}
+
+void policy_set_require_iak(struct policy *p, bool require_iak)
+{
+    if (p != NULL)
+        p->require_iak = require_iak;
+}
+
+bool policy_require_iak(const struct policy *p)
+{
+    return p != NULL && p->require_iak;
+}
+
+void policy_set_reenroll(struct policy *p, bool allow)
+{
+    if (p != NULL)
+        p->reenroll = allow;
+}
+
+bool policy_reenroll(const struct policy *p)
+{
+    return p != NULL && p->reenroll;
+}
+
+const char *policy_manufacturer_at(const struct policy *p, size_t i)
+{
+    const struct policy_strs *a, *d;
+
+    if (p == NULL)
+        return NULL;
+    a = &p->lists[POLICY_ALLOW_MANUFACTURER];
+    d = &p->lists[POLICY_DENY_MANUFACTURER];
+    if (i < a->n)
+        return a->v[i];
+    if (i - a->n < d->n)
+        return d->v[i - a->n];
+    return NULL;
 }
 
 /* Returns the first entry of |l| matching |value|, or NULL. */
@@ -115,13 +189,147 @@ int policy_check(const struct policy *p, const struct device_identity *id, char 
     if (p == NULL || id == NULL || why == NULL || why_len == 0)
         return DEVID_ERR_INVALID_ARGUMENT;
     why[0] = '\0';
+    if (!p->any_manufacturer && p->lists[POLICY_ALLOW_MANUFACTURER].n == 0) {
+        snprintf(why, why_len, "manufacturer \"%s\" is not allowed: the policy allows none",
+                 id->manufacturer);
+        r = DEVID_ERR_POLICY_DENIED;
+        goto out;
+    }
+    if ((r = check_field(p, POLICY_ALLOW_MANUFACTURER, POLICY_DENY_MANUFACTURER, 0, "manufacturer",
+                         id->manufacturer, why, why_len)) != 0)
+        goto out;
     if ((r = check_field(p, POLICY_ALLOW_MODEL, POLICY_DENY_MODEL, 0, "model", id->model, why,
                          why_len)) != 0)
         goto out;
     if ((r = check_field(p, POLICY_ALLOW_SERIAL, POLICY_DENY_SERIAL, 1, "serial", id->serial, why,
                          why_len)) != 0)
         goto out;
+    if (find(&p->lists[POLICY_DENYLIST_SERIAL], id->serial, 0) != NULL) {
+        snprintf(why, why_len, "serial \"%s\" is on the local deny list", id->serial);
+        r = DEVID_ERR_POLICY_DENIED;
+        goto out;
+    }
+    if (id->fingerprint[0] != '\0' &&
+        find(&p->lists[POLICY_DENYLIST_FINGERPRINT], id->fingerprint, 0) != NULL) {
+        snprintf(why, why_len,
+                 "IDevID certificate fingerprint (SHA-256) %s of serial \"%s\" is on the local "
+                 "deny list",
+                 id->fingerprint, id->serial);
+        r = DEVID_ERR_POLICY_DENIED;
+        goto out;
+    }
     r = 0;
 out:
+    return r;
+}
+
+int policy_check_signer(const struct policy *p, bool iak_restricted, char *why, size_t why_len)
+{
+    if (p == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    why[0] = '\0';
+    if (p->require_iak && !iak_restricted) {
+        snprintf(why, why_len,
+                 "require_iak = yes: the certify evidence is signed by the unrestricted IDevID "
+                 "key, not by a restricted IAK");
+        return DEVID_ERR_POLICY_DENIED;
+    }
+    return 0;
+}
+
+int policy_check_reenroll(const struct policy *p, const struct device_identity *id,
+                          bool already_enrolled, char *why, size_t why_len)
+{
+    if (p == NULL || id == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    why[0] = '\0';
+    if (already_enrolled && !p->reenroll) {
+        snprintf(why, why_len, "serial \"%s\" of \"%s\" is already enrolled and reenroll = deny",
+                 id->serial, id->manufacturer);
+        return DEVID_ERR_POLICY_DENIED;
+    }
+    return 0;
+}
+
+static int on_policy_key(void *arg, const char *section, const char *key, const char *value,
+                         char *err, size_t err_len)
+{
+    static const struct {
+        const char *section, *key;
+        enum policy_list list;
+    } lists[] = {
+        {"policy", "allow_manufacturer", POLICY_ALLOW_MANUFACTURER},
+        {"policy", "deny_manufacturer", POLICY_DENY_MANUFACTURER},
+        {"policy", "allow_model", POLICY_ALLOW_MODEL},
+        {"policy", "deny_model", POLICY_DENY_MODEL},
+        {"policy", "allow_serial", POLICY_ALLOW_SERIAL},
+        {"policy", "deny_serial", POLICY_DENY_SERIAL},
+        {"denylist", "serial", POLICY_DENYLIST_SERIAL},
+        {"denylist", "fingerprint", POLICY_DENYLIST_FINGERPRINT},
+    };
+    struct policy *p = arg;
+    size_t i;
+    int b, r;
+
+    if (strcmp(section, "policy") != 0 && strcmp(section, "denylist") != 0) {
+        snprintf(err, err_len, "key \"%s\" in unknown section [%s] (want [policy] or [denylist])",
+                 key, section);
+        return -1;
+    }
+    for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        if (strcmp(section, lists[i].section) != 0 || strcmp(key, lists[i].key) != 0)
+            continue;
+        if ((r = policy_add(p, lists[i].list, value)) != 0) {
+            snprintf(err, err_len, "key \"%s\": value \"%.64s\" is %s", key, value,
+                     r == DEVID_ERR_TOO_LARGE ? "one too many"
+                     : lists[i].list == POLICY_DENYLIST_FINGERPRINT
+                         ? "not a SHA-256 fingerprint (64 hex digits, colons allowed)"
+                         : "empty or longer than 256 characters");
+            return -1;
+        }
+        return 0;
+    }
+    if (strcmp(section, "policy") == 0 && strcmp(key, "reenroll") == 0) {
+        if (strcmp(value, "allow") != 0 && strcmp(value, "deny") != 0) {
+            snprintf(err, err_len, "key \"reenroll\": value \"%.64s\" is not allow or deny", value);
+            return -1;
+        }
+        p->reenroll = strcmp(value, "allow") == 0;
+        return 0;
+    }
+    if (strcmp(section, "policy") == 0 && strcmp(key, "require_iak") == 0) {
+        if (conf_bool(value, &b) != 0) {
+            snprintf(err, err_len, "key \"require_iak\": value \"%.64s\" is not yes or no", value);
+            return -1;
+        }
+        p->require_iak = b != 0;
+        return 0;
+    }
+    snprintf(err, err_len, "unknown key \"%s\" in section [%s]", key, section);
+    return -1;
+}
+
+int policy_parse(struct policy **out, const char *buf, size_t len, const char *file, char *why,
+                 size_t why_len)
+{
+    struct policy *p = NULL;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || buf == NULL || file == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    why[0] = '\0';
+    if ((p = policy_new()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    p->any_manufacturer = false;
+    if ((r = conf_parse(buf, len, file, on_policy_key, p, why, why_len)) != 0)
+        goto out;
+    *out = p;
+    p = NULL;
+    r = 0;
+out:
+    policy_free(p);
     return r;
 }

@@ -302,12 +302,117 @@ static void test_missing_input(void **state)
     attest_result_cleanup(NULL);
 }
 
+#define TU_IAK_ATTRS                                                                    \
+    (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
+     TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_RESTRICTED)
+
+/* Runs the check with signer_public made for |key| with |attrs| (no
+ * signer_public when |key| is NULL). */
+static int check_signer(struct ev *e, EVP_PKEY *key, TPMA_OBJECT attrs, bool iak,
+                        struct attest_result *res, char *why, size_t why_len)
+{
+    uint8_t spub[1024];
+    size_t spub_len = sizeof(spub);
+    TPMT_PUBLIC tp;
+    struct attest_input in = {
+        .info = e->info,
+        .info_len = e->info_len,
+        .sig = e->sig,
+        .sig_len = e->sig_len,
+        .pub = e->pub,
+        .pub_len = e->pub_len,
+        .signer = e->signer,
+        .qualifying = e->t,
+        .qualifying_len = sizeof(e->t),
+        .signer_is_iak = iak,
+    };
+
+    if (key != NULL) {
+        tu_tpm_public(&tp, spub, &spub_len, key, attrs);
+        in.signer_public = spub;
+        in.signer_public_len = spub_len;
+    }
+    return attest_check_certify(res, &in, why, why_len);
+}
+
+static void test_signer_unrestricted(void **state)
+{
+    struct ev *e = *state;
+    struct attest_result res;
+    char why[256];
+
+    assert_int_equal(check_signer(e, e->signer, TU_LDEVID_ATTRS, false, &res, why, sizeof(why)), 0);
+    assert_true(res.signer_public_present);
+    assert_false(res.signer_restricted);
+    attest_result_cleanup(&res);
+    assert_int_equal(check_signer(e, NULL, 0, false, &res, why, sizeof(why)), 0);
+    assert_false(res.signer_public_present);
+    attest_result_cleanup(&res);
+    assert_string_equal(attest_signer_str(ATTEST_SIGNER_IDEVID_UNRESTRICTED),
+                        "idevid-unrestricted");
+}
+
+static void test_signer_iak_restricted(void **state)
+{
+    struct ev *e = *state;
+    struct attest_result res;
+    char why[256];
+
+    assert_int_equal(check_signer(e, e->signer, TU_IAK_ATTRS, true, &res, why, sizeof(why)), 0);
+    assert_true(res.signer_restricted);
+    attest_result_cleanup(&res);
+    assert_string_equal(attest_signer_str(ATTEST_SIGNER_IAK_RESTRICTED), "iak-restricted");
+}
+
+static void test_signer_iak_unrestricted(void **state)
+{
+    struct ev *e = *state;
+    struct attest_result res;
+    char why[256];
+
+    assert_int_equal(check_signer(e, e->signer, TU_LDEVID_ATTRS, true, &res, why, sizeof(why)),
+                     DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "restricted must be set"));
+    assert_null(res.key);
+    assert_int_equal(check_signer(e, e->signer, TU_IAK_ATTRS & ~TPMA_OBJECT_FIXEDTPM, true, &res,
+                                  why, sizeof(why)),
+                     DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "fixedTPM"));
+}
+
+static void test_signer_iak_absent(void **state)
+{
+    struct ev *e = *state;
+    struct attest_result res;
+    char why[256];
+
+    assert_int_equal(check_signer(e, NULL, 0, true, &res, why, sizeof(why)),
+                     DEVID_ERR_ATTEST_MALFORMED);
+    assert_non_null(strstr(why, "signer_public"));
+}
+
+static void test_signer_public_other_key(void **state)
+{
+    struct ev *e = *state;
+    struct attest_result res;
+    char why[256];
+
+    assert_int_equal(check_signer(e, e->ldevid, TU_IAK_ATTRS, true, &res, why, sizeof(why)),
+                     DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(why, "not the IAK certificate's key"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_good),
+        T(test_signer_unrestricted),
+        T(test_signer_iak_restricted),
+        T(test_signer_iak_unrestricted),
+        T(test_signer_iak_absent),
+        T(test_signer_public_other_key),
         T(test_wrong_nonce),
         T(test_short_nonce),
         T(test_wrong_name),

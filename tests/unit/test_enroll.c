@@ -14,8 +14,11 @@
 #include "verifier/enroll.h"
 
 struct fx {
-    EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key;
-    X509 *root, *intermediate, *idevid;
+    EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key, *iak_key;
+    X509 *root, *intermediate, *idevid, *iak;
+    int use_iak;
+    uint8_t spub[1024], *iak_der;
+    size_t spub_len, iak_der_len;
     struct chain_store *store;
     struct policy *policy;
     uint8_t token_key[TOKEN_KEY_LEN];
@@ -75,7 +78,20 @@ static void build(struct fx *f)
     tu_certify_info(f->info, &f->info_len, &name, t, sizeof(t));
     tu_sha256(d, f->info, f->info_len);
     f->cert_sig_len = sizeof(f->cert_sig);
-    tu_tpm_sign(f->cert_sig, &f->cert_sig_len, f->idev_key, d);
+    tu_tpm_sign(f->cert_sig, &f->cert_sig_len, f->use_iak ? f->iak_key : f->idev_key, d);
+    f->spub_len = sizeof(f->spub);
+    tu_tpm_public(&pub, f->spub, &f->spub_len, f->use_iak ? f->iak_key : f->idev_key,
+                  f->use_iak ? TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED : TU_LDEVID_ATTRS);
+    free(f->iak_der);
+    f->iak_der = NULL;
+    if (f->iak != NULL) {
+        len = i2d_X509(f->iak, NULL);
+        assert_true(len > 0);
+        f->iak_der = malloc((size_t)len);
+        p = f->iak_der;
+        assert_int_equal(i2d_X509(f->iak, &p), len);
+        f->iak_der_len = (size_t)len;
+    }
 
     if (f->int_der == NULL) {
         len = i2d_X509(f->intermediate, NULL);
@@ -93,7 +109,14 @@ static void build(struct fx *f)
     f->ev.certify_signature.len = f->cert_sig_len;
     f->ev.ldevid_public.data = f->pub;
     f->ev.ldevid_public.len = f->pub_len;
-    f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    f->ev.signer = f->use_iak ? DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK
+                              : DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    f->ev.signer_public.data = f->spub;
+    f->ev.signer_public.len = f->spub_len;
+    if (f->use_iak && f->iak_der != NULL) {
+        f->ev.iak_certificate.data = f->iak_der;
+        f->ev.iak_certificate.len = f->iak_der_len;
+    }
     devid__v1__enroll_request__init(&f->req);
     f->req.token.data = f->token;
     f->req.token.len = sizeof(f->token);
@@ -144,6 +167,9 @@ static int teardown(void **state)
 
     free(f->csr);
     free(f->int_der);
+    free(f->iak_der);
+    X509_free(f->iak);
+    EVP_PKEY_free(f->iak_key);
     policy_free(f->policy);
     chain_store_free(f->store);
     X509_free(f->idevid);
@@ -309,14 +335,118 @@ static void test_no_evidence(void **state)
     assert_int_equal(run_simple(f), DEVID_ERR_ATTEST_MALFORMED);
 }
 
-static void test_iak_refused(void **state)
+/* Switches the fixture to IAK evidence with an IAK certificate for serial
+ * |serial| issued by the fixture's intermediate. */
+static void use_iak(struct fx *f, const char *serial)
+{
+    struct tu_cert_spec s = leaf_spec;
+
+    s.cn = "Widget 3000 IAK";
+    s.serial = serial;
+    s.hw_serial = serial;
+    f->iak_key = tu_ec_key();
+    f->iak = tu_cert(&s, f->iak_key, f->intermediate, f->int_key);
+    f->use_iak = 1;
+    build(f);
+}
+
+static void test_iak_accepted(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    use_iak(f, "SN0001");
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.signer, ATTEST_SIGNER_IAK_RESTRICTED);
+    assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK);
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_require_iak_with_iak(void **state)
+{
+    struct fx *f = *state;
+
+    policy_set_require_iak(f->policy, true);
+    use_iak(f, "SN0001");
+    assert_int_equal(run_simple(f), 0);
+}
+
+static void test_require_iak_with_idevid(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.signer, ATTEST_SIGNER_IDEVID_UNRESTRICTED);
+    enroll_outcome_cleanup(&o);
+    policy_set_require_iak(f->policy, true);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "require_iak"));
+    assert_string_equal(o.id.serial, "SN0001");
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_iak_other_serial(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    use_iak(f, "SN0002");
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(o.why, "\"SN0002\" is not the IDevID's serial \"SN0001\""));
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_iak_untrusted(void **state)
+{
+    struct fx *f = *state;
+    EVP_PKEY *k = tu_ec_key();
+    X509 *other_root = tu_cert(&root_spec, k, NULL, k);
+    struct enroll_outcome o;
+
+    use_iak(f, "SN0001");
+    X509_free(f->iak);
+    f->iak = tu_cert(&leaf_spec, f->iak_key, other_root, k);
+    build(f);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(o.why, "iak_certificate"));
+    enroll_outcome_cleanup(&o);
+    X509_free(other_root);
+    EVP_PKEY_free(k);
+}
+
+static void test_iak_missing_certificate(void **state)
 {
     struct fx *f = *state;
     struct enroll_outcome o;
 
     f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
-    assert_non_null(strstr(o.why, "IAK"));
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_MALFORMED);
+    assert_non_null(strstr(o.why, "iak_certificate"));
+    enroll_outcome_cleanup(&o);
+}
+
+static void test_reenroll_rule(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_outcome o;
+
+    assert_int_equal(enroll_check_client(&o, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
+    o.already_enrolled = true;
+    assert_int_equal(
+        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW), 0);
+    enroll_outcome_cleanup(&o);
+    policy_set_reenroll(f->policy, false);
+    assert_int_equal(enroll_check_client(&o, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
+    o.already_enrolled = true;
+    assert_int_equal(
+        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW),
+        DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "already enrolled"));
+    enroll_outcome_cleanup(&o);
+    assert_int_equal(
+        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW),
+        DEVID_ERR_INVALID_ARGUMENT);
     enroll_outcome_cleanup(&o);
 }
 
@@ -365,7 +495,13 @@ int main(void)
         T(test_other_channel),
         T(test_challenge_sig_garbage),
         T(test_no_evidence),
-        T(test_iak_refused),
+        T(test_iak_accepted),
+        T(test_require_iak_with_iak),
+        T(test_require_iak_with_idevid),
+        T(test_iak_other_serial),
+        T(test_iak_untrusted),
+        T(test_iak_missing_certificate),
+        T(test_reenroll_rule),
         T(test_certify_nonce),
         T(test_csr_other_key),
         T(test_policy_denied),

@@ -1,0 +1,36 @@
+/* The config file parsers: the input is parsed as a policy file
+ * (policy_parse) and as a manufacturers file (mfrconf_parse); a policy that
+ * parses is applied to a fixed identity with every signer and re-enrollment
+ * combination. No fixture needed. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "verifier/mfrconf.h"
+#include "verifier/policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct device_identity id;
+    struct policy *p = NULL;
+    struct mfrconf *m = NULL;
+    char why[512];
+
+    memset(&id, 0, sizeof(id));
+    memcpy(id.manufacturer, "Acme Devices", 13);
+    memcpy(id.model, "Widget 3000", 12);
+    memcpy(id.serial, "SN-0001", 8);
+    memset(id.fingerprint, 'a', 64);
+    if (policy_parse(&p, (const char *)data, size, "fuzz.conf", why, sizeof(why)) == 0) {
+        policy_check(p, &id, why, sizeof(why));
+        policy_check_signer(p, false, why, sizeof(why));
+        policy_check_signer(p, true, why, sizeof(why));
+        policy_check_reenroll(p, &id, true, why, sizeof(why));
+        policy_manufacturer_at(p, 0);
+        policy_free(p);
+    }
+    if (mfrconf_parse(&m, (const char *)data, size, "fuzz.conf", why, sizeof(why)) == 0)
+        mfrconf_free(m);
+    return 0;
+}

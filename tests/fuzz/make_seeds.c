@@ -1,0 +1,484 @@
+/* Writes the seed corpora under DIR/<target>/ from the fixed world in
+ * fuzzutil.c: valid inputs first (checked against the core here, so a seed
+ * that stops passing is caught when it is regenerated), then near misses.
+ *   fuzz_make_seeds tests/fuzz/corpus */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <tss2/tss2_mu.h>
+
+#include "common/err.h"
+#include "fuzzutil.h"
+#include "verifier/attest.h"
+#include "verifier/chain.h"
+#include "verifier/csr.h"
+#include "verifier/enroll.h"
+#include "verifier/identity.h"
+
+static const char *outdir;
+
+static void put(const char *target, const char *name, const uint8_t *buf, size_t len)
+{
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", outdir, target);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        fu_fail(path);
+    snprintf(path, sizeof(path), "%s/%s/%s", outdir, target, name);
+    if (len >= 4096)
+        fu_fail("seed under 4 KiB");
+    if ((f = fopen(path, "wb")) == NULL || fwrite(buf, 1, len, f) != len || fclose(f) != 0)
+        fu_fail(path);
+}
+
+static void expect(int got, int want, const char *what)
+{
+    if (got != want) {
+        fprintf(stderr, "seed %s: got %s, want %s\n", what, devid_err_str(got),
+                devid_err_str(want));
+        abort();
+    }
+}
+
+/* ---- EnrollRequest ---- */
+
+struct req_opts {
+    int64_t expires;       /* token expiry relative to FU_NOW */
+    int csr_key_is_idevid; /* CSR for the wrong key */
+    int no_intermediates;
+    int signer;
+    TPMA_OBJECT attrs;
+};
+
+static uint8_t *pack_request(size_t *len, const struct req_opts *o)
+{
+    const struct fu_world *w = fu_world();
+    Devid__V1__EnrollRequest req = DEVID__V1__ENROLL_REQUEST__INIT;
+    Devid__V1__TpmEvidence ev = DEVID__V1__TPM_EVIDENCE__INIT;
+    ProtobufCBinaryData inter;
+    uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN], t[TRANSCRIPT_LEN], digest[32];
+    uint8_t chal[256], pub[512], info[1024], sig[256], spub[512];
+    size_t chal_len = sizeof(chal), pub_len = sizeof(pub), info_len = sizeof(info);
+    size_t spub_len = sizeof(spub);
+    size_t sig_len = sizeof(sig), csr_len, inter_len;
+    uint8_t *csr, *inter_der, *out;
+    TPM2B_NAME name;
+
+    memset(nonce, 0x5a, sizeof(nonce));
+    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256))
+        fu_fail("token_seal");
+    csr = fu_csr_der(&csr_len, o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key,
+                     o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key);
+    if (transcript_compute(t, nonce, sizeof(nonce), w->exporter, sizeof(w->exporter), csr, csr_len))
+        fu_fail("transcript_compute");
+    fu_tpm_sign(chal, &chal_len, w->idevid_key, t);
+    fu_tpm_public(pub, &pub_len, w->ldevid_key, o->attrs);
+    fu_tpm_name(&name, pub, pub_len);
+    fu_certify_info(info, &info_len, &name, t, sizeof(t));
+    fu_sha256(digest, info, info_len);
+    fu_tpm_sign(sig, &sig_len, w->idevid_key, digest);
+    fu_tpm_public(spub, &spub_len, w->idevid_key, FU_LDEVID_ATTRS);
+    inter_der = fu_der(&inter_len, w->inter);
+
+    ev.certify_info = (ProtobufCBinaryData){info_len, info};
+    ev.certify_signature = (ProtobufCBinaryData){sig_len, sig};
+    ev.ldevid_public = (ProtobufCBinaryData){pub_len, pub};
+    ev.signer = o->signer;
+    ev.signer_public = (ProtobufCBinaryData){spub_len, spub};
+    if (o->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK)
+        ev.iak_certificate = (ProtobufCBinaryData){inter_len, inter_der};
+    req.token = (ProtobufCBinaryData){sizeof(token), token};
+    req.csr = (ProtobufCBinaryData){csr_len, csr};
+    req.challenge_signature = (ProtobufCBinaryData){chal_len, chal};
+    req.evidence = &ev;
+    inter = (ProtobufCBinaryData){inter_len, inter_der};
+    if (!o->no_intermediates) {
+        req.n_intermediates = 1;
+        req.intermediates = &inter;
+    }
+    *len = devid__v1__enroll_request__get_packed_size(&req);
+    if ((out = malloc(*len)) == NULL)
+        fu_fail("malloc");
+    devid__v1__enroll_request__pack(&req, out);
+    free(csr);
+    free(inter_der);
+    return out;
+}
+
+static int check_request(const uint8_t *buf, size_t len)
+{
+    const struct fu_world *w = fu_world();
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key};
+    Devid__V1__EnrollRequest *req = devid__v1__enroll_request__unpack(NULL, len, buf);
+    struct enroll_outcome out;
+    int r;
+
+    if (req == NULL)
+        fu_fail("unpack seed");
+    r = enroll_check(&out, &cfg, req, w->idevid, NULL, w->exporter, FU_NOW);
+    if (r != 0)
+        fprintf(stderr, "  (%s)\n", out.why);
+    enroll_outcome_cleanup(&out);
+    devid__v1__enroll_request__free_unpacked(req, NULL);
+    return r;
+}
+
+static void enroll_seeds(void)
+{
+    static const struct {
+        const char *name;
+        struct req_opts o;
+        int want;
+    } cases[] = {
+        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS}, 0},
+        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS}, DEVID_ERR_TOKEN_EXPIRED},
+        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS}, DEVID_ERR_CSR_KEY_MISMATCH},
+        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS}, DEVID_ERR_CHAIN_UNTRUSTED},
+        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS}, DEVID_ERR_ATTEST_SIGNATURE},
+        {"attrs_decrypt",
+         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT},
+         DEVID_ERR_ATTEST_ATTRIBUTES},
+    };
+    size_t i, len;
+    uint8_t *buf, *msg;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf = pack_request(&len, &cases[i].o);
+        expect(check_request(buf, len), cases[i].want, cases[i].name);
+        put("fuzz_enroll_request", cases[i].name, buf, len);
+        if (i == 0) {
+            if ((msg = malloc(len + 1)) == NULL)
+                fu_fail("malloc");
+            msg[0] = 4;
+            memcpy(msg + 1, buf, len);
+            put("fuzz_messages", "enroll_request", msg, len + 1);
+            free(msg);
+        }
+        free(buf);
+    }
+}
+
+/* ---- the other messages ---- */
+
+static void put_message(const char *name, uint8_t kind, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len + 1);
+
+    if (buf == NULL)
+        fu_fail("malloc");
+    buf[0] = kind;
+    protobuf_c_message_pack(m, buf + 1);
+    put("fuzz_messages", name, buf, len + 1);
+    free(buf);
+}
+
+static void message_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    Devid__V1__ChallengeRequest creq = DEVID__V1__CHALLENGE_REQUEST__INIT;
+    Devid__V1__ChallengeResponse cresp = DEVID__V1__CHALLENGE_RESPONSE__INIT;
+    Devid__V1__EnrollResponse eresp = DEVID__V1__ENROLL_RESPONSE__INIT;
+    Devid__V1__Error err = DEVID__V1__ERROR__INIT;
+    uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN];
+    ProtobufCBinaryData chain;
+    uint8_t *leaf, *inter;
+    size_t leaf_len, inter_len;
+
+    creq.protocol_version = 1;
+    creq.agent_version = "devid-agent/0.1";
+    put_message("challenge_request", 0, &creq.base);
+
+    memset(nonce, 0x5a, sizeof(nonce));
+    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256))
+        fu_fail("token_seal");
+    cresp.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    cresp.token = (ProtobufCBinaryData){sizeof(token), token};
+    cresp.expires_at = (int64_t)FU_NOW + 300;
+    put_message("challenge_response", 1, &cresp.base);
+
+    leaf = fu_der(&leaf_len, w->idevid);
+    inter = fu_der(&inter_len, w->inter);
+    eresp.certificate = (ProtobufCBinaryData){leaf_len, leaf};
+    chain = (ProtobufCBinaryData){inter_len, inter};
+    eresp.n_chain = 1;
+    eresp.chain = &chain;
+    eresp.serial = "4a1f00c2d3e4f5061728394a5b6c7d8e";
+    put_message("enroll_response", 2, &eresp.base);
+    free(leaf);
+    free(inter);
+
+    err.reason = DEVID__V1__REASON__REASON_TOKEN_EXPIRED;
+    err.message = "token has expired; request a new challenge";
+    err.retryable = 1;
+    put_message("error_retryable", 3, &err.base);
+    err.reason = DEVID__V1__REASON__REASON_OVERLOADED;
+    err.message = "verifier overloaded";
+    err.retry_after_seconds = 30;
+    put_message("error_overloaded", 3, &err.base);
+}
+
+/* ---- attest ---- */
+
+static void attest_seed(const char *name, EVP_PKEY *certified, TPMA_OBJECT attrs,
+                        const uint8_t *extra, EVP_PKEY *signer, int want)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t buf[4096], digest[32];
+    size_t info_len = 1024, sig_len = 256, pub_len = 512;
+    uint8_t *info = buf + 4;
+    uint8_t pub[512], sig[256];
+    struct attest_input in;
+    struct attest_result res;
+    TPM2B_NAME tname;
+    char why[256];
+    int r;
+
+    memset(&in, 0, sizeof(in));
+    fu_tpm_public(pub, &pub_len, certified, attrs);
+    fu_tpm_name(&tname, pub, pub_len);
+    fu_certify_info(info, &info_len, &tname, extra, 32);
+    fu_sha256(digest, info, info_len);
+    fu_tpm_sign(sig, &sig_len, signer, digest);
+    memcpy(info + info_len, sig, sig_len);
+    memcpy(info + info_len + sig_len, pub, pub_len);
+    buf[0] = (uint8_t)(info_len >> 8);
+    buf[1] = (uint8_t)info_len;
+    buf[2] = (uint8_t)(sig_len >> 8);
+    buf[3] = (uint8_t)sig_len;
+    in.info = info;
+    in.info_len = info_len;
+    in.sig = info + info_len;
+    in.sig_len = sig_len;
+    in.pub = info + info_len + sig_len;
+    in.pub_len = pub_len;
+    in.signer = w->idevid_key;
+    in.qualifying = w->qualifying;
+    in.qualifying_len = sizeof(w->qualifying);
+    r = attest_check_certify(&res, &in, why, sizeof(why));
+    if (r == 0)
+        attest_result_cleanup(&res);
+    expect(r, want, name);
+    put("fuzz_attest", name, buf, 4 + info_len + sig_len + pub_len);
+}
+
+static void attest_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t other[32];
+
+    memset(other, 0xee, sizeof(other));
+    attest_seed("valid", w->ldevid_key, FU_LDEVID_ATTRS, w->qualifying, w->idevid_key, 0);
+    attest_seed("wrong_nonce", w->ldevid_key, FU_LDEVID_ATTRS, other, w->idevid_key,
+                DEVID_ERR_ATTEST_NONCE);
+    attest_seed("restricted", w->ldevid_key, FU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED,
+                w->qualifying, w->idevid_key, DEVID_ERR_ATTEST_ATTRIBUTES);
+    attest_seed("wrong_signer", w->ldevid_key, FU_LDEVID_ATTRS, w->qualifying, w->ldevid_key,
+                DEVID_ERR_ATTEST_SIGNATURE);
+}
+
+/* ---- CSR ---- */
+
+static void csr_seed(const char *name, EVP_PKEY *key, int want_parse, int want_key)
+{
+    X509_REQ *req = NULL;
+    char why[256];
+    size_t len;
+    uint8_t *der = fu_csr_der(&len, key, key);
+
+    expect(csr_parse(&req, der, len, why, sizeof(why)), want_parse, name);
+    if (req != NULL)
+        expect(csr_check_key(req, fu_world()->ldevid_key, why, sizeof(why)), want_key, name);
+    X509_REQ_free(req);
+    put("fuzz_csr", name, der, len);
+    free(der);
+}
+
+static void csr_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+
+    csr_seed("ec_ldevid", w->ldevid_key, 0, 0);
+    csr_seed("ec_other", w->idevid_key, 0, DEVID_ERR_CSR_KEY_MISMATCH);
+    csr_seed("ed25519", w->root_key, 0, DEVID_ERR_CSR_KEY_MISMATCH);
+}
+
+/* ---- chain ---- */
+
+static void chain_seed(const char *name, X509 *leaf, X509 *inter, int want_chain, int want_id)
+{
+    const struct fu_world *w = fu_world();
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    struct chain_verdict v;
+    struct device_identity id;
+    uint8_t buf[4096], *der;
+    size_t len, n = 0;
+    char why[512];
+    int r;
+
+    if (sk == NULL)
+        fu_fail("sk_X509_new_null");
+    der = fu_der(&len, leaf);
+    memcpy(buf, der, len);
+    n = len;
+    free(der);
+    if (inter != NULL) {
+        der = fu_der(&len, inter);
+        if (n + len > sizeof(buf))
+            fu_fail("chain seed size");
+        memcpy(buf + n, der, len);
+        n += len;
+        free(der);
+        sk_X509_push(sk, inter);
+    }
+    r = chain_verify(w->store, &v, leaf, sk, FU_NOW, why, sizeof(why));
+    expect(r, want_chain, name);
+    expect(identity_extract(&id, leaf, r == 0 ? v.manufacturer : "Fuzz Manufacturer", why,
+                            sizeof(why)),
+           want_id, name);
+    if (r == 0)
+        chain_verdict_cleanup(&v);
+    sk_X509_free(sk);
+    put("fuzz_chain", name, buf, n);
+}
+
+static void chain_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    const time_t nb = FU_NOW - 86400, na = FU_NOW + 3650 * (time_t)86400;
+    const struct fu_cert_spec nosan = {NULL, "fuzz-model", "FZ0002", 0, 10, nb, na, NULL};
+    const struct fu_cert_spec mismatch = {NULL, "fuzz-model", "FZ0003", 0, 11, nb, na, "FZ9999"};
+    const struct fu_cert_spec expired = {NULL, "fuzz-model", "FZ0004", 0,
+                                         12,   nb - 86400,   nb,       "FZ0004"};
+    X509 *x;
+
+    chain_seed("idevid_inter", w->idevid, w->inter, 0, 0);
+    chain_seed("idevid_alone", w->idevid, NULL, DEVID_ERR_CHAIN_UNTRUSTED, 0);
+    chain_seed("inter_root", w->inter, w->root, DEVID_ERR_CHAIN_INVALID, DEVID_ERR_IDENTITY);
+    x = fu_cert(&nosan, w->idevid_key, w->inter, w->inter_key);
+    chain_seed("no_san", x, w->inter, 0, 0);
+    X509_free(x);
+    x = fu_cert(&mismatch, w->idevid_key, w->inter, w->inter_key);
+    chain_seed("san_mismatch", x, w->inter, 0, DEVID_ERR_IDENTITY);
+    X509_free(x);
+    x = fu_cert(&expired, w->idevid_key, w->inter, w->inter_key);
+    chain_seed("expired", x, w->inter, DEVID_ERR_CHAIN_EXPIRED, 0);
+    X509_free(x);
+}
+
+/* ---- token ---- */
+
+static void token_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN], other[TOKEN_CERT_HASH_LEN];
+
+    memset(nonce, 0x5a, sizeof(nonce));
+    memset(other, 0x11, sizeof(other));
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256);
+    expect(token_open(nonce, w->token_key, token, sizeof(token), FU_NOW, w->idevid_sha256), 0,
+           "token valid");
+    put("fuzz_token", "valid", token, sizeof(token));
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW - 1, w->idevid_sha256);
+    put("fuzz_token", "expired", token, sizeof(token));
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, other);
+    put("fuzz_token", "wrong_client", token, sizeof(token));
+    token[0] = 2;
+    put("fuzz_token", "bad_version", token, sizeof(token));
+}
+
+/* ---- tpmkey ---- */
+
+static void put_public(const char *name, const TPMT_PUBLIC *pub)
+{
+    uint8_t buf[1024];
+    size_t off = 0;
+
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+        fu_fail(name);
+    put("fuzz_tpmkey", name, buf, off);
+}
+
+static void put_signature(const char *name, const TPMT_SIGNATURE *sig)
+{
+    uint8_t buf[1024];
+    size_t off = 0;
+
+    if (Tss2_MU_TPMT_SIGNATURE_Marshal(sig, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS)
+        fu_fail(name);
+    put("fuzz_tpmkey", name, buf, off);
+}
+
+static void tpmkey_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t buf[512], digest[32];
+    size_t len = sizeof(buf), i;
+    TPMT_PUBLIC pub;
+    TPMT_SIGNATURE sig;
+
+    fu_tpm_public(buf, &len, w->ldevid_key, FU_LDEVID_ATTRS);
+    put("fuzz_tpmkey", "ecc_p256_public", buf, len);
+    memset(digest, 0x42, sizeof(digest));
+    len = sizeof(buf);
+    fu_tpm_sign(buf, &len, w->idevid_key, digest);
+    put("fuzz_tpmkey", "ecdsa_signature", buf, len);
+
+    memset(&pub, 0, sizeof(pub));
+    pub.type = TPM2_ALG_RSA;
+    pub.nameAlg = TPM2_ALG_SHA384;
+    pub.objectAttributes = FU_LDEVID_ATTRS;
+    pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+    pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+    pub.parameters.rsaDetail.keyBits = 2048;
+    pub.unique.rsa.size = 256;
+    for (i = 0; i < 256; i++)
+        pub.unique.rsa.buffer[i] = (uint8_t)(0xc3 ^ (i * 37));
+    pub.unique.rsa.buffer[0] |= 0x80;
+    pub.unique.rsa.buffer[255] |= 1;
+    put_public("rsa2048_public", &pub);
+
+    memset(&pub, 0, sizeof(pub));
+    pub.type = TPM2_ALG_ECC;
+    pub.nameAlg = TPM2_ALG_SHA512;
+    pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P384;
+    pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    pub.unique.ecc.x.size = 48;
+    pub.unique.ecc.y.size = 48;
+    put_public("ecc_p384_bad_point", &pub);
+
+    memset(&sig, 0, sizeof(sig));
+    sig.sigAlg = TPM2_ALG_RSASSA;
+    sig.signature.rsassa.hash = TPM2_ALG_SHA256;
+    sig.signature.rsassa.sig.size = 256;
+    memset(sig.signature.rsassa.sig.buffer, 0x77, 256);
+    put_signature("rsassa_signature", &sig);
+    sig.sigAlg = TPM2_ALG_RSAPSS;
+    put_signature("rsapss_signature", &sig);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+        return 2;
+    }
+    outdir = argv[1];
+    if (mkdir(outdir, 0755) != 0 && errno != EEXIST)
+        fu_fail(outdir);
+    enroll_seeds();
+    message_seeds();
+    attest_seeds();
+    csr_seeds();
+    chain_seeds();
+    token_seeds();
+    tpmkey_seeds();
+    return 0;
+}

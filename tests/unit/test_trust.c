@@ -1,0 +1,267 @@
+/* Unit tests for the config parsers (verifier/conf, mfrconf, policy_parse)
+ * and the trust state loader (verifier/trust) over files in a temporary
+ * directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/pem.h>
+
+#include "common/err.h"
+#include "testutil.h"
+#include "verifier/mfrconf.h"
+#include "verifier/policy.h"
+#include "verifier/trust.h"
+
+static int policy_of(struct policy **p, const char *text, char *why, size_t why_len)
+{
+    return policy_parse(p, text, strlen(text), "policy.conf", why, why_len);
+}
+
+static struct device_identity ident(const char *mfr, const char *model, const char *serial)
+{
+    struct device_identity id;
+
+    memset(&id, 0, sizeof(id));
+    snprintf(id.manufacturer, sizeof(id.manufacturer), "%s", mfr);
+    snprintf(id.model, sizeof(id.model), "%s", model);
+    snprintf(id.serial, sizeof(id.serial), "%s", serial);
+    memset(id.fingerprint, 'a', 64);
+    return id;
+}
+
+static void test_policy_file(void **state)
+{
+    static const char text[] =
+        "# comment\n"
+        "[policy]\n"
+        "allow_manufacturer = Acme Devices\n"
+        "deny_model = Bad\n"
+        "allow_serial = SN*\n"
+        "reenroll = deny\n"
+        "require_iak = yes\n"
+        "\n"
+        "[denylist]\n"
+        "serial = SN-STOLEN\n"
+        "fingerprint = AA:aa:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n";
+    struct policy *p = NULL;
+    struct device_identity ok = ident("Acme Devices", "Good", "SN1");
+    struct device_identity other = ident("Beta", "Good", "SN1");
+    struct device_identity stolen = ident("Acme Devices", "Good", "SN-STOLEN");
+    char why[256];
+
+    assert_int_equal(policy_of(&p, text, why, sizeof(why)), 0);
+    assert_true(policy_require_iak(p));
+    assert_false(policy_reenroll(p));
+    assert_string_equal(policy_manufacturer_at(p, 0), "Acme Devices");
+    assert_null(policy_manufacturer_at(p, 1));
+    ok.fingerprint[0] = 'b';
+    assert_int_equal(policy_check(p, &ok, why, sizeof(why)), 0);
+    assert_int_equal(policy_check(p, &other, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(why, "manufacturer \"Beta\""));
+    stolen.fingerprint[0] = 'b';
+    assert_int_equal(policy_check(p, &stolen, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(why, "local deny list"));
+    ok.fingerprint[0] = 'a';
+    assert_int_equal(policy_check(p, &ok, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(why, "fingerprint"));
+    assert_int_equal(policy_check_signer(p, false, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(policy_check_signer(p, true, why, sizeof(why)), 0);
+    assert_int_equal(policy_check_reenroll(p, &ok, true, why, sizeof(why)),
+                     DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(policy_check_reenroll(p, &ok, false, why, sizeof(why)), 0);
+    policy_free(p);
+}
+
+static void test_policy_unknown_manufacturer_denied(void **state)
+{
+    struct policy *p = NULL;
+    struct device_identity id = ident("Acme Devices", "M", "S");
+    char why[256];
+
+    assert_int_equal(policy_of(&p, "[policy]\nallow_model = M\n", why, sizeof(why)), 0);
+    assert_int_equal(policy_check(p, &id, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(why, "allows none"));
+    policy_free(p);
+}
+
+static void test_policy_errors(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"[policy]\nbogus = 1\n", "policy.conf:2: unknown key \"bogus\""},
+        {"[policy]\n\nreenroll = maybe\n", "policy.conf:3: key \"reenroll\""},
+        {"[policy]\nrequire_iak = perhaps\n", "policy.conf:2: key \"require_iak\""},
+        {"[other]\nx = 1\n", "policy.conf:2: key \"x\" in unknown section [other]"},
+        {"allow_model = M\n", "policy.conf:1: key \"allow_model\" in unknown section []"},
+        {"[denylist]\nfingerprint = abcd\n", "policy.conf:2: key \"fingerprint\""},
+        {"[policy]\nthis is not ini\n", "policy.conf:2: syntax error"},
+        {"[policy\n", "policy.conf:1: syntax error"},
+    };
+    struct policy *p = (struct policy *)1;
+    char why[256], big[400];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = (struct policy *)1;
+        assert_int_equal(policy_of(&p, cases[i].text, why, sizeof(why)), DEVID_ERR_CONFIG);
+        assert_null(p);
+        if (strstr(why, cases[i].want) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why, cases[i].want);
+    }
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "[policy]\nallow_model = ", 23);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(policy_of(&p, big, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_non_null(strstr(why, "policy.conf:2: line longer than"));
+    assert_int_equal(policy_parse(&p, "[policy]\0x", 10, "policy.conf", why, sizeof(why)),
+                     DEVID_ERR_CONFIG);
+    assert_non_null(strstr(why, "NUL"));
+}
+
+static void test_mfrconf(void **state)
+{
+    static const char text[] =
+        "[manufacturer \"Acme Devices\"]\n"
+        "roots = a.pem\n"
+        "roots = b.pem\n"
+        "intermediates = i.pem\n"
+        "crl = c.crl\n"
+        "min_rsa_bits = 3072\n"
+        "min_ec_bits = 384\n"
+        "allow_sha1 = yes\n"
+        "[manufacturer \"Beta\"]\n"
+        "roots = /abs/beta.pem\n"
+        "crl = x.crl\n"
+        "revocation = hard\n";
+    struct mfrconf *c = NULL;
+    char why[256];
+
+    assert_int_equal(mfrconf_parse(&c, text, strlen(text), "m.conf", why, sizeof(why)), 0);
+    assert_int_equal(c->n, 2);
+    assert_string_equal(c->entries[0]->name, "Acme Devices");
+    assert_int_equal(c->entries[0]->n_roots, 2);
+    assert_int_equal(c->entries[0]->settings.min_rsa_bits, 3072);
+    assert_int_equal(c->entries[0]->settings.min_ec_bits, 384);
+    assert_int_equal(c->entries[0]->settings.allow_sha1, 1);
+    assert_int_equal(c->entries[0]->settings.revocation, CHAIN_REVOCATION_SOFT);
+    assert_int_equal(c->entries[1]->settings.revocation, CHAIN_REVOCATION_HARD);
+    mfrconf_free(c);
+    mfrconf_free(NULL);
+}
+
+static void test_mfrconf_errors(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"[manufacturer \"A\"]\nroots = a\nbogus = 1\n", "m.conf:3: unknown key \"bogus\""},
+        {"[Acme]\nroots = a\n", "m.conf:2: key \"roots\" in section [Acme]"},
+        {"[manufacturer \"A\"]\nroots = a\nmin_rsa_bits = 512\n", "m.conf:3: key \"min_rsa_bits\""},
+        {"[manufacturer \"A\"]\nroots = a\nmin_ec_bits = big\n", "m.conf:3: key \"min_ec_bits\""},
+        {"[manufacturer \"A\"]\nroots = a\nrevocation = maybe\n", "m.conf:3: key \"revocation\""},
+        {"[manufacturer \"A\"]\nroots = a\nallow_sha1 = 2\n", "m.conf:3: key \"allow_sha1\""},
+        {"[manufacturer \"A\"]\ncrl = c\n", "manufacturer \"A\" has no roots file"},
+        {"[manufacturer \"A\"]\nroots = a\ncrl = c\nrevocation = none\n", "revocation = none"},
+        {"# nothing\n", "no [manufacturer"},
+    };
+    struct mfrconf *c;
+    char why[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = (struct mfrconf *)1;
+        assert_int_equal(
+            mfrconf_parse(&c, cases[i].text, strlen(cases[i].text), "m.conf", why, sizeof(why)),
+            DEVID_ERR_CONFIG);
+        assert_null(c);
+        if (strstr(why, cases[i].want) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why, cases[i].want);
+    }
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    assert_true(fputs(text, f) >= 0);
+    fclose(f);
+}
+
+static void test_trust_load_files(void **state)
+{
+    static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
+                                                  .cn = "Acme Root",
+                                                  .ca = 1,
+                                                  .not_before = TU_NOW - TU_DAY,
+                                                  .not_after = TU_NOW + TU_DAY};
+    char dir[] = "/tmp/devid-trust-XXXXXX", path[512], mconf[512], pconf[512], why[512];
+    EVP_PKEY *k = tu_ec_key();
+    X509 *root = tu_cert(&root_spec, k, NULL, k);
+    struct trust *t = NULL;
+    FILE *f;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/root.pem", dir);
+    assert_non_null(f = fopen(path, "w"));
+    assert_int_equal(PEM_write_X509(f, root), 1);
+    fclose(f);
+    snprintf(mconf, sizeof(mconf), "%s/m.conf", dir);
+    snprintf(pconf, sizeof(pconf), "%s/p.conf", dir);
+    write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\n");
+    write_file(pconf, "[policy]\nallow_manufacturer = Acme Devices\n");
+    assert_int_equal(trust_load_files(&t, mconf, pconf, why, sizeof(why)), 0);
+    assert_int_equal(chain_store_root_count(trust_get0_store(t)), 1);
+    assert_true(chain_store_has_manufacturer(trust_get0_store(t), "Acme Devices"));
+    trust_free(t);
+    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), 0);
+    trust_free(t);
+    trust_free(NULL);
+
+    t = (struct trust *)1;
+    write_file(pconf, "[policy]\nallow_manufacturer = Nobody\n");
+    assert_int_equal(trust_load_files(&t, mconf, pconf, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_null(t);
+    assert_non_null(strstr(why, "\"Nobody\" is not configured"));
+    write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = missing.pem\n");
+    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_IO);
+    assert_non_null(strstr(why, "missing.pem: cannot open"));
+    write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\ncrl = root.pem\n");
+    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_non_null(strstr(why, "bad CRL"));
+    write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\nroots = root.pem\n");
+    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_non_null(strstr(why, "refused"));
+    assert_int_equal(trust_load_files(&t, "/nonexistent/m.conf", NULL, why, sizeof(why)),
+                     DEVID_ERR_IO);
+    assert_null(t);
+
+    unlink(path);
+    unlink(mconf);
+    unlink(pconf);
+    rmdir(dir);
+    X509_free(root);
+    EVP_PKEY_free(k);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_file),
+        cmocka_unit_test(test_policy_unknown_manufacturer_denied),
+        cmocka_unit_test(test_policy_errors),
+        cmocka_unit_test(test_mfrconf),
+        cmocka_unit_test(test_mfrconf_errors),
+        cmocka_unit_test(test_trust_load_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
