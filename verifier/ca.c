@@ -1,12 +1,14 @@
 #include "verifier/ca.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/store.h>
 
 #include "common/err.h"
@@ -17,6 +19,12 @@ struct ca {
     X509 *cert;
     STACK_OF(X509) *chain;
     EVP_PKEY *key;
+    /* A key behind a provider other than OpenSSL's default (a TPM, an HSM)
+     * is used by one thread at a time. */
+    int serialize;
+    pthread_mutex_t lock;
+    /* Property query that sends the signature to the key's provider. */
+    char propq[80];
 };
 
 static int load_certs(struct ca *ca, const char *path)
@@ -83,6 +91,7 @@ out:
 
 int ca_load(struct ca **out, const char *cert_file, const char *key_uri)
 {
+    const OSSL_PROVIDER *provider;
     struct ca *ca = NULL;
     int r = DEVID_ERR_INTERNAL;
 
@@ -91,6 +100,7 @@ int ca_load(struct ca **out, const char *cert_file, const char *key_uri)
     *out = NULL;
     if ((ca = calloc(1, sizeof(*ca))) == NULL)
         return DEVID_ERR_ALLOC;
+    pthread_mutex_init(&ca->lock, NULL);
     if ((r = load_certs(ca, cert_file)) != 0 || (r = load_key(ca, key_uri)) != 0)
         goto out;
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
@@ -99,6 +109,12 @@ int ca_load(struct ca **out, const char *cert_file, const char *key_uri)
         r = DEVID_ERR_CONFIG;
         goto out;
     }
+    provider = EVP_PKEY_get0_provider(ca->key);
+    ca->serialize = provider == NULL || strcmp(OSSL_PROVIDER_get0_name(provider), "default") != 0;
+    if (ca->serialize && provider != NULL)
+        snprintf(ca->propq, sizeof(ca->propq), "?provider=%s", OSSL_PROVIDER_get0_name(provider));
+    log_info("issuing CA %s, key %s%s%s", cert_file, key_uri, ca->serialize ? " via provider " : "",
+             ca->serialize && provider != NULL ? OSSL_PROVIDER_get0_name(provider) : "");
     *out = ca;
     ca = NULL;
     r = 0;
@@ -114,6 +130,7 @@ void ca_free(struct ca *ca)
     X509_free(ca->cert);
     sk_X509_pop_free(ca->chain, X509_free);
     EVP_PKEY_free(ca->key);
+    pthread_mutex_destroy(&ca->lock);
     free(ca);
 }
 
@@ -127,17 +144,79 @@ STACK_OF(X509) *ca_get0_chain(const struct ca *ca)
     return ca->chain;
 }
 
-int ca_sign(struct ca *ca, X509 *cert)
+/*
+ * sign_ctx returns a digest-sign context for the CA key: SHA-256 (none for
+ * EdDSA), and for a key behind another provider a property query that makes
+ * OpenSSL sign there rather than fail in the default provider.
+ */
+static EVP_MD_CTX *sign_ctx(const struct ca *ca)
 {
-    const EVP_MD *md = EVP_sha256();
+    int id = EVP_PKEY_get_base_id(ca->key);
+    const char *md = id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : "SHA256";
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+
+    if (mctx == NULL)
+        return NULL;
+    if (EVP_DigestSignInit_ex(mctx, NULL, md, NULL, ca->propq[0] != '\0' ? ca->propq : NULL,
+                              ca->key, NULL) != 1) {
+        EVP_MD_CTX_free(mctx);
+        return NULL;
+    }
+    return mctx;
+}
+
+int ca_use_provider(const char *name, const char *tcti)
+{
     char reason[256];
 
-    if (EVP_PKEY_get_base_id(ca->key) == EVP_PKEY_ED25519 ||
-        EVP_PKEY_get_base_id(ca->key) == EVP_PKEY_ED448)
-        md = NULL;
-    if (X509_sign(cert, ca->key, md) <= 0) {
+    if (tcti != NULL && setenv("TPM2OPENSSL_TCTI", tcti, 1) != 0)
+        return DEVID_ERR_INTERNAL;
+    /* default first: the provider only holds the key, OpenSSL's own code
+     * does the hashing. */
+    if (OSSL_PROVIDER_load(NULL, "default") == NULL || OSSL_PROVIDER_load(NULL, name) == NULL) {
+        log_err("cannot load OpenSSL provider \"%s\" for the CA key: %s", name,
+                log_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CONFIG;
+    }
+    return 0;
+}
+
+int ca_sign(struct ca *ca, X509 *cert)
+{
+    char reason[256];
+    int ok;
+
+    EVP_MD_CTX *mctx;
+
+    if (ca->serialize)
+        pthread_mutex_lock(&ca->lock);
+    ok = (mctx = sign_ctx(ca)) != NULL && X509_sign_ctx(cert, mctx) > 0;
+    if (ca->serialize)
+        pthread_mutex_unlock(&ca->lock);
+    EVP_MD_CTX_free(mctx);
+    if (!ok) {
         log_err("signing the operational certificate failed: %s",
                 log_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CRYPTO;
+    }
+    return 0;
+}
+
+int ca_sign_crl(struct ca *ca, X509_CRL *crl)
+{
+    char reason[256];
+    int ok;
+
+    EVP_MD_CTX *mctx;
+
+    if (ca->serialize)
+        pthread_mutex_lock(&ca->lock);
+    ok = (mctx = sign_ctx(ca)) != NULL && X509_CRL_sign_ctx(crl, mctx) > 0;
+    if (ca->serialize)
+        pthread_mutex_unlock(&ca->lock);
+    EVP_MD_CTX_free(mctx);
+    if (!ok) {
+        log_err("signing the CRL failed: %s", log_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CRYPTO;
     }
     return 0;

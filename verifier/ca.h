@@ -17,6 +17,15 @@ struct ca;
  */
 int ca_load(struct ca **out, const char *cert_file, const char *key_uri);
 
+/*
+ * ca_use_provider loads OpenSSL's default provider and then provider |name|
+ * (for example "tpm2"), so that ca_load can reach a key through it. |tcti|,
+ * when not NULL, is the TPM the tpm2 provider talks to (TPM2OPENSSL_TCTI).
+ * Call before ca_load and before any thread starts. Returns 0 or
+ * DEVID_ERR_CONFIG with the reason logged.
+ */
+int ca_use_provider(const char *name, const char *tcti);
+
 /* ca_free frees |ca|; NULL is a no-op. */
 void ca_free(struct ca *ca);
 
@@ -28,7 +37,12 @@ X509 *ca_get0_cert(const struct ca *ca);
 STACK_OF(X509) *ca_get0_chain(const struct ca *ca);
 
 /* ca_sign signs |cert| in place with the CA key (SHA-256 for RSA and EC).
- * Returns 0 or DEVID_ERR_CRYPTO. */
+ * Thread-safe; a key behind a provider other than the default one is used by
+ * one thread at a time. Returns 0 or DEVID_ERR_CRYPTO. */
 int ca_sign(struct ca *ca, X509 *cert);
+
+/* ca_sign_crl signs |crl| in place with the CA key (SHA-256 for RSA and EC).
+ * Returns 0 or DEVID_ERR_CRYPTO. */
+int ca_sign_crl(struct ca *ca, X509_CRL *crl);
 
 #endif

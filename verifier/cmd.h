@@ -27,4 +27,16 @@ int serve_main(int argc, char **argv);
 /* check_idevid_main runs `devid-verifier check-idevid`. Returns the exit code. */
 int check_idevid_main(int argc, char **argv);
 
+/* revoke_main runs `devid-verifier revoke` (cmd_ledger.c). Returns the exit code. */
+int revoke_main(int argc, char **argv);
+
+/* crl_main runs `devid-verifier crl` (cmd_ledger.c). Returns the exit code. */
+int crl_main(int argc, char **argv);
+
+/* list_main runs `devid-verifier list` (cmd_ledger.c). Returns the exit code. */
+int list_main(int argc, char **argv);
+
+/* show_main runs `devid-verifier show` (cmd_ledger.c). Returns the exit code. */
+int show_main(int argc, char **argv);
+
 #endif

@@ -47,6 +47,10 @@ static const struct subcommand {
 } subcommands[] = {
     {"serve", serve_main, "run the enrollment service"},
     {"check-idevid", check_idevid_main, "check an IDevID certificate offline"},
+    {"list", list_main, "list recorded issuances"},
+    {"show", show_main, "show one issuance and its evidence"},
+    {"revoke", revoke_main, "revoke operational certificates in the ledger"},
+    {"crl", crl_main, "write a signed CRL of the revoked certificates"},
     {"help", help_main, "show this help"},
 };
 
