@@ -31,7 +31,7 @@ mkdir -p "$T/roots"
 cp "$T/acme/root.pem" "$T/roots/acme.pem"
 verifier_start demo --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
     --roots "$T/roots" --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" \
-    --token-key "$T/pki/token.key"
+    --token-key "$T/pki/token.key" --ledger "sqlite:$T/ledger.db"
 echo "   verifier at $VERIFIER_URL, log in $VERIFIER_LOG"
 echo "4. first boot: devid-agent enroll"
 agent demo enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \

@@ -19,7 +19,7 @@ cp "$T/acme/root.pem" "$T/roots/acme.pem"
 
 verifier_start main --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
     --roots "$T/roots" --intermediates "$T/acme/intermediate.pem" \
-    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" ||
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" --ledger "sqlite:$T/ledger.db" ||
     die "verifier did not start"
 
 log "device A: provision and enroll over TLS 1.3"

@@ -62,7 +62,10 @@ verifier_start() {
     VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
     for ((attempt = 0; attempt < 5; attempt++)); do
         port=$(devid_free_port) || return 1
-        "$VERIFIER" serve --listen "127.0.0.1:$port" "$@" >>"$VERIFIER_LOG" 2>&1 &
+        # No metrics listener unless the test asks for one: the default port
+        # would collide between tests running in parallel.
+        "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" \
+            >>"$VERIFIER_LOG" 2>&1 &
         VERIFIER_PID=$!
         DEVID_PIDS+=("$VERIFIER_PID")
         DEVID_PIDFILES+=("")

@@ -31,11 +31,11 @@
 # While a tpm2-abrmd holds the swtpm connection, direct SWTPM_TCTI clients block:
 # use ABRMD_TCTI from then on.
 
-# Ports used by other engineers' tests; never pick from this range.
-DEVID_PORT_MIN=${DEVID_PORT_MIN:-20000}
-DEVID_PORT_MAX=${DEVID_PORT_MAX:-60000}
-DEVID_PORT_AVOID_LO=23000
-DEVID_PORT_AVOID_HI=23999
+# Ports are picked below the kernel's ephemeral range, so that no outgoing
+# connection takes one between the pick and the bind.
+DEVID_EPHEMERAL_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+DEVID_PORT_MIN=${DEVID_PORT_MIN:-10000}
+DEVID_PORT_MAX=${DEVID_PORT_MAX:-$((DEVID_EPHEMERAL_LO > 12000 ? DEVID_EPHEMERAL_LO - 2 : 60000))}
 
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 
@@ -66,7 +66,9 @@ devid_tmpdir() {
 # port_in_use PORT: true if something listens on 127.0.0.1:PORT (or any address).
 port_in_use() {
     local port=$1
-    if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    # Any socket on the port counts, TIME-WAIT included: a server that binds
+    # without SO_REUSEADDR fails on those.
+    if ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
         return 0
     fi
     # Fall back to a connect probe; a bounded one.
@@ -77,15 +79,12 @@ port_in_use() {
 }
 
 # devid_free_port: print a port P such that P and P+1 are both free on 127.0.0.1.
-# P is random in [DEVID_PORT_MIN, DEVID_PORT_MAX), outside 23000-23999. There is
+# P is random in [DEVID_PORT_MIN, DEVID_PORT_MAX). There is
 # still a window between this check and the bind: swtpm_start retries on failure.
 devid_free_port() {
     local i p span=$((DEVID_PORT_MAX - DEVID_PORT_MIN - 1))
     for ((i = 0; i < 200; i++)); do
         p=$((DEVID_PORT_MIN + (RANDOM * 32768 + RANDOM) % span))
-        if ((p + 1 >= DEVID_PORT_AVOID_LO && p <= DEVID_PORT_AVOID_HI)); then
-            continue
-        fi
         if ! port_in_use "$p" && ! port_in_use "$((p + 1))"; then
             printf '%s\n' "$p"
             return 0

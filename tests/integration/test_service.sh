@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The verifier as a service: worker threads, the connection limit (503 and
+# Retry-After), the request deadline against a client that trickles its
+# headers, /healthz and /metrics against the ledger, SIGHUP with a broken file,
+# and SIGTERM with enrollments in flight. Devices are simulated by
+# devid-fleetsim (software IDevIDs and TPM evidence built with tss2-mu), the
+# verifier is the real one on loopback.
+set -uo pipefail
+TEST_NAME=service
+here=$(cd "$(dirname "$0")" && pwd -P)
+. "$here/../lib/swtpm.sh"
+. "$here/../lib/devid.sh"
+
+FLEETSIM=$DEVID_BIN/tests/fleetsim/devid-fleetsim
+[[ -x $FLEETSIM ]] || die "no fleet simulator at $FLEETSIM"
+
+devid_tmpdir
+T=$DEVID_TMP
+LEDGER=sqlite:$T/ledger.db
+
+"$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
+"$FACTORY" ca --dir "$T/other" --name "Other Devices" >/dev/null || die "factory ca failed"
+"$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
+mkdir -p "$T/roots"
+cp "$T/acme/root.pem" "$T/roots/acme.pem"
+
+mport=$(devid_free_port) || die "no free port"
+verifier_start svc --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --roots "$T/roots" --intermediates "$T/acme/intermediate.pem" \
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
+    --ledger "$LEDGER" --workers 2 --metrics-listen "127.0.0.1:$mport" \
+    --max-connections 8 --timeout-request 3 --timeout-idle 5 ||
+    die "verifier did not start"
+check "verifier starts 2 workers" grep -q "with 2 workers" "$VERIFIER_LOG"
+
+# fleet ARGS...: run the simulator against this verifier; output in $T/fleet.out.
+fleet() {
+    "$FLEETSIM" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" --timeout 20 "$@"
+}
+# field NAME FILE: the value of NAME=... in a fleetsim report.
+field() {
+    sed -n "s/^$1=//p" "$2" | head -n 1
+}
+# metric NAME: the value of one series from /metrics.
+metric() {
+    curl -fsS "http://127.0.0.1:$mport/metrics" | grep -F "$1 " | grep -v "^#" | awk '{print $NF}' | head -n 1
+}
+ledger_rows() {
+    "$VERIFIER" list --ledger "$LEDGER" --limit 100000 2>/dev/null | tail -n +2 | wc -l
+}
+
+log "health and metrics listener"
+check "/healthz answers ok" sh -c "curl -fsS 'http://127.0.0.1:$mport/healthz' | grep -qx ok"
+check "/metrics is Prometheus text" sh -c \
+    "curl -fsS 'http://127.0.0.1:$mport/metrics' | grep -q '^# TYPE devid_enrollments_total counter'"
+
+log "connection limit 8, 24 devices 16 at a time: the excess get 503 + Retry-After, then succeed"
+fleet --factory-ca "$T/acme" --devices 24 --parallel 16 --retries 30 --serial-prefix OVL \
+    --out "$T/ovl.serials" >"$T/ovl.out" 2>"$T/ovl.err"
+rc=$?
+check "all 24 enroll after retrying (exit $rc)" test "$rc" -eq 0
+check "some were answered 503 ($(field http_503 "$T/ovl.out"))" \
+    test "$(field http_503 "$T/ovl.out")" -gt 0
+check "503 carried Retry-After ($(field retry_after_seen "$T/ovl.out"))" \
+    sh -c "test '$(field retry_after_seen "$T/ovl.out")' != '' && test '$(field retry_after_seen "$T/ovl.out")' != 0"
+check "the verifier counted the overload rejections" \
+    test "$(metric devid_overload_rejections_total)" -gt 0
+
+log "a client that trickles its headers is cut off, while others enroll"
+exec 5< <(
+    {
+        for ch in P O S T ' ' / v 1 / c h a l l e n g e; do
+            printf '%s' "$ch"
+            sleep 1
+        done
+    } | timeout 30 openssl s_client -quiet -connect "${VERIFIER_URL#https://}" \
+        -CAfile "$T/pki/tls-ca.pem" 2>/dev/null
+    echo "closed after $SECONDS"
+)
+trickle_start=$SECONDS
+fleet --factory-ca "$T/acme" --devices 10 --parallel 4 --retries 10 --serial-prefix TRK \
+    >"$T/trk.out" 2>&1
+rc=$?
+check "10 devices enroll while the trickler holds a connection (exit $rc)" test "$rc" -eq 0
+read -r -t 25 line <&5
+closed_at=$((SECONDS - trickle_start))
+exec 5<&-
+check "the trickling client was cut off by the request deadline (after ${closed_at}s)" \
+    test "$closed_at" -le 12
+check "the deadline close is counted" test "$(metric devid_deadline_closes_total)" -ge 1
+
+log "metrics agree with the ledger"
+rows=$(ledger_rows)
+issued=$(metric 'devid_enrollments_total{result="issued",reason=""}')
+check "ledger holds 34 issuances (got $rows)" test "$rows" -eq 34
+check "/metrics counts the same issuances (got $issued)" test "$issued" -eq "$rows"
+
+log "SIGHUP with a broken trust directory keeps the old state"
+cp "$T/pki/server.pem" "$T/roots/not-a-root.pem"
+kill -HUP "$VERIFIER_PID"
+sleep 1
+check "the failed reload is logged with the file" \
+    grep -q "not-a-root.pem.*self-signed CA" "$VERIFIER_LOG"
+check "the verifier says it keeps the previous state" grep -q "reload failed" "$VERIFIER_LOG"
+fleet --factory-ca "$T/acme" --devices 3 --parallel 3 --retries 5 --serial-prefix HUP1 \
+    >"$T/hup1.out" 2>&1
+check "devices still enroll under the old state" test $? -eq 0
+rm -f "$T/roots/not-a-root.pem"
+fleet --factory-ca "$T/other" --devices 1 --parallel 1 --serial-prefix OTH0 >"$T/oth0.out" 2>&1
+check "a second manufacturer is refused before it is trusted" test $? -ne 0
+cp "$T/other/root.pem" "$T/roots/other.pem"
+kill -HUP "$VERIFIER_PID"
+sleep 1
+check "the good reload is logged" grep -q "reload done" "$VERIFIER_LOG"
+fleet --factory-ca "$T/other" --devices 2 --parallel 2 --serial-prefix OTH \
+    --out "$T/oth.serials" >"$T/oth.out" 2>&1
+rc=$?
+check "after the reload the second manufacturer enrolls (exit $rc)" test "$rc" -eq 0
+check "reloads are counted" sh -c \
+    "curl -fsS 'http://127.0.0.1:$mport/metrics' | grep -q 'devid_reloads_total{result=\"failed\"} 1'"
+
+log "SIGTERM with enrollments in flight loses no acknowledged issuance"
+before=$(ledger_rows)
+fleet --factory-ca "$T/acme" --devices 200 --parallel 16 --serial-prefix TERM \
+    --out "$T/term.serials" >"$T/term.out" 2>&1 &
+fleet_pid=$!
+for _ in $(seq 1 100); do
+    [[ $(ledger_rows) -ge $((before + 20)) ]] && break
+    sleep 0.1
+done
+kill -TERM "$VERIFIER_PID"
+wait "$VERIFIER_PID"
+vrc=$?
+wait "$fleet_pid"
+check "the verifier exits 0 after SIGTERM (got $vrc)" test "$vrc" -eq 0
+check "the verifier logged the drain" grep -q "finishing requests in flight" "$VERIFIER_LOG"
+"$VERIFIER" list --ledger "$LEDGER" --limit 100000 | tail -n +2 | cut -f2 | sort >"$T/ledger.serials"
+tr 'A-F' 'a-f' <"$T/term.serials" | sed '/^$/d' | sort >"$T/term.sorted"
+received=$(wc -l <"$T/term.sorted")
+recorded=$(( $(wc -l <"$T/ledger.serials") - before ))
+log "in flight at SIGTERM: $received certificates received, $recorded recorded"
+check "some enrollments finished before the stop ($received)" test "$received" -gt 0
+check "every certificate a client received is in the ledger" \
+    test -z "$(comm -23 "$T/term.sorted" "$T/ledger.serials")"
+check "no more rows than were attempted" test "$recorded" -le 200
+
+finish

@@ -1,0 +1,124 @@
+/* Unit tests for the verifier's INI configuration parser and the metrics
+ * renderer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/ssl.h>
+
+#include "common/err.h"
+#include "verifier/config.h"
+#include "verifier/metrics.h"
+
+static void test_defaults(void **state)
+{
+    struct verifier_config c;
+
+    config_init(&c);
+    assert_string_equal(c.server.listen, "0.0.0.0:8443");
+    assert_string_equal(c.server.metrics_listen, "127.0.0.1:9443");
+    assert_int_equal(c.server.tls_min, TLS1_2_VERSION);
+    assert_int_equal(c.server.max_connections, 4096);
+    assert_int_equal(c.server.timeout_request, 10);
+    assert_string_equal(c.roots, "/etc/devid/roots");
+    config_cleanup(&c);
+}
+
+static void test_parse_good(void **state)
+{
+    static const char text[] =
+        "# comment\n"
+        "[server]\n"
+        "listen = 127.0.0.1:9000\n"
+        "workers = 3\n"
+        "[tls]\n"
+        "cert = /t/server.pem\n"
+        "min_version = 1.3\n"
+        "[ca]\n"
+        "validity_days = 30\n"
+        "[token]\n"
+        "ttl_seconds = 60\n"
+        "[limits]\n"
+        "max_connections = 8\n"
+        "max_body_enroll = 4096\n"
+        "[timeouts]\n"
+        "idle = 5\n";
+    struct verifier_config c;
+    char err[256] = "";
+
+    config_init(&c);
+    assert_int_equal(config_parse(&c, text, "v.conf", err, sizeof(err)), 0);
+    assert_string_equal(c.server.listen, "127.0.0.1:9000");
+    assert_int_equal(c.server.workers, 3);
+    assert_string_equal(c.server.tls_cert, "/t/server.pem");
+    assert_int_equal(c.server.tls_min, TLS1_3_VERSION);
+    assert_int_equal(c.server.validity_seconds, 30L * 86400);
+    assert_int_equal(c.server.token_ttl_seconds, 60);
+    assert_int_equal(c.server.max_connections, 8);
+    assert_int_equal(c.server.max_body_enroll, 4096);
+    assert_int_equal(c.server.timeout_idle, 5);
+    config_cleanup(&c);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+    struct verifier_config c;
+    char err[256] = "";
+
+    config_init(&c);
+    assert_int_equal(config_parse(&c, text, "v.conf", err, sizeof(err)), DEVID_ERR_CONFIG);
+    if (strstr(err, want) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+    config_cleanup(&c);
+}
+
+static void test_parse_errors(void **state)
+{
+    expect_error("[server]\nlisten = a:1\nbogus = 1\n",
+                 "v.conf:3: unknown key \"bogus\" in section [server]");
+    expect_error("[nowhere]\nx = 1\n", "v.conf:2: unknown section [nowhere]");
+    expect_error("[limits]\nmax_connections = 0\n", "v.conf:2: [limits] max_connections must be");
+    expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
+    expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");
+    expect_error("[tls]\ncert =\n", "must not be empty");
+    expect_error("[server]\nthis is not ini\n", "v.conf:2: not an INI line");
+    expect_error("[timeouts]\nrequest = 99999999999999999999\n", "v.conf:2:");
+}
+
+static void test_metrics_render(void **state)
+{
+    static struct metrics a, b;
+    struct metrics *all[2] = {&a, &b};
+    struct metrics_gauges g = {.connections_open = 3, .workers = 2};
+    char buf[16384];
+    long n;
+
+    metrics_enroll_done(&a, 0, 0.002);
+    metrics_enroll_done(&b, 0, 0.3);
+    metrics_enroll_done(&b, DEVID_ERR_POLICY_DENIED, 0.001);
+    metrics_challenge_done(&a, 0);
+    n = metrics_render(buf, sizeof(buf), all, 2, &g);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "devid_enrollments_total{result=\"issued\",reason=\"\"} 2\n"));
+    assert_non_null(strstr(
+        buf, "devid_enrollments_total{result=\"refused\",reason=\"REASON_POLICY_DENIED\"} 1\n"));
+    assert_non_null(strstr(buf, "devid_enroll_duration_seconds_bucket{le=\"0.0025\"} 2\n"));
+    assert_non_null(strstr(buf, "devid_enroll_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(buf, "devid_enroll_duration_seconds_count 3\n"));
+    assert_non_null(strstr(buf, "devid_connections_open 3\n"));
+    assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_metrics_render),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
