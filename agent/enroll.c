@@ -1,6 +1,7 @@
 #include "agent/enroll.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include "agent/backoff.h"
 #include "agent/csr.h"
+#include "agent/http.h"
 #include "agent/store.h"
 #include "agent/tpm.h"
 #include "agent/tss2pem.h"
@@ -25,14 +28,15 @@
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
 
-#define CERT_FILE "cert.pem"
-#define CHAIN_FILE "chain.pem"
-#define KEY_FILE "key.tss2.pem"
+#define CERT_FILE ENROLL_CERT_FILE
+#define CHAIN_FILE ENROLL_CHAIN_FILE
+#define KEY_FILE ENROLL_KEY_FILE
 #define FILE_MAX (64 * 1024)
 #define CHAIN_MAX 8
 #define TOKEN_MAX 1024
 #define SERIAL_MAX 64
-#define BACKOFF_MAX 60
+/* The environment variable of the crash test hook (see crash_point). */
+#define CRASH_ENV "DEVID_AGENT_CRASH_AT"
 
 /* What one attempt hands back to enroll_run. */
 struct outcome {
@@ -40,17 +44,37 @@ struct outcome {
     STACK_OF(X509) *chain;
     char *key_pem;
     size_t key_pem_len;
+    struct tpm_key *ldevid; /* freed by try_once, before its TPM connection */
     bool retryable;
     unsigned retry_after;
     int reason;
+    enum http_fail http_fail;
 };
 
 static void outcome_cleanup(struct outcome *o)
 {
+    tpm_key_free(o->ldevid);
     X509_free(o->cert);
     sk_X509_pop_free(o->chain, X509_free);
     OPENSSL_free(o->key_pem);
     memset(o, 0, sizeof(*o));
+}
+
+/*
+ * crash_point is a test hook, compiled in every build: when the environment
+ * variable DEVID_AGENT_CRASH_AT names |point|, the agent kills itself with
+ * SIGKILL there, as a power cut would. The integration tests use it to show
+ * that every interrupted run is repaired by the next one. Points, in order:
+ * key-created, response, write, commit, persist.
+ */
+static void crash_point(const char *point)
+{
+    const char *want = getenv(CRASH_ENV);
+
+    if (want == NULL || strcmp(want, point) != 0)
+        return;
+    log_warn("test hook %s=%s: killing the agent here", CRASH_ENV, point);
+    raise(SIGKILL);
 }
 
 /* parse_cert reads one PEM or DER certificate. With |allow_padding|, DER may be
@@ -85,31 +109,39 @@ static int parse_cert(X509 **out, const uint8_t *buf, size_t len, const char *wh
     return 0;
 }
 
-static int read_idevid_cert(X509 **out, struct tpm *t, const struct enroll_config *cfg)
+/* read_cert reads |what|'s certificate (the IDevID's or the IAK's) from
+ * |file| when set, else from NV index |nv|. */
+static int read_cert(X509 **out, struct tpm *t, const char *file, uint32_t nv, const char *what,
+                     const char *nv_key)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
-    char what[64];
+    char source[64];
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if (cfg->idevid_cert_file != NULL) {
-        if ((r = store_read(&buf, &len, cfg->idevid_cert_file, FILE_MAX)) != 0) {
+    if (file != NULL) {
+        if ((r = store_read(&buf, &len, file, FILE_MAX)) != 0) {
             if (r == DEVID_ERR_NOT_FOUND)
-                log_err("IDevID certificate file %s does not exist", cfg->idevid_cert_file);
+                log_err("the %s certificate file %s does not exist", what, file);
             r = r == DEVID_ERR_NOT_FOUND ? DEVID_ERR_CONFIG : r;
             goto out;
         }
-        r = parse_cert(out, buf, len, cfg->idevid_cert_file, false);
+        r = parse_cert(out, buf, len, file, false);
         goto out;
     }
-    if ((r = tpm_nv_read(t, &buf, &len, cfg->idevid_nv)) != 0) {
-        if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_TOO_LARGE)
+    if ((r = tpm_nv_read(t, &buf, &len, nv)) != 0) {
+        if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_TOO_LARGE) {
+            log_err(
+                "no %s certificate in NV index 0x%08x: check that the device was provisioned, "
+                "and %s (or the certificate file option) in the configuration",
+                what, nv, nv_key);
             r = DEVID_ERR_TPM;
+        }
         goto out;
     }
-    snprintf(what, sizeof(what), "the contents of NV index 0x%08x", cfg->idevid_nv);
-    r = parse_cert(out, buf, len, what, true);
+    snprintf(source, sizeof(source), "the contents of NV index 0x%08x", nv);
+    r = parse_cert(out, buf, len, source, true);
     if (r != 0)
         r = DEVID_ERR_TPM;
 out:
@@ -213,7 +245,7 @@ out:
     return r;
 }
 
-static int read_chain(STACK_OF(X509) **out, struct tpm *t, const struct enroll_config *cfg)
+static int read_chain(STACK_OF(X509) **out, struct tpm *t, const struct agent_config *cfg)
 {
     STACK_OF(X509) *sk = NULL;
     int r = DEVID_ERR_INTERNAL;
@@ -239,9 +271,69 @@ static int cert_valid_now(X509 *cert)
            X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
 }
 
+/* key_matches_tpm returns 0 when the key blob |kbuf| loads in this TPM
+ * under the SRK (and, with a persist_handle, the key there is |want|),
+ * DEVID_ERR_NOT_FOUND when it does not, or a transient TPM error. */
+static int key_matches_tpm(struct tpm *t, const struct agent_config *cfg, const char *key_path,
+                           const uint8_t *kbuf, size_t klen, EVP_PKEY *want)
+{
+    struct tpm_key *srk = NULL, *key = NULL, *persisted = NULL;
+    uint8_t *priv = NULL, pub[sizeof(TPM2B_PUBLIC)];
+    size_t priv_len = 0, pub_len = 0;
+    TPM2B_PUBLIC pub2b;
+    uint32_t parent = 0;
+    EVP_PKEY *pkey = NULL;
+    int r = DEVID_ERR_NOT_FOUND;
+
+    memset(&pub2b, 0, sizeof(pub2b));
+    if (tss2pem_decode(&parent, &pub2b.publicArea, &priv, &priv_len, (const char *)kbuf, klen) !=
+            0 ||
+        Tss2_MU_TPM2B_PUBLIC_Marshal(&pub2b, pub, sizeof(pub), &pub_len) != TSS2_RC_SUCCESS)
+        goto out;
+    if ((r = tpm_key_persistent(&srk, t, parent)) != 0) {
+        if (r == DEVID_ERR_NOT_FOUND)
+            log_warn("%s names parent 0x%08x, but no key is there (TPM cleared?): enrolling again",
+                     key_path, parent);
+        else if (!tpm_last_error_transient())
+            r = DEVID_ERR_NOT_FOUND;
+        goto out;
+    }
+    if ((r = tpm_key_load(&key, srk, pub, pub_len, priv, priv_len)) != 0) {
+        if (r != DEVID_ERR_TPM || !tpm_last_error_transient()) {
+            log_warn("%s does not load in this TPM under 0x%08x: enrolling again", key_path,
+                     parent);
+            r = DEVID_ERR_NOT_FOUND;
+        }
+        goto out;
+    }
+    if (cfg->persist_handle != 0) {
+        r = tpm_key_persistent(&persisted, t, cfg->persist_handle);
+        if (r != 0 && r != DEVID_ERR_NOT_FOUND && tpm_last_error_transient())
+            goto out;
+        if (r != 0 || tpmkey_public_to_pkey(&pkey, tpm_key_public(persisted)) != 0 ||
+            EVP_PKEY_eq(pkey, want) != 1) {
+            log_warn(
+                "the key at persistent handle 0x%08x is not the certificate's key: "
+                "enrolling again",
+                cfg->persist_handle);
+            r = DEVID_ERR_NOT_FOUND;
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    EVP_PKEY_free(pkey);
+    tpm_key_free(persisted);
+    tpm_key_free(key);
+    tpm_key_free(srk);
+    OPENSSL_clear_free(priv, priv_len);
+    return r;
+}
+
 /* check_enrolled returns 0 when |cfg->out_dir| holds a complete, currently
- * valid enrollment, DEVID_ERR_NOT_FOUND otherwise. */
-static int check_enrolled(struct enroll_result *res, const struct enroll_config *cfg)
+ * valid enrollment that agrees with the TPM |t|, DEVID_ERR_NOT_FOUND when it
+ * does not, or a transient TPM error. */
+static int check_enrolled(struct enroll_result *res, const struct agent_config *cfg, struct tpm *t)
 {
     char cert_path[PATH_MAX], key_path[PATH_MAX];
     uint8_t *cbuf = NULL, *kbuf = NULL;
@@ -275,6 +367,8 @@ static int check_enrolled(struct enroll_result *res, const struct enroll_config 
         log_warn("%s is not the key of %s: enrolling again", key_path, cert_path);
         goto out;
     }
+    if (t != NULL && (r = key_matches_tpm(t, cfg, key_path, kbuf, klen, key)) != 0)
+        goto out;
     snprintf(res->cert_path, sizeof(res->cert_path), "%s", cert_path);
     res->cert = cert;
     res->already = true;
@@ -290,25 +384,31 @@ out:
     return r;
 }
 
-static int check_idevid_key(X509 *cert, struct tpm_key *key, const struct enroll_config *cfg)
+/* check_key_cert checks that |cert| (|what|'s certificate, from |file| or NV
+ * index |nv|) is for the TPM key |key| at |handle|. */
+static int check_key_cert(X509 *cert, struct tpm_key *key, const char *what, const char *file,
+                          uint32_t nv, uint32_t handle)
 {
     EVP_PKEY *pkey = NULL;
     char source[PATH_MAX + 32];
     int r = DEVID_ERR_INTERNAL;
 
-    if (cfg->idevid_cert_file != NULL)
-        snprintf(source, sizeof(source), "file %s", cfg->idevid_cert_file);
+    if (file != NULL)
+        snprintf(source, sizeof(source), "file %s", file);
     else
-        snprintf(source, sizeof(source), "NV index 0x%08x", cfg->idevid_nv);
+        snprintf(source, sizeof(source), "NV index 0x%08x", nv);
     if (tpmkey_public_to_pkey(&pkey, tpm_key_public(key)) != 0) {
-        log_err("the key at handle 0x%08x is of an unsupported type", cfg->idevid_handle);
+        log_err("the %s key at handle 0x%08x is of an unsupported type", what, handle);
         r = DEVID_ERR_TPM;
         goto out;
     }
     if (EVP_PKEY_eq(X509_get0_pubkey(cert), pkey) != 1) {
-        log_err("the IDevID certificate from %s does not match the key at handle 0x%08x", source,
-                cfg->idevid_handle);
-        r = DEVID_ERR_CONFIG;
+        log_err(
+            "the %s certificate from %s does not match the key at handle 0x%08x: check that "
+            "the handle and the certificate source belong together (another device's "
+            "certificate? a re-provisioned TPM?)",
+            what, source, handle);
+        r = DEVID_ERR_TPM;
         goto out;
     }
     r = 0;
@@ -341,7 +441,11 @@ static int refusal(struct outcome *o, long status, const uint8_t *body, size_t l
     Devid__V1__Error *e;
     const ProtobufCEnumValue *v;
 
-    e = devid__v1__error__unpack(NULL, len, body);
+    e = len > 0 ? devid__v1__error__unpack(NULL, len, body) : NULL;
+    if (e != NULL && e->reason == DEVID__V1__REASON__REASON_UNSPECIFIED && e->message[0] == '\0') {
+        devid__v1__error__free_unpacked(e, NULL);
+        e = NULL;
+    }
     if (e == NULL) {
         log_err("%s: the verifier answered HTTP %ld without a devid.v1.Error body", what, status);
         o->retryable = status == 503;
@@ -415,6 +519,25 @@ static int csr_sign_tpm(void *arg, TPMT_SIGNATURE *sig, const uint8_t digest[CSR
     return tpm_sign(arg, sig, digest);
 }
 
+/* What one try reads from the TPM: the IDevID (and IAK) keys and certificates. */
+struct device {
+    struct tpm_key *idevid;
+    struct tpm_key *iak; /* NULL: certify with the IDevID */
+    X509 *idevid_cert;
+    X509 *iak_cert;
+    STACK_OF(X509) *chain;
+};
+
+static void device_cleanup(struct device *d)
+{
+    tpm_key_free(d->iak);
+    tpm_key_free(d->idevid);
+    X509_free(d->idevid_cert);
+    X509_free(d->iak_cert);
+    sk_X509_pop_free(d->chain, X509_free);
+    memset(d, 0, sizeof(*d));
+}
+
 /* The pieces of an EnrollRequest, owned here and pointed to by the protobuf. */
 struct request_parts {
     uint8_t *csr;
@@ -427,6 +550,10 @@ struct request_parts {
     size_t attest_sig_len;
     uint8_t pub[sizeof(TPMT_PUBLIC)];
     size_t pub_len;
+    uint8_t signer_pub[sizeof(TPMT_PUBLIC)];
+    size_t signer_pub_len;
+    uint8_t *iak_der;
+    size_t iak_der_len;
     ProtobufCBinaryData inter[CHAIN_MAX];
     uint8_t *inter_der[CHAIN_MAX];
     size_t n_inter;
@@ -439,15 +566,17 @@ static void request_parts_cleanup(struct request_parts *p)
     OPENSSL_free(p->csr);
     OPENSSL_free(p->attest);
     OPENSSL_free(p->attest_sig);
+    OPENSSL_free(p->iak_der);
     for (i = 0; i < p->n_inter; i++)
         OPENSSL_free(p->inter_der[i]);
     memset(p, 0, sizeof(*p));
 }
 
-static int build_parts(struct request_parts *p, struct tpm_key *idevid, struct tpm_key *ldevid,
-                       X509 *idevid_cert, STACK_OF(X509) *chain,
+static int build_parts(struct request_parts *p, const struct device *dev, struct tpm_key *ldevid,
                        const uint8_t nonce[TRANSCRIPT_NONCE_LEN], const uint8_t *exporter)
 {
+    struct tpm_key *signer = dev->iak != NULL ? dev->iak : dev->idevid;
+    STACK_OF(X509) *chain = dev->chain;
     uint8_t t[TRANSCRIPT_LEN];
     TPMT_SIGNATURE sig;
     EVP_PKEY *ldevid_pkey = NULL;
@@ -455,7 +584,7 @@ static int build_parts(struct request_parts *p, struct tpm_key *idevid, struct t
     int i, n;
     int r = DEVID_ERR_INTERNAL;
 
-    subject_serial(cn, sizeof(cn), idevid_cert);
+    subject_serial(cn, sizeof(cn), dev->idevid_cert);
     if ((r = tpmkey_public_to_pkey(&ldevid_pkey, tpm_key_public(ldevid))) != 0) {
         log_err("cannot convert the LDevID public key from the TPM");
         r = DEVID_ERR_TPM;
@@ -468,7 +597,7 @@ static int build_parts(struct request_parts *p, struct tpm_key *idevid, struct t
         log_err("cannot compute the transcript: %s", devid_err_str(r));
         goto out;
     }
-    if ((r = tpm_sign(idevid, &sig, t)) != 0)
+    if ((r = tpm_sign(dev->idevid, &sig, t)) != 0)
         goto out;
     if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, p->sig, sizeof(p->sig), &p->sig_len) !=
         TSS2_RC_SUCCESS) {
@@ -477,8 +606,21 @@ static int build_parts(struct request_parts *p, struct tpm_key *idevid, struct t
         goto out;
     }
     if ((r = tpm_certify(&p->attest, &p->attest_len, &p->attest_sig, &p->attest_sig_len, ldevid,
-                         idevid, t, sizeof(t))) != 0)
+                         signer, t, sizeof(t))) != 0)
         goto out;
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_public(signer), p->signer_pub, sizeof(p->signer_pub),
+                                    &p->signer_pub_len) != TSS2_RC_SUCCESS) {
+        log_err("cannot marshal the certify signer's public area");
+        r = DEVID_ERR_INTERNAL;
+        goto out;
+    }
+    if (dev->iak_cert != NULL) {
+        if ((n = i2d_X509(dev->iak_cert, &p->iak_der)) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        p->iak_der_len = (size_t)n;
+    }
     if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_public(ldevid), p->pub, sizeof(p->pub), &p->pub_len) !=
         TSS2_RC_SUCCESS) {
         log_err("cannot marshal the LDevID public area");
@@ -570,14 +712,15 @@ out:
     return r;
 }
 
-/* attempt runs one challenge and enroll exchange on a fresh TLS connection. */
-static int attempt(struct outcome *o, struct http *h, struct tpm *t, struct tpm_key *idevid,
-                   X509 *idevid_cert, STACK_OF(X509) *chain, const struct enroll_config *cfg)
+/* attempt runs one challenge and enroll exchange on a fresh TLS connection.
+ * On success the new key stays loaded in |o->ldevid|. */
+static int attempt(struct outcome *o, struct http *h, struct tpm *t, const struct device *dev,
+                   const struct agent_config *cfg)
 {
     Devid__V1__EnrollRequest req = DEVID__V1__ENROLL_REQUEST__INIT;
     Devid__V1__TpmEvidence ev = DEVID__V1__TPM_EVIDENCE__INIT;
     struct request_parts parts;
-    struct tpm_key *srk = NULL, *ldevid = NULL;
+    struct tpm_key *srk = NULL;
     uint8_t nonce[TRANSCRIPT_NONCE_LEN], exporter[HTTP_EXPORTER_LEN];
     uint8_t *token = NULL, *buf = NULL, *body = NULL;
     size_t token_len = 0, len, body_len = 0;
@@ -591,9 +734,10 @@ static int attempt(struct outcome *o, struct http *h, struct tpm *t, struct tpm_
     if ((r = http_exporter(h, exporter)) != 0)
         goto out;
     if ((r = tpm_key_srk(&srk, t, cfg->srk_handle)) != 0 ||
-        (r = tpm_key_create_ldevid(&ldevid, srk)) != 0)
+        (r = tpm_key_create_ldevid(&o->ldevid, srk)) != 0)
         goto out;
-    if ((r = build_parts(&parts, idevid, ldevid, idevid_cert, chain, nonce, exporter)) != 0)
+    crash_point("key-created");
+    if ((r = build_parts(&parts, dev, o->ldevid, nonce, exporter)) != 0)
         goto out;
     req.token.data = token;
     req.token.len = token_len;
@@ -607,7 +751,12 @@ static int attempt(struct outcome *o, struct http *h, struct tpm *t, struct tpm_
     ev.certify_signature.len = parts.attest_sig_len;
     ev.ldevid_public.data = parts.pub;
     ev.ldevid_public.len = parts.pub_len;
-    ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    ev.signer = dev->iak != NULL ? DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK
+                                 : DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    ev.signer_public.data = parts.signer_pub;
+    ev.signer_public.len = parts.signer_pub_len;
+    ev.iak_certificate.data = parts.iak_der;
+    ev.iak_certificate.len = parts.iak_der_len;
     req.evidence = &ev;
     req.n_intermediates = parts.n_inter;
     req.intermediates = parts.n_inter > 0 ? parts.inter : NULL;
@@ -623,17 +772,15 @@ static int attempt(struct outcome *o, struct http *h, struct tpm *t, struct tpm_
         r = refusal(o, status, body, body_len, "POST /v1/enroll");
         goto out;
     }
-    if ((r = parse_enroll_response(o, body, body_len, ldevid)) != 0)
+    if ((r = parse_enroll_response(o, body, body_len, o->ldevid)) != 0)
         goto out;
-    if ((r = make_key_pem(o, ldevid, cfg->srk_handle)) != 0)
-        goto out;
-    if (cfg->persist_handle != 0 && (r = tpm_key_persist(ldevid, cfg->persist_handle)) != 0)
+    crash_point("response");
+    if ((r = make_key_pem(o, o->ldevid, cfg->srk_handle)) != 0)
         goto out;
     r = 0;
 out:
     OPENSSL_cleanse(exporter, sizeof(exporter));
     request_parts_cleanup(&parts);
-    tpm_key_free(ldevid);
     tpm_key_free(srk);
     OPENSSL_free(token);
     free(buf);
@@ -671,27 +818,48 @@ out:
     return r;
 }
 
-static int write_files(struct enroll_result *res, struct outcome *o,
-                       const struct enroll_config *cfg)
+/* out_paths fills the paths of the files of one enrollment, in the order
+ * they are staged and committed: the certificate last, as the commit mark. */
+static int out_paths(char paths[3][PATH_MAX], const struct agent_config *cfg)
 {
-    char key_path[PATH_MAX], chain_path[PATH_MAX], cert_path[PATH_MAX];
+    int r;
+
+    if ((r = store_path(paths[0], PATH_MAX, cfg->out_dir, KEY_FILE)) != 0 ||
+        (r = store_path(paths[1], PATH_MAX, cfg->out_dir, CHAIN_FILE)) != 0 ||
+        (r = store_path(paths[2], PATH_MAX, cfg->out_dir, CERT_FILE)) != 0)
+        return r;
+    return 0;
+}
+
+/* write_files replaces key, chain and certificate together: all three are
+ * staged (written and fsynced as NAME.new), then renamed in order. A crash
+ * before the certificate is staged leaves the old set (store_recover removes
+ * the staged files); after, the new one (store_recover finishes the renames). */
+static int write_files(struct enroll_result *res, struct outcome *o, const struct agent_config *cfg)
+{
+    char paths[3][PATH_MAX];
     char *chain_pem = NULL, *cert_pem = NULL;
     size_t chain_len = 0, cert_len = 0;
-    int r = DEVID_ERR_INTERNAL;
+    int i, r = DEVID_ERR_INTERNAL;
 
-    if ((r = store_path(key_path, sizeof(key_path), cfg->out_dir, KEY_FILE)) != 0 ||
-        (r = store_path(chain_path, sizeof(chain_path), cfg->out_dir, CHAIN_FILE)) != 0 ||
-        (r = store_path(cert_path, sizeof(cert_path), cfg->out_dir, CERT_FILE)) != 0)
+    if ((r = out_paths(paths, cfg)) != 0)
         goto out;
     if ((r = pem_certs(&chain_pem, &chain_len, NULL, o->chain)) != 0 ||
         (r = pem_certs(&cert_pem, &cert_len, o->cert, NULL)) != 0)
         goto out;
-    if ((r = store_write_atomic(key_path, (const uint8_t *)o->key_pem, o->key_pem_len, 0600)) !=
-            0 ||
-        (r = store_write_atomic(chain_path, (const uint8_t *)chain_pem, chain_len, 0644)) != 0 ||
-        (r = store_write_atomic(cert_path, (const uint8_t *)cert_pem, cert_len, 0644)) != 0)
+    if ((r = store_stage(paths[0], (const uint8_t *)o->key_pem, o->key_pem_len, 0600)) != 0)
         goto out;
-    snprintf(res->cert_path, sizeof(res->cert_path), "%s", cert_path);
+    crash_point("write");
+    if ((r = store_stage(paths[1], (const uint8_t *)chain_pem, chain_len, 0644)) != 0 ||
+        (r = store_stage(paths[2], (const uint8_t *)cert_pem, cert_len, 0644)) != 0)
+        goto out;
+    for (i = 0; i < 3; i++) {
+        if ((r = store_commit(paths[i])) != 0)
+            goto out;
+        if (i == 0)
+            crash_point("commit");
+    }
+    snprintf(res->cert_path, sizeof(res->cert_path), "%s", paths[2]);
     r = 0;
 out:
     free(chain_pem);
@@ -714,34 +882,158 @@ static int ensure_dir(const char *dir)
     return 0;
 }
 
-static void backoff(unsigned n, unsigned retry_after)
+/* read_device reads the IDevID (and IAK) keys and certificates and the chain,
+ * and checks that each certificate is for its key. */
+static int read_device(struct device *dev, struct tpm *t, const struct agent_config *cfg)
+{
+    int r;
+
+    memset(dev, 0, sizeof(*dev));
+    if ((r = tpm_key_persistent(&dev->idevid, t, cfg->idevid_handle)) != 0) {
+        if (r == DEVID_ERR_NOT_FOUND) {
+            log_err(
+                "no IDevID key at persistent handle 0x%08x: check that the device was "
+                "provisioned and idevid_handle in the configuration",
+                cfg->idevid_handle);
+            r = DEVID_ERR_TPM;
+        }
+        return r;
+    }
+    if ((r = read_cert(&dev->idevid_cert, t, cfg->idevid_cert_file, cfg->idevid_nv, "IDevID",
+                       "idevid_cert_nv")) != 0 ||
+        (r = read_chain(&dev->chain, t, cfg)) != 0)
+        return r;
+    if ((r = check_key_cert(dev->idevid_cert, dev->idevid, "IDevID", cfg->idevid_cert_file,
+                            cfg->idevid_nv, cfg->idevid_handle)) != 0)
+        return r;
+    if (cfg->iak_handle == 0)
+        return 0;
+    if ((r = tpm_key_persistent(&dev->iak, t, cfg->iak_handle)) != 0) {
+        if (r == DEVID_ERR_NOT_FOUND) {
+            log_err(
+                "no IAK at persistent handle 0x%08x: check iak_handle in the "
+                "configuration (set it to none on a device without an IAK)",
+                cfg->iak_handle);
+            r = DEVID_ERR_TPM;
+        }
+        return r;
+    }
+    if ((r = read_cert(&dev->iak_cert, t, cfg->iak_cert_file, cfg->iak_nv, "IAK", "iak_cert_nv")) !=
+        0)
+        return r;
+    return check_key_cert(dev->iak_cert, dev->iak, "IAK", cfg->iak_cert_file, cfg->iak_nv,
+                          cfg->iak_handle);
+}
+
+/* try_once opens the TPM, returns at once when the device is already
+ * enrolled, or runs one enrollment and stores its result. |timeout| bounds
+ * each request. */
+static int try_once(struct enroll_result *res, struct outcome *o, const struct agent_config *cfg,
+                    long timeout)
+{
+    struct http_config hcfg;
+    struct device dev;
+    struct tpm *t = NULL;
+    struct http *h = NULL;
+    int r = DEVID_ERR_INTERNAL;
+
+    memset(&dev, 0, sizeof(dev));
+    if ((r = tpm_open(&t, cfg->tcti)) != 0)
+        goto out;
+    if ((r = check_enrolled(res, cfg, t)) != DEVID_ERR_NOT_FOUND)
+        goto out;
+    if ((r = read_device(&dev, t, cfg)) != 0)
+        goto out;
+    memset(&hcfg, 0, sizeof(hcfg));
+    hcfg.url = cfg->url;
+    hcfg.ca_bundle = cfg->ca_bundle;
+    hcfg.tcti = cfg->tcti;
+    hcfg.key_handle = cfg->idevid_handle;
+    hcfg.cert = dev.idevid_cert;
+    hcfg.chain = dev.chain;
+    hcfg.tls_version = (enum http_tls_version)cfg->tls_version;
+    hcfg.timeout = timeout;
+    hcfg.proxy = cfg->proxy;
+    if ((r = http_new(&h, &hcfg)) != 0)
+        goto out;
+    r = attempt(o, h, t, &dev, cfg);
+    o->http_fail = http_last_fail(h);
+    if (o->retry_after == 0)
+        o->retry_after = http_retry_after(h);
+    if (r != 0)
+        goto out;
+    if ((r = write_files(res, o, cfg)) != 0)
+        goto out;
+    if (cfg->persist_handle != 0) {
+        crash_point("persist");
+        if ((r = tpm_key_persist(o->ldevid, cfg->persist_handle)) != 0)
+            goto out;
+    }
+    res->cert = o->cert;
+    o->cert = NULL;
+    r = 0;
+out:
+    http_free(h);
+    tpm_key_free(o->ldevid);
+    o->ldevid = NULL;
+    device_cleanup(&dev);
+    tpm_free(t);
+    return r;
+}
+
+/* retryable says whether the failure |r| of a try may pass by itself, and
+ * names it for the log. */
+static bool retryable(const char **why, int r, const struct outcome *o)
+{
+    *why = devid_err_str(r);
+    switch (r) {
+        case DEVID_ERR_NETWORK:
+            *why = o->retry_after > 0 ? "verifier busy (HTTP 503)" : "network";
+            return true;
+        case DEVID_ERR_TLS:
+            if (o->http_fail == HTTP_FAIL_PEER_UNTRUSTED) {
+                *why = "the verifier's certificate is not trusted";
+                return false;
+            }
+            *why = "TLS handshake";
+            return o->http_fail == HTTP_FAIL_TLS;
+        case DEVID_ERR_REFUSED:
+            *why = o->retryable ? "verifier asks to retry" : "refused by the verifier";
+            return o->retryable;
+        case DEVID_ERR_TPM:
+            *why = "TPM busy or unreachable";
+            return tpm_last_error_transient() != 0;
+        default:
+            return false;
+    }
+}
+
+static uint64_t now_ms(void)
 {
     struct timespec ts;
-    unsigned char jitter = 0;
-    unsigned secs = retry_after;
 
-    if (secs == 0)
-        secs = 1u << (n < 6 ? n : 6);
-    if (secs > BACKOFF_MAX)
-        secs = BACKOFF_MAX;
-    if (RAND_bytes(&jitter, 1) != 1)
-        jitter = 0;
-    ts.tv_sec = secs;
-    ts.tv_nsec = (long)jitter * 3900000L; /* up to ~1 s */
-    log_info("retrying in %u.%03ld s", secs, ts.tv_nsec / 1000000L);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
 
-int enroll_run(struct enroll_result *res, const struct enroll_config *cfg)
+int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
 {
-    struct http_config hcfg;
+    char paths[3][PATH_MAX];
+    const char *const order[3] = {paths[0], paths[1], paths[2]};
+    struct backoff_policy policy;
     struct outcome o;
-    struct tpm *t = NULL;
-    struct tpm_key *idevid = NULL;
-    struct http *h = NULL;
-    X509 *idevid_cert = NULL;
-    STACK_OF(X509) *chain = NULL;
+    uint64_t start, elapsed, delay;
+    uint32_t rnd;
+    const char *why = "";
+    long left_s, timeout;
     unsigned n;
     int r = DEVID_ERR_INTERNAL;
 
@@ -750,65 +1042,154 @@ int enroll_run(struct enroll_result *res, const struct enroll_config *cfg)
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(res, 0, sizeof(*res));
     memset(&o, 0, sizeof(o));
-    if ((r = check_enrolled(res, cfg)) == 0) {
-        log_info("already enrolled: %s is valid and matches %s/%s", res->cert_path, cfg->out_dir,
-                 KEY_FILE);
-        return 0;
-    }
-    if (r != DEVID_ERR_NOT_FOUND)
+    if ((r = ensure_dir(cfg->out_dir)) != 0 || (r = out_paths(paths, cfg)) != 0 ||
+        (r = store_recover(order, 3)) != 0)
         return r;
-    if ((r = ensure_dir(cfg->out_dir)) != 0)
-        goto out;
-    if ((r = tpm_open(&t, cfg->tcti)) != 0)
-        goto out;
-    if ((r = read_idevid_cert(&idevid_cert, t, cfg)) != 0 || (r = read_chain(&chain, t, cfg)) != 0)
-        goto out;
-    if ((r = tpm_key_persistent(&idevid, t, cfg->idevid_handle)) != 0) {
-        if (r == DEVID_ERR_NOT_FOUND) {
-            log_err("no key at persistent handle 0x%08x: was the device provisioned?",
-                    cfg->idevid_handle);
-            r = DEVID_ERR_TPM;
-        }
-        goto out;
-    }
-    if ((r = check_idevid_key(idevid_cert, idevid, cfg)) != 0)
-        goto out;
-    memset(&hcfg, 0, sizeof(hcfg));
-    hcfg.url = cfg->url;
-    hcfg.ca_bundle = cfg->ca_bundle;
-    hcfg.tcti = cfg->tcti;
-    hcfg.key_handle = cfg->idevid_handle;
-    hcfg.cert = idevid_cert;
-    hcfg.chain = chain;
-    hcfg.tls_version = cfg->tls_version;
-    hcfg.timeout = cfg->timeout;
-    if ((r = http_new(&h, &hcfg)) != 0)
-        goto out;
+    policy.initial_ms = (uint64_t)cfg->backoff_initial_ms;
+    policy.max_ms = (uint64_t)cfg->backoff_max_ms;
+    policy.deadline_ms = (uint64_t)cfg->deadline * 1000u;
+    start = now_ms();
     for (n = 0;; n++) {
         outcome_cleanup(&o);
-        r = attempt(&o, h, t, idevid, idevid_cert, chain, cfg);
+        elapsed = now_ms() - start;
+        left_s = cfg->deadline - (long)(elapsed / 1000);
+        timeout = left_s < cfg->timeout ? (left_s > 0 ? left_s : 1) : cfg->timeout;
+        log_info("attempt %u: enrolling with %s", n + 1, cfg->url);
+        res->attempts = n + 1;
+        r = try_once(res, &o, cfg, timeout);
         if (r == 0)
             break;
-        if (n >= ENROLL_MAX_RETRIES || !(r == DEVID_ERR_NETWORK || o.retryable))
+        if (!retryable(&why, r, &o))
             break;
-        backoff(n, o.retry_after);
+        if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+            rnd = 0x80000000u;
+        elapsed = now_ms() - start;
+        if (backoff_next(&delay, &policy, n, (uint64_t)o.retry_after * 1000u, elapsed, rnd) != 0) {
+            if (o.retry_after > 0 && elapsed < policy.deadline_ms)
+                log_err(
+                    "attempt %u failed (%s); the verifier asks to wait %u s, past the "
+                    "deadline of %ld s: giving up",
+                    n + 1, why, o.retry_after, cfg->deadline);
+            else
+                log_err(
+                    "attempt %u failed (%s); deadline of %ld s reached after %u attempts: "
+                    "giving up",
+                    n + 1, why, cfg->deadline, n + 1);
+            res->gave_up = true;
+            break;
+        }
+        log_info(
+            "attempt %u failed (%s); retrying in %llu.%03llu s (backoff ceiling %llu ms%s, "
+            "%llu s left)",
+            n + 1, why, (unsigned long long)(delay / 1000), (unsigned long long)(delay % 1000),
+            (unsigned long long)backoff_ceiling_ms(&policy, n),
+            o.retry_after > 0 ? ", Retry-After honoured" : "",
+            (unsigned long long)((policy.deadline_ms - elapsed) / 1000));
+        sleep_ms(delay);
     }
     if (r != 0) {
         res->reason = o.reason;
+        res->peer_untrusted = r == DEVID_ERR_TLS && o.http_fail == HTTP_FAIL_PEER_UNTRUSTED;
+        if (r == DEVID_ERR_TLS && o.http_fail == HTTP_FAIL_LOCAL)
+            r = DEVID_ERR_CONFIG;
+        if (!res->gave_up && !res->peer_untrusted && r != DEVID_ERR_REFUSED)
+            log_err("attempt %u failed (%s): not retryable", n + 1, why);
+    } else if (res->already) {
+        log_info("already enrolled: %s is valid and matches %s/%s and the TPM", res->cert_path,
+                 cfg->out_dir, KEY_FILE);
+    }
+    outcome_cleanup(&o);
+    return r;
+}
+
+static void print_name(BIO *bio, const char *label, const X509_NAME *name)
+{
+    BIO_printf(bio, "%s: ", label);
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    BIO_printf(bio, "\n");
+}
+
+static void print_entry(BIO *bio, const char *label, const X509_NAME *name, int nid)
+{
+    const ASN1_STRING *s;
+    unsigned char *utf8 = NULL;
+    int i, n;
+
+    if ((i = X509_NAME_get_index_by_NID(name, nid, -1)) < 0) {
+        BIO_printf(bio, "%s: (none)\n", label);
+        return;
+    }
+    s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    if ((n = ASN1_STRING_to_UTF8(&utf8, s)) >= 0)
+        BIO_printf(bio, "%s: %.*s\n", label, n, (const char *)utf8);
+    OPENSSL_free(utf8);
+}
+
+static void print_serial(BIO *bio, const char *label, X509 *cert)
+{
+    BIGNUM *bn = NULL;
+    char *hex = NULL, *p;
+
+    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) != NULL &&
+        (hex = BN_bn2hex(bn)) != NULL) {
+        for (p = hex; *p != '\0'; p++) {
+            if (*p >= 'A' && *p <= 'F')
+                *p = (char)(*p - 'A' + 'a');
+        }
+        BIO_printf(bio, "%s: %s\n", label, hex);
+    }
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
+int enroll_status(const struct agent_config *cfg)
+{
+    struct enroll_result res;
+    struct tpm *t = NULL;
+    X509 *idevid = NULL;
+    BIO *bio = NULL;
+    int r = DEVID_ERR_INTERNAL, rt;
+
+    memset(&res, 0, sizeof(res));
+    if ((bio = BIO_new_fp(stdout, BIO_NOCLOSE)) == NULL)
+        return DEVID_ERR_ALLOC;
+    rt = tpm_open(&t, cfg->tcti);
+    if (rt == 0)
+        rt = read_cert(&idevid, t, cfg->idevid_cert_file, cfg->idevid_nv, "IDevID",
+                       "idevid_cert_nv");
+    else if (cfg->idevid_cert_file != NULL)
+        rt = read_cert(&idevid, NULL, cfg->idevid_cert_file, 0, "IDevID", "idevid_cert_nv");
+    if (idevid != NULL) {
+        BIO_printf(bio, "device:\n");
+        print_entry(bio, "  serial", X509_get_subject_name(idevid), NID_serialNumber);
+        print_entry(bio, "  model", X509_get_subject_name(idevid), NID_commonName);
+        print_entry(bio, "  manufacturer", X509_get_subject_name(idevid), NID_organizationName);
+    } else {
+        BIO_printf(bio, "device: unknown (the IDevID certificate could not be read)\n");
+    }
+    r = check_enrolled(&res, cfg, t);
+    if (r != 0) {
+        BIO_printf(bio, "operational certificate: none valid in %s\n", cfg->out_dir);
         goto out;
     }
-    if ((r = write_files(res, &o, cfg)) != 0)
-        goto out;
-    res->cert = o.cert;
-    o.cert = NULL;
+    BIO_printf(bio, "operational certificate: %s\n", res.cert_path);
+    print_name(bio, "  subject", X509_get_subject_name(res.cert));
+    print_name(bio, "  issuer", X509_get_issuer_name(res.cert));
+    print_serial(bio, "  serial", res.cert);
+    BIO_printf(bio, "  not after: ");
+    ASN1_TIME_print(bio, X509_get0_notAfter(res.cert));
+    BIO_printf(bio, "\nkey:\n  blob: %s/%s\n", cfg->out_dir, KEY_FILE);
+    if (cfg->persist_handle != 0)
+        BIO_printf(bio, "  persistent handle: 0x%08x\n", cfg->persist_handle);
+    else
+        BIO_printf(bio, "  persistent handle: none\n");
     r = 0;
 out:
-    outcome_cleanup(&o);
-    http_free(h);
-    tpm_key_free(idevid);
+    (void)BIO_flush(bio);
+    BIO_free(bio);
+    enroll_result_cleanup(&res);
+    X509_free(idevid);
     tpm_free(t);
-    X509_free(idevid_cert);
-    sk_X509_pop_free(chain, X509_free);
     return r;
 }
 

@@ -8,50 +8,47 @@
 
 #include <openssl/x509.h>
 
-#include "agent/http.h"
+#include "agent/config.h"
 
-#define ENROLL_DEFAULT_TCTI "device:/dev/tpmrm0"
-#define ENROLL_DEFAULT_IDEVID_HANDLE 0x81020000u
-#define ENROLL_DEFAULT_IDEVID_NV 0x01C90000u
-#define ENROLL_DEFAULT_SRK_HANDLE 0x81000001u
-#define ENROLL_DEFAULT_OUT_DIR "/var/lib/devid"
-#define ENROLL_DEFAULT_TIMEOUT 30
-/* How many times a retryable refusal or overload is tried again. */
-#define ENROLL_MAX_RETRIES 4
-
-struct enroll_config {
-    const char *url;
-    const char *ca_bundle;
-    const char *tcti;
-    uint32_t idevid_handle;
-    uint32_t idevid_nv;
-    const char *idevid_cert_file; /* instead of idevid_nv when not NULL */
-    const char *chain_file;       /* PEM intermediates, optional */
-    uint32_t chain_nv;            /* NV index of DER intermediates, 0: none */
-    const char *out_dir;
-    uint32_t srk_handle;
-    uint32_t persist_handle; /* 0: do not persist the LDevID key */
-    enum http_tls_version tls_version;
-    long timeout;
-};
+/* The names of the files the agent writes in its output directory. */
+#define ENROLL_CERT_FILE "cert.pem"
+#define ENROLL_CHAIN_FILE "chain.pem"
+#define ENROLL_KEY_FILE "key.tss2.pem"
 
 struct enroll_result {
-    X509 *cert;   /* the LDevID certificate (owned) */
-    bool already; /* true when an existing enrollment was found */
-    int reason;   /* devid.v1.Reason of a refusal, 0 otherwise */
+    X509 *cert;          /* the LDevID certificate (owned) */
+    bool already;        /* true when an existing enrollment was found */
+    int reason;          /* devid.v1.Reason of a refusal, 0 otherwise */
+    bool gave_up;        /* failures were retryable, but the deadline came first */
+    bool peer_untrusted; /* the verifier's TLS certificate did not verify */
+    unsigned attempts;
     char cert_path[PATH_MAX];
 };
 
 /*
  * enroll_run enrolls the device described by |cfg|, or finds that it already
- * is (a currently valid cert.pem in |cfg->out_dir| whose key is the one in
- * key.tss2.pem). On success fills |res|, which the caller releases with
- * enroll_result_cleanup. Returns 0; DEVID_ERR_REFUSED when the verifier
- * refused (|res->reason| says why, the verifier's message is logged);
+ * is: a currently valid cert.pem in |cfg->out_dir| whose key is the one in
+ * key.tss2.pem, a blob this TPM loads (and, with a persist_handle, the key at
+ * that handle). A mismatch is not trusted: the device enrolls again. It first
+ * finishes or undoes a write that a crash interrupted. Retryable failures
+ * (network, HTTP 503, retryable refusals, transient TPM errors) are retried
+ * with exponential backoff and full jitter, honouring Retry-After, until
+ * |cfg->deadline|. Fills |res|, which the caller releases with
+ * enroll_result_cleanup, in every case. Returns 0; DEVID_ERR_REFUSED when the
+ * verifier refused (|res->reason| says why, the verifier's message is logged);
  * DEVID_ERR_TPM; DEVID_ERR_NETWORK, DEVID_ERR_TLS or DEVID_ERR_PROTOCOL for
  * the connection; or a local error (DEVID_ERR_IO, DEVID_ERR_CONFIG, ...).
  */
-int enroll_run(struct enroll_result *res, const struct enroll_config *cfg);
+int enroll_run(struct enroll_result *res, const struct agent_config *cfg);
+
+/*
+ * enroll_status prints to stdout the device identity from the IDevID
+ * certificate (serial, model, manufacturer), the operational certificate's
+ * subject, issuer, serial and expiry, and where its key lives. Returns 0 when
+ * a valid certificate matching its key is in place, DEVID_ERR_NOT_FOUND when
+ * there is none, or the error that prevented the check.
+ */
+int enroll_status(const struct agent_config *cfg);
 
 /* enroll_result_cleanup frees what |res| holds and zeroes it. */
 void enroll_result_cleanup(struct enroll_result *res);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -30,6 +31,8 @@ struct http {
     size_t body_len;
     bool too_large;
     bool exported;
+    unsigned retry_after;
+    enum http_fail fail;
     /* from the first request */
     uint8_t exporter[HTTP_EXPORTER_LEN];
     bool have_exporter;
@@ -137,12 +140,14 @@ static void export_binding(struct http *h)
 
     if (h->exported)
         return;
-    h->exported = true;
+    /* Through a proxy the first headers are those of the CONNECT answer, before
+     * the TLS session exists: try again on the next callback. */
     if (curl_easy_getinfo(h->curl, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == NULL ||
         info->backend != CURLSSLBACKEND_OPENSSL || (ssl = info->internals) == NULL) {
-        log_err("TLS: libcurl gives no OpenSSL session to read the channel binding from");
+        log_debug("TLS: no OpenSSL session yet to read the channel binding from");
         return;
     }
+    h->exported = true;
     if (SSL_export_keying_material(ssl, val, sizeof(val), TRANSCRIPT_EXPORTER_LABEL,
                                    strlen(TRANSCRIPT_EXPORTER_LABEL), NULL, 0, 0) != 1) {
         log_err("TLS: cannot export the channel binding (%s): %s", TRANSCRIPT_EXPORTER_LABEL,
@@ -158,10 +163,33 @@ static void export_binding(struct http *h)
     OPENSSL_cleanse(val, sizeof(val));
 }
 
+/* parse_retry_after reads "Retry-After: SECONDS" from one header line. */
+static void parse_retry_after(struct http *h, const char *line, size_t len)
+{
+    static const char name[] = "retry-after:";
+    unsigned long v = 0;
+    size_t i = sizeof(name) - 1;
+
+    if (len < i || strncasecmp(line, name, i) != 0)
+        return;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i >= len || line[i] < '0' || line[i] > '9')
+        return;
+    for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
+        v = v * 10 + (unsigned long)(line[i] - '0');
+        if (v > 86400)
+            v = 86400;
+    }
+    h->retry_after = (unsigned)v;
+}
+
 static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
 {
-    (void)buf;
-    export_binding(arg);
+    struct http *h = arg;
+
+    export_binding(h);
+    parse_retry_after(h, buf, size * n);
     return size * n;
 }
 
@@ -245,6 +273,10 @@ static int configure(struct http *h)
     SETOPT(CURLOPT_TIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_CONNECTTIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_MAXCONNECTS, 1L);
+    if (cfg->proxy != NULL) {
+        SETOPT(CURLOPT_PROXY, cfg->proxy);
+        SETOPT(CURLOPT_HTTPPROXYTUNNEL, 1L);
+    }
 #undef SETOPT
     return 0;
 }
@@ -301,23 +333,40 @@ void http_free(struct http *h)
     free(h);
 }
 
-static bool tls_error(CURLcode rc)
+static enum http_fail classify(CURLcode rc)
 {
     switch (rc) {
-        case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_SSL_CERTPROBLEM:
-        case CURLE_SSL_CIPHER:
-        case CURLE_SSL_CACERT_BADFILE:
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_INVALIDCERTSTATUS:
         case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-        case CURLE_SSL_ENGINE_INITFAILED:
+            return HTTP_FAIL_PEER_UNTRUSTED;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_CIPHER:
         case CURLE_SSL_CLIENTCERT:
-            return true;
+            return HTTP_FAIL_TLS;
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ENGINE_INITFAILED:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_URL_MALFORMAT:
+        case CURLE_BAD_FUNCTION_ARGUMENT:
+        case CURLE_OUT_OF_MEMORY:
+            return HTTP_FAIL_LOCAL;
         default:
-            return false;
+            return HTTP_FAIL_NETWORK;
     }
+}
+
+enum http_fail http_last_fail(const struct http *h)
+{
+    return h != NULL ? h->fail : HTTP_FAIL_NONE;
+}
+
+unsigned http_retry_after(const struct http *h)
+{
+    return h != NULL ? h->retry_after : 0;
 }
 
 int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, const char *path,
@@ -336,6 +385,8 @@ int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, co
     *status = 0;
     *body = NULL;
     *body_len = 0;
+    h->fail = HTTP_FAIL_NONE;
+    h->retry_after = 0;
     n = snprintf(url, sizeof(url), "%s%s", h->cfg->url, path);
     if (n < 0 || (size_t)n >= sizeof(url)) {
         log_err("verifier URL %s is too long", h->cfg->url);
@@ -344,6 +395,7 @@ int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, co
     if (h->requests > 0 && (curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
                             sock == CURL_SOCKET_BAD)) {
         log_err("the verifier closed the TLS connection between challenge and enroll");
+        h->fail = HTTP_FAIL_NETWORK;
         return DEVID_ERR_NETWORK;
     }
     free(h->body);
@@ -366,11 +418,17 @@ int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, co
     if (rc != CURLE_OK) {
         if (h->too_large) {
             log_err("POST %s: the answer is larger than %d bytes", url, HTTP_BODY_MAX);
+            h->fail = HTTP_FAIL_NETWORK;
             r = DEVID_ERR_TOO_LARGE;
         } else {
-            log_err("POST %s failed: %s", url,
-                    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc));
-            r = tls_error(rc) ? DEVID_ERR_TLS : DEVID_ERR_NETWORK;
+            h->fail = classify(rc);
+            log_err("POST %s failed: %s%s", url,
+                    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc),
+                    h->fail == HTTP_FAIL_PEER_UNTRUSTED
+                        ? " (the verifier's certificate does not verify against the CA bundle "
+                          "given; check ca_bundle and the url's host name)"
+                        : "");
+            r = h->fail == HTTP_FAIL_NETWORK ? DEVID_ERR_NETWORK : DEVID_ERR_TLS;
         }
         goto out;
     }
@@ -378,6 +436,7 @@ int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, co
         if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
             connects != 0 || h->exporter_changed) {
             log_err("the verifier closed the TLS connection between challenge and enroll");
+            h->fail = HTTP_FAIL_NETWORK;
             r = DEVID_ERR_NETWORK;
             goto out;
         }

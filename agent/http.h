@@ -18,6 +18,15 @@ enum http_tls_version {
     HTTP_TLS_1_3 = 13,
 };
 
+/* What kind of failure the last http_post had. */
+enum http_fail {
+    HTTP_FAIL_NONE = 0,
+    HTTP_FAIL_NETWORK,        /* connect, reset, timeout, proxy: may pass when retried */
+    HTTP_FAIL_TLS,            /* the handshake failed for another reason: retried too */
+    HTTP_FAIL_PEER_UNTRUSTED, /* the verifier's certificate did not verify: not retried */
+    HTTP_FAIL_LOCAL,          /* our own side: CA bundle, client key, options */
+};
+
 struct http_config {
     const char *url;       /* base URL, e.g. https://verifier.example:8443 */
     const char *ca_bundle; /* PEM file of CAs trusted for the verifier */
@@ -26,7 +35,8 @@ struct http_config {
     X509 *cert;            /* client certificate (borrowed) */
     STACK_OF(X509) *chain; /* intermediates sent in the handshake (borrowed) */
     enum http_tls_version tls_version;
-    long timeout; /* seconds, for each request */
+    long timeout;      /* seconds, for each request */
+    const char *proxy; /* CURLOPT_PROXY; NULL: libcurl reads https_proxy etc. */
 };
 
 struct http;
@@ -69,5 +79,12 @@ void http_session_begin(struct http *h);
  * could not be read.
  */
 int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN]);
+
+/* http_last_fail returns the kind of failure of the last http_post. */
+enum http_fail http_last_fail(const struct http *h);
+
+/* http_retry_after returns the delta-seconds of the Retry-After header of the
+ * last answer (at most 86400), or 0 when it had none or an HTTP-date. */
+unsigned http_retry_after(const struct http *h);
 
 #endif

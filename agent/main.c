@@ -10,22 +10,29 @@
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 
+#include "agent/config.h"
 #include "agent/enroll.h"
+#include "agent/store.h"
 #include "common/err.h"
 #include "common/log.h"
 
+/* Exit codes; README.md ("The agent") and --help list them. systemd's
+ * RestartPreventExitStatus names every one that retrying cannot fix. */
 enum {
-    EXIT_ENROLLED = 0,
-    EXIT_REFUSED = 1,
-    EXIT_TPM = 2,
-    EXIT_NETWORK = 3,
-    EXIT_LOCAL = 4,
-    EXIT_USAGE = 64,
+    EXIT_OK = 0,        /* enrolled, already enrolled; status: valid certificate */
+    EXIT_REFUSED = 1,   /* the verifier refused (policy, chain, evidence); status: none */
+    EXIT_TPM = 2,       /* TPM: IDevID/IAK missing, NV empty, cert/key mismatch, TPM error */
+    EXIT_GAVE_UP = 3,   /* verifier or network unavailable until the deadline */
+    EXIT_LOCAL = 4,     /* local files: output directory, writes */
+    EXIT_UNTRUSTED = 5, /* the verifier's TLS certificate did not verify */
+    EXIT_USAGE = 64,    /* bad command line */
+    EXIT_CONFIG = 78,   /* bad or missing configuration */
 };
 
 static const char *prog = "devid-agent";
 
 static int enroll_main(int argc, char *argv[]);
+static int status_main(int argc, char *argv[]);
 static int help_main(int argc, char *argv[]);
 static int version_main(int argc, char *argv[]);
 
@@ -35,6 +42,7 @@ static const struct {
     const char *description;
 } subcommands[] = {
     {"enroll", enroll_main, "Enroll this device and write its LDevID certificate"},
+    {"status", status_main, "Show the device identity and its operational certificate"},
     {"help", help_main, "Show this help"},
     {"version", version_main, "Show the version"},
 };
@@ -47,87 +55,253 @@ static void usage(FILE *f)
             prog);
     for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
         fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].description);
-    fprintf(f, "\nRun '%s enroll --help' for the enroll options and exit codes.\n", prog);
+    fprintf(f, "\nRun '%s enroll --help' for the options and exit codes.\n", prog);
 }
 
 static void enroll_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: %s enroll --url URL --ca-bundle FILE [options]\n"
+            "Usage: %s enroll [--config FILE] [options]\n"
+            "       %s status [--config FILE] [options]\n"
             "\n"
-            "Proves the device's IDevID (a key in the TPM and its certificate) to the\n"
-            "verifier over mutual TLS, creates a new key in the TPM and writes its\n"
-            "certificate. Does nothing when OUT-DIR already holds a valid enrollment.\n"
+            "enroll proves the device's IDevID (a key in the TPM and its certificate) to\n"
+            "the verifier over mutual TLS, creates a new key in the TPM and writes its\n"
+            "certificate. Does nothing when the output directory already holds a valid\n"
+            "enrollment that matches the TPM. status prints the device identity and the\n"
+            "operational certificate.\n"
             "\n"
-            "Options:\n"
+            "Settings come from the configuration file (default %s, which may\n"
+            "be absent; see agent.conf.example), then from these options, which win:\n"
+            "  --config FILE        configuration file (must exist when given)\n"
             "  --url URL            verifier base URL, e.g. https://verifier:8443\n"
             "  --ca-bundle FILE     PEM CAs trusted for the verifier's certificate\n"
-            "  --tcti STR           TPM TCTI (default %s; also\n"
-            "                       tabrmd:bus_type=session, swtpm:host=H,port=P)\n"
+            "  --proxy URL          HTTP(S) proxy (default: https_proxy/no_proxy env)\n"
+            "  --tcti STR           TPM TCTI (default %s; or\n"
+            "                       tabrmd:bus_type=session; a bare swtpm: is refused)\n"
             "  --idevid-handle H    persistent handle of the IDevID key (default 0x%08X)\n"
             "  --idevid-nv IDX      NV index of the IDevID certificate (default 0x%08X)\n"
             "  --idevid-cert FILE   read the IDevID certificate from FILE instead of NV\n"
+            "  --iak-handle H       certify with the IAK at H (default: none, IDevID)\n"
+            "  --iak-nv IDX         NV index of the IAK certificate (default 0x%08X)\n"
+            "  --iak-cert FILE      read the IAK certificate from FILE instead of NV\n"
             "  --chain FILE         PEM intermediates of the IDevID certificate\n"
-            "  --chain-nv IDX       NV index holding DER intermediates (e.g. 0x01C90001);\n"
-            "                       with --chain, both are sent\n"
+            "  --chain-nv IDX       NV index holding DER intermediates (e.g. 0x01C90001)\n"
             "  --out-dir DIR        where cert.pem, chain.pem, key.tss2.pem go\n"
             "                       (default %s)\n"
             "  --srk-handle H       persistent handle of the storage root key, created if\n"
             "                       absent (default 0x%08X)\n"
-            "  --persist-handle H   also make the new key persistent at H (replacing\n"
-            "                       whatever is there)\n"
-            "  --tls-version V      1.2 or 1.3 only (default: 1.2 to 1.3)\n"
+            "  --persist-handle H   also make the new key persistent at H\n"
+            "  --tls-version V      1.2, 1.3 or any (default: any, 1.2 to 1.3)\n"
             "  --timeout SECONDS    per request (default %d)\n"
+            "  --deadline SECONDS   give up retrying after this long (default %d)\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this help\n"
             "\n"
+            "Retries: network errors, HTTP 503, retryable refusals (overload, expired\n"
+            "token) and transient TPM errors are retried with exponential backoff and\n"
+            "full jitter, honouring Retry-After, until the deadline.\n"
+            "\n"
             "Exit codes:\n"
-            "  0   enrolled, or already enrolled\n"
-            "  1   refused by the verifier (policy, chain, evidence...)\n"
-            "  2   TPM error\n"
-            "  3   network or TLS error (including an untrusted verifier certificate)\n"
-            "  4   local error (files, configuration)\n"
-            "  64  usage error\n",
-            prog, ENROLL_DEFAULT_TCTI, ENROLL_DEFAULT_IDEVID_HANDLE, ENROLL_DEFAULT_IDEVID_NV,
-            ENROLL_DEFAULT_OUT_DIR, ENROLL_DEFAULT_SRK_HANDLE, ENROLL_DEFAULT_TIMEOUT);
+            "  0   enrolled or already enrolled (status: a valid certificate is in place)\n"
+            "  1   refused by the verifier: policy, chain, evidence (status: no valid\n"
+            "      certificate)\n"
+            "  2   TPM: IDevID/IAK key or certificate missing, NV index empty,\n"
+            "      certificate and key do not match, TPM failure\n"
+            "  3   the verifier could not be reached or answered wrongly until the\n"
+            "      deadline (network, overload, TLS handshake); worth retrying later\n"
+            "  4   local error: output directory or files\n"
+            "  5   the verifier's TLS certificate is not trusted (check ca_bundle, url)\n"
+            "  64  usage error\n"
+            "  78  configuration error (file, line and reason are printed)\n"
+            "\n"
+            "Test hook: DEVID_AGENT_CRASH_AT=key-created|response|write|commit|persist\n"
+            "makes the agent kill itself (SIGKILL) at that point. Never set it in "
+            "production.\n",
+            prog, prog, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_TCTI, CONFIG_DEFAULT_IDEVID_HANDLE,
+            CONFIG_DEFAULT_IDEVID_NV, CONFIG_DEFAULT_IAK_NV, CONFIG_DEFAULT_OUT_DIR,
+            CONFIG_DEFAULT_SRK_HANDLE, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_DEADLINE);
 }
 
-static int parse_u32(uint32_t *out, const char *s, const char *opt)
-{
-    unsigned long long v;
-    char *end = NULL;
+enum {
+    OPT_CONFIG = 256,
+    OPT_URL,
+    OPT_CA,
+    OPT_PROXY,
+    OPT_TCTI,
+    OPT_IDEVID_HANDLE,
+    OPT_IDEVID_NV,
+    OPT_IDEVID_CERT,
+    OPT_IAK_HANDLE,
+    OPT_IAK_NV,
+    OPT_IAK_CERT,
+    OPT_CHAIN,
+    OPT_CHAIN_NV,
+    OPT_OUT_DIR,
+    OPT_SRK,
+    OPT_PERSIST,
+    OPT_TLS,
+    OPT_TIMEOUT,
+    OPT_DEADLINE,
+};
 
-    errno = 0;
-    if (s[0] == '\0' || s[0] == '-') {
-        fprintf(stderr, "%s: %s: not a number: \"%s\"\n", prog, opt, s);
-        return -1;
+static const struct option opts[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"url", required_argument, NULL, OPT_URL},
+    {"ca-bundle", required_argument, NULL, OPT_CA},
+    {"proxy", required_argument, NULL, OPT_PROXY},
+    {"tcti", required_argument, NULL, OPT_TCTI},
+    {"idevid-handle", required_argument, NULL, OPT_IDEVID_HANDLE},
+    {"idevid-nv", required_argument, NULL, OPT_IDEVID_NV},
+    {"idevid-cert", required_argument, NULL, OPT_IDEVID_CERT},
+    {"iak-handle", required_argument, NULL, OPT_IAK_HANDLE},
+    {"iak-nv", required_argument, NULL, OPT_IAK_NV},
+    {"iak-cert", required_argument, NULL, OPT_IAK_CERT},
+    {"chain", required_argument, NULL, OPT_CHAIN},
+    {"chain-nv", required_argument, NULL, OPT_CHAIN_NV},
+    {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+    {"srk-handle", required_argument, NULL, OPT_SRK},
+    {"persist-handle", required_argument, NULL, OPT_PERSIST},
+    {"tls-version", required_argument, NULL, OPT_TLS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"deadline", required_argument, NULL, OPT_DEADLINE},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Each option is a configuration key: the flags go through config_set, so
+ * they are checked exactly as the file is. */
+static const struct {
+    int opt;
+    const char *section;
+    const char *key;
+} opt_keys[] = {
+    {OPT_URL, "verifier", "url"},
+    {OPT_CA, "verifier", "ca_bundle"},
+    {OPT_PROXY, "verifier", "proxy"},
+    {OPT_TLS, "verifier", "tls_version"},
+    {OPT_TCTI, "tpm", "tcti"},
+    {OPT_IDEVID_HANDLE, "tpm", "idevid_handle"},
+    {OPT_IDEVID_NV, "tpm", "idevid_cert_nv"},
+    {OPT_IDEVID_CERT, "tpm", "idevid_cert_file"},
+    {OPT_IAK_HANDLE, "tpm", "iak_handle"},
+    {OPT_IAK_NV, "tpm", "iak_cert_nv"},
+    {OPT_IAK_CERT, "tpm", "iak_cert_file"},
+    {OPT_CHAIN, "tpm", "chain_file"},
+    {OPT_CHAIN_NV, "tpm", "chain_nv"},
+    {OPT_SRK, "tpm", "srk_handle"},
+    {OPT_PERSIST, "tpm", "persist_handle"},
+    {OPT_OUT_DIR, "output", "dir"},
+    {OPT_TIMEOUT, "retry", "request_timeout"},
+    {OPT_DEADLINE, "retry", "deadline"},
+};
+
+/* load_file applies the configuration file |path| to |cfg|; a missing file
+ * is an error only when |explicit|. */
+static int load_file(struct agent_config *cfg, const char *path, int explicit)
+{
+    char err[512];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    r = store_read(&buf, &len, path, CONFIG_FILE_MAX);
+    if (r == DEVID_ERR_NOT_FOUND && !explicit)
+        return 0;
+    if (r != 0) {
+        if (r == DEVID_ERR_NOT_FOUND)
+            log_err("configuration file %s does not exist", path);
+        else
+            log_err("cannot read configuration file %s: %s", path, devid_err_str(r));
+        return DEVID_ERR_CONFIG;
     }
-    v = strtoull(s, &end, 0);
-    if (errno != 0 || end == s || *end != '\0' || v > UINT32_MAX) {
-        fprintf(stderr, "%s: %s: not a 32-bit number: \"%s\"\n", prog, opt, s);
-        return -1;
+    if (memchr(buf, '\0', len) != NULL) {
+        log_err("configuration file %s holds a NUL byte", path);
+        free(buf);
+        return DEVID_ERR_CONFIG;
     }
-    *out = (uint32_t)v;
-    return 0;
+    r = config_parse(cfg, err, sizeof(err), (const char *)buf, path);
+    if (r != 0)
+        log_err("%s", err);
+    free(buf);
+    return r;
 }
 
-static int parse_handle(uint32_t *out, const char *s, const char *opt, uint32_t type)
+/* load_config fills |cfg| from the defaults, the configuration file and the
+ * flags in |argv|. Returns EXIT_OK, or an exit code; -1 for --help. */
+static int load_config(struct agent_config *cfg, int *verbose, int argc, char *argv[],
+                       const char *cmd)
 {
-    if (parse_u32(out, s, opt) != 0)
-        return -1;
-    if ((*out & 0xff000000u) != type) {
-        fprintf(stderr, "%s: %s: 0x%08x is not a %s handle (0x%02x......)\n", prog, opt, *out,
-                type == 0x81000000u ? "persistent" : "NV index", type >> 24);
-        return -1;
+    const char *config_path = NULL;
+    char err[512];
+    size_t i;
+    int c, r;
+
+    *verbose = 0;
+    if (config_init(cfg) != 0)
+        return EXIT_LOCAL;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        if (c == OPT_CONFIG)
+            config_path = optarg;
     }
-    return 0;
+    if (load_file(cfg, config_path != NULL ? config_path : CONFIG_DEFAULT_FILE,
+                  config_path != NULL) != 0)
+        return EXIT_CONFIG;
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+            case OPT_CONFIG:
+                break;
+            case 'v':
+                *verbose = 1;
+                break;
+            case 'h':
+                enroll_usage(stdout);
+                return -1;
+            case '?':
+            case ':':
+                enroll_usage(stderr);
+                return EXIT_USAGE;
+            default:
+                for (i = 0; i < sizeof(opt_keys) / sizeof(opt_keys[0]); i++) {
+                    if (opt_keys[i].opt == c)
+                        break;
+                }
+                if (i == sizeof(opt_keys) / sizeof(opt_keys[0]))
+                    return EXIT_USAGE;
+                r = config_set(cfg, err, sizeof(err), opt_keys[i].section, opt_keys[i].key, optarg);
+                if (r != 0) {
+                    fprintf(stderr, "%s: --%s: %s\n", prog, opts[c - OPT_CONFIG].name,
+                            r == DEVID_ERR_ALLOC ? "out of memory" : err);
+                    return EXIT_USAGE;
+                }
+                break;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: %s: unexpected argument \"%s\"\n", prog, cmd, argv[optind]);
+        return EXIT_USAGE;
+    }
+    log_init(prog, *verbose ? LOG_DEBUG : LOG_INFO);
+    /* tpm2-tss logs expected failures (probing an absent handle) itself;
+     * our messages name what failed, so keep its log for --verbose. */
+    if (!*verbose && setenv("TSS2_LOG", "all+none", 0) != 0)
+        log_warn("cannot set TSS2_LOG");
+    return EXIT_OK;
 }
 
-static int exit_code(int r)
+static int exit_code(int r, const struct enroll_result *res)
 {
+    if (r == 0)
+        return EXIT_OK;
+    if (res->peer_untrusted)
+        return EXIT_UNTRUSTED;
+    if (res->gave_up)
+        return EXIT_GAVE_UP;
     switch (r) {
-        case 0:
-            return EXIT_ENROLLED;
         case DEVID_ERR_REFUSED:
             return EXIT_REFUSED;
         case DEVID_ERR_TPM:
@@ -136,194 +310,91 @@ static int exit_code(int r)
         case DEVID_ERR_TLS:
         case DEVID_ERR_PROTOCOL:
         case DEVID_ERR_TOO_LARGE:
-            return EXIT_NETWORK;
+            return EXIT_GAVE_UP;
+        case DEVID_ERR_CONFIG:
+            return EXIT_CONFIG;
         default:
             return EXIT_LOCAL;
     }
-}
-
-static void print_name(const char *label, const X509_NAME *name)
-{
-    BIO *bio = BIO_new_fp(stdout, BIO_NOCLOSE);
-
-    if (bio == NULL)
-        return;
-    BIO_printf(bio, "%s: ", label);
-    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
-    BIO_printf(bio, "\n");
-    BIO_free(bio);
 }
 
 static void print_result(const struct enroll_result *res)
 {
     BIGNUM *bn = NULL;
     char *hex = NULL;
+    BIO *bio = BIO_new_fp(stdout, BIO_NOCLOSE);
 
-    print_name("subject", X509_get_subject_name(res->cert));
-    print_name("issuer", X509_get_issuer_name(res->cert));
+    if (bio == NULL)
+        return;
+    BIO_printf(bio, "subject: ");
+    X509_NAME_print_ex(bio, X509_get_subject_name(res->cert), 0, XN_FLAG_RFC2253);
+    BIO_printf(bio, "\nissuer: ");
+    X509_NAME_print_ex(bio, X509_get_issuer_name(res->cert), 0, XN_FLAG_RFC2253);
+    BIO_printf(bio, "\n");
     if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(res->cert), NULL)) != NULL &&
         (hex = BN_bn2hex(bn)) != NULL) {
         for (char *p = hex; *p != '\0'; p++) {
             if (*p >= 'A' && *p <= 'F')
                 *p = (char)(*p - 'A' + 'a');
         }
-        printf("serial: %s\n", hex);
+        BIO_printf(bio, "serial: %s\n", hex);
     }
-    printf("certificate: %s\n", res->cert_path);
-    fflush(stdout);
+    BIO_printf(bio, "certificate: %s\n", res->cert_path);
+    (void)BIO_flush(bio);
+    BIO_free(bio);
     OPENSSL_free(hex);
     BN_free(bn);
 }
 
 static int enroll_main(int argc, char *argv[])
 {
-    enum {
-        OPT_URL = 256,
-        OPT_CA,
-        OPT_TCTI,
-        OPT_IDEVID_HANDLE,
-        OPT_IDEVID_NV,
-        OPT_IDEVID_CERT,
-        OPT_CHAIN,
-        OPT_CHAIN_NV,
-        OPT_OUT_DIR,
-        OPT_SRK,
-        OPT_PERSIST,
-        OPT_TLS,
-        OPT_TIMEOUT,
-    };
-    static const struct option opts[] = {
-        {"url", required_argument, NULL, OPT_URL},
-        {"ca-bundle", required_argument, NULL, OPT_CA},
-        {"tcti", required_argument, NULL, OPT_TCTI},
-        {"idevid-handle", required_argument, NULL, OPT_IDEVID_HANDLE},
-        {"idevid-nv", required_argument, NULL, OPT_IDEVID_NV},
-        {"idevid-cert", required_argument, NULL, OPT_IDEVID_CERT},
-        {"chain", required_argument, NULL, OPT_CHAIN},
-        {"chain-nv", required_argument, NULL, OPT_CHAIN_NV},
-        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
-        {"srk-handle", required_argument, NULL, OPT_SRK},
-        {"persist-handle", required_argument, NULL, OPT_PERSIST},
-        {"tls-version", required_argument, NULL, OPT_TLS},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct enroll_config cfg = {
-        .tcti = ENROLL_DEFAULT_TCTI,
-        .idevid_handle = ENROLL_DEFAULT_IDEVID_HANDLE,
-        .idevid_nv = ENROLL_DEFAULT_IDEVID_NV,
-        .out_dir = ENROLL_DEFAULT_OUT_DIR,
-        .srk_handle = ENROLL_DEFAULT_SRK_HANDLE,
-        .tls_version = HTTP_TLS_DEFAULT,
-        .timeout = ENROLL_DEFAULT_TIMEOUT,
-    };
+    struct agent_config cfg;
     struct enroll_result res;
-    uint32_t v;
-    int c, r, verbose = 0;
+    char err[512];
+    int r, rc, verbose;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-        switch (c) {
-            case OPT_URL:
-                cfg.url = optarg;
-                break;
-            case OPT_CA:
-                cfg.ca_bundle = optarg;
-                break;
-            case OPT_TCTI:
-                cfg.tcti = optarg;
-                break;
-            case OPT_IDEVID_HANDLE:
-                if (parse_handle(&cfg.idevid_handle, optarg, "--idevid-handle", 0x81000000u))
-                    return EXIT_USAGE;
-                break;
-            case OPT_IDEVID_NV:
-                if (parse_handle(&cfg.idevid_nv, optarg, "--idevid-nv", 0x01000000u))
-                    return EXIT_USAGE;
-                break;
-            case OPT_IDEVID_CERT:
-                cfg.idevid_cert_file = optarg;
-                break;
-            case OPT_CHAIN:
-                cfg.chain_file = optarg;
-                break;
-            case OPT_CHAIN_NV:
-                if (parse_handle(&cfg.chain_nv, optarg, "--chain-nv", 0x01000000u))
-                    return EXIT_USAGE;
-                break;
-            case OPT_OUT_DIR:
-                cfg.out_dir = optarg;
-                break;
-            case OPT_SRK:
-                if (parse_handle(&cfg.srk_handle, optarg, "--srk-handle", 0x81000000u))
-                    return EXIT_USAGE;
-                break;
-            case OPT_PERSIST:
-                if (parse_handle(&cfg.persist_handle, optarg, "--persist-handle", 0x81000000u))
-                    return EXIT_USAGE;
-                break;
-            case OPT_TLS:
-                if (strcmp(optarg, "1.2") == 0) {
-                    cfg.tls_version = HTTP_TLS_1_2;
-                } else if (strcmp(optarg, "1.3") == 0) {
-                    cfg.tls_version = HTTP_TLS_1_3;
-                } else {
-                    fprintf(stderr, "%s: --tls-version: \"%s\" is neither 1.2 nor 1.3\n", prog,
-                            optarg);
-                    return EXIT_USAGE;
-                }
-                break;
-            case OPT_TIMEOUT:
-                if (parse_u32(&v, optarg, "--timeout") != 0 || v == 0 || v > 3600) {
-                    fprintf(stderr, "%s: --timeout: want 1 to 3600 seconds\n", prog);
-                    return EXIT_USAGE;
-                }
-                cfg.timeout = (long)v;
-                break;
-            case 'v':
-                verbose = 1;
-                break;
-            case 'h':
-                enroll_usage(stdout);
-                return EXIT_ENROLLED;
-            default:
-                enroll_usage(stderr);
-                return EXIT_USAGE;
-        }
+    memset(&res, 0, sizeof(res));
+    rc = load_config(&cfg, &verbose, argc, argv, "enroll");
+    if (rc != EXIT_OK)
+        goto out;
+    if (config_check(&cfg, err, sizeof(err)) != 0) {
+        log_err("configuration: %s", err);
+        rc = EXIT_CONFIG;
+        goto out;
     }
-    if (optind != argc) {
-        fprintf(stderr, "%s: enroll: unexpected argument \"%s\"\n", prog, argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (cfg.url == NULL || cfg.ca_bundle == NULL) {
-        fprintf(stderr, "%s: enroll: --url and --ca-bundle are required\n", prog);
-        return EXIT_USAGE;
-    }
-    if (strncmp(cfg.url, "https://", 8) != 0) {
-        fprintf(stderr, "%s: --url: \"%s\" is not an https:// URL\n", prog, cfg.url);
-        return EXIT_USAGE;
-    }
-    if (cfg.persist_handle != 0 &&
-        (cfg.persist_handle == cfg.idevid_handle || cfg.persist_handle == cfg.srk_handle)) {
-        fprintf(stderr, "%s: --persist-handle 0x%08x would replace the IDevID or SRK\n", prog,
-                cfg.persist_handle);
-        return EXIT_USAGE;
-    }
-    log_init(prog, verbose ? LOG_DEBUG : LOG_INFO);
-    /* tpm2-tss logs expected failures (probing an absent handle) itself;
-     * our messages name what failed, so keep its log for --verbose. */
-    if (!verbose && setenv("TSS2_LOG", "all+none", 0) != 0)
-        log_warn("cannot set TSS2_LOG");
     r = enroll_run(&res, &cfg);
+    rc = exit_code(r, &res);
     if (r != 0) {
-        log_err("enrollment failed: %s", devid_err_str(r));
-        return exit_code(r);
+        log_err("enrollment failed (exit %d): %s%s", rc,
+                res.peer_untrusted ? "the verifier's TLS certificate is not trusted"
+                : res.gave_up      ? "deadline reached while retrying"
+                                   : devid_err_str(r),
+                res.peer_untrusted ? ": check ca_bundle and the url's host name" : "");
+        goto out;
     }
     print_result(&res);
+out:
     enroll_result_cleanup(&res);
-    return EXIT_ENROLLED;
+    config_cleanup(&cfg);
+    return rc < 0 ? EXIT_OK : rc;
+}
+
+static int status_main(int argc, char *argv[])
+{
+    struct agent_config cfg;
+    int r, rc, verbose;
+
+    rc = load_config(&cfg, &verbose, argc, argv, "status");
+    if (rc != EXIT_OK)
+        goto out;
+    r = enroll_status(&cfg);
+    rc = r == 0                     ? EXIT_OK
+         : r == DEVID_ERR_NOT_FOUND ? EXIT_REFUSED
+         : r == DEVID_ERR_TPM       ? EXIT_TPM
+                                    : EXIT_LOCAL;
+out:
+    config_cleanup(&cfg);
+    return rc < 0 ? EXIT_OK : rc;
 }
 
 static int help_main(int argc, char *argv[])
@@ -331,7 +402,7 @@ static int help_main(int argc, char *argv[])
     (void)argc;
     (void)argv;
     usage(stdout);
-    return EXIT_ENROLLED;
+    return EXIT_OK;
 }
 
 static int version_main(int argc, char *argv[])
@@ -339,7 +410,7 @@ static int version_main(int argc, char *argv[])
     (void)argc;
     (void)argv;
     printf("%s %s\n", prog, DEVID_VERSION);
-    return EXIT_ENROLLED;
+    return EXIT_OK;
 }
 
 int main(int argc, char *argv[])

@@ -1,5 +1,6 @@
 #include "agent/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -169,4 +170,122 @@ out:
     free(buf);
     close(fd);
     return r;
+}
+
+static int new_path(char *out, size_t size, const char *path)
+{
+    int n = snprintf(out, size, "%s.new", path);
+
+    if (n < 0 || (size_t)n >= size) {
+        log_err("path %s is too long", path);
+        return DEVID_ERR_CONFIG;
+    }
+    return 0;
+}
+
+int store_stage(const char *path, const uint8_t *data, size_t len, mode_t mode)
+{
+    char staged[PATH_MAX];
+    int r;
+
+    if (path == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = new_path(staged, sizeof(staged), path)) != 0)
+        return r;
+    return store_write_atomic(staged, data, len, mode);
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    int dfd, r = 0;
+
+    if (dir_of(dir, sizeof(dir), path) != 0)
+        return DEVID_ERR_CONFIG;
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) != 0) {
+        log_err("cannot fsync directory %s: %s", dir, strerror(errno));
+        r = DEVID_ERR_IO;
+    }
+    if (dfd >= 0)
+        close(dfd);
+    return r;
+}
+
+int store_commit(const char *path)
+{
+    char staged[PATH_MAX];
+    int r;
+
+    if (path == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = new_path(staged, sizeof(staged), path)) != 0)
+        return r;
+    if (rename(staged, path) != 0) {
+        log_err("cannot rename %s to %s: %s", staged, path, strerror(errno));
+        return DEVID_ERR_IO;
+    }
+    return fsync_dir_of(path);
+}
+
+/* remove_temps unlinks the temporary files ("NAME.tmp.*", "NAME.new.tmp.*")
+ * a crash during store_write_atomic leaves next to |path|. */
+static void remove_temps(const char *path)
+{
+    char dir[PATH_MAX], pre1[PATH_MAX], pre2[PATH_MAX], victim[PATH_MAX];
+    const char *base = strrchr(path, '/');
+    struct dirent *e;
+    DIR *d;
+
+    base = base != NULL ? base + 1 : path;
+    if (dir_of(dir, sizeof(dir), path) != 0 ||
+        snprintf(pre1, sizeof(pre1), "%s.tmp.", base) >= (int)sizeof(pre1) ||
+        snprintf(pre2, sizeof(pre2), "%s.new.tmp.", base) >= (int)sizeof(pre2) ||
+        (d = opendir(dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, pre1, strlen(pre1)) != 0 &&
+            strncmp(e->d_name, pre2, strlen(pre2)) != 0)
+            continue;
+        if (snprintf(victim, sizeof(victim), "%s/%s", dir, e->d_name) >= (int)sizeof(victim))
+            continue;
+        log_info("removing %s, left by an interrupted write", victim);
+        if (unlink(victim) != 0)
+            log_warn("cannot remove %s: %s", victim, strerror(errno));
+    }
+    closedir(d);
+}
+
+int store_recover(const char *const *paths, size_t n)
+{
+    char staged[PATH_MAX];
+    struct stat st;
+    size_t i;
+    int forward, r;
+
+    if (paths == NULL || n == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = new_path(staged, sizeof(staged), paths[n - 1])) != 0)
+        return r;
+    forward = stat(staged, &st) == 0;
+    for (i = 0; i < n; i++) {
+        remove_temps(paths[i]);
+        if ((r = new_path(staged, sizeof(staged), paths[i])) != 0)
+            return r;
+        if (stat(staged, &st) != 0)
+            continue;
+        if (forward) {
+            log_info("finishing an interrupted write: %s -> %s", staged, paths[i]);
+            if ((r = store_commit(paths[i])) != 0)
+                return r;
+        } else {
+            log_info("removing %s, left by an interrupted write", staged);
+            if (unlink(staged) != 0) {
+                log_err("cannot remove %s: %s", staged, strerror(errno));
+                return DEVID_ERR_IO;
+            }
+        }
+    }
+    if (!forward)
+        return fsync_dir_of(paths[0]);
+    return 0;
 }

@@ -28,4 +28,27 @@ int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max);
  */
 int store_path(char *out, size_t out_size, const char *dir, const char *name);
 
+/*
+ * store_stage writes |len| bytes at |data| to "|path|.new" with mode |mode|,
+ * atomically and durably (as store_write_atomic), the first step of replacing
+ * a set of files together. Returns 0 or DEVID_ERR_IO / DEVID_ERR_CONFIG.
+ */
+int store_stage(const char *path, const uint8_t *data, size_t len, mode_t mode);
+
+/*
+ * store_commit renames "|path|.new" over |path| and fsyncs the directory.
+ * Returns 0, or DEVID_ERR_IO (logged).
+ */
+int store_commit(const char *path);
+
+/*
+ * store_recover finishes or undoes an interrupted replacement of the |n| files
+ * at |paths|, staged in that order with store_stage and committed in that order
+ * with store_commit. When "|paths[n-1]|.new" exists every file was staged, so
+ * the commits still pending are done (roll forward); otherwise the staged
+ * files are removed (roll back). Either way the set is whole again: all old or
+ * all new. Returns 0 or DEVID_ERR_IO.
+ */
+int store_recover(const char *const *paths, size_t n);
+
 #endif

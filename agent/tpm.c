@@ -29,8 +29,29 @@ struct tpm_key {
     TPM2B_PRIVATE *priv;
 };
 
+/* Whether the last failure may go away when tried again (see tpm.h). */
+static bool last_transient;
+
+static bool rc_transient(TSS2_RC rc)
+{
+    TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
+    TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
+
+    if (layer == TSS2_TPM_RC_LAYER || layer == TSS2_RESMGR_TPM_RC_LAYER)
+        return base == TPM2_RC_RETRY || base == TPM2_RC_YIELDED || base == TPM2_RC_TESTING;
+    return base == TSS2_BASE_RC_IO_ERROR || base == TSS2_BASE_RC_TRY_AGAIN ||
+           base == TSS2_BASE_RC_NO_CONNECTION || base == TSS2_BASE_RC_NO_DECRYPT_PARAM ||
+           base == TSS2_BASE_RC_MALFORMED_RESPONSE || base == TSS2_BASE_RC_INSUFFICIENT_RESPONSE;
+}
+
+int tpm_last_error_transient(void)
+{
+    return last_transient;
+}
+
 static int tss_fail(const char *op, uint32_t handle, TSS2_RC rc)
 {
+    last_transient = rc_transient(rc);
     if (handle != 0)
         log_err("TPM %s on handle 0x%08x failed: %s", op, handle, Tss2_RC_Decode(rc));
     else
@@ -63,18 +84,24 @@ int tpm_open(struct tpm **out, const char *tcti)
     *out = NULL;
     if ((t = calloc(1, sizeof(*t))) == NULL)
         return DEVID_ERR_ALLOC;
+    last_transient = false;
     if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) != TSS2_RC_SUCCESS) {
-        log_err("cannot open TPM TCTI \"%s\": %s", tcti, Tss2_RC_Decode(rc));
+        /* At first boot the device node or tpm2-abrmd may still be coming up. */
+        last_transient = true;
+        log_err("cannot open TPM TCTI \"%s\" (is the TPM device or tpm2-abrmd there?): %s", tcti,
+                Tss2_RC_Decode(rc));
         r = DEVID_ERR_TPM;
         goto out;
     }
     if ((rc = Esys_Initialize(&t->esys, t->tcti, NULL)) != TSS2_RC_SUCCESS) {
+        last_transient = rc_transient(rc);
         log_err("TPM Esys_Initialize over TCTI \"%s\" failed: %s", tcti, Tss2_RC_Decode(rc));
         r = DEVID_ERR_TPM;
         goto out;
     }
     rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
     if (rc != TSS2_RC_SUCCESS && !is_rc(rc, TPM2_RC_INITIALIZE)) {
+        last_transient = rc_transient(rc);
         log_err("TPM Startup(CLEAR) over TCTI \"%s\" failed: %s", tcti, Tss2_RC_Decode(rc));
         r = DEVID_ERR_TPM;
         goto out;
@@ -556,4 +583,77 @@ int tpm_key_persist(struct tpm_key *key, uint32_t handle)
     r = 0;
 out:
     return r;
+}
+
+int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const uint8_t *pub, size_t pub_len,
+                 const uint8_t *priv, size_t priv_len)
+{
+    struct tpm_key *key = NULL;
+    size_t off;
+    TSS2_RC rc;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || parent == NULL || pub == NULL || priv == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if ((key = key_new(parent->tpm)) == NULL)
+        return DEVID_ERR_ALLOC;
+    if ((key->pub2b = calloc(1, sizeof(*key->pub2b))) == NULL ||
+        (key->priv = calloc(1, sizeof(*key->priv))) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    off = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, key->pub2b) != TSS2_RC_SUCCESS ||
+        off != pub_len) {
+        log_err("the key blob's public area is malformed");
+        r = DEVID_ERR_BAD_REQUEST;
+        goto out;
+    }
+    off = 0;
+    if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv, priv_len, &off, key->priv) != TSS2_RC_SUCCESS ||
+        off != priv_len) {
+        log_err("the key blob's private area is malformed");
+        r = DEVID_ERR_BAD_REQUEST;
+        goto out;
+    }
+    rc = Esys_Load(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                   key->priv, key->pub2b, &key->tr);
+    if (rc != TSS2_RC_SUCCESS) {
+        key->tr = ESYS_TR_NONE;
+        r = tss_fail("Load (key blob under the SRK)", parent->handle, rc);
+        goto out;
+    }
+    key->pub = key->pub2b->publicArea;
+    *out = key;
+    key = NULL;
+    r = 0;
+out:
+    if (key != NULL) {
+        free(key->pub2b);
+        free(key->priv);
+        key->pub2b = NULL;
+        key->priv = NULL;
+    }
+    tpm_key_free(key);
+    return r;
+}
+
+int tpm_evict(struct tpm *t, uint32_t handle)
+{
+    ESYS_TR old = ESYS_TR_NONE, none = ESYS_TR_NONE;
+    TSS2_RC rc;
+    int r;
+
+    if (t == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = tr_from_handle(t, &old, handle, "object")) != 0)
+        return r;
+    rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, handle, &none);
+    if (rc != TSS2_RC_SUCCESS) {
+        Esys_TR_Close(t->esys, &old);
+        return tss_fail("EvictControl (evict)", handle, rc);
+    }
+    return 0;
 }

@@ -104,4 +104,29 @@ int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig
  */
 int tpm_key_persist(struct tpm_key *key, uint32_t handle);
 
+/*
+ * tpm_key_load loads the key blob |pub| (a marshalled TPM2B_PUBLIC) and |priv|
+ * (a marshalled TPM2B_PRIVATE) under |parent| and sets |*out| to the transient
+ * object, flushed by tpm_key_free. Returns 0, DEVID_ERR_BAD_REQUEST for a
+ * malformed blob, or DEVID_ERR_TPM (a blob of another TPM or another SRK).
+ */
+int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const uint8_t *pub, size_t pub_len,
+                 const uint8_t *priv, size_t priv_len);
+
+/*
+ * tpm_evict removes the persistent object at |handle| from the owner
+ * hierarchy. Returns 0, DEVID_ERR_NOT_FOUND when nothing is there, or
+ * DEVID_ERR_TPM.
+ */
+int tpm_evict(struct tpm *t, uint32_t handle);
+
+/*
+ * tpm_last_error_transient returns non-zero when the last failure of this
+ * module may go away by itself: the TPM answered RETRY, YIELDED or TESTING,
+ * or the TCTI lost or could not open its connection (a resource manager or
+ * simulator restarting, a device node not there yet). The agent then opens
+ * the TPM again and retries, up to its deadline.
+ */
+int tpm_last_error_transient(void);
+
 #endif

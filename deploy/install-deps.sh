@@ -7,7 +7,7 @@ build=(cmake make gcc pkg-config libssl-dev openssl libtss2-dev libcurl4-openssl
        libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev)
 runtime=(swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
          iproute2 procps)
-tests=(libcmocka-dev clang clang-format-14 libclang-rt-14-dev)
+tests=(libcmocka-dev clang clang-format-14 libclang-rt-14-dev tinyproxy systemd)
 
 want=("${build[@]}" "${runtime[@]}")
 [ "${1:-}" = "--tests" ] && want+=("${tests[@]}")

@@ -197,6 +197,35 @@ check "provision --force: NV holds the new certificate" cmp "$DEVID_TMP/force.de
 check_eq "provision --force: new serial" "SN-NEW" \
     "$(subject_field "$DEVID_TMP/dev-force/idevid.pem" serialNumber)"
 
+# --- --iak: a restricted IAK beside the IDevID, with its certificate in NV
+log "--- iak"
+swtpm_start "$DEVID_TMP/tpm-iak" || die "cannot start swtpm for the IAK case"
+IAK_DEV=$DEVID_TMP/dev-iak
+check "provision --iak" "$FACTORY" provision --ca "$DEVID_TMP/ca-ec-p256" --tcti "$SWTPM_TCTI" \
+    --serial "SN-IAK-1" --model "Widget 9000" --out "$IAK_DEV" --iak
+check "iak: certificate verifies" openssl verify -CAfile "$DEVID_TMP/ca-ec-p256/root.pem" \
+    -untrusted "$DEVID_TMP/ca-ec-p256/intermediate.pem" "$IAK_DEV/iak.pem"
+check_eq "iak: same subject serialNumber as the IDevID" "SN-IAK-1" \
+    "$(subject_field "$IAK_DEV/iak.pem" serialNumber)"
+check_eq "iak: same hardwareModuleName serial" "SN-IAK-1" "$(hmn_serial "$IAK_DEV/iak.pem")"
+timeout 10 tpm2_readpublic -T "$SWTPM_TCTI" -c 0x81020002 -f pem -o "$IAK_DEV/tpmpub.pem" \
+    >"$IAK_DEV/readpublic.txt" 2>&1 || fail "iak: tpm2_readpublic 0x81020002"
+check "iak: TPM key at 0x81020002 is the certificate's key" cmp "$IAK_DEV/tpmpub.pem" \
+    <(openssl x509 -in "$IAK_DEV/iak.pem" -noout -pubkey)
+check "iak: restricted signing key" grep -q \
+    'value: fixedtpm|fixedparent|sensitivedataorigin|userwithauth|adminwithpolicy|restricted|sign$' \
+    "$IAK_DEV/readpublic.txt"
+check "iak: NV 0x01C90002 holds the IAK certificate" cmp \
+    <(openssl x509 -in "$IAK_DEV/iak.pem" -outform DER) \
+    <(timeout 10 tpm2_nvread -T "$SWTPM_TCTI" 0x01C90002 2>/dev/null)
+check "iak: device.env names the IAK" grep -qx "IAK_HANDLE=0x81020002" "$IAK_DEV/device.env"
+check_eq "iak: no transient objects left" "" \
+    "$(timeout 10 tpm2_getcap -T "$SWTPM_TCTI" handles-transient 2>&1)"
+check_rc "iak: --iak-handle equal to the IDevID handle refused" 64 "--iak-handle" \
+    "$FACTORY" provision --ca "$DEVID_TMP/ca-ec-p256" --tcti "$SWTPM_TCTI" --serial SN1 \
+    --model M --out "$DEVID_TMP/bad" --iak --iak-handle 0x81020000
+swtpm_stop
+
 # --- tpm2-abrmd in front of the ec-p256 TPM: two clients at once
 log "--- tpm2-abrmd"
 if abrmd_start "$P256_TCTI"; then

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The agent's systemd units pass `systemd-analyze verify`, are hardened, and
+# keep systemd from restarting the agent on the exit codes retrying cannot fix.
+set -uo pipefail
+TEST_NAME=systemd
+here=$(cd "$(dirname "$0")" && pwd -P)
+. "$here/../lib/swtpm.sh"
+. "$here/../lib/devid.sh"
+
+command -v systemd-analyze >/dev/null ||
+    die "systemd-analyze is missing (deploy/install-deps.sh --tests installs systemd)"
+devid_tmpdir
+U=$DEVID_TMP/units
+mkdir -p "$U"
+# verify checks that ExecStart exists: point it at the build.
+for f in devid-agent.service devid-agent-renew.service devid-agent-renew.timer; do
+    sed "s|/usr/local/bin/devid-agent|$AGENT|" "$DEVID_SRC/deploy/systemd/$f" >"$U/$f"
+done
+
+for f in devid-agent.service devid-agent-renew.service devid-agent-renew.timer; do
+    systemd-analyze verify --man=no "$U/$f" >"$DEVID_TMP/verify-$f.out" 2>&1
+    rc=$?
+    # Outside a booted systemd, verify may mention the host's own units; only
+    # lines about ours count.
+    ours=$(grep -E "devid-agent" "$DEVID_TMP/verify-$f.out" || true)
+    check "systemd-analyze verify $f (exit $rc)" test $rc -eq 0 -a -z "$ours"
+    [[ $rc -eq 0 && -z $ours ]] || sed 's/^/    /' "$DEVID_TMP/verify-$f.out" >&2
+done
+
+S=$DEVID_SRC/deploy/systemd/devid-agent.service
+R=$DEVID_SRC/deploy/systemd/devid-agent-renew.service
+for unit in "$S" "$R"; do
+    b=$(basename "$unit")
+    for want in "ProtectSystem=strict" "ReadWritePaths=/var/lib/devid" "NoNewPrivileges=yes" \
+        "PrivateTmp=yes" "DevicePolicy=closed" "DeviceAllow=/dev/tpmrm0 rw" \
+        "CapabilityBoundingSet=$" "Type=oneshot"; do
+        check "$b has $want" grep -q "^$want" "$unit"
+    done
+done
+check "first-boot unit waits for the network" grep -q "^After=network-online.target" "$S"
+check "first-boot unit wants the network" grep -q "^Wants=network-online.target" "$S"
+check "first-boot unit runs only without a certificate" \
+    grep -q "^ConditionPathExists=!/var/lib/devid/cert.pem" "$S"
+check "first-boot unit restarts on failure, rate-limited" \
+    sh -c "grep -q '^Restart=on-failure' '$S' && grep -q '^StartLimitBurst=' '$S' && grep -q '^StartLimitIntervalSec=' '$S'"
+# Every exit code the agent documents as not worth retrying is in
+# RestartPreventExitStatus, and 3 (gave up at the deadline) is not.
+prevent=" $(sed -n 's/^RestartPreventExitStatus=//p' "$S") "
+"$AGENT" enroll --help >"$DEVID_TMP/help.out"
+for code in 1 2 4 5 64 78; do
+    check "exit $code is documented" grep -qE "^  $code +" "$DEVID_TMP/help.out"
+    check "exit $code prevents a restart" test "${prevent/ $code /}" != "$prevent"
+done
+check "exit 3 (deadline) is restarted" test "${prevent/ 3 /}" = "$prevent"
+check "timer starts the renew service" \
+    sh -c "grep -q '^OnUnitActiveSec=' '$DEVID_SRC/deploy/systemd/devid-agent-renew.timer' && test -e '$R'"
+if systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
+    systemd-analyze security --offline=yes --no-pager "$U/devid-agent.service" \
+        >"$DEVID_TMP/security.out" 2>&1
+    score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' "$DEVID_TMP/security.out")
+    log "systemd-analyze security: exposure ${score:-?}"
+    check "exposure level is below 3.0 (${score:-?})" \
+        awk -v s="${score:-10}" 'BEGIN { exit !(s < 3.0) }'
+fi
+finish
