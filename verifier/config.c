@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
 #include <openssl/ssl.h>
 
+#include "common/conf.h"
 #include "common/err.h"
 #include "verifier/ledger.h"
 
@@ -57,11 +57,6 @@ static const struct key keys[] = {
     {"timeouts", "request", K_INT, SC(timeout_request), 1, 600},
     {"timeouts", "idle", K_INT, SC(timeout_idle), 1, 3600},
     {"timeouts", "shutdown_grace", K_INT, SC(shutdown_grace_seconds), 0, 600},
-};
-
-struct parse_state {
-    struct verifier_config *c;
-    char msg[256];
 };
 
 static void sync_server(struct verifier_config *c)
@@ -152,27 +147,27 @@ static int parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
-static int apply(struct parse_state *st, const struct key *k, const char *value)
+static int apply(struct verifier_config *c, const struct key *k, const char *value, char *err,
+                 size_t err_len)
 {
-    char *base = (char *)st->c;
+    char *base = (char *)c;
     long v = 0;
 
     switch (k->kind) {
         case K_STR:
             if (*value == '\0') {
-                snprintf(st->msg, sizeof(st->msg), "[%s] %s must not be empty", k->section,
-                         k->name);
+                snprintf(err, err_len, "[%s] %s must not be empty", k->section, k->name);
                 return -1;
             }
-            return config_set_str(st->c, (char **)(void *)(base + k->offset), value) == 0 ? 0 : -1;
+            return config_set_str(c, (char **)(void *)(base + k->offset), value) == 0 ? 0 : -1;
         case K_TLS:
             if (strcmp(value, "1.2") == 0)
                 *(int *)(void *)(base + k->offset) = TLS1_2_VERSION;
             else if (strcmp(value, "1.3") == 0)
                 *(int *)(void *)(base + k->offset) = TLS1_3_VERSION;
             else {
-                snprintf(st->msg, sizeof(st->msg), "[%s] %s must be 1.2 or 1.3, not \"%s\"",
-                         k->section, k->name, value);
+                snprintf(err, err_len, "[%s] %s must be 1.2 or 1.3, not \"%s\"", k->section,
+                         k->name, value);
                 return -1;
             }
             return 0;
@@ -181,9 +176,8 @@ static int apply(struct parse_state *st, const struct key *k, const char *value)
         case K_SIZE:
         case K_DAYS:
             if (parse_long(value, k->min, k->max, &v) != 0) {
-                snprintf(st->msg, sizeof(st->msg),
-                         "[%s] %s must be a whole number from %ld to %ld, not \"%s\"", k->section,
-                         k->name, k->min, k->max, value);
+                snprintf(err, err_len, "[%s] %s must be a whole number from %ld to %ld, not \"%s\"",
+                         k->section, k->name, k->min, k->max, value);
                 return -1;
             }
             if (k->kind == K_SIZE)
@@ -199,43 +193,28 @@ static int apply(struct parse_state *st, const struct key *k, const char *value)
     return -1;
 }
 
-static int on_entry(void *user, const char *section, const char *name, const char *value)
+static int on_entry(void *arg, const char *section, const char *name, const char *value, char *err,
+                    size_t err_len)
 {
-    struct parse_state *st = user;
     size_t i;
     int known_section = 0;
 
-    if (st->msg[0] != '\0')
-        return 0;
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(keys[i].section, section) != 0)
             continue;
         known_section = 1;
         if (strcmp(keys[i].name, name) == 0)
-            return apply(st, &keys[i], value) == 0 ? 1 : 0;
+            return apply(arg, &keys[i], value, err, err_len);
     }
     if (known_section)
-        snprintf(st->msg, sizeof(st->msg), "unknown key \"%s\" in section [%s]", name, section);
+        snprintf(err, err_len, "unknown key \"%s\" in section [%s]", name, section);
     else
-        snprintf(st->msg, sizeof(st->msg), "unknown section [%s]", section);
-    return 0;
+        snprintf(err, err_len, "unknown section [%s]", section);
+    return -1;
 }
 
 int config_parse(struct verifier_config *c, const char *text, const char *name, char *err,
                  size_t err_len)
 {
-    struct parse_state st = {c, ""};
-    int line;
-
-    line = ini_parse_string(text, on_entry, &st);
-    if (line == 0)
-        return 0;
-    if (line < 0)
-        snprintf(err, err_len, "%s: cannot parse", name);
-    else if (st.msg[0] != '\0')
-        snprintf(err, err_len, "%s:%d: %s", name, line, st.msg);
-    else
-        snprintf(err, err_len, "%s:%d: not an INI line (want key = value or [section])", name,
-                 line);
-    return DEVID_ERR_CONFIG;
+    return conf_parse(text, strlen(text), name, on_entry, c, err, err_len);
 }

@@ -6,7 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
-#include "verifier/conf.h"
+#include "common/conf.h"
 
 struct parse_state {
     struct mfrconf *c;

@@ -8,7 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
-#include "verifier/conf.h"
+#include "common/conf.h"
 
 #define POLICY_LISTS 8
 #define POLICY_MAX_ENTRIES 4096

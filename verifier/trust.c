@@ -12,7 +12,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "verifier/conf.h"
+#include "common/conf.h"
 #include "verifier/mfrconf.h"
 
 struct trust {

@@ -84,7 +84,7 @@ static void test_parse_errors(void **state)
     expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
     expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");
     expect_error("[tls]\ncert =\n", "must not be empty");
-    expect_error("[server]\nthis is not ini\n", "v.conf:2: not an INI line");
+    expect_error("[server]\nthis is not ini\n", "v.conf:2: syntax error");
     expect_error("[timeouts]\nrequest = 99999999999999999999\n", "v.conf:2:");
 }
 

@@ -1,4 +1,4 @@
-#include "verifier/conf.h"
+#include "common/conf.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
-/* INI config parsing shared by the manufacturer and policy files: libinih
+/* INI config parsing shared by every devid configuration file: libinih
  * over a memory buffer, with errors that name the file, the line and the key.
  * Pure: the caller reads the file. */
-#ifndef DEVID_VERIFIER_CONF_H
-#define DEVID_VERIFIER_CONF_H
+#ifndef DEVID_COMMON_CONF_H
+#define DEVID_COMMON_CONF_H
 
 #include <stddef.h>
 
