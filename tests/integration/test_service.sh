@@ -119,6 +119,41 @@ check "after the reload the second manufacturer enrolls (exit $rc)" test "$rc" -
 check "reloads are counted" sh -c \
     "curl -fsS 'http://127.0.0.1:$mport/metrics' | grep -q 'devid_reloads_total{result=\"failed\"} 1'"
 
+log "SIGHUP with a broken policy file keeps serving under the old policy"
+cat >"$T/manufacturers.conf" <<EOF
+[manufacturer "Acme Devices"]
+roots = $T/acme/root.pem
+intermediates = $T/acme/intermediate.pem
+EOF
+cat >"$T/policy.conf" <<EOF
+[policy]
+allow_manufacturer = Acme Devices
+deny_model = Recalled Gateway
+EOF
+main_url=$VERIFIER_URL main_pid=$VERIFIER_PID main_log=$VERIFIER_LOG
+verifier_start pol --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --manufacturers "$T/manufacturers.conf" --policy "$T/policy.conf" \
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
+    --ledger "sqlite:$T/ledger-pol.db" --workers 2 || die "policy verifier did not start"
+fleet --factory-ca "$T/acme" --devices 1 --parallel 1 --model "Recalled Gateway" \
+    --serial-prefix POL0 >"$T/pol0.out" 2>&1
+check "the policy refuses the recalled model" grep -q "error.REASON_POLICY_DENIED=1" "$T/pol0.out"
+printf '[policy]\nallow_manufacturer = Acme Devices\nthis line is broken\n' >"$T/policy.conf"
+kill -HUP "$VERIFIER_PID"
+sleep 1
+check "the broken policy file is named with its line" \
+    grep -q "policy.conf:3: syntax error" "$VERIFIER_LOG"
+check "the verifier keeps the previous policy" grep -q "reload failed" "$VERIFIER_LOG"
+fleet --factory-ca "$T/acme" --devices 2 --parallel 2 --serial-prefix POL1 >"$T/pol1.out" 2>&1
+check "other models still enroll" test $? -eq 0
+fleet --factory-ca "$T/acme" --devices 1 --parallel 1 --model "Recalled Gateway" \
+    --serial-prefix POL2 >"$T/pol2.out" 2>&1
+check "the recalled model is still refused under the old policy" \
+    grep -q "error.REASON_POLICY_DENIED=1" "$T/pol2.out"
+kill -TERM "$VERIFIER_PID"
+wait "$VERIFIER_PID"
+VERIFIER_URL=$main_url VERIFIER_PID=$main_pid VERIFIER_LOG=$main_log
+
 log "SIGTERM with enrollments in flight loses no acknowledged issuance"
 before=$(ledger_rows)
 fleet --factory-ca "$T/acme" --devices 200 --parallel 16 --serial-prefix TERM \
