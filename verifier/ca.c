@@ -165,6 +165,9 @@ static EVP_MD_CTX *sign_ctx(const struct ca *ca)
     return mctx;
 }
 
+/* The providers ca_use_provider loaded, for ca_release_providers. */
+static OSSL_PROVIDER *loaded[2];
+
 int ca_use_provider(const char *name, const char *tcti)
 {
     char reason[256];
@@ -173,12 +176,24 @@ int ca_use_provider(const char *name, const char *tcti)
         return DEVID_ERR_INTERNAL;
     /* default first: the provider only holds the key, OpenSSL's own code
      * does the hashing. */
-    if (OSSL_PROVIDER_load(NULL, "default") == NULL || OSSL_PROVIDER_load(NULL, name) == NULL) {
+    if (loaded[0] != NULL || (loaded[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
+        (loaded[1] = OSSL_PROVIDER_load(NULL, name)) == NULL) {
         log_err("cannot load OpenSSL provider \"%s\" for the CA key: %s", name,
                 log_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     return 0;
+}
+
+void ca_release_providers(void)
+{
+    size_t i;
+
+    for (i = sizeof(loaded) / sizeof(loaded[0]); i-- > 0;) {
+        if (loaded[i] != NULL)
+            OSSL_PROVIDER_unload(loaded[i]);
+        loaded[i] = NULL;
+    }
 }
 
 int ca_sign(struct ca *ca, X509 *cert)

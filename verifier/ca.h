@@ -26,6 +26,10 @@ int ca_load(struct ca **out, const char *cert_file, const char *key_uri);
  */
 int ca_use_provider(const char *name, const char *tcti);
 
+/* ca_release_providers unloads what ca_use_provider loaded. Call after the
+ * last ca_free. */
+void ca_release_providers(void);
+
 /* ca_free frees |ca|; NULL is a no-op. */
 void ca_free(struct ca *ca);
 

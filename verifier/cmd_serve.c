@@ -468,6 +468,7 @@ int serve_main(int argc, char **argv)
 out:
     OPENSSL_cleanse(token_key, sizeof(token_key));
     ca_free(ca);
+    ca_release_providers();
     config_cleanup(&cfg);
     return rc;
 }

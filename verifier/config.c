@@ -108,9 +108,10 @@ void config_init(struct verifier_config *c)
 
 void config_cleanup(struct verifier_config *c)
 {
-    char **strs[] = {&c->listen,        &c->metrics_listen, &c->tls_cert,  &c->tls_key, &c->roots,
-                     &c->intermediates, &c->manufacturers,  &c->policy,    &c->ca_cert, &c->ca_key,
-                     &c->token_key,     &c->ledger,         &c->replica_id};
+    char **strs[] = {&c->listen,    &c->metrics_listen, &c->tls_cert,      &c->tls_key,
+                     &c->roots,     &c->intermediates,  &c->manufacturers, &c->policy,
+                     &c->ca_cert,   &c->ca_key,         &c->ca_provider,   &c->ca_tcti,
+                     &c->token_key, &c->ledger,         &c->replica_id};
     size_t i;
 
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
