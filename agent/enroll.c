@@ -19,6 +19,7 @@
 #include "agent/backoff.h"
 #include "agent/csr.h"
 #include "agent/http.h"
+#include "agent/renew.h"
 #include "agent/store.h"
 #include "agent/tpm.h"
 #include "agent/tss2pem.h"
@@ -31,6 +32,7 @@
 #define CERT_FILE ENROLL_CERT_FILE
 #define CHAIN_FILE ENROLL_CHAIN_FILE
 #define KEY_FILE ENROLL_KEY_FILE
+#define MARKER_FILE RENEW_MARKER_FILE
 #define FILE_MAX (64 * 1024)
 #define CHAIN_MAX 8
 #define TOKEN_MAX 1024
@@ -65,7 +67,7 @@ static void outcome_cleanup(struct outcome *o)
  * variable DEVID_AGENT_CRASH_AT names |point|, the agent kills itself with
  * SIGKILL there, as a power cut would. The integration tests use it to show
  * that every interrupted run is repaired by the next one. Points, in order:
- * key-created, response, write, commit, persist.
+ * key-created, response, write, commit, renew-evict (renew only), persist.
  */
 static void crash_point(const char *point)
 {
@@ -271,20 +273,21 @@ static int cert_valid_now(X509 *cert)
            X509_cmp_current_time(X509_get0_notAfter(cert)) > 0;
 }
 
-/* key_matches_tpm returns 0 when the key blob |kbuf| loads in this TPM
- * under the SRK (and, with a persist_handle, the key there is |want|),
- * DEVID_ERR_NOT_FOUND when it does not, or a transient TPM error. */
-static int key_matches_tpm(struct tpm *t, const struct agent_config *cfg, const char *key_path,
-                           const uint8_t *kbuf, size_t klen, EVP_PKEY *want)
+/* load_blob loads the TSS2 key file |kbuf| (read from |key_path|) under the
+ * parent it names and sets |*out| to the transient key. Returns 0,
+ * DEVID_ERR_NOT_FOUND when it does not load in this TPM (logged), or a
+ * transient TPM error. */
+static int load_blob(struct tpm_key **out, struct tpm *t, const char *key_path, const uint8_t *kbuf,
+                     size_t klen)
 {
-    struct tpm_key *srk = NULL, *key = NULL, *persisted = NULL;
+    struct tpm_key *srk = NULL, *key = NULL;
     uint8_t *priv = NULL, pub[sizeof(TPM2B_PUBLIC)];
     size_t priv_len = 0, pub_len = 0;
     TPM2B_PUBLIC pub2b;
     uint32_t parent = 0;
-    EVP_PKEY *pkey = NULL;
     int r = DEVID_ERR_NOT_FOUND;
 
+    *out = NULL;
     memset(&pub2b, 0, sizeof(pub2b));
     if (tss2pem_decode(&parent, &pub2b.publicArea, &priv, &priv_len, (const char *)kbuf, klen) !=
             0 ||
@@ -306,6 +309,28 @@ static int key_matches_tpm(struct tpm *t, const struct agent_config *cfg, const 
         }
         goto out;
     }
+    *out = key;
+    key = NULL;
+    r = 0;
+out:
+    tpm_key_free(key);
+    tpm_key_free(srk);
+    OPENSSL_clear_free(priv, priv_len);
+    return r;
+}
+
+/* key_matches_tpm returns 0 when the key blob |kbuf| loads in this TPM
+ * under the SRK (and, with a persist_handle, the key there is |want|),
+ * DEVID_ERR_NOT_FOUND when it does not, or a transient TPM error. */
+static int key_matches_tpm(struct tpm *t, const struct agent_config *cfg, const char *key_path,
+                           const uint8_t *kbuf, size_t klen, EVP_PKEY *want)
+{
+    struct tpm_key *key = NULL, *persisted = NULL;
+    EVP_PKEY *pkey = NULL;
+    int r = DEVID_ERR_NOT_FOUND;
+
+    if ((r = load_blob(&key, t, key_path, kbuf, klen)) != 0)
+        goto out;
     if (cfg->persist_handle != 0) {
         r = tpm_key_persistent(&persisted, t, cfg->persist_handle);
         if (r != 0 && r != DEVID_ERR_NOT_FOUND && tpm_last_error_transient())
@@ -325,8 +350,6 @@ out:
     EVP_PKEY_free(pkey);
     tpm_key_free(persisted);
     tpm_key_free(key);
-    tpm_key_free(srk);
-    OPENSSL_clear_free(priv, priv_len);
     return r;
 }
 
@@ -925,11 +948,107 @@ static int read_device(struct device *dev, struct tpm *t, const struct agent_con
                           cfg->iak_handle);
 }
 
+/*
+ * What a run does besides enrolling, decided before it starts (plan_run) from
+ * the renewal marker. A renewal writes the marker (the serial of the
+ * certificate it replaces) before it creates the new key, and removes it only
+ * after the old key is out of the TPM. The order, and what the next run does
+ * when the agent stops in between:
+ *   1. marker written                 crash: marker names the serial in cert.pem
+ *   2. new key, challenge, enroll       -> the verifier may already have issued
+ *      (the verifier stores the new        a successor and revoked the old
+ *      certificate, then revokes the       certificate, so it is not trusted:
+ *      old one as superseded)              enroll again with a new key (fresh)
+ *   3. key, chain, cert staged, then
+ *      committed (write_files)
+ *   4. persist_handle: the old key     crash: cert.pem is no longer the one the
+ *      there is evicted and the new        marker names, so the new set is in
+ *      one persisted (tpm_key_persist)     place: load key.tss2.pem and persist it
+ *                                          at the handle, evicting the old key
+ *                                          (finish_evict); no new enrollment
+ *   5. marker removed
+ * Without a persist_handle the old key was never in the TPM (a blob, replaced
+ * in step 3), so step 4 is empty.
+ */
+struct run_plan {
+    bool fresh;        /* enroll with a new key even over a valid enrollment */
+    bool finish_evict; /* step 4 of an interrupted renewal is still to do */
+    bool marker;       /* a renewal marker is in place: remove it when done */
+};
+
+static int marker_path(char *out, size_t size, const struct agent_config *cfg)
+{
+    return store_path(out, size, cfg->out_dir, MARKER_FILE);
+}
+
+/* marker_remove ends a renewal: the old key is out of the TPM. */
+static int marker_remove(struct run_plan *plan, const struct agent_config *cfg)
+{
+    char path[PATH_MAX];
+    int r;
+
+    if ((r = marker_path(path, sizeof(path), cfg)) != 0 || (r = store_remove(path)) != 0)
+        return r;
+    plan->marker = false;
+    return 0;
+}
+
+/* finish_evict does step 4 of a renewal whose new files are committed: the key
+ * at persist_handle becomes the one in key.tss2.pem, evicting the old key. A
+ * blob that no longer loads is left to check_enrolled, which enrolls again. */
+static int finish_evict(struct tpm *t, const struct agent_config *cfg)
+{
+    char key_path[PATH_MAX];
+    struct tpm_key *key = NULL, *held = NULL;
+    EVP_PKEY *want = NULL, *have = NULL;
+    uint8_t *kbuf = NULL;
+    size_t klen = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (cfg->persist_handle == 0)
+        return 0;
+    if ((r = store_path(key_path, sizeof(key_path), cfg->out_dir, KEY_FILE)) != 0)
+        goto out;
+    if (store_read(&kbuf, &klen, key_path, FILE_MAX) != 0) {
+        r = 0;
+        goto out;
+    }
+    if ((r = load_blob(&key, t, key_path, kbuf, klen)) != 0) {
+        r = r == DEVID_ERR_NOT_FOUND ? 0 : r;
+        goto out;
+    }
+    r = tpm_key_persistent(&held, t, cfg->persist_handle);
+    if (r != 0 && r != DEVID_ERR_NOT_FOUND)
+        goto out;
+    if (r == 0 && tpmkey_public_to_pkey(&want, tpm_key_public(key)) == 0 &&
+        tpmkey_public_to_pkey(&have, tpm_key_public(held)) == 0 && EVP_PKEY_eq(want, have) == 1) {
+        log_info("the new key is already at persistent handle 0x%08x", cfg->persist_handle);
+        r = 0;
+        goto out;
+    }
+    tpm_key_free(held);
+    held = NULL;
+    log_info(
+        "finishing an interrupted renewal: the new key goes to persistent handle 0x%08x, "
+        "the old one is evicted",
+        cfg->persist_handle);
+    r = tpm_key_persist(key, cfg->persist_handle);
+out:
+    EVP_PKEY_free(want);
+    EVP_PKEY_free(have);
+    tpm_key_free(held);
+    tpm_key_free(key);
+    if (kbuf != NULL)
+        OPENSSL_cleanse(kbuf, klen);
+    free(kbuf);
+    return r;
+}
+
 /* try_once opens the TPM, returns at once when the device is already
- * enrolled, or runs one enrollment and stores its result. |timeout| bounds
- * each request. */
+ * enrolled (unless |plan| asks for a fresh key), or runs one enrollment and
+ * stores its result. |timeout| bounds each request. */
 static int try_once(struct enroll_result *res, struct outcome *o, const struct agent_config *cfg,
-                    long timeout)
+                    struct run_plan *plan, long timeout)
 {
     struct http_config hcfg;
     struct device dev;
@@ -940,7 +1059,12 @@ static int try_once(struct enroll_result *res, struct outcome *o, const struct a
     memset(&dev, 0, sizeof(dev));
     if ((r = tpm_open(&t, cfg->tcti)) != 0)
         goto out;
-    if ((r = check_enrolled(res, cfg, t)) != DEVID_ERR_NOT_FOUND)
+    if (plan->finish_evict) {
+        if ((r = finish_evict(t, cfg)) != 0 || (r = marker_remove(plan, cfg)) != 0)
+            goto out;
+        plan->finish_evict = false;
+    }
+    if (!plan->fresh && (r = check_enrolled(res, cfg, t)) != DEVID_ERR_NOT_FOUND)
         goto out;
     if ((r = read_device(&dev, t, cfg)) != 0)
         goto out;
@@ -964,11 +1088,17 @@ static int try_once(struct enroll_result *res, struct outcome *o, const struct a
         goto out;
     if ((r = write_files(res, o, cfg)) != 0)
         goto out;
+    /* Only now, with the new set committed, does the old key leave the TPM
+     * (see struct run_plan). */
+    if (plan->marker)
+        crash_point("renew-evict");
     if (cfg->persist_handle != 0) {
         crash_point("persist");
         if ((r = tpm_key_persist(o->ldevid, cfg->persist_handle)) != 0)
             goto out;
     }
+    if (plan->marker && (r = marker_remove(plan, cfg)) != 0)
+        goto out;
     res->cert = o->cert;
     o->cert = NULL;
     r = 0;
@@ -1024,10 +1154,88 @@ static void sleep_ms(uint64_t ms)
     }
 }
 
-int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
+static int cert_serial_hex(char *out, size_t size, X509 *cert)
 {
-    char paths[3][PATH_MAX];
+    BIGNUM *bn = NULL;
+    char *hex = NULL, *p;
+    int r = DEVID_ERR_ALLOC;
+
+    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) == NULL ||
+        (hex = BN_bn2hex(bn)) == NULL)
+        goto out;
+    for (p = hex; *p != '\0'; p++) {
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    }
+    r = snprintf(out, size, "%s", hex) < (int)size ? 0 : DEVID_ERR_TOO_LARGE;
+out:
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return r;
+}
+
+/* current_serial sets |serial| to the serial of the certificate in
+ * |cfg->out_dir|, or to "" when there is none that parses. */
+static void current_serial(char *serial, size_t size, const struct agent_config *cfg)
+{
+    char path[PATH_MAX];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    X509 *cert = NULL;
+
+    serial[0] = '\0';
+    if (store_path(path, sizeof(path), cfg->out_dir, CERT_FILE) == 0 &&
+        store_read(&buf, &len, path, FILE_MAX) == 0 &&
+        parse_cert(&cert, buf, len, path, false) == 0 && cert_serial_hex(serial, size, cert) != 0)
+        serial[0] = '\0';
+    X509_free(cert);
+    free(buf);
+}
+
+/* plan_run finishes or undoes an interrupted write of the files and fills
+ * |plan| from the renewal marker, if one is there (see struct run_plan). */
+static int plan_run(struct run_plan *plan, const struct agent_config *cfg)
+{
+    char paths[3][PATH_MAX], mpath[PATH_MAX];
     const char *const order[3] = {paths[0], paths[1], paths[2]};
+    char old[RENEW_SERIAL_HEX_MAX + 1], now[SERIAL_MAX + 1];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    memset(plan, 0, sizeof(*plan));
+    if ((r = ensure_dir(cfg->out_dir)) != 0 || (r = out_paths(paths, cfg)) != 0 ||
+        (r = store_recover(order, 3)) != 0 || (r = marker_path(mpath, sizeof(mpath), cfg)) != 0)
+        return r;
+    if ((r = store_read(&buf, &len, mpath, 256)) == DEVID_ERR_NOT_FOUND)
+        return 0;
+    if (r != 0)
+        return r;
+    plan->marker = true;
+    current_serial(now, sizeof(now), cfg);
+    if (renew_marker_parse(old, sizeof(old), buf, len) != 0) {
+        log_warn("%s is malformed: treating it as a renewal interrupted before its end", mpath);
+        old[0] = '\0';
+    }
+    free(buf);
+    if (old[0] == '\0' || now[0] == '\0' || strcmp(old, now) == 0) {
+        log_warn(
+            "a renewal of certificate %s was interrupted before its successor was stored; the "
+            "verifier may already have revoked it: enrolling again with a new key",
+            old[0] != '\0' ? old : "(unknown)");
+        plan->fresh = true;
+    } else {
+        log_info("a renewal was interrupted after certificate %s replaced %s: finishing it", now,
+                 old);
+        plan->finish_evict = true;
+    }
+    return 0;
+}
+
+/* run enrolls as |plan| says, retrying what may pass by itself until the
+ * deadline (see enroll_run). */
+static int run(struct enroll_result *res, const struct agent_config *cfg, struct run_plan *plan)
+{
     struct backoff_policy policy;
     struct outcome o;
     uint64_t start, elapsed, delay;
@@ -1037,14 +1245,7 @@ int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
     unsigned n;
     int r = DEVID_ERR_INTERNAL;
 
-    if (res == NULL || cfg == NULL || cfg->url == NULL || cfg->ca_bundle == NULL ||
-        cfg->tcti == NULL || cfg->out_dir == NULL)
-        return DEVID_ERR_INVALID_ARGUMENT;
-    memset(res, 0, sizeof(*res));
     memset(&o, 0, sizeof(o));
-    if ((r = ensure_dir(cfg->out_dir)) != 0 || (r = out_paths(paths, cfg)) != 0 ||
-        (r = store_recover(order, 3)) != 0)
-        return r;
     policy.initial_ms = (uint64_t)cfg->backoff_initial_ms;
     policy.max_ms = (uint64_t)cfg->backoff_max_ms;
     policy.deadline_ms = (uint64_t)cfg->deadline * 1000u;
@@ -1056,7 +1257,7 @@ int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
         timeout = left_s < cfg->timeout ? (left_s > 0 ? left_s : 1) : cfg->timeout;
         log_info("attempt %u: enrolling with %s", n + 1, cfg->url);
         res->attempts = n + 1;
-        r = try_once(res, &o, cfg, timeout);
+        r = try_once(res, &o, cfg, plan, timeout);
         if (r == 0)
             break;
         if (!retryable(&why, r, &o))
@@ -1102,6 +1303,121 @@ int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
     return r;
 }
 
+static bool args_ok(const struct enroll_result *res, const struct agent_config *cfg)
+{
+    return res != NULL && cfg != NULL && cfg->url != NULL && cfg->ca_bundle != NULL &&
+           cfg->tcti != NULL && cfg->out_dir != NULL;
+}
+
+int enroll_run(struct enroll_result *res, const struct agent_config *cfg)
+{
+    struct run_plan plan;
+    int r;
+
+    if (!args_ok(res, cfg))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(res, 0, sizeof(*res));
+    if ((r = plan_run(&plan, cfg)) != 0)
+        return r;
+    return run(res, cfg, &plan);
+}
+
+static int cert_times(int64_t *not_before, int64_t *not_after, X509 *cert)
+{
+    struct tm tm;
+    time_t t;
+
+    if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) != 1 || (t = timegm(&tm)) == (time_t)-1)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *not_before = (int64_t)t;
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1 || (t = timegm(&tm)) == (time_t)-1)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *not_after = (int64_t)t;
+    return 0;
+}
+
+static void fmt_utc(char *out, size_t size, int64_t when)
+{
+    time_t t = (time_t)when;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, size, "%lld (seconds since the epoch)", (long long)when);
+}
+
+/* start_renewal writes the marker naming the certificate |cert| that this
+ * renewal replaces (step 1 of struct run_plan). */
+static int start_renewal(struct run_plan *plan, const struct agent_config *cfg, X509 *cert)
+{
+    char serial[SERIAL_MAX + 1], mpath[PATH_MAX], marker[RENEW_SERIAL_HEX_MAX + 32];
+    size_t len = 0;
+    int r;
+
+    if ((r = cert_serial_hex(serial, sizeof(serial), cert)) != 0 ||
+        (r = renew_marker_format(marker, sizeof(marker), &len, serial)) != 0) {
+        log_err("cannot note the serial of the certificate being renewed: %s", devid_err_str(r));
+        return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_INTERNAL;
+    }
+    if ((r = marker_path(mpath, sizeof(mpath), cfg)) != 0 ||
+        (r = store_write_atomic(mpath, (const uint8_t *)marker, len, 0644)) != 0)
+        return r;
+    plan->marker = true;
+    plan->fresh = true;
+    return 0;
+}
+
+int enroll_renew(struct enroll_result *res, const struct agent_config *cfg, bool force)
+{
+    struct run_plan plan;
+    char when[64], serial[SERIAL_MAX + 1];
+    int64_t nb = 0, na = 0, now;
+    bool due = false;
+    int r;
+
+    if (!args_ok(res, cfg))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(res, 0, sizeof(*res));
+    if ((r = plan_run(&plan, cfg)) != 0)
+        return r;
+    if (plan.marker)
+        goto enroll;
+    /* Files only: a renewal that is not due touches neither TPM nor network. */
+    if ((r = check_enrolled(res, cfg, NULL)) == DEVID_ERR_NOT_FOUND) {
+        log_info("no valid certificate in %s: enrolling instead of renewing", cfg->out_dir);
+        goto enroll;
+    }
+    if (r != 0)
+        return r;
+    now = (int64_t)time(NULL);
+    if (cert_times(&nb, &na, res->cert) != 0 ||
+        renew_schedule(&due, &res->due_at, nb, na, now, cfg->renew_at) != 0) {
+        log_err("%s has unusable validity dates: remove it and enroll again", res->cert_path);
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    fmt_utc(when, sizeof(when), res->due_at);
+    if (cert_serial_hex(serial, sizeof(serial), res->cert) != 0)
+        snprintf(serial, sizeof(serial), "(unknown)");
+    if (!due && !force) {
+        res->not_due = true;
+        log_info("renewal not due until %s (%g of the lifetime of certificate %s)", when,
+                 cfg->renew_at, serial);
+        return 0;
+    }
+    if (due)
+        log_info("renewing certificate %s: due since %s (renew_at %g)", serial, when,
+                 cfg->renew_at);
+    else
+        log_info("renewing certificate %s now (--force; due at %s)", serial, when);
+    if ((r = start_renewal(&plan, cfg, res->cert)) != 0)
+        return r;
+    enroll_result_cleanup(res);
+enroll:
+    r = run(res, cfg, &plan);
+    if (r == 0 && !res->already)
+        res->renewed = plan.fresh;
+    return r;
+}
+
 static void print_name(BIO *bio, const char *label, const X509_NAME *name)
 {
     BIO_printf(bio, "%s: ", label);
@@ -1127,19 +1443,10 @@ static void print_entry(BIO *bio, const char *label, const X509_NAME *name, int 
 
 static void print_serial(BIO *bio, const char *label, X509 *cert)
 {
-    BIGNUM *bn = NULL;
-    char *hex = NULL, *p;
+    char hex[SERIAL_MAX + 1];
 
-    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) != NULL &&
-        (hex = BN_bn2hex(bn)) != NULL) {
-        for (p = hex; *p != '\0'; p++) {
-            if (*p >= 'A' && *p <= 'F')
-                *p = (char)(*p - 'A' + 'a');
-        }
+    if (cert_serial_hex(hex, sizeof(hex), cert) == 0)
         BIO_printf(bio, "%s: %s\n", label, hex);
-    }
-    OPENSSL_free(hex);
-    BN_free(bn);
 }
 
 int enroll_status(const struct agent_config *cfg)

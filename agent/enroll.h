@@ -22,6 +22,9 @@ struct enroll_result {
     bool gave_up;        /* failures were retryable, but the deadline came first */
     bool peer_untrusted; /* the verifier's TLS certificate did not verify */
     unsigned attempts;
+    bool renewed;   /* renew: a new key and certificate replaced a valid pair */
+    bool not_due;   /* renew: the certificate is valid and renewal is not due */
+    int64_t due_at; /* renew, when not_due: the first second it is (Unix time) */
     char cert_path[PATH_MAX];
 };
 
@@ -40,6 +43,25 @@ struct enroll_result {
  * the connection; or a local error (DEVID_ERR_IO, DEVID_ERR_CONFIG, ...).
  */
 int enroll_run(struct enroll_result *res, const struct agent_config *cfg);
+
+/*
+ * enroll_renew renews the certificate in |cfg->out_dir|. With no valid
+ * certificate there (missing, expired, not for key.tss2.pem) it enrolls as
+ * enroll_run does, and says so. When the elapsed fraction of the
+ * certificate's lifetime is below |cfg->renew_at| and |force| is false, it
+ * sets |res->not_due| and |res->due_at| and returns 0, having read only the
+ * files: neither the TPM nor the verifier is contacted. Otherwise it enrolls
+ * again with a new TPM key and fresh evidence, authenticated by the IDevID;
+ * the verifier links the new certificate to the old one and revokes the old
+ * one. The new key, chain and certificate are committed together as by
+ * enroll_run, and only then does the old key leave the TPM (with a
+ * persist_handle: evicted, the new key persisted there). A renewal
+ * interrupted at any point is finished or redone by the next enroll_renew or
+ * enroll_run (the order is documented at struct run_plan in enroll.c). Sets
+ * |res->renewed| when a new certificate replaced a valid one. Returns as
+ * enroll_run; |res| is released with enroll_result_cleanup.
+ */
+int enroll_renew(struct enroll_result *res, const struct agent_config *cfg, bool force);
 
 /*
  * enroll_status prints to stdout the device identity from the IDevID

@@ -2,6 +2,7 @@
  * its TPM. Subcommands come from a table (WireGuard wg.c style). */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@
 /* Exit codes; README.md ("The agent") and --help list them. systemd's
  * RestartPreventExitStatus names every one that retrying cannot fix. */
 enum {
-    EXIT_OK = 0,        /* enrolled, already enrolled; status: valid certificate */
+    EXIT_OK = 0,        /* enrolled, already enrolled, renewed or not due; status: valid */
     EXIT_REFUSED = 1,   /* the verifier refused (policy, chain, evidence); status: none */
     EXIT_TPM = 2,       /* TPM: IDevID/IAK missing, NV empty, cert/key mismatch, TPM error */
     EXIT_GAVE_UP = 3,   /* verifier or network unavailable until the deadline */
@@ -32,6 +33,7 @@ enum {
 static const char *prog = "devid-agent";
 
 static int enroll_main(int argc, char *argv[]);
+static int renew_main(int argc, char *argv[]);
 static int status_main(int argc, char *argv[]);
 static int help_main(int argc, char *argv[]);
 static int version_main(int argc, char *argv[]);
@@ -42,6 +44,7 @@ static const struct {
     const char *description;
 } subcommands[] = {
     {"enroll", enroll_main, "Enroll this device and write its LDevID certificate"},
+    {"renew", renew_main, "Renew the LDevID certificate with a new TPM key when due"},
     {"status", status_main, "Show the device identity and its operational certificate"},
     {"help", help_main, "Show this help"},
     {"version", version_main, "Show the version"},
@@ -62,6 +65,7 @@ static void enroll_usage(FILE *f)
 {
     fprintf(f,
             "Usage: %s enroll [--config FILE] [options]\n"
+            "       %s renew [--force] [--config FILE] [options]\n"
             "       %s status [--config FILE] [options]\n"
             "\n"
             "enroll proves the device's IDevID (a key in the TPM and its certificate) to\n"
@@ -69,6 +73,13 @@ static void enroll_usage(FILE *f)
             "certificate. Does nothing when the output directory already holds a valid\n"
             "enrollment that matches the TPM. status prints the device identity and the\n"
             "operational certificate.\n"
+            "\n"
+            "renew enrolls again, with a new TPM key and fresh evidence, once [renew]\n"
+            "renew_at (default %.2f) of the certificate's lifetime has passed, or at once\n"
+            "with --force. The verifier revokes the old certificate (superseded); the\n"
+            "old key leaves the TPM only after the new files are committed. Before that,\n"
+            "renew says when it is due and exits 0 without using the TPM or network.\n"
+            "Without a valid certificate it enrolls.\n"
             "\n"
             "Settings come from the configuration file (default %s, which may\n"
             "be absent; see agent.conf.example), then from these options, which win:\n"
@@ -94,6 +105,7 @@ static void enroll_usage(FILE *f)
             "  --tls-version V      1.2, 1.3 or any (default: any, 1.2 to 1.3)\n"
             "  --timeout SECONDS    per request (default %d)\n"
             "  --deadline SECONDS   give up retrying after this long (default %d)\n"
+            "  --force              renew: renew now, even when not yet due\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this help\n"
             "\n"
@@ -102,7 +114,8 @@ static void enroll_usage(FILE *f)
             "full jitter, honouring Retry-After, until the deadline.\n"
             "\n"
             "Exit codes:\n"
-            "  0   enrolled or already enrolled (status: a valid certificate is in place)\n"
+            "  0   enrolled or already enrolled; renewed or not yet due (status: a valid\n"
+            "      certificate is in place)\n"
             "  1   refused by the verifier: policy, chain, evidence (status: no valid\n"
             "      certificate)\n"
             "  2   TPM: IDevID/IAK key or certificate missing, NV index empty,\n"
@@ -114,12 +127,13 @@ static void enroll_usage(FILE *f)
             "  64  usage error\n"
             "  78  configuration error (file, line and reason are printed)\n"
             "\n"
-            "Test hook: DEVID_AGENT_CRASH_AT=key-created|response|write|commit|persist\n"
-            "makes the agent kill itself (SIGKILL) at that point. Never set it in "
-            "production.\n",
-            prog, prog, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_TCTI, CONFIG_DEFAULT_IDEVID_HANDLE,
-            CONFIG_DEFAULT_IDEVID_NV, CONFIG_DEFAULT_IAK_NV, CONFIG_DEFAULT_OUT_DIR,
-            CONFIG_DEFAULT_SRK_HANDLE, CONFIG_DEFAULT_TIMEOUT, CONFIG_DEFAULT_DEADLINE);
+            "Test hook: DEVID_AGENT_CRASH_AT=key-created|response|write|commit|\n"
+            "renew-evict|persist makes the agent kill itself (SIGKILL) at that point.\n"
+            "Never set it in production.\n",
+            prog, prog, prog, CONFIG_DEFAULT_RENEW_AT, CONFIG_DEFAULT_FILE, CONFIG_DEFAULT_TCTI,
+            CONFIG_DEFAULT_IDEVID_HANDLE, CONFIG_DEFAULT_IDEVID_NV, CONFIG_DEFAULT_IAK_NV,
+            CONFIG_DEFAULT_OUT_DIR, CONFIG_DEFAULT_SRK_HANDLE, CONFIG_DEFAULT_TIMEOUT,
+            CONFIG_DEFAULT_DEADLINE);
 }
 
 enum {
@@ -142,6 +156,7 @@ enum {
     OPT_TLS,
     OPT_TIMEOUT,
     OPT_DEADLINE,
+    OPT_FORCE,
 };
 
 static const struct option opts[] = {
@@ -164,6 +179,7 @@ static const struct option opts[] = {
     {"tls-version", required_argument, NULL, OPT_TLS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"deadline", required_argument, NULL, OPT_DEADLINE},
+    {"force", no_argument, NULL, OPT_FORCE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -228,8 +244,9 @@ static int load_file(struct agent_config *cfg, const char *path, int explicit)
 }
 
 /* load_config fills |cfg| from the defaults, the configuration file and the
- * flags in |argv|. Returns EXIT_OK, or an exit code; -1 for --help. */
-static int load_config(struct agent_config *cfg, int *verbose, int argc, char *argv[],
+ * flags in |argv|. |force| is NULL for a command without --force. Returns
+ * EXIT_OK, or an exit code; -1 for --help. */
+static int load_config(struct agent_config *cfg, int *verbose, bool *force, int argc, char *argv[],
                        const char *cmd)
 {
     const char *config_path = NULL;
@@ -238,6 +255,8 @@ static int load_config(struct agent_config *cfg, int *verbose, int argc, char *a
     int c, r;
 
     *verbose = 0;
+    if (force != NULL)
+        *force = false;
     if (config_init(cfg) != 0)
         return EXIT_LOCAL;
     optind = 1;
@@ -254,6 +273,13 @@ static int load_config(struct agent_config *cfg, int *verbose, int argc, char *a
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
             case OPT_CONFIG:
+                break;
+            case OPT_FORCE:
+                if (force == NULL) {
+                    fprintf(stderr, "%s: %s: --force is an option of renew only\n", prog, cmd);
+                    return EXIT_USAGE;
+                }
+                *force = true;
                 break;
             case 'v':
                 *verbose = 1;
@@ -318,6 +344,15 @@ static int exit_code(int r, const struct enroll_result *res)
     }
 }
 
+static void log_failure(const char *what, int rc, int r, const struct enroll_result *res)
+{
+    log_err("%s failed (exit %d): %s%s", what, rc,
+            res->peer_untrusted ? "the verifier's TLS certificate is not trusted"
+            : res->gave_up      ? "deadline reached while retrying"
+                                : devid_err_str(r),
+            res->peer_untrusted ? ": check ca_bundle and the url's host name" : "");
+}
+
 static void print_result(const struct enroll_result *res)
 {
     BIGNUM *bn = NULL;
@@ -354,7 +389,7 @@ static int enroll_main(int argc, char *argv[])
     int r, rc, verbose;
 
     memset(&res, 0, sizeof(res));
-    rc = load_config(&cfg, &verbose, argc, argv, "enroll");
+    rc = load_config(&cfg, &verbose, NULL, argc, argv, "enroll");
     if (rc != EXIT_OK)
         goto out;
     if (config_check(&cfg, err, sizeof(err)) != 0) {
@@ -365,14 +400,41 @@ static int enroll_main(int argc, char *argv[])
     r = enroll_run(&res, &cfg);
     rc = exit_code(r, &res);
     if (r != 0) {
-        log_err("enrollment failed (exit %d): %s%s", rc,
-                res.peer_untrusted ? "the verifier's TLS certificate is not trusted"
-                : res.gave_up      ? "deadline reached while retrying"
-                                   : devid_err_str(r),
-                res.peer_untrusted ? ": check ca_bundle and the url's host name" : "");
+        log_failure("enrollment", rc, r, &res);
         goto out;
     }
     print_result(&res);
+out:
+    enroll_result_cleanup(&res);
+    config_cleanup(&cfg);
+    return rc < 0 ? EXIT_OK : rc;
+}
+
+static int renew_main(int argc, char *argv[])
+{
+    struct agent_config cfg;
+    struct enroll_result res;
+    char err[512];
+    bool force = false;
+    int r, rc, verbose;
+
+    memset(&res, 0, sizeof(res));
+    rc = load_config(&cfg, &verbose, &force, argc, argv, "renew");
+    if (rc != EXIT_OK)
+        goto out;
+    if (config_check(&cfg, err, sizeof(err)) != 0) {
+        log_err("configuration: %s", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    r = enroll_renew(&res, &cfg, force);
+    rc = exit_code(r, &res);
+    if (r != 0) {
+        log_failure("renewal", rc, r, &res);
+        goto out;
+    }
+    if (!res.not_due)
+        print_result(&res);
 out:
     enroll_result_cleanup(&res);
     config_cleanup(&cfg);
@@ -384,7 +446,7 @@ static int status_main(int argc, char *argv[])
     struct agent_config cfg;
     int r, rc, verbose;
 
-    rc = load_config(&cfg, &verbose, argc, argv, "status");
+    rc = load_config(&cfg, &verbose, NULL, argc, argv, "status");
     if (rc != EXIT_OK)
         goto out;
     r = enroll_status(&cfg);

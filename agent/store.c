@@ -289,3 +289,17 @@ int store_recover(const char *const *paths, size_t n)
         return fsync_dir_of(paths[0]);
     return 0;
 }
+
+int store_remove(const char *path)
+{
+    if (path == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    remove_temps(path);
+    if (unlink(path) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("cannot remove %s: %s", path, strerror(errno));
+        return DEVID_ERR_IO;
+    }
+    return fsync_dir_of(path);
+}

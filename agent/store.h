@@ -51,4 +51,11 @@ int store_commit(const char *path);
  */
 int store_recover(const char *const *paths, size_t n);
 
+/*
+ * store_remove unlinks |path| (and the temporary files an interrupted
+ * store_write_atomic of it left) and fsyncs the directory, so the removal is
+ * durable. A missing file is not an error. Returns 0 or DEVID_ERR_IO.
+ */
+int store_remove(const char *path);
+
 #endif

@@ -564,12 +564,13 @@ int tpm_key_persist(struct tpm_key *key, uint32_t handle)
         log_info("evicting the object at persistent handle 0x%08x", handle);
         rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                ESYS_TR_NONE, handle, &none);
+        /* ESAPI keeps the evicted object's ESYS_TR; a later TR_FromTPMPublic
+         * of |handle| in this context would find it and fail on the name. */
+        Esys_TR_Close(t->esys, &old);
         if (rc != TSS2_RC_SUCCESS) {
             r = tss_fail("EvictControl (evict the old object)", handle, rc);
-            Esys_TR_Close(t->esys, &old);
             goto out;
         }
-        old = ESYS_TR_NONE;
     } else if (r != DEVID_ERR_NOT_FOUND) {
         goto out;
     }
@@ -651,9 +652,8 @@ int tpm_evict(struct tpm *t, uint32_t handle)
         return r;
     rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                            ESYS_TR_NONE, handle, &none);
-    if (rc != TSS2_RC_SUCCESS) {
-        Esys_TR_Close(t->esys, &old);
+    Esys_TR_Close(t->esys, &old);
+    if (rc != TSS2_RC_SUCCESS)
         return tss_fail("EvictControl (evict)", handle, rc);
-    }
     return 0;
 }
