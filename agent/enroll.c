@@ -51,6 +51,8 @@ struct outcome {
     unsigned retry_after;
     int reason;
     enum http_fail http_fail;
+    bool enroll_sent; /* POST /v1/enroll went out: a certificate may have been issued */
+    bool enroll_4xx;  /* ... and the verifier refused it with a 4xx: none was */
 };
 
 static void outcome_cleanup(struct outcome *o)
@@ -789,9 +791,11 @@ static int attempt(struct outcome *o, struct http *h, struct tpm *t, const struc
         goto out;
     }
     devid__v1__enroll_request__pack(&req, buf);
+    o->enroll_sent = true;
     if ((r = http_post(h, &status, &body, &body_len, "/v1/enroll", buf, len)) != 0)
         goto out;
     if (status != 200) {
+        o->enroll_4xx = status >= 400 && status < 500;
         r = refusal(o, status, body, body_len, "POST /v1/enroll");
         goto out;
     }
@@ -968,12 +972,15 @@ static int read_device(struct device *dev, struct tpm *t, const struct agent_con
  *                                          (finish_evict); no new enrollment
  *   5. marker removed
  * Without a persist_handle the old key was never in the TPM (a blob, replaced
- * in step 3), so step 4 is empty.
+ * in step 3), so step 4 is empty. A renewal that fails (not crashes) before any
+ * POST /v1/enroll could have been answered with a certificate removes the
+ * marker it wrote: the old certificate is still good, nothing was revoked.
  */
 struct run_plan {
     bool fresh;        /* enroll with a new key even over a valid enrollment */
     bool finish_evict; /* step 4 of an interrupted renewal is still to do */
     bool marker;       /* a renewal marker is in place: remove it when done */
+    bool started;      /* this run wrote the marker (step 1) */
 };
 
 static int marker_path(char *out, size_t size, const struct agent_config *cfg)
@@ -1242,6 +1249,7 @@ static int run(struct enroll_result *res, const struct agent_config *cfg, struct
     uint32_t rnd;
     const char *why = "";
     long left_s, timeout;
+    bool maybe_issued = false;
     unsigned n;
     int r = DEVID_ERR_INTERNAL;
 
@@ -1258,6 +1266,8 @@ static int run(struct enroll_result *res, const struct agent_config *cfg, struct
         log_info("attempt %u: enrolling with %s", n + 1, cfg->url);
         res->attempts = n + 1;
         r = try_once(res, &o, cfg, plan, timeout);
+        if (o.enroll_sent && !o.enroll_4xx)
+            maybe_issued = true;
         if (r == 0)
             break;
         if (!retryable(&why, r, &o))
@@ -1295,6 +1305,10 @@ static int run(struct enroll_result *res, const struct agent_config *cfg, struct
             r = DEVID_ERR_CONFIG;
         if (!res->gave_up && !res->peer_untrusted && r != DEVID_ERR_REFUSED)
             log_err("attempt %u failed (%s): not retryable", n + 1, why);
+        if (plan->started && plan->marker && !maybe_issued && marker_remove(plan, cfg) == 0)
+            log_info(
+                "the renewal failed before the verifier issued a certificate: the current "
+                "one stays; the next run tries again when due");
     } else if (res->already) {
         log_info("already enrolled: %s is valid and matches %s/%s and the TPM", res->cert_path,
                  cfg->out_dir, KEY_FILE);
@@ -1363,6 +1377,7 @@ static int start_renewal(struct run_plan *plan, const struct agent_config *cfg, 
         return r;
     plan->marker = true;
     plan->fresh = true;
+    plan->started = true;
     return 0;
 }
 

@@ -1,0 +1,49 @@
+/* When to renew the operational certificate, and the note a renewal leaves in
+ * the output directory while it runs. Pure: the caller passes the times and
+ * the bytes; nothing here reads a clock, a file or the TPM. */
+#ifndef DEVID_AGENT_RENEW_H
+#define DEVID_AGENT_RENEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The file a renewal keeps in the output directory from its start until the
+ * old key is out of the TPM (see enroll_renew). */
+#define RENEW_MARKER_FILE "renew.pending"
+/* Longest certificate serial the marker holds, in hex digits (RFC 5280: 20
+ * octets). */
+#define RENEW_SERIAL_HEX_MAX 40
+
+/*
+ * renew_schedule decides whether a certificate valid from |not_before| to
+ * |not_after| (seconds since the epoch) is due for renewal at |now|: it is
+ * when the elapsed fraction of its lifetime, (now - not_before) / (not_after -
+ * not_before), is at least |renew_at|. Sets |*due_at| to the first second at
+ * which that holds (not_before + ceil(renew_at * lifetime), at most
+ * |not_after|) and |*due| to now >= *due_at. Returns 0, or
+ * DEVID_ERR_INVALID_ARGUMENT, leaving the outputs false and 0, when not_after
+ * is not after not_before, the lifetime overflows, or |renew_at| is not in
+ * (0, 1].
+ */
+int renew_schedule(bool *due, int64_t *due_at, int64_t not_before, int64_t not_after, int64_t now,
+                   double renew_at);
+
+/*
+ * renew_marker_format writes the marker for a renewal of the certificate with
+ * serial |serial_hex| (lowercase hex, no leading "0x") to |out| (|out_size|
+ * bytes, NUL-terminated) and sets |*out_len| to its length without the NUL.
+ * Returns 0, or DEVID_ERR_INVALID_ARGUMENT for a serial that is not 1 to
+ * RENEW_SERIAL_HEX_MAX lowercase hex digits or a buffer too small.
+ */
+int renew_marker_format(char *out, size_t out_size, size_t *out_len, const char *serial_hex);
+
+/*
+ * renew_marker_parse reads the serial of the certificate being renewed from
+ * the marker contents |buf| (|len| bytes, as renew_marker_format wrote them)
+ * into |serial_hex| (|serial_size| bytes, at least RENEW_SERIAL_HEX_MAX + 1).
+ * Returns 0, or DEVID_ERR_BAD_REQUEST for anything else.
+ */
+int renew_marker_parse(char *serial_hex, size_t serial_size, const uint8_t *buf, size_t len);
+
+#endif
