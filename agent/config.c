@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
+#include "common/conf.h"
 #include "common/err.h"
 
 #define PERSISTENT_TYPE 0x81000000u
@@ -260,54 +259,23 @@ int config_set(struct agent_config *cfg, char *err, size_t err_len, const char *
     return DEVID_ERR_CONFIG;
 }
 
-struct parse_ctx {
-    struct agent_config *cfg;
-    char reason[256];
-    int failed;
-};
-
-static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+static int on_key(void *arg, const char *section, const char *key, const char *value, char *err,
+                  size_t err_len)
 {
-    struct parse_ctx *ctx = user;
-    int r;
+    int r = config_set(arg, err, err_len, section, key, value);
 
-    if (ctx->failed)
-        return 0;
-    if (name == NULL || value == NULL)
-        return 1; /* a section header alone */
-    r = config_set(ctx->cfg, ctx->reason, sizeof(ctx->reason), section, name, value);
-    if (r == 0)
-        return 1;
     if (r == DEVID_ERR_ALLOC)
-        snprintf(ctx->reason, sizeof(ctx->reason), "out of memory");
-    ctx->failed = 1;
-    return 0;
+        say(err, err_len, "out of memory");
+    return r == 0 ? 0 : -1;
 }
 
 int config_parse(struct agent_config *cfg, char *err, size_t err_len, const char *buf,
                  const char *source)
 {
-    struct parse_ctx ctx;
-    int line;
-
     if (cfg == NULL || buf == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
-    if (source == NULL)
-        source = "configuration";
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.cfg = cfg;
-    line = ini_parse_string(buf, on_ini_line, &ctx);
-    if (line == 0)
-        return 0;
-    if (line < 0) {
-        say(err, err_len, "%s: cannot parse: out of memory", source);
-        return DEVID_ERR_CONFIG;
-    }
-    if (ctx.failed)
-        say(err, err_len, "%s:%d: %s", source, line, ctx.reason);
-    else
-        say(err, err_len, "%s:%d: not a [section], key = value or comment line", source, line);
-    return DEVID_ERR_CONFIG;
+    return conf_parse(buf, strlen(buf), source != NULL ? source : "configuration", on_key, cfg, err,
+                      err_len);
 }
 
 int config_tcti_bare(const char *tcti)

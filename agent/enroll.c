@@ -20,7 +20,7 @@
 #include "agent/csr.h"
 #include "agent/http.h"
 #include "agent/renew.h"
-#include "agent/store.h"
+#include "common/store.h"
 #include "agent/tpm.h"
 #include "agent/tss2pem.h"
 #include "common/err.h"

@@ -13,7 +13,7 @@
 
 #include "agent/config.h"
 #include "agent/enroll.h"
-#include "agent/store.h"
+#include "common/store.h"
 #include "common/err.h"
 #include "common/log.h"
 

@@ -1,9 +1,7 @@
 /* devid-verifier revoke, crl, list and show: the operator's view of the
  * issuance ledger. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/store.h"
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/ca.h"
 #include "verifier/cmd.h"
@@ -191,60 +190,6 @@ out:
 
 /* --------------------------------------------------------------------- crl */
 
-/* write_atomic writes |len| bytes to |path| through a temporary file in the
- * same directory: write, fsync, rename, fsync the directory. */
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-    char tmp[4096], dir[4096];
-    size_t off = 0;
-    ssize_t w;
-    int fd = -1, dfd = -1, r = DEVID_ERR_IO;
-
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp) ||
-        (size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir)) {
-        fprintf(stderr, "%s: output path too long\n", cmd_prog);
-        return DEVID_ERR_CONFIG;
-    }
-    if ((fd = mkstemp(tmp)) < 0) {
-        fprintf(stderr, "%s: cannot create a temporary file beside %s: %s\n", cmd_prog, path,
-                strerror(errno));
-        tmp[0] = '\0';
-        goto out;
-    }
-    if (fchmod(fd, 0644) != 0)
-        goto fail;
-    while (off < len) {
-        if ((w = write(fd, data + off, len - off)) < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto fail;
-    tmp[0] = '\0';
-    if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY)) >= 0)
-        fsync(dfd);
-    r = 0;
-    goto out;
-fail:
-    fprintf(stderr, "%s: writing %s failed: %s\n", cmd_prog, path, strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    if (dfd >= 0)
-        close(dfd);
-    if (tmp[0] != '\0')
-        unlink(tmp);
-    return r;
-}
-
 static void crl_usage(FILE *f)
 {
     fprintf(f,
@@ -342,7 +287,7 @@ int crl_main(int argc, char **argv)
         fprintf(stderr, "%s: encoding the CRL failed\n", cmd_prog);
         goto out;
     }
-    if ((r = write_atomic(out_path, pem, (size_t)pem_len)) != 0) {
+    if ((r = store_write_atomic(out_path, (const uint8_t *)pem, (size_t)pem_len, 0644)) != 0) {
         rc = r == DEVID_ERR_CONFIG ? EXIT_USAGE : EXIT_NOINPUT;
         goto out;
     }

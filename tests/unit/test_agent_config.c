@@ -121,7 +121,7 @@ static void errors_name_file_line_reason(void **state)
     expect_error("[retry]\nrequest_timeout = 3601\n", "agent.conf:2:", "request_timeout");
     expect_error("[renew]\nrenew_at = 1.5\n", "agent.conf:2:", "fraction");
     expect_error("[renew]\nrenew_at = nan\n", "agent.conf:2:", "fraction");
-    expect_error("[verifier]\nthis line has no equals sign\n", "agent.conf:2:", "not a [section]");
+    expect_error("[verifier]\nthis line has no equals sign\n", "agent.conf:2:", "syntax error");
     /* The first error is reported even when later lines are bad too. */
     expect_error("[tpm]\nx = 1\ny = 2\n", "agent.conf:2:", "\"x\"");
 }

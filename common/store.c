@@ -1,4 +1,4 @@
-#include "agent/store.h"
+#include "common/store.h"
 
 #include <dirent.h>
 #include <errno.h>

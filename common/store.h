@@ -1,6 +1,6 @@
-/* Files the agent writes and reads back: atomic replacement, bounded reads. */
-#ifndef DEVID_AGENT_STORE_H
-#define DEVID_AGENT_STORE_H
+/* Files devid writes and reads back: atomic replacement, bounded reads. */
+#ifndef DEVID_COMMON_STORE_H
+#define DEVID_COMMON_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
