@@ -225,7 +225,7 @@ out:
     return r;
 }
 
-static TPMI_ALG_HASH sig_hash(const TPMT_SIGNATURE *sig)
+TPMI_ALG_HASH tpmkey_signature_hash(const TPMT_SIGNATURE *sig)
 {
     switch (sig->sigAlg) {
         case TPM2_ALG_ECDSA:
@@ -242,7 +242,7 @@ static TPMI_ALG_HASH sig_hash(const TPMT_SIGNATURE *sig)
 int tpmkey_verify_digest(EVP_PKEY *pkey, const TPMT_SIGNATURE *sig, const uint8_t *digest,
                          size_t digest_len)
 {
-    const EVP_MD *md = tpmkey_hash_md(sig_hash(sig));
+    const EVP_MD *md = tpmkey_hash_md(tpmkey_signature_hash(sig));
     EVP_PKEY_CTX *ctx = NULL;
     uint8_t *der = NULL;
     size_t der_len = 0;

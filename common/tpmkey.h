@@ -56,6 +56,10 @@ int tpmkey_verify_digest(EVP_PKEY *pkey, const TPMT_SIGNATURE *sig, const uint8_
  */
 int tpmkey_name_from_bytes(uint8_t *out, size_t *out_len, const uint8_t *pub_bytes, size_t pub_len);
 
+/* tpmkey_signature_hash returns the hash algorithm named inside |sig|, or
+ * TPM2_ALG_NULL for a scheme devid does not verify. */
+TPMI_ALG_HASH tpmkey_signature_hash(const TPMT_SIGNATURE *sig);
+
 /* tpmkey_hash_md returns the OpenSSL digest for TPM hash |alg|, or NULL. */
 const EVP_MD *tpmkey_hash_md(TPMI_ALG_HASH alg);
 

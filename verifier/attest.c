@@ -32,20 +32,6 @@ const char *attest_signer_str(enum attest_signer s)
     }
 }
 
-static TPMI_ALG_HASH sig_hash_alg(const TPMT_SIGNATURE *sig)
-{
-    switch (sig->sigAlg) {
-        case TPM2_ALG_ECDSA:
-            return sig->signature.ecdsa.hash;
-        case TPM2_ALG_RSASSA:
-            return sig->signature.rsassa.hash;
-        case TPM2_ALG_RSAPSS:
-            return sig->signature.rsapss.hash;
-        default:
-            return TPM2_ALG_NULL;
-    }
-}
-
 static int check_structure(TPMS_ATTEST *att, const struct attest_input *in, char *why,
                            size_t why_len)
 {
@@ -169,7 +155,7 @@ static int check_signature(const struct attest_input *in, char *why, size_t why_
         snprintf(why, why_len, "certify_signature: TPMT_SIGNATURE does not parse");
         return DEVID_ERR_ATTEST_SIGNATURE;
     }
-    if ((md = tpmkey_hash_md(sig_hash_alg(&sig))) == NULL) {
+    if ((md = tpmkey_hash_md(tpmkey_signature_hash(&sig))) == NULL) {
         snprintf(why, why_len, "certify_signature: unsupported scheme 0x%04x or hash algorithm",
                  (unsigned)sig.sigAlg);
         return DEVID_ERR_ATTEST_SIGNATURE;
