@@ -60,6 +60,10 @@ struct conn {
     struct event *deadline;
     enum conn_phase phase;
     int over_limit;
+    /* Draining: finish once the answer in the output buffer is written;
+     * after that nothing more is sent on this connection. */
+    int close_when_flushed;
+    int write_shut;
     LIST_ENTRY(conn) link;
 };
 
@@ -152,6 +156,22 @@ static void conn_close(struct conn *c)
         shutdown(fd, SHUT_RDWR);
 }
 
+/*
+ * conn_finish ends a connection gracefully while draining: it sends FIN after
+ * the answers already written and lets the client close first, so that no
+ * unread byte turns the close into a reset that would discard the answer.
+ * The deadline still bounds how long that may take.
+ */
+static void conn_finish(struct conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (c->write_shut || fd < 0)
+        return;
+    c->write_shut = 1;
+    shutdown(fd, SHUT_WR);
+}
+
 static void conn_set_phase(struct conn *c, enum conn_phase phase)
 {
     const struct server_config *cfg = c->w->s->cfg;
@@ -170,7 +190,7 @@ static void conn_set_phase(struct conn *c, enum conn_phase phase)
             /* While draining, answers carry "Connection: close"; only a
              * connection that never sent a request is closed here. */
             if (c->w->draining && was == CONN_HANDSHAKE)
-                conn_close(c);
+                conn_finish(c);
             else
                 conn_arm(c, cfg->timeout_idle);
             break;
@@ -198,6 +218,15 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
 
     if (info->n_added > 0 && c->phase == CONN_IDLE)
         conn_set_phase(c, CONN_BUSY);
+}
+
+/* While draining, an answer still being written is let out before the close. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->close_when_flushed && info->n_deleted > 0 && evbuffer_get_length(buf) == 0)
+        conn_finish(c);
 }
 
 static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
@@ -271,6 +300,7 @@ static struct bufferevent *make_bev(struct event_base *base, void *arg)
     conn_arm(c, s->cfg->timeout_handshake);
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+    evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c);
     return c->bev;
 fail:
     if (c != NULL && c->deadline != NULL)
@@ -306,8 +336,10 @@ static void reply_bytes(struct evhttp_request *req, struct conn *c, int status, 
         snprintf(value, sizeof(value), "%u", retry_after);
         evhttp_add_header(headers, "Retry-After", value);
     }
-    if (close || (c != NULL && c->w->draining))
+    if (close)
         evhttp_add_header(headers, "Connection", "close");
+    else if (c != NULL && c->w->draining)
+        c->close_when_flushed = 1;
     /* evhttp may free the connection (and |c|) inside evhttp_send_reply. */
     reply_done(req, c);
     if (len > 0 && evbuffer_add(out, buf, len) != 0) {
@@ -407,6 +439,10 @@ static int request_body(struct evhttp_request *req, const struct peer *p, size_t
     const char *ct;
     int count = 0;
 
+    if (p->conn->write_shut) {
+        snprintf(why, why_len, "verifier shutting down; retry against another replica");
+        return DEVID_ERR_OVERLOADED;
+    }
     if (p->conn->over_limit) {
         atomic_fetch_add_explicit(&p->conn->w->metrics.overload_rejections, 1,
                                   memory_order_relaxed);
@@ -894,8 +930,12 @@ static void on_worker_stop(evutil_socket_t fd, short events, void *arg)
         evconnlistener_disable(w->listener);
     for (c = LIST_FIRST(&w->conns); c != NULL; c = next) {
         next = LIST_NEXT(c, link);
-        if (c->phase != CONN_BUSY)
-            conn_close(c);
+        if (c->phase == CONN_BUSY)
+            continue;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            c->close_when_flushed = 1;
+        else
+            conn_finish(c);
     }
     if (LIST_EMPTY(&w->conns))
         event_base_loopexit(w->base, NULL);

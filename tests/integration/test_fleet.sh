@@ -137,6 +137,10 @@ check "the two replays are refused for distinct reasons ($(echo $token_reasons) 
 check "no certificate issued to a replay ($((2 * R)) result=issued in the second verifier's log)" \
     test "$(grep -c 'result=issued' "$REPLAY_LOG")" -eq "$((2 * R))"
 
+"$VERIFIER" list --ledger "sqlite:$T/ledger-replay.db" --limit 100000 >"$T/ledger-replay.txt" 2>&1
+check "the replays left the ledger unchanged ($((2 * R)) rows, one per first enrollment)" \
+    test "$(tail -n +2 "$T/ledger-replay.txt" | wc -l)" -eq "$((2 * R))"
+
 log "drop-response: the answer is lost; the same request again gets the same certificate"
 fleetsim drop-response --devices 4 --parallel 2 --serial-prefix DR --mode drop-response
 check "drop-response: both re-sends return the first certificate (fleetsim exits 0, got $RC)" \
