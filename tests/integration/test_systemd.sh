@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The agent's systemd units pass `systemd-analyze verify`, are hardened, and
+# The agent's and the verifier's systemd units pass `systemd-analyze verify`, are hardened, and
 # keep systemd from restarting the agent on the exit codes retrying cannot fix.
 set -uo pipefail
 TEST_NAME=systemd
@@ -13,16 +13,18 @@ devid_tmpdir
 U=$DEVID_TMP/units
 mkdir -p "$U"
 # verify checks that ExecStart exists: point it at the build.
-for f in devid-agent.service devid-agent-renew.service devid-agent-renew.timer; do
-    sed "s|/usr/local/bin/devid-agent|$AGENT|" "$DEVID_SRC/deploy/systemd/$f" >"$U/$f"
+UNITS="devid-agent.service devid-agent-renew.service devid-agent-renew.timer devid-verifier.service"
+for f in $UNITS; do
+    sed "s|/usr/local/bin/devid-agent|$AGENT|; s|/usr/local/bin/devid-verifier|$VERIFIER|" \
+        "$DEVID_SRC/deploy/systemd/$f" >"$U/$f"
 done
 
-for f in devid-agent.service devid-agent-renew.service devid-agent-renew.timer; do
+for f in $UNITS; do
     systemd-analyze verify --man=no "$U/$f" >"$DEVID_TMP/verify-$f.out" 2>&1
     rc=$?
     # Outside a booted systemd, verify may mention the host's own units; only
     # lines about ours count.
-    ours=$(grep -E "devid-agent" "$DEVID_TMP/verify-$f.out" || true)
+    ours=$(grep -E "devid-(agent|verifier)" "$DEVID_TMP/verify-$f.out" || true)
     check "systemd-analyze verify $f (exit $rc)" test $rc -eq 0 -a -z "$ours"
     [[ $rc -eq 0 && -z $ours ]] || sed 's/^/    /' "$DEVID_TMP/verify-$f.out" >&2
 done
