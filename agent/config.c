@@ -278,12 +278,6 @@ int config_parse(struct agent_config *cfg, char *err, size_t err_len, const char
                       err_len);
 }
 
-int config_tcti_bare(const char *tcti)
-{
-    return tcti != NULL && (strncmp(tcti, "swtpm", 5) == 0 || strncmp(tcti, "mssim", 5) == 0) &&
-           (tcti[5] == '\0' || tcti[5] == ':');
-}
-
 int config_check(const struct agent_config *cfg, char *err, size_t err_len)
 {
     if (cfg == NULL)
@@ -322,14 +316,6 @@ int config_check(const struct agent_config *cfg, char *err, size_t err_len)
     if (cfg->deadline < cfg->timeout) {
         say(err, err_len, "deadline (%ld s) is shorter than request_timeout (%ld s)", cfg->deadline,
             cfg->timeout);
-        return DEVID_ERR_CONFIG;
-    }
-    if (config_tcti_bare(cfg->tcti)) {
-        say(err, err_len,
-            "tcti \"%s\" talks straight to a simulator that serves one connection at a time; "
-            "the agent needs two (its own and the TLS key's in the tpm2 provider): put "
-            "tpm2-abrmd in front (tcti = tabrmd:...) or use device:/dev/tpmrm0",
-            cfg->tcti);
         return DEVID_ERR_CONFIG;
     }
     return 0;

@@ -86,11 +86,4 @@ int config_set(struct agent_config *cfg, char *err, size_t err_len, const char *
  */
 int config_check(const struct agent_config *cfg, char *err, size_t err_len);
 
-/*
- * config_tcti_bare reports whether |tcti| talks straight to a simulator that
- * serves one client connection at a time (swtpm:, mssim:), which the agent
- * cannot use (see README, "TPM access").
- */
-int config_tcti_bare(const char *tcti);
-
 #endif

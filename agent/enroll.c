@@ -1078,7 +1078,7 @@ static int try_once(struct enroll_result *res, struct outcome *o, const struct a
     memset(&hcfg, 0, sizeof(hcfg));
     hcfg.url = cfg->url;
     hcfg.ca_bundle = cfg->ca_bundle;
-    hcfg.tcti = cfg->tcti;
+    hcfg.key = dev.idevid;
     hcfg.key_handle = cfg->idevid_handle;
     hcfg.cert = dev.idevid_cert;
     hcfg.chain = dev.chain;

@@ -9,10 +9,10 @@
 #include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/provider.h>
 #include <openssl/ssl.h>
-#include <openssl/store.h>
 
+#include "agent/tpm.h"
+#include "agent/tpmprov.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/transcript.h"
@@ -21,8 +21,7 @@ struct http {
     const struct http_config *cfg;
     CURL *curl;
     struct curl_slist *headers;
-    OSSL_PROVIDER *prov_default;
-    OSSL_PROVIDER *prov_tpm2;
+    struct tpmprov *prov;
     EVP_PKEY *key;
     char errbuf[CURL_ERROR_SIZE];
     unsigned requests;
@@ -41,62 +40,26 @@ struct http {
 
 static int curl_ready = 0;
 
-static int load_key(struct http *h)
+/* tls_sign is the TLS client key's signer: TPM2_Sign on the agent's own
+ * ESAPI connection, the one that also runs Sign and Certify over the
+ * transcript. */
+static int tls_sign(void *arg, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HASH hash,
+                    const uint8_t *digest, size_t digest_len)
 {
-    OSSL_STORE_CTX *store = NULL;
-    OSSL_STORE_INFO *info = NULL;
-    char uri[32], reason[256];
-    int r = DEVID_ERR_TPM;
-
-    snprintf(uri, sizeof(uri), "handle:0x%08x", h->cfg->key_handle);
-    if ((store = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL)) == NULL) {
-        log_err("the tpm2 provider cannot open %s: %s", uri,
-                log_openssl_reason(reason, sizeof(reason)));
-        goto out;
-    }
-    while (h->key == NULL && !OSSL_STORE_eof(store)) {
-        if ((info = OSSL_STORE_load(store)) == NULL)
-            break;
-        if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            h->key = OSSL_STORE_INFO_get1_PKEY(info);
-        OSSL_STORE_INFO_free(info);
-        info = NULL;
-    }
-    if (h->key == NULL) {
-        log_err("the tpm2 provider found no private key at %s: %s", uri,
-                log_openssl_reason(reason, sizeof(reason)));
-        goto out;
-    }
-    r = 0;
-out:
-    OSSL_STORE_close(store);
-    return r;
+    return tpm_sign_digest(arg, sig, scheme, hash, digest, digest_len);
 }
 
-static int load_providers(struct http *h)
+static int load_key(struct http *h)
 {
-    char reason[256];
+    int r;
 
-    if (setenv("TPM2OPENSSL_TCTI", h->cfg->tcti, 1) != 0) {
-        log_err("cannot set TPM2OPENSSL_TCTI");
-        return DEVID_ERR_CONFIG;
-    }
-    if ((h->prov_default = OSSL_PROVIDER_load(NULL, "default")) == NULL) {
-        log_err("cannot load the OpenSSL default provider: %s",
-                log_openssl_reason(reason, sizeof(reason)));
-        return DEVID_ERR_CONFIG;
-    }
-    if ((h->prov_tpm2 = OSSL_PROVIDER_load(NULL, "tpm2")) == NULL) {
-        log_err(
-            "cannot load the OpenSSL tpm2 provider (package tpm2-openssl) with TCTI \"%s\": "
-            "%s",
-            h->cfg->tcti, log_openssl_reason(reason, sizeof(reason)));
-        return DEVID_ERR_TPM;
-    }
-    if (EVP_set_default_properties(NULL, "?tpm2.signature") != 1) {
-        log_err("cannot set OpenSSL default properties: %s",
-                log_openssl_reason(reason, sizeof(reason)));
-        return DEVID_ERR_CONFIG;
+    if ((r = tpmprov_new(&h->prov)) != 0)
+        return r;
+    if ((r = tpmprov_pkey_new(&h->key, h->prov, tpm_key_public(h->cfg->key), tls_sign,
+                              h->cfg->key)) != 0) {
+        log_err("cannot use the TPM key at handle 0x%08x as the TLS client key",
+                h->cfg->key_handle);
+        return r == DEVID_ERR_BAD_REQUEST ? DEVID_ERR_CONFIG : DEVID_ERR_TPM;
     }
     return 0;
 }
@@ -287,7 +250,7 @@ int http_new(struct http **out, const struct http_config *cfg)
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || cfg == NULL || cfg->url == NULL || cfg->ca_bundle == NULL ||
-        cfg->tcti == NULL || cfg->cert == NULL)
+        cfg->key == NULL || cfg->cert == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if (!curl_ready) {
@@ -300,7 +263,7 @@ int http_new(struct http **out, const struct http_config *cfg)
     if ((h = calloc(1, sizeof(*h))) == NULL)
         return DEVID_ERR_ALLOC;
     h->cfg = cfg;
-    if ((r = load_providers(h)) != 0 || (r = load_key(h)) != 0)
+    if ((r = load_key(h)) != 0)
         goto out;
     if ((h->curl = curl_easy_init()) == NULL) {
         r = DEVID_ERR_ALLOC;
@@ -325,10 +288,7 @@ void http_free(struct http *h)
     curl_slist_free_all(h->headers);
     free(h->body);
     EVP_PKEY_free(h->key);
-    if (h->prov_tpm2 != NULL)
-        EVP_set_default_properties(NULL, "");
-    OSSL_PROVIDER_unload(h->prov_tpm2);
-    OSSL_PROVIDER_unload(h->prov_default);
+    tpmprov_free(h->prov);
     OPENSSL_cleanse(h->exporter, sizeof(h->exporter));
     free(h);
 }

@@ -1,6 +1,6 @@
 /* The agent's one wrapper around libcurl: HTTPS POSTs of protobuf bodies over
- * one mutual-TLS connection whose client key stays in the TPM (reached
- * through OpenSSL's tpm2 provider). */
+ * one mutual-TLS connection whose client key stays in the TPM (signing
+ * through the agent's own ESAPI connection, agent/tpmprov.h). */
 #ifndef DEVID_AGENT_HTTP_H
 #define DEVID_AGENT_HTTP_H
 
@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include <openssl/x509.h>
+
+struct tpm_key;
 
 #define HTTP_BODY_MAX (64 * 1024)
 #define HTTP_EXPORTER_LEN 32
@@ -30,8 +32,8 @@ enum http_fail {
 struct http_config {
     const char *url;       /* base URL, e.g. https://verifier.example:8443 */
     const char *ca_bundle; /* PEM file of CAs trusted for the verifier */
-    const char *tcti;      /* TCTI for the tpm2 provider */
-    uint32_t key_handle;   /* persistent handle of the TLS client key */
+    struct tpm_key *key;   /* the TLS client key (borrowed), signing on its TPM connection */
+    uint32_t key_handle;   /* its persistent handle, for messages */
     X509 *cert;            /* client certificate (borrowed) */
     STACK_OF(X509) *chain; /* intermediates sent in the handshake (borrowed) */
     enum http_tls_version tls_version;
@@ -42,15 +44,15 @@ struct http_config {
 struct http;
 
 /*
- * http_new loads OpenSSL's default then tpm2 providers (the tpm2 one opening
- * its own TPM connection with |cfg->tcti|), prefers tpm2 signatures, loads the
- * client key "handle:0x..." from the provider's store, and sets |*out| to a
- * new client. |cfg| and the objects it points to must outlive |*out|. Returns
- * 0, DEVID_ERR_TPM when the key cannot be loaded, or DEVID_ERR_CONFIG.
+ * http_new makes the TLS client key from |cfg->key| through the built-in
+ * devid-tpm provider (handshake signatures are TPM2_Sign on the key's own
+ * ESAPI connection: no second TPM client) and sets |*out| to a new client.
+ * |cfg| and the objects it points to must outlive |*out|. Returns 0,
+ * DEVID_ERR_TPM when the key cannot be used, or DEVID_ERR_CONFIG.
  */
 int http_new(struct http **out, const struct http_config *cfg);
 
-/* http_free closes the connection and unloads the providers. http_free(NULL)
+/* http_free closes the connection and unloads the provider. http_free(NULL)
  * does nothing. */
 void http_free(struct http *h);
 

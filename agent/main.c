@@ -88,7 +88,7 @@ static void enroll_usage(FILE *f)
             "  --ca-bundle FILE     PEM CAs trusted for the verifier's certificate\n"
             "  --proxy URL          HTTP(S) proxy (default: https_proxy/no_proxy env)\n"
             "  --tcti STR           TPM TCTI (default %s; or\n"
-            "                       tabrmd:bus_type=session; a bare swtpm: is refused)\n"
+            "                       tabrmd:bus_type=session, swtpm:host=H,port=P)\n"
             "  --idevid-handle H    persistent handle of the IDevID key (default 0x%08X)\n"
             "  --idevid-nv IDX      NV index of the IDevID certificate (default 0x%08X)\n"
             "  --idevid-cert FILE   read the IDevID certificate from FILE instead of NV\n"

@@ -498,6 +498,36 @@ out:
     return r;
 }
 
+int tpm_sign_digest(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
+                    TPMI_ALG_HASH hash, const uint8_t *digest, size_t digest_len)
+{
+    TPMT_SIG_SCHEME sch = {.scheme = scheme};
+    TPM2B_DIGEST d = {0};
+    TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
+    TPMT_SIGNATURE *s = NULL;
+    TSS2_RC rc;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (key == NULL || sig == NULL || digest == NULL || digest_len == 0 ||
+        digest_len > sizeof(d.buffer))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(sig, 0, sizeof(*sig));
+    sch.details.any.hashAlg = hash;
+    d.size = (UINT16)digest_len;
+    memcpy(d.buffer, digest, digest_len);
+    rc = Esys_Sign(key->tpm->esys, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &sch,
+                   &ticket, &s);
+    if (rc != TSS2_RC_SUCCESS) {
+        r = tss_fail("Sign (TLS handshake)", key->handle, rc);
+        goto out;
+    }
+    *sig = *s;
+    r = 0;
+out:
+    Esys_Free(s);
+    return r;
+}
+
 int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig_len,
                 struct tpm_key *object, struct tpm_key *signer, const uint8_t *qualifying,
                 size_t qualifying_len)

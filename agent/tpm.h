@@ -88,6 +88,16 @@ int tpm_key_blob(uint8_t **pub, size_t *pub_len, uint8_t **priv, size_t *priv_le
 int tpm_sign(struct tpm_key *key, TPMT_SIGNATURE *sig, const uint8_t digest[TPM_DIGEST_LEN]);
 
 /*
+ * tpm_sign_digest signs |digest| (|digest_len| bytes, a |hash| digest) with
+ * |key| using |scheme| (TPM2_ALG_ECDSA, TPM2_ALG_RSASSA or TPM2_ALG_RSAPSS)
+ * and a null hashcheck ticket, and writes the signature to |*sig|. This is the
+ * TLS client key's signer (agent/tpmprov.h). Returns 0,
+ * DEVID_ERR_INVALID_ARGUMENT for a digest of the wrong size, or DEVID_ERR_TPM.
+ */
+int tpm_sign_digest(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
+                    TPMI_ALG_HASH hash, const uint8_t *digest, size_t digest_len);
+
+/*
  * tpm_certify runs TPM2_Certify of |object| by |signer| with |qualifying| as
  * qualifyingData. Sets |*attest| (OPENSSL_malloc) to the TPMS_ATTEST bytes as
  * the TPM returned them and |*sig| (OPENSSL_malloc) to the marshalled
