@@ -627,22 +627,10 @@ static int sig_digest_sign_final(void *vc, unsigned char *sig, size_t *siglen, s
 static int sig_digest_sign(void *vc, unsigned char *sig, size_t *siglen, size_t sigsize,
                            const unsigned char *tbs, size_t tbslen)
 {
-    struct sigctx *c = vc;
-    unsigned char dgst[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    int ok;
-
-    if (c == NULL || c->key == NULL || c->md == NULL)
-        return 0;
-    if (sig == NULL) {
-        *siglen = max_size(c);
-        return 1;
-    }
-    if (EVP_Digest(tbs, tbslen, dgst, &dlen, c->md, NULL) != 1)
-        return 0;
-    ok = tpm_sign(c, sig, siglen, sigsize, dgst, dlen);
-    OPENSSL_cleanse(dgst, sizeof(dgst));
-    return ok;
+    if (sig == NULL)
+        return sig_digest_sign_final(vc, sig, siglen, sigsize);
+    return sig_digest_sign_update(vc, tbs, tbslen) &&
+           sig_digest_sign_final(vc, sig, siglen, sigsize);
 }
 
 static const OSSL_DISPATCH signature_fns[] = {

@@ -21,7 +21,8 @@
 #define ATTEST_MAX 512
 #define CSR_MAX 1024
 
-static int ldevid_public(uint8_t *buf, size_t *len, EVP_PKEY *key)
+int evidence_p256_public(uint8_t *buf, size_t *len, EVP_PKEY *key, TPMA_OBJECT attrs,
+                         TPMI_ALG_ECC_SCHEME scheme)
 {
     TPMT_PUBLIC pub;
     BIGNUM *x = NULL, *y = NULL;
@@ -31,11 +32,11 @@ static int ldevid_public(uint8_t *buf, size_t *len, EVP_PKEY *key)
     memset(&pub, 0, sizeof(pub));
     pub.type = TPM2_ALG_ECC;
     pub.nameAlg = TPM2_ALG_SHA256;
-    pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                           TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                           TPMA_OBJECT_SIGN_ENCRYPT;
+    pub.objectAttributes = attrs;
     pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    pub.parameters.eccDetail.scheme.scheme = scheme;
+    if (scheme == TPM2_ALG_ECDSA)
+        pub.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
     pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
     pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
@@ -202,7 +203,11 @@ int evidence_enroll_request(uint8_t **out, size_t *out_len, EVP_PKEY **ldevid, s
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
-    if ((r = ldevid_public(pub, &pub_len, key)) != 0 ||
+    if ((r = evidence_p256_public(pub, &pub_len, key,
+                                  TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                      TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                      TPMA_OBJECT_SIGN_ENCRYPT,
+                                  TPM2_ALG_NULL)) != 0 ||
         (r = make_csr(csr, &csr_len, key, dev->serial)) != 0 ||
         (r = transcript_compute(t, nonce, nonce_len, exporter, TRANSCRIPT_EXPORTER_LEN, csr,
                                 csr_len)) != 0)

@@ -28,6 +28,16 @@
  * |*out| (malloc, caller frees) and |*out_len|; |*ldevid| (optional) receives
  * the new key. Returns 0 or a DEVID_ERR_* code. Advances dev's TPM clock.
  */
+/*
+ * evidence_p256_public marshals to |buf| (|*len| bytes available; the length
+ * written on return) the TPMT_PUBLIC a TPM returns for P-256 key |key| made
+ * with object attributes |attrs| and signing scheme |scheme| (TPM2_ALG_NULL,
+ * or TPM2_ALG_ECDSA with SHA-256), nameAlg SHA-256. Returns 0 or
+ * DEVID_ERR_CRYPTO.
+ */
+int evidence_p256_public(uint8_t *buf, size_t *len, EVP_PKEY *key, TPMA_OBJECT attrs,
+                         TPMI_ALG_ECC_SCHEME scheme);
+
 int evidence_enroll_request(uint8_t **out, size_t *out_len, EVP_PKEY **ldevid, struct device *dev,
                             const struct factory *f, const uint8_t *nonce, size_t nonce_len,
                             const uint8_t *token, size_t token_len,

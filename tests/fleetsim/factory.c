@@ -15,6 +15,7 @@
 #include <tss2/tss2_mu.h>
 
 #include "common/err.h"
+#include "evidence.h"
 
 /* RFC 4108 id-on-hardwareModuleName and the hwType devid-factory writes. */
 #define OID_HMN "1.3.6.1.5.5.7.8.4"
@@ -343,37 +344,11 @@ out:
  * returns for |key|. */
 static int tpm_public(uint8_t *buf, size_t *len, EVP_PKEY *key)
 {
-    TPMT_PUBLIC pub;
-    BIGNUM *x = NULL, *y = NULL;
-    size_t off = 0;
-    int r = DEVID_ERR_CRYPTO;
-
-    memset(&pub, 0, sizeof(pub));
-    pub.type = TPM2_ALG_ECC;
-    pub.nameAlg = TPM2_ALG_SHA256;
-    pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                           TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
-                           TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT;
-    pub.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    pub.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
-    pub.parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
-    pub.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-    pub.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
-        EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1 ||
-        BN_bn2binpad(x, pub.unique.ecc.x.buffer, 32) != 32 ||
-        BN_bn2binpad(y, pub.unique.ecc.y.buffer, 32) != 32)
-        goto out;
-    pub.unique.ecc.x.size = 32;
-    pub.unique.ecc.y.size = 32;
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub, buf, *len, &off) != TSS2_RC_SUCCESS)
-        goto out;
-    *len = off;
-    r = 0;
-out:
-    BN_free(x);
-    BN_free(y);
-    return r;
+    return evidence_p256_public(buf, len, key,
+                                TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                    TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_SIGN_ENCRYPT,
+                                TPM2_ALG_ECDSA);
 }
 
 /* qualified_name writes nameAlg || SHA-256(parent_qn || name), the TPM's
