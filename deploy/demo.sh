@@ -7,8 +7,24 @@ cd "$(dirname "$0")/.."
 src=$(pwd -P)
 
 deploy/install-deps.sh
-cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+
+# step LOG CMD...: run a build step quietly; when it fails, show its output
+# (which names, for example, the missing package) and stop.
+step() {
+    local log=$1
+    shift
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "demo: '$*' failed; its whole output is in $log" >&2
+        exit 1
+    fi
+}
+mkdir -p build
+echo "building devid in build/ (logs: build/demo-configure.log, build/demo-build.log)"
+# The demo needs only the two programs; the test suite (cmocka) is for tests/run.sh.
+step build/demo-configure.log cmake -S "$src" -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DDEVID_TESTS=OFF
+step build/demo-build.log cmake --build build -j"$(nproc)" --target devid-verifier devid-agent
 
 TEST_NAME=demo
 DEVID_KEEP_TMP=1

@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages devid needs to build, run its demo and run its
-# tests, when any is missing. Uses sudo when not run as root.
+# Installs the Debian 12 packages devid needs, when any is missing. Uses sudo
+# when not run as root.
+#
+#   deploy/install-deps.sh           build devid and run its demo (deploy/demo.sh)
+#   deploy/install-deps.sh --tests   also run the whole test suite (tests/run.sh)
+#
+# Each list was found by running the README's commands in a fresh Debian 12
+# root (debootstrap minbase plus git, ca-certificates and sudo), not guessed.
+# apt's own output is shown when it fails, so a missing package or mirror
+# problem is named.
 set -euo pipefail
 
-build=(cmake make gcc pkg-config libssl-dev openssl libtss2-dev libcurl4-openssl-dev
+# Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for.
+build=(cmake make gcc pkg-config libssl-dev libtss2-dev libcurl4-openssl-dev
        libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev)
-runtime=(swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0 dbus
-         iproute2 procps)
-tests=(libcmocka-dev clang clang-format-14 libclang-rt-14-dev tinyproxy systemd)
+# The demo: a software TPM with its resource manager, tpm2-tools for the
+# factory simulator, the openssl command for the lab PKI, ss for free ports.
+runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0
+         dbus iproute2 procps)
+# The test suite: cmocka for unit tests; clang with its sanitizer and fuzzer
+# runtime for the libFuzzer targets; the plain clang-format command (the
+# clang-format-14 package alone installs only clang-format-14); the curl
+# command for raw HTTP checks; tinyproxy for the proxy test; systemd for
+# systemd-analyze.
+tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd)
+
+usage() {
+    echo "usage: $0 [--tests]" >&2
+    exit 64
+}
 
 want=("${build[@]}" "${runtime[@]}")
-[ "${1:-}" = "--tests" ] && want+=("${tests[@]}")
+case "${1:-}" in
+"") ;;
+--tests) want+=("${tests[@]}") ;;
+*) usage ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
@@ -19,8 +44,20 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}"
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+        echo "install-deps: not root and no sudo; install as root: apt-get install ${missing[*]}" >&2
+        exit 1
+    }
+    sudo=(sudo)
+fi
+log=$(mktemp "${TMPDIR:-/tmp}/devid-install-deps.XXXXXX")
+trap 'rm -f "$log"' EXIT
+if ! { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install-deps: apt-get failed (its output is above); packages wanted: ${missing[*]}" >&2
+    exit 1
+fi

@@ -12,8 +12,10 @@
  *   fake503 PORT CERT KEY SECONDS
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +53,14 @@ static void serve(SSL *ssl, const char *answer, int n)
         buf[len] = '\0';
         if ((end = strstr(buf, "\r\n\r\n")) == NULL)
             continue;
-        if ((cl = strcasestr(buf, "content-length:")) != NULL && cl < end)
-            clen = strtol(cl + 15, NULL, 10);
+        if ((cl = strcasestr(buf, "content-length:")) != NULL && cl < end) {
+            char *num_end;
+
+            errno = 0;
+            clen = strtol(cl + 15, &num_end, 10);
+            if (errno != 0 || *num_end != '\r' || clen < 0 || clen > (long)sizeof(buf))
+                return;
+        }
         if (len >= (size_t)(end + 4 - buf) + (size_t)clen)
             break;
     }
@@ -67,11 +75,21 @@ int main(int argc, char *argv[])
     char answer[256];
     SSL_CTX *ctx;
     int fd, c, one = 1, n = 0;
+    unsigned long port_ul;
+    uint16_t port;
+    char *end;
 
     if (argc != 5) {
         fprintf(stderr, "usage: fake503 PORT CERT KEY RETRY-AFTER-SECONDS\n");
         return 64;
     }
+    errno = 0;
+    port_ul = strtoul(argv[1], &end, 10);
+    if (errno != 0 || *end != '\0' || end == argv[1] || port_ul == 0 || port_ul > 65535) {
+        fprintf(stderr, "fake503: \"%s\" is not a port number\n", argv[1]);
+        return 64;
+    }
+    port = (uint16_t)port_ul;
     signal(SIGPIPE, SIG_IGN);
     snprintf(answer, sizeof(answer),
              "HTTP/1.1 503 Service Unavailable\r\nRetry-After: %s\r\nContent-Length: 0\r\n"
@@ -85,7 +103,7 @@ int main(int argc, char *argv[])
     }
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
-    addr.sin_port = htons((unsigned short)atoi(argv[1]));
+    addr.sin_port = htons(port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||

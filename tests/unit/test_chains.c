@@ -2,6 +2,7 @@
  * tests/chains/gen.sh) through the library: trust_load_files, then
  * enroll_check_idevid, one cmocka test per manifest line. Usage:
  * unit_chains CORPUS_DIR MANIFEST. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,7 +57,8 @@ static void run_line(void **state)
     struct trust *t = NULL;
     STACK_OF(X509) *certs = read_pem(l->name);
     X509 *leaf = sk_X509_shift(certs);
-    char conf[4096], policy[4096], why[1024], summary[2048];
+    char conf[4096], policy[4096], why[1024], summary[2048], *end;
+    long long at;
     int r;
 
     path_of(conf, sizeof(conf), l->conf);
@@ -64,8 +66,12 @@ static void run_line(void **state)
     r = trust_load_files(&t, conf, strcmp(l->policy, "-") == 0 ? NULL : policy, why, sizeof(why));
     if (r != 0)
         fail_msg("%s: trust_load_files: %s", l->name, why);
+    errno = 0;
+    at = strtoll(l->at, &end, 10);
+    if (errno != 0 || *end != '\0' || end == l->at)
+        fail_msg("%s: bad time \"%s\" in the manifest", l->name, l->at);
     r = enroll_check_idevid(&rep, trust_get0_store(t), trust_get0_policy(t), leaf, certs,
-                            (time_t)strtoll(l->at, NULL, 10));
+                            (time_t)at);
     snprintf(summary, sizeof(summary),
              "revocation: %s (%s)\nmanufacturer: %s\nmodel: %s\nserial: %s\n%s",
              chain_revocation_str(rep.chain.revocation), rep.chain.revocation_detail,
