@@ -1,7 +1,8 @@
 # Integration tests: real swtpm, tpm2-abrmd, factory, verifier and agent on
 # loopback. Each script starts its own processes on free ports, so they run in
 # parallel.
-foreach(t factory enroll chains agent systemd fleet revoke service catpm renew bare_swtpm)
+foreach(t factory enroll chains agent systemd fleet revoke service catpm renew bare_swtpm
+          install)
   add_test(NAME integration.${t}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.sh)
   set_tests_properties(integration.${t} PROPERTIES

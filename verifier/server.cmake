@@ -11,4 +11,4 @@ add_executable(devid-verifier main.c cmd_serve.c cmd_check.c cmd_ledger.c server
                               config.c metrics.c)
 target_link_libraries(devid-verifier PRIVATE devid_verifier_trust devid_verifier_ledger
                       PkgConfig::LIBEVENT PkgConfig::OPENSSL PkgConfig::INIH)
-install(TARGETS devid-verifier DESTINATION bin)
+install(TARGETS devid-verifier RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT verifier)
