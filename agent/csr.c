@@ -6,7 +6,7 @@
 #include <openssl/x509.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/tpmkey.h"
 
 static int set_subject(X509_REQ *req, const char *cn)
@@ -86,7 +86,7 @@ int csr_build(uint8_t **out, size_t *out_len, EVP_PKEY *pub, const char *cn, csr
         goto out;
     if ((tbs_len = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0) {
         log_err("CSR: cannot encode the request info: %s",
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
@@ -105,12 +105,12 @@ int csr_build(uint8_t **out, size_t *out_len, EVP_PKEY *pub, const char *cn, csr
         goto out;
     if (X509_REQ_verify(req, pub) != 1) {
         log_err("CSR: the TPM signature does not verify with the CSR's key: %s",
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
     if ((der_len = i2d_X509_REQ(req, &der)) <= 0) {
-        log_err("CSR: cannot encode the request: %s", log_openssl_reason(reason, sizeof(reason)));
+        log_err("CSR: cannot encode the request: %s", devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CRYPTO;
         goto out;
     }

@@ -20,11 +20,11 @@
 #include "agent/csr.h"
 #include "agent/http.h"
 #include "agent/renew.h"
-#include "common/store.h"
+#include "common/io/store.h"
 #include "agent/tpm.h"
 #include "agent/tss2pem.h"
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/tpmkey.h"
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
@@ -81,6 +81,18 @@ static void crash_point(const char *point)
     raise(SIGKILL);
 }
 
+/* read_file is store_read that logs why, except for a missing file, which
+ * the caller reports in its own words. */
+static int read_file(uint8_t **out, size_t *len, const char *path, size_t max)
+{
+    char why[PATH_MAX + 128];
+    int r = store_read(out, len, path, max, why, sizeof(why));
+
+    if (r != 0 && r != DEVID_ERR_NOT_FOUND)
+        log_err("cannot read %s", why);
+    return r;
+}
+
 /* parse_cert reads one PEM or DER certificate. With |allow_padding|, DER may be
  * followed by 0x00 or 0xff bytes (an NV index larger than its contents). */
 static int parse_cert(X509 **out, const uint8_t *buf, size_t len, const char *what,
@@ -106,7 +118,7 @@ static int parse_cert(X509 **out, const uint8_t *buf, size_t len, const char *wh
     }
     if (x == NULL) {
         log_err("%s is not a DER or PEM certificate: %s", what,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     *out = x;
@@ -125,7 +137,7 @@ static int read_cert(X509 **out, struct tpm *t, const char *file, uint32_t nv, c
 
     *out = NULL;
     if (file != NULL) {
-        if ((r = store_read(&buf, &len, file, FILE_MAX)) != 0) {
+        if ((r = read_file(&buf, &len, file, FILE_MAX)) != 0) {
             if (r == DEVID_ERR_NOT_FOUND)
                 log_err("the %s certificate file %s does not exist", what, file);
             r = r == DEVID_ERR_NOT_FOUND ? DEVID_ERR_CONFIG : r;
@@ -174,7 +186,7 @@ static int chain_from_file(STACK_OF(X509) *sk, const char *path)
     int n = 0;
     int r = DEVID_ERR_INTERNAL;
 
-    if ((r = store_read(&buf, &len, path, FILE_MAX)) != 0) {
+    if ((r = read_file(&buf, &len, path, FILE_MAX)) != 0) {
         if (r == DEVID_ERR_NOT_FOUND)
             log_err("chain file %s does not exist", path);
         r = DEVID_ERR_CONFIG;
@@ -193,7 +205,7 @@ static int chain_from_file(STACK_OF(X509) *sk, const char *path)
     ERR_clear_error();
     if (n == 0) {
         log_err("chain file %s holds no PEM certificate: %s", path,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CONFIG;
         goto out;
     }
@@ -226,7 +238,7 @@ static int chain_from_nv(STACK_OF(X509) *sk, struct tpm *t, uint32_t index)
     while (p < end && *p == 0x30) {
         if ((x = d2i_X509(NULL, &p, end - p)) == NULL) {
             log_err("%s holds a malformed DER certificate: %s", source,
-                    log_openssl_reason(reason, sizeof(reason)));
+                    devid_openssl_reason(reason, sizeof(reason)));
             r = DEVID_ERR_TPM;
             goto out;
         }
@@ -372,7 +384,7 @@ static int check_enrolled(struct enroll_result *res, const struct agent_config *
     if (store_path(cert_path, sizeof(cert_path), cfg->out_dir, CERT_FILE) != 0 ||
         store_path(key_path, sizeof(key_path), cfg->out_dir, KEY_FILE) != 0)
         return DEVID_ERR_CONFIG;
-    if (store_read(&cbuf, &clen, cert_path, FILE_MAX) != 0)
+    if (read_file(&cbuf, &clen, cert_path, FILE_MAX) != 0)
         goto out;
     if (parse_cert(&cert, cbuf, clen, cert_path, false) != 0) {
         log_warn("%s is unreadable: enrolling again", cert_path);
@@ -382,7 +394,7 @@ static int check_enrolled(struct enroll_result *res, const struct agent_config *
         log_info("%s is expired or not yet valid: enrolling again", cert_path);
         goto out;
     }
-    if (store_read(&kbuf, &klen, key_path, FILE_MAX) != 0 ||
+    if (read_file(&kbuf, &klen, key_path, FILE_MAX) != 0 ||
         tss2pem_decode(&parent, &pub, NULL, NULL, (const char *)kbuf, klen) != 0 ||
         tpmkey_public_to_pkey(&key, &pub) != 0) {
         log_warn("%s is missing or not a TSS2 key: enrolling again", key_path);
@@ -1016,7 +1028,7 @@ static int finish_evict(struct tpm *t, const struct agent_config *cfg)
         return 0;
     if ((r = store_path(key_path, sizeof(key_path), cfg->out_dir, KEY_FILE)) != 0)
         goto out;
-    if (store_read(&kbuf, &klen, key_path, FILE_MAX) != 0) {
+    if (read_file(&kbuf, &klen, key_path, FILE_MAX) != 0) {
         r = 0;
         goto out;
     }
@@ -1192,7 +1204,7 @@ static void current_serial(char *serial, size_t size, const struct agent_config 
 
     serial[0] = '\0';
     if (store_path(path, sizeof(path), cfg->out_dir, CERT_FILE) == 0 &&
-        store_read(&buf, &len, path, FILE_MAX) == 0 &&
+        read_file(&buf, &len, path, FILE_MAX) == 0 &&
         parse_cert(&cert, buf, len, path, false) == 0 && cert_serial_hex(serial, size, cert) != 0)
         serial[0] = '\0';
     X509_free(cert);
@@ -1214,7 +1226,7 @@ static int plan_run(struct run_plan *plan, const struct agent_config *cfg)
     if ((r = ensure_dir(cfg->out_dir)) != 0 || (r = out_paths(paths, cfg)) != 0 ||
         (r = store_recover(order, 3)) != 0 || (r = marker_path(mpath, sizeof(mpath), cfg)) != 0)
         return r;
-    if ((r = store_read(&buf, &len, mpath, 256)) == DEVID_ERR_NOT_FOUND)
+    if ((r = read_file(&buf, &len, mpath, 256)) == DEVID_ERR_NOT_FOUND)
         return 0;
     if (r != 0)
         return r;

@@ -14,7 +14,7 @@
 #include "agent/tpm.h"
 #include "agent/tpmprov.h"
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/transcript.h"
 
 struct http {
@@ -74,19 +74,19 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *arg)
     (void)curl;
     if (SSL_CTX_use_certificate(ctx, h->cfg->cert) != 1) {
         log_err("TLS: cannot use the IDevID certificate: %s",
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return CURLE_SSL_CERTPROBLEM;
     }
     for (i = 0; h->cfg->chain != NULL && i < sk_X509_num(h->cfg->chain); i++) {
         if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(h->cfg->chain, i)) != 1) {
             log_err("TLS: cannot add intermediate %d to the chain: %s", i,
-                    log_openssl_reason(reason, sizeof(reason)));
+                    devid_openssl_reason(reason, sizeof(reason)));
             return CURLE_SSL_CERTPROBLEM;
         }
     }
     if (SSL_CTX_use_PrivateKey(ctx, h->key) != 1) {
         log_err("TLS: cannot use the TPM key at handle 0x%08x with the IDevID certificate: %s",
-                h->cfg->key_handle, log_openssl_reason(reason, sizeof(reason)));
+                h->cfg->key_handle, devid_openssl_reason(reason, sizeof(reason)));
         return CURLE_SSL_CERTPROBLEM;
     }
     return CURLE_OK;
@@ -114,7 +114,7 @@ static void export_binding(struct http *h)
     if (SSL_export_keying_material(ssl, val, sizeof(val), TRANSCRIPT_EXPORTER_LABEL,
                                    strlen(TRANSCRIPT_EXPORTER_LABEL), NULL, 0, 0) != 1) {
         log_err("TLS: cannot export the channel binding (%s): %s", TRANSCRIPT_EXPORTER_LABEL,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return;
     }
     if (!h->have_exporter) {

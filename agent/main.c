@@ -1,6 +1,7 @@
 /* devid-agent: enrolls this device with a devid verifier, using the IDevID in
  * its TPM. Subcommands come from a table (WireGuard wg.c style). */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,9 +14,9 @@
 
 #include "agent/config.h"
 #include "agent/enroll.h"
-#include "common/store.h"
+#include "common/io/store.h"
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 
 /* Exit codes; README.md ("The agent") and --help list them. systemd's
  * RestartPreventExitStatus names every one that retrying cannot fix. */
@@ -216,19 +217,19 @@ static const struct {
  * is an error only when |explicit|. */
 static int load_file(struct agent_config *cfg, const char *path, int explicit)
 {
-    char err[512];
+    char err[512], why[PATH_MAX + 128];
     uint8_t *buf = NULL;
     size_t len = 0;
     int r;
 
-    r = store_read(&buf, &len, path, CONFIG_FILE_MAX);
+    r = store_read(&buf, &len, path, CONFIG_FILE_MAX, why, sizeof(why));
     if (r == DEVID_ERR_NOT_FOUND && !explicit)
         return 0;
     if (r != 0) {
         if (r == DEVID_ERR_NOT_FOUND)
             log_err("configuration file %s does not exist", path);
         else
-            log_err("cannot read configuration file %s: %s", path, devid_err_str(r));
+            log_err("cannot read configuration file %s", why);
         return DEVID_ERR_CONFIG;
     }
     if (memchr(buf, '\0', len) != NULL) {

@@ -11,7 +11,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 
 #define NV_CHUNK 512
 

@@ -15,7 +15,7 @@
 #include <openssl/rsa.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/tpmkey.h"
 
 #define PROV_NAME "devid-tpm"
@@ -711,7 +711,7 @@ int tpmprov_new(struct tpmprov **out)
     if (OSSL_PROVIDER_add_builtin(p->libctx, PROV_NAME, prov_init) != 1 ||
         (p->prov = OSSL_PROVIDER_load(p->libctx, PROV_NAME)) == NULL) {
         log_err("cannot load the built-in OpenSSL provider %s: %s", PROV_NAME,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     *out = p;
@@ -774,7 +774,7 @@ int tpmprov_pkey_new(EVP_PKEY **out, struct tpmprov *p, const TPMT_PUBLIC *pub,
         EVP_PKEY_fromdata_init(ctx) != 1 ||
         EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) != 1) {
         log_err("cannot make the TPM-backed TLS client key: %s",
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     *out = pkey;

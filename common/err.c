@@ -1,6 +1,9 @@
 #include "common/err.h"
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include <openssl/err.h>
 
 #include "devid/v1/enroll.pb-c.h"
 
@@ -98,4 +101,18 @@ bool devid_err_retryable(int r)
 int devid_err_http_status(int r)
 {
     return lookup(r)->http;
+}
+
+const char *devid_openssl_reason(char *buf, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+
+    if (len == 0)
+        return buf;
+    if (e == 0)
+        snprintf(buf, len, "no OpenSSL reason");
+    else
+        ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+    return buf;
 }

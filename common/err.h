@@ -3,6 +3,7 @@
 #define DEVID_COMMON_ERR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Functions return 0 on success or one of these negative codes. Each code maps
@@ -48,6 +49,11 @@ enum {
     DEVID_ERR_NOT_FOUND = -35,
     DEVID_ERR__LAST = -36,
 };
+
+/* devid_openssl_reason copies the reason of OpenSSL's most recent error
+ * ("no OpenSSL reason" when there is none) into |buf| and clears OpenSSL's
+ * error queue of this thread. Returns |buf|. */
+const char *devid_openssl_reason(char *buf, size_t len);
 
 /* devid_err_str returns a static, human-readable name for |r|. */
 const char *devid_err_str(int r);

@@ -8,7 +8,6 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
-#include <tss2/tss2_rc.h>
 
 #include "common/err.h"
 
@@ -24,11 +23,6 @@ const EVP_MD *tpmkey_hash_md(TPMI_ALG_HASH alg)
         default:
             return NULL;
     }
-}
-
-const char *tpmkey_rc_str(TSS2_RC rc)
-{
-    return Tss2_RC_Decode(rc);
 }
 
 static const char *curve_name(TPMI_ECC_CURVE curve, size_t *coord_len)

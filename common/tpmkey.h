@@ -63,7 +63,4 @@ TPMI_ALG_HASH tpmkey_signature_hash(const TPMT_SIGNATURE *sig);
 /* tpmkey_hash_md returns the OpenSSL digest for TPM hash |alg|, or NULL. */
 const EVP_MD *tpmkey_hash_md(TPMI_ALG_HASH alg);
 
-/* tpmkey_rc_str returns the tss2-rc decoding of |rc| (a static buffer). */
-const char *tpmkey_rc_str(TSS2_RC rc);
-
 #endif

@@ -41,7 +41,8 @@ static int check_structure(TPMS_ATTEST *att, const struct attest_input *in, char
     memset(att, 0, sizeof(*att));
     rc = Tss2_MU_TPMS_ATTEST_Unmarshal(in->info, in->info_len, &off, att);
     if (rc != TSS2_RC_SUCCESS) {
-        snprintf(why, why_len, "certify_info: TPMS_ATTEST does not parse (%s)", tpmkey_rc_str(rc));
+        snprintf(why, why_len, "certify_info: TPMS_ATTEST does not parse (tss2-mu error 0x%x)",
+                 (unsigned)rc);
         return DEVID_ERR_ATTEST_MALFORMED;
     }
     if (off != in->info_len) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -12,8 +13,8 @@
 #include <openssl/store.h>
 
 #include "common/err.h"
-#include "common/log.h"
-#include "common/pemfile.h"
+#include "common/io/log.h"
+#include "common/io/pemfile.h"
 
 struct ca {
     X509 *cert;
@@ -29,10 +30,13 @@ struct ca {
 
 static int load_certs(struct ca *ca, const char *path)
 {
+    char why[PATH_MAX + 256];
     int r;
 
-    if ((r = pemfile_read_certs(&ca->chain, path, 8)) != 0)
+    if ((r = pemfile_read_certs(&ca->chain, path, 8, why, sizeof(why))) != 0) {
+        log_err("CA certificate: %s", why);
         return r;
+    }
     ca->cert = sk_X509_shift(ca->chain);
     return 0;
 }
@@ -68,7 +72,7 @@ static int load_key(struct ca *ca, const char *uri)
     if ((r = check_key_file_mode(uri)) != 0)
         return r;
     if ((store = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL)) == NULL) {
-        log_err("cannot open CA key %s: %s", uri, log_openssl_reason(reason, sizeof(reason)));
+        log_err("cannot open CA key %s: %s", uri, devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     while (ca->key == NULL && !OSSL_STORE_eof(store)) {
@@ -79,7 +83,7 @@ static int load_key(struct ca *ca, const char *uri)
         OSSL_STORE_INFO_free(info);
     }
     if (ca->key == NULL) {
-        log_err("no private key at %s: %s", uri, log_openssl_reason(reason, sizeof(reason)));
+        log_err("no private key at %s: %s", uri, devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CONFIG;
         goto out;
     }
@@ -179,7 +183,7 @@ int ca_use_provider(const char *name, const char *tcti)
     if (loaded[0] != NULL || (loaded[0] = OSSL_PROVIDER_load(NULL, "default")) == NULL ||
         (loaded[1] = OSSL_PROVIDER_load(NULL, name)) == NULL) {
         log_err("cannot load OpenSSL provider \"%s\" for the CA key: %s", name,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     return 0;
@@ -211,7 +215,7 @@ int ca_sign(struct ca *ca, X509 *cert)
     EVP_MD_CTX_free(mctx);
     if (!ok) {
         log_err("signing the operational certificate failed: %s",
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CRYPTO;
     }
     return 0;
@@ -231,7 +235,7 @@ int ca_sign_crl(struct ca *ca, X509_CRL *crl)
         pthread_mutex_unlock(&ca->lock);
     EVP_MD_CTX_free(mctx);
     if (!ok) {
-        log_err("signing the CRL failed: %s", log_openssl_reason(reason, sizeof(reason)));
+        log_err("signing the CRL failed: %s", devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CRYPTO;
     }
     return 0;

@@ -5,8 +5,8 @@
 #include <time.h>
 
 #include "common/err.h"
-#include "common/log.h"
-#include "common/pemfile.h"
+#include "common/io/log.h"
+#include "common/io/pemfile.h"
 #include "verifier/chain.h"
 #include "verifier/cmd.h"
 #include "verifier/enroll.h"
@@ -171,7 +171,9 @@ int check_idevid_main(int argc, char **argv)
         rc = cmd_exit_for(r);
         goto out;
     }
-    if ((r = pemfile_read_certs(&certs, argv[optind], 1 + CHAIN_MAX_INTERMEDIATES)) != 0) {
+    if ((r = pemfile_read_certs(&certs, argv[optind], 1 + CHAIN_MAX_INTERMEDIATES, why,
+                                sizeof(why))) != 0) {
+        fprintf(stderr, "%s: %s\n", cmd_prog, why);
         rc = cmd_exit_for(r);
         goto out;
     }

@@ -14,8 +14,8 @@
 #include <openssl/x509.h>
 
 #include "common/err.h"
-#include "common/log.h"
-#include "common/store.h"
+#include "common/io/log.h"
+#include "common/io/store.h"
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/ca.h"
 #include "verifier/cmd.h"

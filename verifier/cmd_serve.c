@@ -10,7 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "verifier/ca.h"
 #include "verifier/chain.h"
 #include "verifier/cmd.h"

@@ -6,7 +6,7 @@
 #include <openssl/err.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 
 int csr_parse(X509_REQ **out, const uint8_t *der, size_t len, char *why, size_t why_len)
 {
@@ -27,7 +27,7 @@ int csr_parse(X509_REQ **out, const uint8_t *der, size_t len, char *why, size_t 
     }
     if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
         snprintf(why, why_len, "CSR does not parse as PKCS#10 DER: %s",
-                 log_openssl_reason(reason, sizeof(reason)));
+                 devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }
@@ -38,13 +38,13 @@ int csr_parse(X509_REQ **out, const uint8_t *der, size_t len, char *why, size_t 
     }
     if ((key = X509_REQ_get0_pubkey(req)) == NULL) {
         snprintf(why, why_len, "CSR public key does not decode: %s",
-                 log_openssl_reason(reason, sizeof(reason)));
+                 devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }
     if (X509_REQ_verify(req, key) != 1) {
         snprintf(why, why_len, "CSR self-signature does not verify: %s",
-                 log_openssl_reason(reason, sizeof(reason)));
+                 devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }

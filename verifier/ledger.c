@@ -11,7 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 
 static const struct {
     int reason;

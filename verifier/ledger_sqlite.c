@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "verifier/ledger.h"
 
 /* How long a statement waits for another connection's write lock. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "verifier/crl.h"
 
 struct revoked_list {

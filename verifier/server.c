@@ -29,7 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/enroll.h"
@@ -900,13 +900,13 @@ static int make_ssl_ctx(struct server *s)
     }
     if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, cfg->tls_cert) != 1) {
         log_err("cannot load TLS certificate %s: %s", cfg->tls_cert,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
         log_err("cannot load TLS key %s (or it does not match %s): %s", cfg->tls_key, cfg->tls_cert,
-                log_openssl_reason(reason, sizeof(reason)));
+                devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
     SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,

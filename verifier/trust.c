@@ -11,7 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 #include "common/conf.h"
 #include "verifier/mfrconf.h"
 
@@ -37,18 +37,6 @@ const struct chain_store *trust_get0_store(const struct trust *t)
 const struct policy *trust_get0_policy(const struct trust *t)
 {
     return t == NULL ? NULL : t->policy;
-}
-
-static const char *ossl_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-
-    if (e == 0)
-        snprintf(buf, len, "no PEM or DER object found");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
 }
 
 /* Reads at most CONF_MAX_SIZE bytes of |path| into a NUL-terminated buffer. */
@@ -123,7 +111,7 @@ static int read_certs(STACK_OF(X509) **out, const char *path, size_t max, char *
         }
         if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
             snprintf(why, why_len, "%s: bad certificate: %s", path,
-                     ossl_reason(reason, sizeof(reason)));
+                     devid_openssl_reason(reason, sizeof(reason)));
             goto out;
         }
         ERR_clear_error();
@@ -131,7 +119,7 @@ static int read_certs(STACK_OF(X509) **out, const char *path, size_t max, char *
         p = (const unsigned char *)buf;
         if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != (const unsigned char *)buf + len) {
             snprintf(why, why_len, "%s: not a PEM file or one DER certificate: %s", path,
-                     ossl_reason(reason, sizeof(reason)));
+                     devid_openssl_reason(reason, sizeof(reason)));
             goto out;
         }
         if (sk_X509_push(sk, x) <= 0) {
@@ -185,7 +173,8 @@ static int load_crls(struct chain_store *store, const char *name, const char *pa
         }
         r = DEVID_ERR_CONFIG;
         if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || n == 0) {
-            snprintf(why, why_len, "%s: bad CRL: %s", path, ossl_reason(reason, sizeof(reason)));
+            snprintf(why, why_len, "%s: bad CRL: %s", path,
+                     devid_openssl_reason(reason, sizeof(reason)));
             goto out;
         }
         ERR_clear_error();
@@ -194,7 +183,7 @@ static int load_crls(struct chain_store *store, const char *name, const char *pa
         if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
             p != (const unsigned char *)buf + len) {
             snprintf(why, why_len, "%s: not a PEM file or one DER CRL: %s", path,
-                     ossl_reason(reason, sizeof(reason)));
+                     devid_openssl_reason(reason, sizeof(reason)));
             goto out;
         }
         if ((r = chain_store_add_crl(store, name, crl)) != 0) {

@@ -10,7 +10,9 @@ secs=${1:-20}
 cd "$(dirname "$0")/../.."
 src=$(pwd -P)
 build=${DEVID_FUZZ_BUILD:-$src/build-fuzz}
-targets=(fuzz_enroll_request fuzz_messages fuzz_attest fuzz_csr fuzz_chain fuzz_token fuzz_tpmkey fuzz_policy)
+# One target per seed corpus (tests/fuzz/CMakeLists.txt builds the same list).
+mapfile -t targets < <(cd "$src/tests/fuzz/corpus" && ls -d fuzz_* | sort)
+[ ${#targets[@]} -gt 0 ] || { echo "no fuzz corpora in tests/fuzz/corpus" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

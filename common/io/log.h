@@ -1,6 +1,6 @@
 /* Logging to stderr with syslog priority prefixes, for journald. */
-#ifndef DEVID_COMMON_LOG_H
-#define DEVID_COMMON_LOG_H
+#ifndef DEVID_COMMON_IO_LOG_H
+#define DEVID_COMMON_IO_LOG_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,10 +13,6 @@ void log_init(const char *progname, int max_priority);
 /* log_msg prints one line at syslog |priority| ("<3>" prefix for LOG_ERR when
  * stderr goes to journald, "error: " otherwise). Thread-safe: one write per line. */
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* log_openssl_reason copies the reason of OpenSSL's most recent error into
- * |buf| and clears OpenSSL's error queue. Returns |buf|. */
-const char *log_openssl_reason(char *buf, size_t len);
 
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)

@@ -1,6 +1,6 @@
 /* Files devid writes and reads back: atomic replacement, bounded reads. */
-#ifndef DEVID_COMMON_STORE_H
-#define DEVID_COMMON_STORE_H
+#ifndef DEVID_COMMON_IO_STORE_H
+#define DEVID_COMMON_IO_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,11 +16,13 @@ int store_write_atomic(const char *path, const uint8_t *data, size_t len, mode_t
 
 /*
  * store_read sets |*out| (malloc, with a NUL after the data) to the contents
- * of |path| and |*out_len| to its length. Returns 0, DEVID_ERR_NOT_FOUND when
- * the file does not exist (not logged), DEVID_ERR_TOO_LARGE above |max| bytes,
- * or DEVID_ERR_IO.
+ * of regular file |path| and |*out_len| to its length: the one file reader
+ * devid has. On failure it writes the path and the reason to |why| and logs
+ * nothing. Returns 0, DEVID_ERR_NOT_FOUND when the file does not exist,
+ * DEVID_ERR_TOO_LARGE above |max| bytes, DEVID_ERR_IO, or DEVID_ERR_ALLOC.
  */
-int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max);
+int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max, char *why,
+               size_t why_len);
 
 /*
  * store_path writes "|dir|/|name|" to |out| (|out_size| bytes). Returns 0 or

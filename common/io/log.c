@@ -1,11 +1,9 @@
-#include "common/log.h"
+#include "common/io/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
 
 static const char *log_progname = "devid";
 static int log_max = LOG_INFO;
@@ -64,18 +62,4 @@ void log_msg(int priority, const char *fmt, ...)
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, (size_t)n) < 0)
         return;
-}
-
-const char *log_openssl_reason(char *buf, size_t len)
-{
-    unsigned long e = ERR_peek_last_error();
-
-    if (len == 0)
-        return buf;
-    if (e == 0)
-        snprintf(buf, len, "no OpenSSL reason");
-    else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
-    return buf;
 }

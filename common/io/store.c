@@ -1,4 +1,4 @@
-#include "common/store.h"
+#include "common/io/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
-#include "common/log.h"
+#include "common/io/log.h"
 
 int store_path(char *out, size_t out_size, const char *dir, const char *name)
 {
@@ -115,32 +115,31 @@ out:
     return r;
 }
 
-int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max)
+int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max, char *why,
+               size_t why_len)
 {
     struct stat st;
     uint8_t *buf = NULL;
     size_t got = 0;
     ssize_t n;
     int fd = -1;
-    int r = DEVID_ERR_INTERNAL;
+    int r = DEVID_ERR_IO;
 
-    if (out == NULL || out_len == NULL || path == NULL)
+    if (out == NULL || out_len == NULL || path == NULL || why == NULL || why_len == 0)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     *out_len = 0;
+    why[0] = '\0';
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-        if (errno == ENOENT)
-            return DEVID_ERR_NOT_FOUND;
-        log_err("cannot open %s: %s", path, strerror(errno));
-        return DEVID_ERR_IO;
+        snprintf(why, why_len, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? DEVID_ERR_NOT_FOUND : DEVID_ERR_IO;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        log_err("%s is not a regular file", path);
-        r = DEVID_ERR_IO;
+        snprintf(why, why_len, "%s: not a regular file", path);
         goto out;
     }
     if ((uint64_t)st.st_size > max) {
-        log_err("%s is larger than %zu bytes", path, max);
+        snprintf(why, why_len, "%s: larger than %zu bytes", path, max);
         r = DEVID_ERR_TOO_LARGE;
         goto out;
     }
@@ -153,8 +152,7 @@ int store_read(uint8_t **out, size_t *out_len, const char *path, size_t max)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            log_err("cannot read %s: %s", path, strerror(errno));
-            r = DEVID_ERR_IO;
+            snprintf(why, why_len, "%s: %s", path, strerror(errno));
             goto out;
         }
         if (n == 0)
