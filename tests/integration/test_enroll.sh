@@ -46,19 +46,21 @@ check "hardwareModuleName SAN carried over" \
 check "serial is at least 64 bits" \
     sh -c "test \$(openssl x509 -in '$out_a/cert.pem' -noout -serial | cut -d= -f2 | wc -c) -ge 17"
 
-openssl x509 -in "$out_a/cert.pem" -noout -pubkey >"$T/cert-pub.pem"
-tpm a tpm2_readpublic -c 0x81020001 -f pem -o "$T/tpm-pub.pem" >/dev/null 2>&1
+# Each side is a file that must be there and not empty: a failed
+# tpm2_readpublic must not compare equal to a failed openssl.
+cert_pub_der "$out_a/cert.pem" "$T/cert-pub.der"
+tpm a tpm_pub_der 0x81020001 "$T/tpm-pub.der"
 check "certificate key equals the key read back from the TPM (tpm2_readpublic)" \
-    cmp -s <(openssl pkey -pubin -in "$T/cert-pub.pem" -outform DER) \
-    <(openssl pkey -pubin -in "$T/tpm-pub.pem" -outform DER)
-idevid_pub=$(tpm a tpm2_readpublic -c 0x81020000 -f pem -o /dev/stdout 2>/dev/null | openssl pkey -pubin -outform DER | sha256sum)
-cert_pub=$(openssl pkey -pubin -in "$T/cert-pub.pem" -outform DER | sha256sum)
-check "operational key is a new key, not the IDevID" test "$idevid_pub" != "$cert_pub"
+    same_file "$T/cert-pub.der" "$T/tpm-pub.der"
+tpm a tpm_pub_der 0x81020000 "$T/idevid-pub.der"
+check "operational key is a new key, not the IDevID" \
+    differ_file "$T/idevid-pub.der" "$T/cert-pub.der"
 check "key blob is a TSS2 PEM key" grep -q "BEGIN TSS2 PRIVATE KEY" "$out_a/key.tss2.pem"
 check "key blob is not readable by others" \
     sh -c "test \$(stat -c %a '$out_a/key.tss2.pem') = 600"
 
 issued_before=$(grep -c "result=issued" "$VERIFIER_LOG")
+check "the verifier logged A's issuance ($issued_before)" test "$issued_before" -ge 1
 agent a enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
     --chain "$T/dev-a/factory/chain.pem" --out-dir "$out_a" >"$T/agent-a2.out" 2>&1
 rc=$?
@@ -85,11 +87,11 @@ agent e enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
     --chain "$T/dev-e/factory/chain.pem" --out-dir "$T/out-e" >"$T/agent-e.out" 2>"$T/agent-e.err"
 rc=$?
 check "untrusted device is refused with exit 1 (got $rc)" test "$rc" -eq 1
-check "agent names the reason (REASON_CHAIN_UNTRUSTED)" grep -q "CHAIN_UNTRUSTED" "$T/agent-e.err"
+check "agent names the reason (REASON_CHAIN_UNTRUSTED)" grep -q "REASON_CHAIN_UNTRUSTED" "$T/agent-e.err"
 check "agent names the certificate that has no trusted issuer" \
     grep -q "Evil Clones IDevID CA.*unable to get local issuer" "$T/agent-e.err"
 check "verifier log names the reason for the untrusted device" \
-    sh -c "grep 'result=refused' '$VERIFIER_LOG' | grep 'Evil Clones' | grep -qi 'not trusted'"
+    sh -c "grep 'result=refused' '$VERIFIER_LOG' | grep 'SN-E-0666' | grep -q 'reason=\"chain not trusted\"'"
 check "no certificate written for the refused device" test ! -e "$T/out-e/cert.pem"
 
 log "device M: another device's IDevID certificate on this TPM"
@@ -98,7 +100,7 @@ agent m enroll --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
     --idevid-cert "$T/dev-a/factory/idevid.pem" --chain "$T/dev-m/factory/chain.pem" \
     --out-dir "$T/out-m" >"$T/agent-m.out" 2>"$T/agent-m.err"
 rc=$?
-check "mismatched certificate and TPM key are refused (exit $rc)" test "$rc" -ne 0
+check "mismatched certificate and TPM key: TPM error, exit 2 (got $rc)" test "$rc" -eq 2
 check "agent says the certificate does not match the TPM key" \
     grep -qi "does not match" "$T/agent-m.err"
 check "no certificate written for the mismatched device" test ! -e "$T/out-m/cert.pem"
@@ -118,6 +120,24 @@ check "check-idevid prints the reason" grep -q "refused: chain not trusted" "$T/
 "$VERIFIER" check-idevid "$T/dev-a/factory/idevid.pem" >/dev/null 2>&1
 rc=$?
 check "check-idevid without --roots is a usage error (64, got $rc)" test $rc -eq 64
+
+log "serve: documented exit codes for usage, unreadable input, bad configuration"
+"$VERIFIER" serve --no-such-option >"$T/serve-usage.out" 2>&1
+rc=$?
+check "serve with an unknown option is a usage error (64, got $rc)" test $rc -eq 64
+"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" --tls-cert "$T/pki/server.pem" \
+    --tls-key "$T/pki/server.key" --roots "$T/roots" --ca-cert "$T/pki/opca.pem" \
+    --ca-key "$T/pki/opca.key" --token-key "$T/no-such-token.key" --ledger "sqlite:$T/l66.db" \
+    >"$T/serve-66.out" 2>&1
+rc=$?
+check "serve with an unreadable token key exits 66 (got $rc)" test $rc -eq 66
+check "and names the file" grep -q "no-such-token.key" "$T/serve-66.out"
+printf '[server]\nno_such_key = 1\n' >"$T/bad-verifier.conf"
+"$VERIFIER" serve --config "$T/bad-verifier.conf" >"$T/serve-78.out" 2>&1
+rc=$?
+check "serve with an unknown configuration key exits 78 (got $rc)" test $rc -eq 78
+check "and names file, line and key" \
+    grep -q 'bad-verifier.conf:2: unknown key "no_such_key"' "$T/serve-78.out"
 
 check "verifier still running" pid_alive "$VERIFIER_PID"
 kill -TERM "$VERIFIER_PID"

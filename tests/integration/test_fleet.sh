@@ -90,9 +90,11 @@ check "verifier logged $N result=issued lines" \
 check "every device enrolled exactly once (device_serial in the log)" \
     test "$(grep 'result=issued' "$FLEET_LOG" | grep -o 'device_serial="FLEET-[0-9]*"' |
         sort -u | wc -l)" -eq "$N"
+sort "$T/serials.txt" >"$T/received-sorted.txt"
+grep 'result=issued' "$FLEET_LOG" | grep -o 'cert_serial=[0-9a-f]*' | cut -d= -f2 | sort \
+    >"$T/logged-sorted.txt"
 check "the serials the fleet received are the ones the verifier logged" \
-    cmp -s <(sort "$T/serials.txt") \
-    <(grep 'result=issued' "$FLEET_LOG" | grep -o 'cert_serial=[0-9a-f]*' | cut -d= -f2 | sort)
+    same_file "$T/received-sorted.txt" "$T/logged-sorted.txt"
 check "no refusals in the verifier log" test "$(grep -c 'result=refused' "$FLEET_LOG")" -eq 0
 
 # The replays run against a second verifier, so that the first one has issued
@@ -134,10 +136,17 @@ distinct_refusals() {
 }
 check "the two replays are refused for distinct reasons ($(echo $token_reasons) vs $(echo $body_reasons))" \
     distinct_refusals "$token_reasons" "$body_reasons"
+check "the verifier logged $R refusals: nonce already used (REASON_NONCE_REPLAYED)" \
+    test "$(grep 'result=refused' "$REPLAY_LOG" | grep -c 'reason="nonce already used"')" -eq "$R"
+check "the verifier logged $R refusals: token bound to another client (REASON_TOKEN_WRONG_CLIENT)" \
+    test "$(grep 'result=refused' "$REPLAY_LOG" |
+        grep -c 'reason="token bound to another client"')" -eq "$R"
 check "no certificate issued to a replay ($((2 * R)) result=issued in the second verifier's log)" \
     test "$(grep -c 'result=issued' "$REPLAY_LOG")" -eq "$((2 * R))"
 
 "$VERIFIER" list --ledger "sqlite:$T/ledger-replay.db" --limit 100000 >"$T/ledger-replay.txt" 2>&1
+rc=$?
+check "list of the replay ledger exits 0 (got $rc)" test $rc -eq 0
 check "the replays left the ledger unchanged ($((2 * R)) rows, one per first enrollment)" \
     test "$(tail -n +2 "$T/ledger-replay.txt" | wc -l)" -eq "$((2 * R))"
 
@@ -149,17 +158,23 @@ check "the verifier logged the idempotent answers" grep -q "result=replayed" "$R
 
 log "the fleet verifier's ledger and /metrics"
 "$VERIFIER" list --ledger "$FLEET_LEDGER" --limit 100000 >"$T/ledger.txt" 2>&1
+rc=$?
+check "list of the fleet ledger exits 0 (got $rc)" test $rc -eq 0
 check "ledger holds exactly $N issuances" test "$(tail -n +2 "$T/ledger.txt" | wc -l)" -eq "$N"
 check "ledger holds one issuance per FLEET device" \
     test "$(tail -n +2 "$T/ledger.txt" | cut -f6 | grep '^FLEET-' | sort -u | wc -l)" -eq "$N"
 tail -n +2 "$T/ledger.txt" | cut -f2 | sort >"$T/ledger.serials"
 tr 'A-F' 'a-f' <"$T/serials.txt" | sed '/^$/d' | sort >"$T/received.serials"
 check "ledger serials are exactly the serials the devices received" \
-    cmp -s "$T/ledger.serials" "$T/received.serials"
+    same_file "$T/ledger.serials" "$T/received.serials"
 curl -fsS "$FLEET_METRICS/metrics" >"$T/metrics.txt" 2>&1
+rc=$?
+check "GET /metrics answers (curl exit $rc)" test $rc -eq 0
 check "/metrics counts $N issued" \
     grep -qx "devid_enrollments_total{result=\"issued\",reason=\"\"} $N" "$T/metrics.txt"
-check "/metrics counts no refusal" sh -c "! grep -q 'result=\"refused\"' '$T/metrics.txt'"
+# Not vacuous: the page must be there and list enrollments at all.
+check "/metrics counts no refusal" sh -c "grep -q '^devid_enrollments_total{' '$T/metrics.txt' &&
+    ! grep -q 'result=\"refused\"' '$T/metrics.txt'"
 check "/metrics counts $N latency observations" \
     grep -qx "devid_enroll_duration_seconds_count $N" "$T/metrics.txt"
 

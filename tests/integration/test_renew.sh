@@ -47,32 +47,42 @@ handle_pub() {
 }
 
 # persistent NAME: the persistent handles in device NAME's TPM, one a line.
+# Fails when tpm2_getcap fails or the list lacks the IDevID, which every
+# device has (an empty list is a failed listing, not a clean TPM).
 persistent() {
-    tpm "$1" tpm2_getcap handles-persistent 2>/dev/null | sed -n 's/^- //p' |
-        while read -r h; do printf '0x%08x\n' "$h"; done
+    local out h
+    out=$(tpm "$1" tpm2_getcap handles-persistent 2>&1) ||
+        { log "tpm2_getcap handles-persistent failed: $out"; return 1; }
+    [[ $out == *"- 0x81020000"* ]] || { log "no IDevID in the persistent handles: $out"; return 1; }
+    for h in $(sed -n 's/^- //p' <<<"$out"); do printf '0x%08x\n' "$h"; done
 }
 
 # no_strays NAME [EXTRA...]: no transient objects; no persistent ones beyond
 # the SRK, the IDevID and EXTRA.
 no_strays() {
-    local name=$1 h ok=0
+    local name=$1 h ok=0 out list
     shift
     local allowed=" 0x81000001 0x81020000 $* "
-    [[ -z $(tpm "$name" tpm2_getcap handles-transient 2>&1) ]] || {
-        log "transient objects left"
-        ok=1
-    }
-    for h in $(persistent "$name"); do
+    out=$(tpm "$name" tpm2_getcap handles-transient 2>&1) ||
+        { log "tpm2_getcap handles-transient failed: $out"; return 1; }
+    [[ -z $out ]] || { log "transient objects left: $(tr '\n' ' ' <<<"$out")"; ok=1; }
+    list=$(persistent "$name") || return 1
+    for h in $list; do
         [[ $allowed == *" $h "* ]] || { log "stray persistent object $h"; ok=1; }
     done
     return $ok
 }
 
-# key_gone NAME PUBHEX: no persistent handle holds that public key.
+# key_gone NAME PUBHEX: no persistent handle holds that public key (PUBHEX
+# must not be empty, and every handle's key must be readable).
 key_gone() {
-    local h
-    for h in $(persistent "$1"); do
-        [[ $(handle_pub "$1" "$h") != "$2" ]] || { log "old key still at $h"; return 1; }
+    local h list pub
+    [[ -n $2 ]] || { log "key_gone: no key given"; return 1; }
+    list=$(persistent "$1") || return 1
+    for h in $list; do
+        pub=$(handle_pub "$1" "$h")
+        [[ -n $pub ]] || { log "cannot read the key at $h"; return 1; }
+        [[ $pub != "$2" ]] || { log "old key still at $h"; return 1; }
     done
 }
 
@@ -84,9 +94,9 @@ consistent() {
     agent "$name" status --out-dir "$out" ${handle:+--persist-handle "$handle"} \
         >"$T/status.out" 2>&1 || { sed 's/^/    /' "$T/status.out" >&2; return 1; }
     if [[ -n $handle ]]; then
-        [[ $(cert_pub "$out/cert.pem") == "$(handle_pub "$name" "$handle")" ]] || return 1
+        same_text "$(cert_pub "$out/cert.pem")" "$(handle_pub "$name" "$handle")" || return 1
     fi
-    ! ls "$out" | grep -qE '\.new$|\.tmp\.|^renew\.pending$'
+    [[ -d $out ]] && ! ls "$out" | grep -qE '\.new$|\.tmp\.|^renew\.pending$'
 }
 
 issued() { grep -c "result=issued" "$VERIFIER_LOG"; }
@@ -94,13 +104,15 @@ issued() { grep -c "result=issued" "$VERIFIER_LOG"; }
 # crl_has SERIAL: the verifier's CRL (GET /v1/crl) lists SERIAL. Each worker
 # rebuilds its CRL at most once a second, so a miss is asked again a second
 # later (twice).
+# A CRL that cannot be fetched or parsed is 2, not "not listed".
 crl_has() {
-    local try
+    local try text
+    [[ -n $1 ]] || { log "crl_has: no serial given"; return 2; }
     for try in 1 2 3; do
         ((try == 1)) || sleep 1.1
         curl -sf --cacert "$T/pki/tls-ca.pem" "$VERIFIER_URL/v1/crl" -o "$T/crl.der" || return 2
-        openssl crl -inform DER -in "$T/crl.der" -noout -text | tr 'A-Z' 'a-z' |
-            sed -n 's/^ *serial number: *0*//p' | grep -qx "$1" && return 0
+        text=$(openssl crl -inform DER -in "$T/crl.der" -noout -text) || return 2
+        tr 'A-Z' 'a-z' <<<"$text" | sed -n 's/^ *serial number: *0*//p' | grep -qx "$1" && return 0
     done
     return 1
 }
@@ -108,6 +120,7 @@ crl_has() {
 # superseded_by NEW OLD: the ledger's record of NEW names OLD as superseded,
 # and OLD is revoked with reason superseded.
 superseded_by() {
+    [[ -n $1 && -n $2 ]] || { log "superseded_by: a serial is empty"; return 1; }
     "$VERIFIER" show --ledger "sqlite:$T/ledger.db" --serial "$1" >"$T/show-new.out" 2>&1 || return 1
     "$VERIFIER" show --ledger "sqlite:$T/ledger.db" --serial "$2" >"$T/show-old.out" 2>&1 || return 1
     sed -n 's/^supersedes: *//p' "$T/show-new.out" | tr 'A-Z' 'a-z' | sed 's/^0*//' | grep -qx "$2" &&
@@ -167,7 +180,8 @@ check "renew exits 0 when not due (got $rc)" test $rc -eq 0
 check "renew says when it is due" grep -q "renewal not due until [0-9-]* [0-9:]* UTC" "$T/a-notdue.out"
 check "not due: the certificate is unchanged" cmp -s "$T/a-cert0.pem" "$T/out-a/cert.pem"
 check "not due: the verifier was not asked" test "$(issued)" -eq "$n"
-check "not due: no attempt made" test "$(grep -c 'attempt' "$T/a-notdue.out")" -eq 0
+check "not due: no attempt made" \
+    sh -c "grep -q 'renewal not due' '$T/a-notdue.out' && ! grep -q 'attempt' '$T/a-notdue.out'"
 check "not due: no marker left" test ! -e "$T/out-a/renew.pending"
 
 log "renew_at 0.001 of a one-day certificate (backdated 5 min): due at once"
@@ -178,9 +192,9 @@ check "due renewal exits 0 (got $rc)" test $rc -eq 0
 check "renew says it renews, and since when" grep -q "renewing certificate 0*$s0: due since" "$T/a-due.out"
 s1=$(serial "$T/out-a/cert.pem")
 p1=$(cert_pub "$T/out-a/cert.pem")
-check "new certificate, new serial ($s0 -> $s1)" test -n "$s1" -a "$s1" != "$s0"
-check "new certificate, new public key" test -n "$p1" -a "$p1" != "$p0"
-check "the new public key is the key at $H (tpm2_readpublic)" test "$p1" = "$(handle_pub a "$H")"
+check "new certificate, new serial ($s0 -> $s1)" differ_text "$s1" "$s0"
+check "new certificate, new public key" differ_text "$p1" "$p0"
+check "the new public key is the key at $H (tpm2_readpublic)" same_text "$p1" "$(handle_pub a "$H")"
 check "the old key is gone from the TPM" key_gone a "$p0"
 check "only the documented persistent handles" no_strays a "$H"
 check "renewed: consistent" consistent a "$T/out-a" "$H"
@@ -197,13 +211,16 @@ check "forced renewal exits 0 (got $rc)" test $rc -eq 0
 check "renew says it was forced" grep -q "renewing certificate 0*$s1 now (--force" "$T/a-force.out"
 s2=$(serial "$T/out-a/cert.pem")
 p2=$(cert_pub "$T/out-a/cert.pem")
-check "forced: new serial and key" test "$s2" != "$s1" -a "$p2" != "$p1"
-check "forced: key at $H is the new one" test "$p2" = "$(handle_pub a "$H")"
+check "forced: new serial" differ_text "$s2" "$s1"
+check "forced: new key" differ_text "$p2" "$p1"
+check "forced: key at $H is the new one" same_text "$p2" "$(handle_pub a "$H")"
 check "forced: the old key is gone" key_gone a "$p1"
 check "forced: only the documented persistent handles" no_strays a "$H"
 check "forced: ledger links $s2 to $s1" superseded_by "$s2" "$s1"
 check "forced: the CRL lists $s1" crl_has "$s1"
 agent a enroll --config "$T/a.conf" >"$T/a-after.out" 2>&1
+rc=$?
+check "enroll after a renewal: exit 0 (got $rc)" test $rc -eq 0
 check "enroll after a renewal: already enrolled" grep -q "already enrolled" "$T/a-after.out"
 
 # ---------------------------------------------------------------------------
@@ -218,8 +235,8 @@ agent b renew --force --config "$T/b.conf" >"$T/b-renew.out" 2>&1
 rc=$?
 check "blob-only renewal exits 0 (got $rc)" test $rc -eq 0
 bs1=$(serial "$T/out-b/cert.pem")
-check "blob-only: new serial" test "$bs1" != "$bs0"
-check "blob-only: the key blob was replaced" sh -c "! cmp -s '$T/b-key0.pem' '$T/out-b/key.tss2.pem'"
+check "blob-only: new serial" differ_text "$bs1" "$bs0"
+check "blob-only: the key blob was replaced" differ_file "$T/b-key0.pem" "$T/out-b/key.tss2.pem"
 check "blob-only: consistent" consistent b "$T/out-b"
 check "blob-only: no persistent key added" no_strays b
 check "blob-only: ledger links $bs1 to $bs0" superseded_by "$bs1" "$bs0"
@@ -231,7 +248,7 @@ agent a renew --force --config "$T/a.conf" --url https://127.0.0.1:1 --deadline 
     >"$T/a-down.out" 2>&1
 rc=$?
 check "verifier unreachable: exit 3 (got $rc)" test $rc -eq 3
-check "verifier unreachable: the certificate stays" test "$(serial "$T/out-a/cert.pem")" = "$sk"
+check "verifier unreachable: the certificate stays" same_text "$(serial "$T/out-a/cert.pem")" "$sk"
 check "verifier unreachable: no marker left" test ! -e "$T/out-a/renew.pending"
 check "verifier unreachable: still consistent" consistent a "$T/out-a" "$H"
 main_url=$VERIFIER_URL
@@ -244,7 +261,11 @@ verifier_start deny --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key"
 agent a renew --force --config "$T/a.conf" --url "$VERIFIER_URL" >"$T/a-deny.out" 2>&1
 rc=$?
 check "policy refusal: exit 1 (got $rc)" test $rc -eq 1
-check "policy refusal: the certificate stays" test "$(serial "$T/out-a/cert.pem")" = "$sk"
+check "policy refusal: the agent names the reason (REASON_POLICY_DENIED)" \
+    grep -q "REASON_POLICY_DENIED" "$T/a-deny.out"
+check "policy refusal: the verifier logged it with its reason" \
+    sh -c "grep 'result=refused' '$VERIFIER_LOG' | grep 'device_serial=\"SN-RN-0001\"' | grep -q 'reason=\"denied by policy\"'"
+check "policy refusal: the certificate stays" same_text "$(serial "$T/out-a/cert.pem")" "$sk"
 check "policy refusal: no marker left" test ! -e "$T/out-a/renew.pending"
 stop_pid "$VERIFIER_PID"
 VERIFIER_URL=$main_url
@@ -282,7 +303,7 @@ for point in key-created response write commit renew-evict persist; do
         check "crash at $point, then $next: no stray persistent handles" no_strays a "$H"
         check "crash at $point, then $next: the old key is gone" key_gone a "$pb"
         sa=$(serial "$T/out-a/cert.pem")
-        check "crash at $point, then $next: a certificate other than $sb" test "$sa" != "$sb"
+        check "crash at $point, then $next: a certificate other than $sb" differ_text "$sa" "$sb"
         if [[ $after == redo ]]; then
             check "crash at $point, then $next: renewed again" \
                 grep -q "interrupted before its successor was stored" "$T/after-$point-$next.out"

@@ -9,6 +9,12 @@
 #                                 fresh swtpm + tpm2-abrmd, factory-provisioned;
 #                                 sets DEV_<NAME>_ENV (a file of exports)
 #   agent NAME ARGS...            run devid-agent with that device's TPM
+#
+# Counting: `check DESCRIPTION CMD...` runs CMD and counts a pass or a failure
+# (and returns CMD's verdict); `skip DESCRIPTION` counts a check that cannot run
+# here; `finish` prints the closing line, exactly
+#   "N passed, M failed, K skipped"
+# and fails when M > 0 or when nothing passed at all.
 
 DEVID_SRC=${DEVID_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)}
 DEVID_BIN=${DEVID_BIN:-$DEVID_SRC/build}
@@ -22,24 +28,140 @@ DEV_PKI=$DEVID_SRC/deploy/dev/devid-dev-pki
 
 PASSED=0
 FAILED=0
+SKIPPED=0
 
-# check DESCRIPTION CMD...: run CMD, count it as passed or failed.
+# check DESCRIPTION CMD...: run CMD, count it as passed or failed; returns 0
+# when it passed, 1 when it failed.
 check() {
     local what=$1
     shift
     if "$@"; then
         PASSED=$((PASSED + 1))
         log "ok: $what"
-    else
-        FAILED=$((FAILED + 1))
-        log "FAIL: $what"
+        return 0
     fi
+    FAILED=$((FAILED + 1))
+    log "FAIL: $what"
+    return 1
 }
 
-# finish: print the closing count line and exit with the verdict.
+# skip DESCRIPTION: count a check that genuinely cannot run here (say why in
+# DESCRIPTION). A missing tool that deploy/install-deps.sh installs is a
+# failure, not a skip.
+skip() {
+    SKIPPED=$((SKIPPED + 1))
+    log "SKIP: $*"
+}
+
+# finish: print the closing count line, "N passed, M failed, K skipped", and
+# exit with the verdict: failure when a check failed or none passed.
 finish() {
-    echo "$PASSED passed, $FAILED failed"
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    if [[ $PASSED -eq 0 ]]; then
+        log "FAIL: no check passed"
+        return 1
+    fi
     [[ $FAILED -eq 0 ]]
+}
+
+# have TOOL: TOOL is a command on PATH.
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+# same_text A B: strings A and B are equal and not empty (two failed commands
+# print the same nothing).
+same_text() {
+    [[ -n $1 ]] || { log "    first value is empty"; return 1; }
+    [[ -n $2 ]] || { log "    second value is empty"; return 1; }
+    [[ $1 == "$2" ]]
+}
+
+# differ_text A B: strings A and B are both non-empty and differ.
+differ_text() {
+    [[ -n $1 ]] || { log "    first value is empty"; return 1; }
+    [[ -n $2 ]] || { log "    second value is empty"; return 1; }
+    [[ $1 != "$2" ]]
+}
+
+# same_file A B: files A and B exist, are not empty, and are equal.
+same_file() {
+    [[ -s $1 ]] || { log "    missing or empty: $1"; return 1; }
+    [[ -s $2 ]] || { log "    missing or empty: $2"; return 1; }
+    cmp -s "$1" "$2"
+}
+
+# differ_file A B: files A and B exist, are not empty, and differ.
+differ_file() {
+    [[ -s $1 ]] || { log "    missing or empty: $1"; return 1; }
+    [[ -s $2 ]] || { log "    missing or empty: $2"; return 1; }
+    ! cmp -s "$1" "$2"
+}
+
+# cert_pub_der CERT OUT: the public key of certificate CERT, DER, into OUT.
+# Fails when openssl fails or writes nothing.
+cert_pub_der() {
+    local pem
+    rm -f "$2"
+    pem=$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null) && [[ -n $pem ]] ||
+        { log "    no public key in certificate $1"; return 1; }
+    openssl pkey -pubin -outform DER -out "$2" <<<"$pem" 2>/dev/null && [[ -s $2 ]]
+}
+
+# tpm_pub_der HANDLE OUT: the public key at persistent HANDLE of the TPM that
+# TPM2TOOLS_TCTI names (`tpm NAME tpm_pub_der ...`), DER, into OUT. Fails when
+# tpm2_readpublic or openssl fails or writes nothing.
+tpm_pub_der() {
+    rm -f "$2" "$2.pem"
+    timeout 30 tpm2_readpublic -c "$1" -f pem -o "$2.pem" >/dev/null 2>&1 && [[ -s $2.pem ]] ||
+        { log "    tpm2_readpublic -c $1 failed or wrote no key"; return 1; }
+    openssl pkey -pubin -in "$2.pem" -outform DER -out "$2" 2>/dev/null && [[ -s $2 ]]
+}
+
+# agent_attempts FILE: the number of attempts an agent's log FILE records
+# ("attempt N: enrolling with ..." lines); prints nothing when FILE is missing.
+agent_attempts() {
+    [[ -r $1 ]] || return 1
+    grep -c "^devid-agent: info: attempt [0-9]*: enrolling with " "$1"
+}
+
+# agent_one_attempt FILE: the agent's log FILE records exactly one attempt,
+# attempt 1, and no retry (it stopped at once).
+agent_one_attempt() {
+    local n
+    n=$(agent_attempts "$1")
+    [[ $n == 1 ]] || { log "    $1 records ${n:-no} attempts, want 1"; return 1; }
+    grep -q "attempt 1: enrolling with " "$1" && ! grep -q "retrying in" "$1"
+}
+
+# agent_waits_ok FILE [MIN_S]: the agent's log FILE records at least one retry,
+# and every "retrying in X s (backoff ceiling C ms[, Retry-After honoured], N s
+# left)" waits at most its jitter ceiling C (unless Retry-After asked for more),
+# at least MIN_S seconds, and not past the deadline: X < N + 1, N being the
+# whole seconds left. Checked from the agent's own words, not the wall clock.
+agent_waits_ok() {
+    local delay='retrying in \([0-9.]*\) s' ceiling='(backoff ceiling \([0-9]*\) ms'
+    local ra='\(, Retry-After honoured\)\{0,1\}' left=', \([0-9]*\) s left)'
+    [[ -r $1 ]] || return 1
+    # One line per wait: "X C N [, Retry-After honoured]".
+    sed -n "s/.*$delay $ceiling$ra$left.*/\\1 \\2 \\4 [\\3]/p" "$1" |
+        awk -v min="${2:-0}" '
+            { n++; ra = ($0 ~ /Retry-After/) }
+            !ra && $1 * 1000 > $2 { print "    wait " $1 " s above its ceiling " $2 " ms"; bad = 1 }
+            $1 < min { print "    wait " $1 " s below " min " s"; bad = 1 }
+            $1 >= $3 + 1 { print "    wait " $1 " s past the deadline (" $3 " s left)"; bad = 1 }
+            END { if (n == 0) print "    no retry logged"; exit (n == 0 || bad) }' >&2
+}
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; fails if it
+# has not after SECONDS (a bound against hangs, generous: not a timing check).
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
 }
 
 # wait_port PORT SECONDS: wait until something listens on 127.0.0.1:PORT.
