@@ -42,6 +42,9 @@ TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 # Processes to stop, in start order; devid_cleanup stops them in reverse.
 DEVID_PIDS=()
 DEVID_PIDFILES=()
+# Commands devid_cleanup runs first, newest first (servers with their own stop
+# command, such as PostgreSQL's pg_ctl).
+DEVID_CLEANUP_CMDS=()
 DEVID_TMP=${DEVID_TMP:-}
 
 # log MSG...: print a message prefixed with the test name, on stderr.
@@ -242,6 +245,10 @@ abrmd_start() {
 # DEVID_TMP unless DEVID_KEEP_TMP=1. Safe to call more than once.
 devid_cleanup() {
     local i pid
+    for ((i = ${#DEVID_CLEANUP_CMDS[@]} - 1; i >= 0; i--)); do
+        eval "${DEVID_CLEANUP_CMDS[i]}" >/dev/null 2>&1 || true
+    done
+    DEVID_CLEANUP_CMDS=()
     for ((i = ${#DEVID_PIDS[@]} - 1; i >= 0; i--)); do
         pid=${DEVID_PIDS[i]}
         stop_pid "$pid"
