@@ -16,13 +16,13 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
-#include "agent/backoff.h"
-#include "agent/csr.h"
+#include "agent/core/backoff.h"
+#include "agent/core/csr.h"
 #include "agent/http.h"
-#include "agent/renew.h"
+#include "agent/core/renew.h"
 #include "common/io/store.h"
 #include "agent/tpm.h"
-#include "agent/tss2pem.h"
+#include "agent/core/tss2pem.h"
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/tpmkey.h"
@@ -551,7 +551,8 @@ out:
     return r;
 }
 
-static int csr_sign_tpm(void *arg, TPMT_SIGNATURE *sig, const uint8_t digest[CSR_DIGEST_LEN])
+static int csr_sign_tpm(void *arg, TPMT_SIGNATURE *sig,
+                        const uint8_t digest[TPM2_SHA256_DIGEST_SIZE])
 {
     return tpm_sign(arg, sig, digest);
 }
@@ -617,7 +618,7 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
     uint8_t t[TRANSCRIPT_LEN];
     TPMT_SIGNATURE sig;
     EVP_PKEY *ldevid_pkey = NULL;
-    char cn[SERIAL_MAX + 1];
+    char cn[SERIAL_MAX + 1], why[512];
     int i, n;
     int r = DEVID_ERR_INTERNAL;
 
@@ -627,8 +628,11 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
         r = DEVID_ERR_TPM;
         goto out;
     }
-    if ((r = csr_build(&p->csr, &p->csr_len, ldevid_pkey, cn, csr_sign_tpm, ldevid)) != 0)
+    if ((r = csr_build(&p->csr, &p->csr_len, ldevid_pkey, cn, csr_sign_tpm, ldevid, why,
+                       sizeof(why))) != 0) {
+        log_err("%s", why);
         goto out;
+    }
     if ((r = transcript_compute(t, nonce, TRANSCRIPT_NONCE_LEN, exporter, TRANSCRIPT_EXPORTER_LEN,
                                 p->csr, p->csr_len)) != 0) {
         log_err("cannot compute the transcript: %s", devid_err_str(r));

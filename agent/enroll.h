@@ -8,7 +8,7 @@
 
 #include <openssl/x509.h>
 
-#include "agent/config.h"
+#include "agent/core/config.h"
 
 /* The names of the files the agent writes in its output directory. */
 #define ENROLL_CERT_FILE "cert.pem"

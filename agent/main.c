@@ -12,7 +12,7 @@
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 
-#include "agent/config.h"
+#include "agent/core/config.h"
 #include "agent/enroll.h"
 #include "common/io/store.h"
 #include "common/err.h"
@@ -186,7 +186,7 @@ static const struct option opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Each option is a configuration key: the flags go through config_set, so
+/* Each option is a configuration key: the flags go through agent_config_set, so
  * they are checked exactly as the file is. */
 static const struct {
     int opt;
@@ -237,7 +237,7 @@ static int load_file(struct agent_config *cfg, const char *path, int explicit)
         free(buf);
         return DEVID_ERR_CONFIG;
     }
-    r = config_parse(cfg, err, sizeof(err), (const char *)buf, path);
+    r = agent_config_parse(cfg, err, sizeof(err), (const char *)buf, path);
     if (r != 0)
         log_err("%s", err);
     free(buf);
@@ -258,7 +258,7 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
     *verbose = 0;
     if (force != NULL)
         *force = false;
-    if (config_init(cfg) != 0)
+    if (agent_config_init(cfg) != 0)
         return EXIT_LOCAL;
     optind = 1;
     opterr = 0;
@@ -299,7 +299,8 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
                 }
                 if (i == sizeof(opt_keys) / sizeof(opt_keys[0]))
                     return EXIT_USAGE;
-                r = config_set(cfg, err, sizeof(err), opt_keys[i].section, opt_keys[i].key, optarg);
+                r = agent_config_set(cfg, err, sizeof(err), opt_keys[i].section, opt_keys[i].key,
+                                     optarg);
                 if (r != 0) {
                     fprintf(stderr, "%s: --%s: %s\n", prog, opts[c - OPT_CONFIG].name,
                             r == DEVID_ERR_ALLOC ? "out of memory" : err);
@@ -393,7 +394,7 @@ static int enroll_main(int argc, char *argv[])
     rc = load_config(&cfg, &verbose, NULL, argc, argv, "enroll");
     if (rc != EXIT_OK)
         goto out;
-    if (config_check(&cfg, err, sizeof(err)) != 0) {
+    if (agent_config_check(&cfg, err, sizeof(err)) != 0) {
         log_err("configuration: %s", err);
         rc = EXIT_CONFIG;
         goto out;
@@ -407,7 +408,7 @@ static int enroll_main(int argc, char *argv[])
     print_result(&res);
 out:
     enroll_result_cleanup(&res);
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
 }
 
@@ -423,7 +424,7 @@ static int renew_main(int argc, char *argv[])
     rc = load_config(&cfg, &verbose, &force, argc, argv, "renew");
     if (rc != EXIT_OK)
         goto out;
-    if (config_check(&cfg, err, sizeof(err)) != 0) {
+    if (agent_config_check(&cfg, err, sizeof(err)) != 0) {
         log_err("configuration: %s", err);
         rc = EXIT_CONFIG;
         goto out;
@@ -438,7 +439,7 @@ static int renew_main(int argc, char *argv[])
         print_result(&res);
 out:
     enroll_result_cleanup(&res);
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
 }
 
@@ -456,7 +457,7 @@ static int status_main(int argc, char *argv[])
          : r == DEVID_ERR_TPM       ? EXIT_TPM
                                     : EXIT_LOCAL;
 out:
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
 }
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "agent/renew.h"
+#include "agent/core/renew.h"
 #include "common/err.h"
 
 #define NB 1700000000 /* notBefore of the test certificates */

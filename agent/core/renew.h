@@ -1,19 +1,21 @@
 /* When to renew the operational certificate, and the note a renewal leaves in
  * the output directory while it runs. Pure: the caller passes the times and
  * the bytes; nothing here reads a clock, a file or the TPM. */
-#ifndef DEVID_AGENT_RENEW_H
-#define DEVID_AGENT_RENEW_H
+#ifndef DEVID_AGENT_CORE_RENEW_H
+#define DEVID_AGENT_CORE_RENEW_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/serial.h"
+
 /* The file a renewal keeps in the output directory from its start until the
  * old key is out of the TPM (see enroll_renew). */
 #define RENEW_MARKER_FILE "renew.pending"
-/* Longest certificate serial the marker holds, in hex digits (RFC 5280: 20
- * octets). */
-#define RENEW_SERIAL_HEX_MAX 40
+/* Longest certificate serial the marker holds, in hex digits: serial_hex's
+ * (RFC 5280: 20 octets). */
+#define RENEW_SERIAL_HEX_MAX (SERIAL_HEX_LEN - 1)
 
 /*
  * renew_schedule decides whether a certificate valid from |not_before| to

@@ -1,4 +1,4 @@
-#include "agent/tss2pem.h"
+#include "agent/core/tss2pem.h"
 
 #include <limits.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The "TSS2 PRIVATE KEY" PEM file that OpenSSL's tpm2 provider (and the
  * tpm2-tss engine) load: a TPM key blob under a persistent parent. Pure. */
-#ifndef DEVID_AGENT_TSS2PEM_H
-#define DEVID_AGENT_TSS2PEM_H
+#ifndef DEVID_AGENT_CORE_TSS2PEM_H
+#define DEVID_AGENT_CORE_TSS2PEM_H
 
 #include <stddef.h>
 #include <stdint.h>
