@@ -23,6 +23,7 @@
 #include "common/io/store.h"
 #include "agent/tpm.h"
 #include "agent/core/tss2pem.h"
+#include "agent/core/wire.h"
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/tpmkey.h"
@@ -295,17 +296,14 @@ static int load_blob(struct tpm_key **out, struct tpm *t, const char *key_path, 
                      size_t klen)
 {
     struct tpm_key *srk = NULL, *key = NULL;
-    uint8_t *priv = NULL, pub[sizeof(TPM2B_PUBLIC)];
-    size_t priv_len = 0, pub_len = 0;
-    TPM2B_PUBLIC pub2b;
+    uint8_t *priv = NULL;
+    size_t priv_len = 0;
+    TPMT_PUBLIC pub;
     uint32_t parent = 0;
     int r = DEVID_ERR_NOT_FOUND;
 
     *out = NULL;
-    memset(&pub2b, 0, sizeof(pub2b));
-    if (tss2pem_decode(&parent, &pub2b.publicArea, &priv, &priv_len, (const char *)kbuf, klen) !=
-            0 ||
-        Tss2_MU_TPM2B_PUBLIC_Marshal(&pub2b, pub, sizeof(pub), &pub_len) != TSS2_RC_SUCCESS)
+    if (tss2pem_decode(&parent, &pub, &priv, &priv_len, (const char *)kbuf, klen) != 0)
         goto out;
     if ((r = tpm_key_persistent(&srk, t, parent)) != 0) {
         if (r == DEVID_ERR_NOT_FOUND)
@@ -315,7 +313,7 @@ static int load_blob(struct tpm_key **out, struct tpm *t, const char *key_path, 
             r = DEVID_ERR_NOT_FOUND;
         goto out;
     }
-    if ((r = tpm_key_load(&key, srk, pub, pub_len, priv, priv_len)) != 0) {
+    if ((r = tpm_key_load(&key, srk, &pub, priv, priv_len)) != 0) {
         if (r != DEVID_ERR_TPM || !tpm_last_error_transient()) {
             log_warn("%s does not load in this TPM under 0x%08x: enrolling again", key_path,
                      parent);
@@ -349,7 +347,7 @@ static int key_matches_tpm(struct tpm *t, const struct agent_config *cfg, const 
         r = tpm_key_persistent(&persisted, t, cfg->persist_handle);
         if (r != 0 && r != DEVID_ERR_NOT_FOUND && tpm_last_error_transient())
             goto out;
-        if (r != 0 || tpmkey_public_to_pkey(&pkey, tpm_key_public(persisted)) != 0 ||
+        if (r != 0 || tpmkey_public_to_pkey(&pkey, tpm_key_get0_public(persisted)) != 0 ||
             EVP_PKEY_eq(pkey, want) != 1) {
             log_warn(
                 "the key at persistent handle 0x%08x is not the certificate's key: "
@@ -434,7 +432,7 @@ static int check_key_cert(X509 *cert, struct tpm_key *key, const char *what, con
         snprintf(source, sizeof(source), "file %s", file);
     else
         snprintf(source, sizeof(source), "NV index 0x%08x", nv);
-    if (tpmkey_public_to_pkey(&pkey, tpm_key_public(key)) != 0) {
+    if (tpmkey_public_to_pkey(&pkey, tpm_key_get0_public(key)) != 0) {
         log_err("the %s key at handle 0x%08x is of an unsupported type", what, handle);
         r = DEVID_ERR_TPM;
         goto out;
@@ -554,7 +552,7 @@ out:
 static int csr_sign_tpm(void *arg, TPMT_SIGNATURE *sig,
                         const uint8_t digest[TPM2_SHA256_DIGEST_SIZE])
 {
-    return tpm_sign(arg, sig, digest);
+    return tpm_sign_sha256(arg, sig, digest);
 }
 
 /* What one try reads from the TPM: the IDevID (and IAK) keys and certificates. */
@@ -584,7 +582,7 @@ struct request_parts {
     size_t sig_len;
     uint8_t *attest;
     size_t attest_len;
-    uint8_t *attest_sig;
+    uint8_t attest_sig[sizeof(TPMT_SIGNATURE)];
     size_t attest_sig_len;
     uint8_t pub[sizeof(TPMT_PUBLIC)];
     size_t pub_len;
@@ -603,7 +601,6 @@ static void request_parts_cleanup(struct request_parts *p)
 
     OPENSSL_free(p->csr);
     OPENSSL_free(p->attest);
-    OPENSSL_free(p->attest_sig);
     OPENSSL_free(p->iak_der);
     for (i = 0; i < p->n_inter; i++)
         OPENSSL_free(p->inter_der[i]);
@@ -616,14 +613,14 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
     struct tpm_key *signer = dev->iak != NULL ? dev->iak : dev->idevid;
     STACK_OF(X509) *chain = dev->chain;
     uint8_t t[TRANSCRIPT_LEN];
-    TPMT_SIGNATURE sig;
+    TPMT_SIGNATURE sig, certify_sig;
     EVP_PKEY *ldevid_pkey = NULL;
     char cn[SERIAL_MAX + 1], why[512];
     int i, n;
     int r = DEVID_ERR_INTERNAL;
 
     subject_serial(cn, sizeof(cn), dev->idevid_cert);
-    if ((r = tpmkey_public_to_pkey(&ldevid_pkey, tpm_key_public(ldevid))) != 0) {
+    if ((r = tpmkey_public_to_pkey(&ldevid_pkey, tpm_key_get0_public(ldevid))) != 0) {
         log_err("cannot convert the LDevID public key from the TPM");
         r = DEVID_ERR_TPM;
         goto out;
@@ -638,7 +635,7 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
         log_err("cannot compute the transcript: %s", devid_err_str(r));
         goto out;
     }
-    if ((r = tpm_sign(dev->idevid, &sig, t)) != 0)
+    if ((r = tpm_sign_sha256(dev->idevid, &sig, t)) != 0)
         goto out;
     if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, p->sig, sizeof(p->sig), &p->sig_len) !=
         TSS2_RC_SUCCESS) {
@@ -646,11 +643,17 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
         r = DEVID_ERR_INTERNAL;
         goto out;
     }
-    if ((r = tpm_certify(&p->attest, &p->attest_len, &p->attest_sig, &p->attest_sig_len, ldevid,
-                         signer, t, sizeof(t))) != 0)
+    if ((r = tpm_certify(&p->attest, &p->attest_len, &certify_sig, ldevid, signer, t, sizeof(t))) !=
+        0)
         goto out;
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_public(signer), p->signer_pub, sizeof(p->signer_pub),
-                                    &p->signer_pub_len) != TSS2_RC_SUCCESS) {
+    if (Tss2_MU_TPMT_SIGNATURE_Marshal(&certify_sig, p->attest_sig, sizeof(p->attest_sig),
+                                       &p->attest_sig_len) != TSS2_RC_SUCCESS) {
+        log_err("cannot marshal the TPM2_Certify signature");
+        r = DEVID_ERR_INTERNAL;
+        goto out;
+    }
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_get0_public(signer), p->signer_pub,
+                                    sizeof(p->signer_pub), &p->signer_pub_len) != TSS2_RC_SUCCESS) {
         log_err("cannot marshal the certify signer's public area");
         r = DEVID_ERR_INTERNAL;
         goto out;
@@ -662,8 +665,8 @@ static int build_parts(struct request_parts *p, const struct device *dev, struct
         }
         p->iak_der_len = (size_t)n;
     }
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_public(ldevid), p->pub, sizeof(p->pub), &p->pub_len) !=
-        TSS2_RC_SUCCESS) {
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(tpm_key_get0_public(ldevid), p->pub, sizeof(p->pub),
+                                    &p->pub_len) != TSS2_RC_SUCCESS) {
         log_err("cannot marshal the LDevID public area");
         r = DEVID_ERR_INTERNAL;
         goto out;
@@ -722,7 +725,7 @@ static int parse_enroll_response(struct outcome *o, const uint8_t *body, size_t 
         }
         x = NULL;
     }
-    if (tpmkey_public_to_pkey(&pkey, tpm_key_public(ldevid)) != 0 ||
+    if (tpmkey_public_to_pkey(&pkey, tpm_key_get0_public(ldevid)) != 0 ||
         EVP_PKEY_eq(X509_get0_pubkey(o->cert), pkey) != 1) {
         log_err("POST /v1/enroll: the issued certificate is not for the new TPM key");
         goto out;
@@ -738,18 +741,13 @@ out:
 
 static int make_key_pem(struct outcome *o, struct tpm_key *ldevid, uint32_t srk_handle)
 {
-    uint8_t *pub = NULL, *priv = NULL;
-    size_t pub_len = 0, priv_len = 0;
+    const TPM2B_PUBLIC *pub;
+    const TPM2B_PRIVATE *priv;
     int r;
 
-    if ((r = tpm_key_blob(&pub, &pub_len, &priv, &priv_len, ldevid)) != 0)
-        goto out;
-    if ((r = tss2pem_encode(&o->key_pem, &o->key_pem_len, srk_handle, pub, pub_len, priv,
-                            priv_len)) != 0)
+    if ((r = tpm_key_get0_blob(ldevid, &pub, &priv)) == 0 &&
+        (r = tss2pem_encode_blob(&o->key_pem, &o->key_pem_len, srk_handle, pub, priv)) != 0)
         log_err("cannot encode the TSS2 key file: %s", devid_err_str(r));
-out:
-    OPENSSL_free(pub);
-    OPENSSL_clear_free(priv, priv_len);
     return r;
 }
 
@@ -762,7 +760,7 @@ static int attempt(struct outcome *o, struct http *h, struct tpm *t, const struc
     Devid__V1__TpmEvidence ev = DEVID__V1__TPM_EVIDENCE__INIT;
     struct request_parts parts;
     struct tpm_key *srk = NULL;
-    uint8_t nonce[TRANSCRIPT_NONCE_LEN], exporter[HTTP_EXPORTER_LEN];
+    uint8_t nonce[TRANSCRIPT_NONCE_LEN], exporter[TRANSCRIPT_EXPORTER_LEN];
     uint8_t *token = NULL, *buf = NULL, *body = NULL;
     size_t token_len = 0, len, body_len = 0;
     long status = 0;
@@ -1043,8 +1041,9 @@ static int finish_evict(struct tpm *t, const struct agent_config *cfg)
     r = tpm_key_persistent(&held, t, cfg->persist_handle);
     if (r != 0 && r != DEVID_ERR_NOT_FOUND)
         goto out;
-    if (r == 0 && tpmkey_public_to_pkey(&want, tpm_key_public(key)) == 0 &&
-        tpmkey_public_to_pkey(&have, tpm_key_public(held)) == 0 && EVP_PKEY_eq(want, have) == 1) {
+    if (r == 0 && tpmkey_public_to_pkey(&want, tpm_key_get0_public(key)) == 0 &&
+        tpmkey_public_to_pkey(&have, tpm_key_get0_public(held)) == 0 &&
+        EVP_PKEY_eq(want, have) == 1) {
         log_info("the new key is already at persistent handle 0x%08x", cfg->persist_handle);
         r = 0;
         goto out;
@@ -1098,9 +1097,10 @@ static int try_once(struct enroll_result *res, struct outcome *o, const struct a
     hcfg.key_handle = cfg->idevid_handle;
     hcfg.cert = dev.idevid_cert;
     hcfg.chain = dev.chain;
-    hcfg.tls_version = (enum http_tls_version)cfg->tls_version;
+    hcfg.tls_version = cfg->tls_version;
     hcfg.timeout = timeout;
     hcfg.proxy = cfg->proxy;
+    hcfg.body_max = WIRE_ANSWER_MAX;
     if ((r = http_new(&h, &hcfg)) != 0)
         goto out;
     r = attempt(o, h, t, &dev, cfg);

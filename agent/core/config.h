@@ -21,7 +21,7 @@
 /* Largest configuration file read. */
 #define CONFIG_FILE_MAX (64 * 1024)
 
-/* TLS versions: 0 is 1.2 to 1.3 (same values as enum http_tls_version). */
+/* TLS versions of the connection to the verifier: 0 is 1.2 to 1.3. */
 enum config_tls {
     CONFIG_TLS_DEFAULT = 0,
     CONFIG_TLS_1_2 = 12,

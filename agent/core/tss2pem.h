@@ -23,6 +23,14 @@ int tss2pem_encode(char **out, size_t *out_len, uint32_t parent, const uint8_t *
                    const uint8_t *priv, size_t priv_len);
 
 /*
+ * tss2pem_encode_blob is tss2pem_encode of the blob |pub| and |priv| as the
+ * TPM returned them (TPM2_Create), marshalled here. Returns as tss2pem_encode,
+ * or DEVID_ERR_INVALID_ARGUMENT for a blob that does not marshal.
+ */
+int tss2pem_encode_blob(char **out, size_t *out_len, uint32_t parent, const TPM2B_PUBLIC *pub,
+                        const TPM2B_PRIVATE *priv);
+
+/*
  * tss2pem_decode parses the PEM at |pem| (|pem_len| bytes). Sets |*parent|,
  * |*pub| to the TPMT_PUBLIC inside the TPM2B_PUBLIC, and, when |priv| is not
  * NULL, |*priv| (OPENSSL_malloc) to the marshalled TPM2B_PRIVATE. Returns 0 or
