@@ -86,3 +86,29 @@ int renew_marker_parse(char *serial_hex, size_t serial_size, const uint8_t *buf,
     serial_hex[n] = '\0';
     return 0;
 }
+
+int renew_decide(enum renew_action *action, int64_t *due_at, const struct renew_facts *facts)
+{
+    bool due = false;
+    int r;
+
+    if (action == NULL || due_at == NULL || facts == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *action = RENEW_ACTION_ENROLL;
+    *due_at = 0;
+    if (facts->marker) {
+        if (facts->marker_serial == NULL || facts->cert_serial == NULL ||
+            strcmp(facts->marker_serial, facts->cert_serial) == 0)
+            *action = RENEW_ACTION_REDO;
+        else
+            *action = RENEW_ACTION_FINISH;
+        return 0;
+    }
+    if (!facts->renew || !facts->enrolled)
+        return 0;
+    if ((r = renew_schedule(&due, due_at, facts->not_before, facts->not_after, facts->now,
+                            facts->renew_at)) != 0)
+        return r;
+    *action = due || facts->force ? RENEW_ACTION_START : RENEW_ACTION_NOT_DUE;
+    return 0;
+}

@@ -1,6 +1,7 @@
-/* When to renew the operational certificate, and the note a renewal leaves in
- * the output directory while it runs. Pure: the caller passes the times and
- * the bytes; nothing here reads a clock, a file or the TPM. */
+/* The renewal plan: when to renew the operational certificate, the note a
+ * renewal leaves in the output directory while it runs, and what a run must
+ * do given what it found there. Pure: the caller passes the times, the bytes
+ * and the facts; nothing here reads a clock, a file or the TPM. */
 #ifndef DEVID_AGENT_CORE_RENEW_H
 #define DEVID_AGENT_CORE_RENEW_H
 
@@ -47,5 +48,51 @@ int renew_marker_format(char *out, size_t out_size, size_t *out_len, const char 
  * Returns 0, or DEVID_ERR_BAD_REQUEST for anything else.
  */
 int renew_marker_parse(char *serial_hex, size_t serial_size, const uint8_t *buf, size_t len);
+
+/* What a run must do (renew_decide). */
+enum renew_action {
+    /* Enroll, unless the files and the TPM already hold a valid enrollment. */
+    RENEW_ACTION_ENROLL,
+    /* A renewal was interrupted before its successor was stored; the
+     * verifier may already have revoked the old certificate: enroll with a
+     * new key even over a valid enrollment, then remove the marker. */
+    RENEW_ACTION_REDO,
+    /* A renewal was interrupted after its new files were committed: finish
+     * its TPM side (the new key to persist_handle), remove the marker, then
+     * as RENEW_ACTION_ENROLL. */
+    RENEW_ACTION_FINISH,
+    /* renew: the certificate is valid and renewal is not due: nothing. */
+    RENEW_ACTION_NOT_DUE,
+    /* renew: due (or forced): write the marker, then as RENEW_ACTION_REDO. */
+    RENEW_ACTION_START,
+};
+
+/* What a run found before it starts, gathered by the caller in this order:
+ * the marker first; only without one, and only for renew, the files. */
+struct renew_facts {
+    bool renew;                /* the command is renew (else enroll) */
+    bool force;                /* renew --force */
+    bool marker;               /* the renewal marker is in the output directory */
+    const char *marker_serial; /* with marker: the serial it names; NULL: malformed */
+    const char *cert_serial;   /* with marker: cert.pem's serial; NULL: none readable */
+    bool enrolled;             /* renew without marker: the files hold a valid enrollment */
+    int64_t not_before;        /* with enrolled: the certificate's validity ... */
+    int64_t not_after;
+    int64_t now;     /* ... and the time now, seconds since the epoch */
+    double renew_at; /* [renew] renew_at */
+};
+
+/*
+ * renew_decide sets |*action| to what a run with |facts| must do, and, for
+ * RENEW_ACTION_NOT_DUE and RENEW_ACTION_START, |*due_at| to the first second
+ * renewal is due (renew_schedule). A marker decides alone: when it is
+ * malformed, or cert.pem is unreadable or still the certificate it names,
+ * RENEW_ACTION_REDO; otherwise RENEW_ACTION_FINISH. Without one, enroll
+ * always enrolls; renew enrolls when the files hold no valid enrollment, and
+ * otherwise renews when due or forced. Returns 0, or
+ * DEVID_ERR_INVALID_ARGUMENT when the certificate's validity dates cannot be
+ * scheduled (renew_schedule).
+ */
+int renew_decide(enum renew_action *action, int64_t *due_at, const struct renew_facts *facts);
 
 #endif
