@@ -9,14 +9,15 @@
 #include <string.h>
 
 #include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/x509.h>
 
 #include "agent/core/config.h"
-#include "agent/enroll.h"
-#include "common/io/store.h"
+#include "agent/run.h"
+#include "agent/status.h"
 #include "common/err.h"
 #include "common/io/log.h"
+#include "common/io/store.h"
+#include "common/serial.h"
 
 /* Exit codes; README.md ("The agent") and --help list them. systemd's
  * RestartPreventExitStatus names every one that retrying cannot fix. */
@@ -321,7 +322,7 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
     return EXIT_OK;
 }
 
-static int exit_code(int r, const struct enroll_result *res)
+static int exit_code(int r, const struct run_result *res)
 {
     if (r == 0)
         return EXIT_OK;
@@ -346,7 +347,7 @@ static int exit_code(int r, const struct enroll_result *res)
     }
 }
 
-static void log_failure(const char *what, int rc, int r, const struct enroll_result *res)
+static void log_failure(const char *what, int rc, int r, const struct run_result *res)
 {
     log_err("%s failed (exit %d): %s%s", what, rc,
             res->peer_untrusted ? "the verifier's TLS certificate is not trusted"
@@ -355,10 +356,9 @@ static void log_failure(const char *what, int rc, int r, const struct enroll_res
             res->peer_untrusted ? ": check ca_bundle and the url's host name" : "");
 }
 
-static void print_result(const struct enroll_result *res)
+static void print_result(const struct run_result *res)
 {
-    BIGNUM *bn = NULL;
-    char *hex = NULL;
+    char serial[SERIAL_HEX_LEN];
     BIO *bio = BIO_new_fp(stdout, BIO_NOCLOSE);
 
     if (bio == NULL)
@@ -368,60 +368,25 @@ static void print_result(const struct enroll_result *res)
     BIO_printf(bio, "\nissuer: ");
     X509_NAME_print_ex(bio, X509_get_issuer_name(res->cert), 0, XN_FLAG_RFC2253);
     BIO_printf(bio, "\n");
-    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(res->cert), NULL)) != NULL &&
-        (hex = BN_bn2hex(bn)) != NULL) {
-        for (char *p = hex; *p != '\0'; p++) {
-            if (*p >= 'A' && *p <= 'F')
-                *p = (char)(*p - 'A' + 'a');
-        }
-        BIO_printf(bio, "serial: %s\n", hex);
-    }
+    if (serial_hex(serial, sizeof(serial), res->cert) == 0)
+        BIO_printf(bio, "serial: %s\n", serial);
     BIO_printf(bio, "certificate: %s\n", res->cert_path);
     (void)BIO_flush(bio);
     BIO_free(bio);
-    OPENSSL_free(hex);
-    BN_free(bn);
 }
 
-static int enroll_main(int argc, char *argv[])
+/* run_main runs enroll or, with |renew|, renew, and prints the certificate
+ * it leaves in place. */
+static int run_main(int argc, char *argv[], bool renew)
 {
     struct agent_config cfg;
-    struct enroll_result res;
-    char err[512];
-    int r, rc, verbose;
-
-    memset(&res, 0, sizeof(res));
-    rc = load_config(&cfg, &verbose, NULL, argc, argv, "enroll");
-    if (rc != EXIT_OK)
-        goto out;
-    if (agent_config_check(&cfg, err, sizeof(err)) != 0) {
-        log_err("configuration: %s", err);
-        rc = EXIT_CONFIG;
-        goto out;
-    }
-    r = enroll_run(&res, &cfg);
-    rc = exit_code(r, &res);
-    if (r != 0) {
-        log_failure("enrollment", rc, r, &res);
-        goto out;
-    }
-    print_result(&res);
-out:
-    enroll_result_cleanup(&res);
-    agent_config_cleanup(&cfg);
-    return rc < 0 ? EXIT_OK : rc;
-}
-
-static int renew_main(int argc, char *argv[])
-{
-    struct agent_config cfg;
-    struct enroll_result res;
+    struct run_result res;
     char err[512];
     bool force = false;
     int r, rc, verbose;
 
     memset(&res, 0, sizeof(res));
-    rc = load_config(&cfg, &verbose, &force, argc, argv, "renew");
+    rc = load_config(&cfg, &verbose, renew ? &force : NULL, argc, argv, renew ? "renew" : "enroll");
     if (rc != EXIT_OK)
         goto out;
     if (agent_config_check(&cfg, err, sizeof(err)) != 0) {
@@ -429,18 +394,28 @@ static int renew_main(int argc, char *argv[])
         rc = EXIT_CONFIG;
         goto out;
     }
-    r = enroll_renew(&res, &cfg, force);
+    r = renew ? run_renew(&res, &cfg, force) : run_enroll(&res, &cfg);
     rc = exit_code(r, &res);
     if (r != 0) {
-        log_failure("renewal", rc, r, &res);
+        log_failure(renew ? "renewal" : "enrollment", rc, r, &res);
         goto out;
     }
     if (!res.not_due)
         print_result(&res);
 out:
-    enroll_result_cleanup(&res);
+    run_result_cleanup(&res);
     agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
+}
+
+static int enroll_main(int argc, char *argv[])
+{
+    return run_main(argc, argv, false);
+}
+
+static int renew_main(int argc, char *argv[])
+{
+    return run_main(argc, argv, true);
 }
 
 static int status_main(int argc, char *argv[])
@@ -451,7 +426,7 @@ static int status_main(int argc, char *argv[])
     rc = load_config(&cfg, &verbose, NULL, argc, argv, "status");
     if (rc != EXIT_OK)
         goto out;
-    r = enroll_status(&cfg);
+    r = status_print(&cfg);
     rc = r == 0                     ? EXIT_OK
          : r == DEVID_ERR_NOT_FOUND ? EXIT_REFUSED
          : r == DEVID_ERR_TPM       ? EXIT_TPM

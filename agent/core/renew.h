@@ -11,9 +11,6 @@
 
 #include "common/serial.h"
 
-/* The file a renewal keeps in the output directory from its start until the
- * old key is out of the TPM (see enroll_renew). */
-#define RENEW_MARKER_FILE "renew.pending"
 /* Longest certificate serial the marker holds, in hex digits: serial_hex's
  * (RFC 5280: 20 octets). */
 #define RENEW_SERIAL_HEX_MAX (SERIAL_HEX_LEN - 1)
