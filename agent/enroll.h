@@ -1,78 +1,41 @@
-/* One enrollment, from the IDevID in the TPM to the LDevID files on disk. */
+/* One enrollment, in the order of its steps: read the device's identity,
+ * connect, ask for a challenge, create the new key, build its CSR, compute
+ * the transcript, sign it, certify the new key, enroll, write the files. */
 #ifndef DEVID_AGENT_ENROLL_H
 #define DEVID_AGENT_ENROLL_H
 
 #include <limits.h>
-#include <stdbool.h>
-#include <stdint.h>
 
 #include <openssl/x509.h>
 
-#include "agent/config.h"
+#include "agent/core/config.h"
+#include "agent/exchange.h"
+#include "agent/tpm.h"
 
-/* The names of the files the agent writes in its output directory. */
-#define ENROLL_CERT_FILE "cert.pem"
-#define ENROLL_CHAIN_FILE "chain.pem"
-#define ENROLL_KEY_FILE "key.tss2.pem"
-
-struct enroll_result {
-    X509 *cert;          /* the LDevID certificate (owned) */
-    bool already;        /* true when an existing enrollment was found */
-    int reason;          /* devid.v1.Reason of a refusal, 0 otherwise */
-    bool gave_up;        /* failures were retryable, but the deadline came first */
-    bool peer_untrusted; /* the verifier's TLS certificate did not verify */
-    unsigned attempts;
-    bool renewed;   /* renew: a new key and certificate replaced a valid pair */
-    bool not_due;   /* renew: the certificate is valid and renewal is not due */
-    int64_t due_at; /* renew, when not_due: the first second it is (Unix time) */
+/* What one enrollment attempt hands back to the run that retries it. */
+struct enroll_attempt {
+    X509 *cert; /* the issued certificate, once the files are written (owned) */
     char cert_path[PATH_MAX];
+    struct tpm_key *ldevid;          /* the new key, still loaded after success (owned) */
+    struct exchange_refusal refusal; /* what the verifier said, for the retry decision */
+    char why[160];                   /* the step that failed, for the attempt's log line */
 };
 
 /*
- * enroll_run enrolls the device described by |cfg|, or finds that it already
- * is: a currently valid cert.pem in |cfg->out_dir| whose key is the one in
- * key.tss2.pem, a blob this TPM loads (and, with a persist_handle, the key at
- * that handle). A mismatch is not trusted: the device enrolls again. It first
- * finishes or undoes a write that a crash interrupted. Retryable failures
- * (network, HTTP 503, retryable refusals, transient TPM errors) are retried
- * with exponential backoff and full jitter, honouring Retry-After, until
- * |cfg->deadline|. Fills |res|, which the caller releases with
- * enroll_result_cleanup, in every case. Returns 0; DEVID_ERR_REFUSED when the
- * verifier refused (|res->reason| says why, the verifier's message is logged);
- * DEVID_ERR_TPM; DEVID_ERR_NETWORK, DEVID_ERR_TLS or DEVID_ERR_PROTOCOL for
- * the connection; or a local error (DEVID_ERR_IO, DEVID_ERR_CONFIG, ...).
+ * enroll_attempt runs one enrollment over the open TPM |tpm| on a fresh TLS
+ * connection whose requests are each bounded by |timeout| seconds, and, when
+ * the verifier issues a certificate, writes key.tss2.pem, chain.pem and
+ * cert.pem together (agent/fileset.h). Fills |a| in every case; the caller
+ * frees it with enroll_attempt_cleanup before it closes |tpm|. Returns 0,
+ * DEVID_ERR_REFUSED (the verifier's Error, logged), DEVID_ERR_TPM,
+ * DEVID_ERR_NETWORK, DEVID_ERR_TLS, DEVID_ERR_PROTOCOL, or a local error;
+ * each failure is logged where it happens.
  */
-int enroll_run(struct enroll_result *res, const struct agent_config *cfg);
+int enroll_attempt(struct enroll_attempt *a, struct tpm *tpm, const struct agent_config *cfg,
+                   long timeout);
 
-/*
- * enroll_renew renews the certificate in |cfg->out_dir|. With no valid
- * certificate there (missing, expired, not for key.tss2.pem) it enrolls as
- * enroll_run does, and says so. When the elapsed fraction of the
- * certificate's lifetime is below |cfg->renew_at| and |force| is false, it
- * sets |res->not_due| and |res->due_at| and returns 0, having read only the
- * files: neither the TPM nor the verifier is contacted. Otherwise it enrolls
- * again with a new TPM key and fresh evidence, authenticated by the IDevID;
- * the verifier links the new certificate to the old one and revokes the old
- * one. The new key, chain and certificate are committed together as by
- * enroll_run, and only then does the old key leave the TPM (with a
- * persist_handle: evicted, the new key persisted there). A renewal
- * interrupted at any point is finished or redone by the next enroll_renew or
- * enroll_run (the order is documented at struct run_plan in enroll.c). Sets
- * |res->renewed| when a new certificate replaced a valid one. Returns as
- * enroll_run; |res| is released with enroll_result_cleanup.
- */
-int enroll_renew(struct enroll_result *res, const struct agent_config *cfg, bool force);
-
-/*
- * enroll_status prints to stdout the device identity from the IDevID
- * certificate (serial, model, manufacturer), the operational certificate's
- * subject, issuer, serial and expiry, and where its key lives. Returns 0 when
- * a valid certificate matching its key is in place, DEVID_ERR_NOT_FOUND when
- * there is none, or the error that prevented the check.
- */
-int enroll_status(const struct agent_config *cfg);
-
-/* enroll_result_cleanup frees what |res| holds and zeroes it. */
-void enroll_result_cleanup(struct enroll_result *res);
+/* enroll_attempt_cleanup frees what |a| holds (flushing the new key) and
+ * zeroes it. */
+void enroll_attempt_cleanup(struct enroll_attempt *a);
 
 #endif

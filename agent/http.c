@@ -33,7 +33,7 @@ struct http {
     unsigned retry_after;
     enum http_fail fail;
     /* from the first request */
-    uint8_t exporter[HTTP_EXPORTER_LEN];
+    uint8_t exporter[TRANSCRIPT_EXPORTER_LEN];
     bool have_exporter;
     bool exporter_changed;
 };
@@ -46,7 +46,7 @@ static int curl_ready = 0;
 static int tls_sign(void *arg, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HASH hash,
                     const uint8_t *digest, size_t digest_len)
 {
-    return tpm_sign_digest(arg, sig, scheme, hash, digest, digest_len);
+    return tpm_sign_scheme(arg, sig, scheme, hash, digest, digest_len);
 }
 
 static int load_key(struct http *h)
@@ -55,7 +55,7 @@ static int load_key(struct http *h)
 
     if ((r = tpmprov_new(&h->prov)) != 0)
         return r;
-    if ((r = tpmprov_pkey_new(&h->key, h->prov, tpm_key_public(h->cfg->key), tls_sign,
+    if ((r = tpmprov_pkey_new(&h->key, h->prov, tpm_key_get0_public(h->cfg->key), tls_sign,
                               h->cfg->key)) != 0) {
         log_err("cannot use the TPM key at handle 0x%08x as the TLS client key",
                 h->cfg->key_handle);
@@ -97,7 +97,7 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *arg)
 static void export_binding(struct http *h)
 {
     struct curl_tlssessioninfo *info = NULL;
-    uint8_t val[HTTP_EXPORTER_LEN];
+    uint8_t val[TRANSCRIPT_EXPORTER_LEN];
     char reason[256];
     SSL *ssl;
 
@@ -163,7 +163,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *arg)
     uint8_t *nb;
 
     export_binding(h);
-    if (len > HTTP_BODY_MAX || h->body_len + len > HTTP_BODY_MAX) {
+    if (len > h->cfg->body_max || h->body_len + len > h->cfg->body_max) {
         h->too_large = true;
         return 0;
     }
@@ -195,10 +195,10 @@ static int configure(struct http *h)
     CURLcode rc;
 
     switch (cfg->tls_version) {
-        case HTTP_TLS_1_2:
+        case CONFIG_TLS_1_2:
             ver = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
             break;
-        case HTTP_TLS_1_3:
+        case CONFIG_TLS_1_3:
             ver = CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3;
             break;
         default:
@@ -250,7 +250,7 @@ int http_new(struct http **out, const struct http_config *cfg)
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || cfg == NULL || cfg->url == NULL || cfg->ca_bundle == NULL ||
-        cfg->key == NULL || cfg->cert == NULL)
+        cfg->key == NULL || cfg->cert == NULL || cfg->body_max == 0)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if (!curl_ready) {
@@ -329,29 +329,12 @@ unsigned http_retry_after(const struct http *h)
     return h != NULL ? h->retry_after : 0;
 }
 
-int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, const char *path,
-              const uint8_t *req, size_t req_len)
+/* prepare checks that a later request of the session still has its
+ * connection and sets up the transfer of |req| to |url|. */
+static int prepare(struct http *h, const char *url, const uint8_t *req, size_t req_len)
 {
-    char url[2048];
-    curl_off_t connects = -1;
     curl_socket_t sock = CURL_SOCKET_BAD;
-    CURLcode rc;
-    int n;
-    int r = DEVID_ERR_INTERNAL;
 
-    if (h == NULL || status == NULL || body == NULL || body_len == NULL || path == NULL ||
-        (req == NULL && req_len > 0))
-        return DEVID_ERR_INVALID_ARGUMENT;
-    *status = 0;
-    *body = NULL;
-    *body_len = 0;
-    h->fail = HTTP_FAIL_NONE;
-    h->retry_after = 0;
-    n = snprintf(url, sizeof(url), "%s%s", h->cfg->url, path);
-    if (n < 0 || (size_t)n >= sizeof(url)) {
-        log_err("verifier URL %s is too long", h->cfg->url);
-        return DEVID_ERR_CONFIG;
-    }
     if (h->requests > 0 && (curl_easy_getinfo(h->curl, CURLINFO_ACTIVESOCKET, &sock) != CURLE_OK ||
                             sock == CURL_SOCKET_BAD)) {
         log_err("the verifier closed the TLS connection between challenge and enroll");
@@ -372,51 +355,71 @@ int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, co
         log_err("cannot set up the request to %s", url);
         return DEVID_ERR_INTERNAL;
     }
+    return 0;
+}
+
+/* transfer_failed names the failure |rc| of the transfer to |url|. */
+static int transfer_failed(struct http *h, const char *url, CURLcode rc)
+{
+    if (h->too_large) {
+        log_err("POST %s: the answer is larger than %zu bytes", url, h->cfg->body_max);
+        h->fail = HTTP_FAIL_NETWORK;
+        return DEVID_ERR_TOO_LARGE;
+    }
+    h->fail = classify(rc);
+    log_err("POST %s failed: %s%s", url, h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc),
+            h->fail == HTTP_FAIL_PEER_UNTRUSTED
+                ? " (the verifier's certificate does not verify against the CA bundle "
+                  "given; check ca_bundle and the url's host name)"
+                : "");
+    return h->fail == HTTP_FAIL_NETWORK ? DEVID_ERR_NETWORK : DEVID_ERR_TLS;
+}
+
+int http_post(struct http *h, long *status, uint8_t **body, size_t *body_len, const char *path,
+              const uint8_t *req, size_t req_len)
+{
+    char url[2048];
+    curl_off_t connects = -1;
+    CURLcode rc;
+    int n, r;
+
+    if (h == NULL || status == NULL || body == NULL || body_len == NULL || path == NULL ||
+        (req == NULL && req_len > 0))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *status = 0;
+    *body = NULL;
+    *body_len = 0;
+    h->fail = HTTP_FAIL_NONE;
+    h->retry_after = 0;
+    n = snprintf(url, sizeof(url), "%s%s", h->cfg->url, path);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        log_err("verifier URL %s is too long", h->cfg->url);
+        return DEVID_ERR_CONFIG;
+    }
+    if ((r = prepare(h, url, req, req_len)) != 0)
+        return r;
     log_debug("POST %s (%zu bytes)", url, req_len);
     rc = curl_easy_perform(h->curl);
     h->requests++;
-    if (rc != CURLE_OK) {
-        if (h->too_large) {
-            log_err("POST %s: the answer is larger than %d bytes", url, HTTP_BODY_MAX);
-            h->fail = HTTP_FAIL_NETWORK;
-            r = DEVID_ERR_TOO_LARGE;
-        } else {
-            h->fail = classify(rc);
-            log_err("POST %s failed: %s%s", url,
-                    h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc),
-                    h->fail == HTTP_FAIL_PEER_UNTRUSTED
-                        ? " (the verifier's certificate does not verify against the CA bundle "
-                          "given; check ca_bundle and the url's host name)"
-                        : "");
-            r = h->fail == HTTP_FAIL_NETWORK ? DEVID_ERR_NETWORK : DEVID_ERR_TLS;
-        }
-        goto out;
+    if (rc != CURLE_OK)
+        return transfer_failed(h, url, rc);
+    if (h->requests > 1 &&
+        (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
+         connects != 0 || h->exporter_changed)) {
+        log_err("the verifier closed the TLS connection between challenge and enroll");
+        h->fail = HTTP_FAIL_NETWORK;
+        return DEVID_ERR_NETWORK;
     }
-    if (h->requests > 1) {
-        if (curl_easy_getinfo(h->curl, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
-            connects != 0 || h->exporter_changed) {
-            log_err("the verifier closed the TLS connection between challenge and enroll");
-            h->fail = HTTP_FAIL_NETWORK;
-            r = DEVID_ERR_NETWORK;
-            goto out;
-        }
-    }
-    if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK) {
-        r = DEVID_ERR_NETWORK;
-        goto out;
-    }
+    if (curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
+        return DEVID_ERR_NETWORK;
     log_debug("POST %s: HTTP %ld, %zu bytes", url, *status, h->body_len);
-    if (h->body == NULL && (h->body = malloc(1)) == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
-    }
+    if (h->body == NULL && (h->body = malloc(1)) == NULL)
+        return DEVID_ERR_ALLOC;
     *body = h->body;
     *body_len = h->body_len;
     h->body = NULL;
     h->body_len = 0;
-    r = 0;
-out:
-    return r;
+    return 0;
 }
 
 void http_session_begin(struct http *h)
@@ -429,7 +432,7 @@ void http_session_begin(struct http *h)
     OPENSSL_cleanse(h->exporter, sizeof(h->exporter));
 }
 
-int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN])
+int http_exporter(const struct http *h, uint8_t out[TRANSCRIPT_EXPORTER_LEN])
 {
     if (h == NULL || out == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -437,6 +440,6 @@ int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN])
         log_err("TLS: the channel binding (tls-exporter) of the connection is unknown");
         return DEVID_ERR_TLS;
     }
-    memcpy(out, h->exporter, HTTP_EXPORTER_LEN);
+    memcpy(out, h->exporter, TRANSCRIPT_EXPORTER_LEN);
     return 0;
 }

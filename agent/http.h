@@ -9,16 +9,10 @@
 
 #include <openssl/x509.h>
 
+#include "agent/core/config.h"
+#include "common/transcript.h"
+
 struct tpm_key;
-
-#define HTTP_BODY_MAX (64 * 1024)
-#define HTTP_EXPORTER_LEN 32
-
-enum http_tls_version {
-    HTTP_TLS_DEFAULT = 0, /* 1.2 to 1.3 */
-    HTTP_TLS_1_2 = 12,
-    HTTP_TLS_1_3 = 13,
-};
 
 /* What kind of failure the last http_post had. */
 enum http_fail {
@@ -36,9 +30,10 @@ struct http_config {
     uint32_t key_handle;   /* its persistent handle, for messages */
     X509 *cert;            /* client certificate (borrowed) */
     STACK_OF(X509) *chain; /* intermediates sent in the handshake (borrowed) */
-    enum http_tls_version tls_version;
+    enum config_tls tls_version;
     long timeout;      /* seconds, for each request */
     const char *proxy; /* CURLOPT_PROXY; NULL: libcurl reads https_proxy etc. */
+    size_t body_max;   /* the largest answer body accepted */
 };
 
 struct http;
@@ -59,7 +54,7 @@ void http_free(struct http *h);
 /*
  * http_post POSTs |req| (application/x-protobuf) to |cfg->url| + |path| and
  * sets |*status| to the HTTP status and |*body| (malloc) to the response body,
- * at most HTTP_BODY_MAX bytes. The first request of a session (see
+ * at most |cfg->body_max| bytes. The first request of a session (see
  * http_session_begin) opens a fresh TLS connection; the later ones must reuse
  * it, or fail without being sent when curl already knows it is closed. Returns 0 for any HTTP
  * answer, DEVID_ERR_TLS for a TLS failure (including an untrusted verifier certificate),
@@ -80,7 +75,7 @@ void http_session_begin(struct http *h);
  * read during the first request of the session, to |out|. Returns 0, or DEVID_ERR_TLS when it
  * could not be read.
  */
-int http_exporter(const struct http *h, uint8_t out[HTTP_EXPORTER_LEN]);
+int http_exporter(const struct http *h, uint8_t out[TRANSCRIPT_EXPORTER_LEN]);
 
 /* http_last_fail returns the kind of failure of the last http_post. */
 enum http_fail http_last_fail(const struct http *h);

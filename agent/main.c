@@ -9,14 +9,15 @@
 #include <string.h>
 
 #include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/x509.h>
 
-#include "agent/config.h"
-#include "agent/enroll.h"
-#include "common/io/store.h"
+#include "agent/core/config.h"
+#include "agent/run.h"
+#include "agent/status.h"
 #include "common/err.h"
 #include "common/io/log.h"
+#include "common/io/store.h"
+#include "common/serial.h"
 
 /* Exit codes; README.md ("The agent") and --help list them. systemd's
  * RestartPreventExitStatus names every one that retrying cannot fix. */
@@ -186,7 +187,7 @@ static const struct option opts[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Each option is a configuration key: the flags go through config_set, so
+/* Each option is a configuration key: the flags go through agent_config_set, so
  * they are checked exactly as the file is. */
 static const struct {
     int opt;
@@ -237,7 +238,7 @@ static int load_file(struct agent_config *cfg, const char *path, int explicit)
         free(buf);
         return DEVID_ERR_CONFIG;
     }
-    r = config_parse(cfg, err, sizeof(err), (const char *)buf, path);
+    r = agent_config_parse(cfg, err, sizeof(err), (const char *)buf, path);
     if (r != 0)
         log_err("%s", err);
     free(buf);
@@ -258,7 +259,7 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
     *verbose = 0;
     if (force != NULL)
         *force = false;
-    if (config_init(cfg) != 0)
+    if (agent_config_init(cfg) != 0)
         return EXIT_LOCAL;
     optind = 1;
     opterr = 0;
@@ -299,7 +300,8 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
                 }
                 if (i == sizeof(opt_keys) / sizeof(opt_keys[0]))
                     return EXIT_USAGE;
-                r = config_set(cfg, err, sizeof(err), opt_keys[i].section, opt_keys[i].key, optarg);
+                r = agent_config_set(cfg, err, sizeof(err), opt_keys[i].section, opt_keys[i].key,
+                                     optarg);
                 if (r != 0) {
                     fprintf(stderr, "%s: --%s: %s\n", prog, opts[c - OPT_CONFIG].name,
                             r == DEVID_ERR_ALLOC ? "out of memory" : err);
@@ -320,7 +322,7 @@ static int load_config(struct agent_config *cfg, int *verbose, bool *force, int 
     return EXIT_OK;
 }
 
-static int exit_code(int r, const struct enroll_result *res)
+static int exit_code(int r, const struct run_result *res)
 {
     if (r == 0)
         return EXIT_OK;
@@ -345,7 +347,7 @@ static int exit_code(int r, const struct enroll_result *res)
     }
 }
 
-static void log_failure(const char *what, int rc, int r, const struct enroll_result *res)
+static void log_failure(const char *what, int rc, int r, const struct run_result *res)
 {
     log_err("%s failed (exit %d): %s%s", what, rc,
             res->peer_untrusted ? "the verifier's TLS certificate is not trusted"
@@ -354,10 +356,9 @@ static void log_failure(const char *what, int rc, int r, const struct enroll_res
             res->peer_untrusted ? ": check ca_bundle and the url's host name" : "");
 }
 
-static void print_result(const struct enroll_result *res)
+static void print_result(const struct run_result *res)
 {
-    BIGNUM *bn = NULL;
-    char *hex = NULL;
+    char serial[SERIAL_HEX_LEN];
     BIO *bio = BIO_new_fp(stdout, BIO_NOCLOSE);
 
     if (bio == NULL)
@@ -367,79 +368,54 @@ static void print_result(const struct enroll_result *res)
     BIO_printf(bio, "\nissuer: ");
     X509_NAME_print_ex(bio, X509_get_issuer_name(res->cert), 0, XN_FLAG_RFC2253);
     BIO_printf(bio, "\n");
-    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(res->cert), NULL)) != NULL &&
-        (hex = BN_bn2hex(bn)) != NULL) {
-        for (char *p = hex; *p != '\0'; p++) {
-            if (*p >= 'A' && *p <= 'F')
-                *p = (char)(*p - 'A' + 'a');
-        }
-        BIO_printf(bio, "serial: %s\n", hex);
-    }
+    if (serial_hex(serial, sizeof(serial), res->cert) == 0)
+        BIO_printf(bio, "serial: %s\n", serial);
     BIO_printf(bio, "certificate: %s\n", res->cert_path);
     (void)BIO_flush(bio);
     BIO_free(bio);
-    OPENSSL_free(hex);
-    BN_free(bn);
 }
 
-static int enroll_main(int argc, char *argv[])
+/* run_main runs enroll or, with |renew|, renew, and prints the certificate
+ * it leaves in place. */
+static int run_main(int argc, char *argv[], bool renew)
 {
     struct agent_config cfg;
-    struct enroll_result res;
-    char err[512];
-    int r, rc, verbose;
-
-    memset(&res, 0, sizeof(res));
-    rc = load_config(&cfg, &verbose, NULL, argc, argv, "enroll");
-    if (rc != EXIT_OK)
-        goto out;
-    if (config_check(&cfg, err, sizeof(err)) != 0) {
-        log_err("configuration: %s", err);
-        rc = EXIT_CONFIG;
-        goto out;
-    }
-    r = enroll_run(&res, &cfg);
-    rc = exit_code(r, &res);
-    if (r != 0) {
-        log_failure("enrollment", rc, r, &res);
-        goto out;
-    }
-    print_result(&res);
-out:
-    enroll_result_cleanup(&res);
-    config_cleanup(&cfg);
-    return rc < 0 ? EXIT_OK : rc;
-}
-
-static int renew_main(int argc, char *argv[])
-{
-    struct agent_config cfg;
-    struct enroll_result res;
+    struct run_result res;
     char err[512];
     bool force = false;
     int r, rc, verbose;
 
     memset(&res, 0, sizeof(res));
-    rc = load_config(&cfg, &verbose, &force, argc, argv, "renew");
+    rc = load_config(&cfg, &verbose, renew ? &force : NULL, argc, argv, renew ? "renew" : "enroll");
     if (rc != EXIT_OK)
         goto out;
-    if (config_check(&cfg, err, sizeof(err)) != 0) {
+    if (agent_config_check(&cfg, err, sizeof(err)) != 0) {
         log_err("configuration: %s", err);
         rc = EXIT_CONFIG;
         goto out;
     }
-    r = enroll_renew(&res, &cfg, force);
+    r = renew ? run_renew(&res, &cfg, force) : run_enroll(&res, &cfg);
     rc = exit_code(r, &res);
     if (r != 0) {
-        log_failure("renewal", rc, r, &res);
+        log_failure(renew ? "renewal" : "enrollment", rc, r, &res);
         goto out;
     }
     if (!res.not_due)
         print_result(&res);
 out:
-    enroll_result_cleanup(&res);
-    config_cleanup(&cfg);
+    run_result_cleanup(&res);
+    agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
+}
+
+static int enroll_main(int argc, char *argv[])
+{
+    return run_main(argc, argv, false);
+}
+
+static int renew_main(int argc, char *argv[])
+{
+    return run_main(argc, argv, true);
 }
 
 static int status_main(int argc, char *argv[])
@@ -450,13 +426,13 @@ static int status_main(int argc, char *argv[])
     rc = load_config(&cfg, &verbose, NULL, argc, argv, "status");
     if (rc != EXIT_OK)
         goto out;
-    r = enroll_status(&cfg);
+    r = status_print(&cfg);
     rc = r == 0                     ? EXIT_OK
          : r == DEVID_ERR_NOT_FOUND ? EXIT_REFUSED
          : r == DEVID_ERR_TPM       ? EXIT_TPM
                                     : EXIT_LOCAL;
 out:
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
     return rc < 0 ? EXIT_OK : rc;
 }
 

@@ -75,17 +75,17 @@ static bool is_rc(TSS2_RC rc, TSS2_RC code)
 
 int tpm_open(struct tpm **out, const char *tcti)
 {
-    struct tpm *t = NULL;
+    struct tpm *tpm = NULL;
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || tcti == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if ((t = calloc(1, sizeof(*t))) == NULL)
+    if ((tpm = calloc(1, sizeof(*tpm))) == NULL)
         return DEVID_ERR_ALLOC;
     last_transient = false;
-    if ((rc = Tss2_TctiLdr_Initialize(tcti, &t->tcti)) != TSS2_RC_SUCCESS) {
+    if ((rc = Tss2_TctiLdr_Initialize(tcti, &tpm->tcti)) != TSS2_RC_SUCCESS) {
         /* At first boot the device node or tpm2-abrmd may still be coming up. */
         last_transient = true;
         log_err("cannot open TPM TCTI \"%s\" (is the TPM device or tpm2-abrmd there?): %s", tcti,
@@ -93,13 +93,13 @@ int tpm_open(struct tpm **out, const char *tcti)
         r = DEVID_ERR_TPM;
         goto out;
     }
-    if ((rc = Esys_Initialize(&t->esys, t->tcti, NULL)) != TSS2_RC_SUCCESS) {
+    if ((rc = Esys_Initialize(&tpm->esys, tpm->tcti, NULL)) != TSS2_RC_SUCCESS) {
         last_transient = rc_transient(rc);
         log_err("TPM Esys_Initialize over TCTI \"%s\" failed: %s", tcti, Tss2_RC_Decode(rc));
         r = DEVID_ERR_TPM;
         goto out;
     }
-    rc = Esys_Startup(t->esys, TPM2_SU_CLEAR);
+    rc = Esys_Startup(tpm->esys, TPM2_SU_CLEAR);
     if (rc != TSS2_RC_SUCCESS && !is_rc(rc, TPM2_RC_INITIALIZE)) {
         last_transient = rc_transient(rc);
         log_err("TPM Startup(CLEAR) over TCTI \"%s\" failed: %s", tcti, Tss2_RC_Decode(rc));
@@ -107,33 +107,33 @@ int tpm_open(struct tpm **out, const char *tcti)
         goto out;
     }
     log_debug("TPM opened over TCTI \"%s\"", tcti);
-    *out = t;
-    t = NULL;
+    *out = tpm;
+    tpm = NULL;
     r = 0;
 out:
-    tpm_free(t);
+    tpm_free(tpm);
     return r;
 }
 
-void tpm_free(struct tpm *t)
+void tpm_free(struct tpm *tpm)
 {
-    if (t == NULL)
+    if (tpm == NULL)
         return;
-    if (t->esys != NULL)
-        Esys_Finalize(&t->esys);
-    if (t->tcti != NULL)
-        Tss2_TctiLdr_Finalize(&t->tcti);
-    free(t);
+    if (tpm->esys != NULL)
+        Esys_Finalize(&tpm->esys);
+    if (tpm->tcti != NULL)
+        Tss2_TctiLdr_Finalize(&tpm->tcti);
+    free(tpm);
 }
 
 /* tr_from_handle sets |*tr| for the persistent object or NV index |handle|.
  * Returns 0, DEVID_ERR_NOT_FOUND when nothing is there, or DEVID_ERR_TPM. */
-static int tr_from_handle(struct tpm *t, ESYS_TR *tr, uint32_t handle, const char *what)
+static int tr_from_handle(struct tpm *tpm, ESYS_TR *tr, uint32_t handle, const char *what)
 {
     TSS2_RC rc;
 
     *tr = ESYS_TR_NONE;
-    rc = Esys_TR_FromTPMPublic(t->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
+    rc = Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
     if (rc == TSS2_RC_SUCCESS)
         return 0;
     *tr = ESYS_TR_NONE;
@@ -144,7 +144,7 @@ static int tr_from_handle(struct tpm *t, ESYS_TR *tr, uint32_t handle, const cha
     return tss_fail("TR_FromTPMPublic", handle, rc);
 }
 
-int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index)
+int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index)
 {
     TPM2B_NV_PUBLIC *nvpub = NULL;
     TPM2B_MAX_NV_BUFFER *chunk = NULL;
@@ -154,16 +154,16 @@ int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index)
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
-    if (t == NULL || out == NULL || out_len == NULL)
+    if (tpm == NULL || out == NULL || out_len == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     *out_len = 0;
-    if ((r = tr_from_handle(t, &tr, index, "NV index")) != 0) {
+    if ((r = tr_from_handle(tpm, &tr, index, "NV index")) != 0) {
         if (r == DEVID_ERR_NOT_FOUND)
             log_err("NV index 0x%08x is not defined", index);
         goto out;
     }
-    rc = Esys_NV_ReadPublic(t->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nvpub, NULL);
+    rc = Esys_NV_ReadPublic(tpm->esys, tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &nvpub, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("NV_ReadPublic", index, rc);
         goto out;
@@ -189,7 +189,7 @@ int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index)
 
         Esys_Free(chunk);
         chunk = NULL;
-        rc = Esys_NV_Read(t->esys, tr, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+        rc = Esys_NV_Read(tpm->esys, tr, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                           (UINT16)want, (UINT16)off, &chunk);
         if (rc != TSS2_RC_SUCCESS) {
             r = tss_fail("NV_Read", index, rc);
@@ -209,20 +209,20 @@ int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index)
     r = 0;
 out:
     if (tr != ESYS_TR_NONE)
-        Esys_TR_Close(t->esys, &tr);
+        Esys_TR_Close(tpm->esys, &tr);
     Esys_Free(nvpub);
     Esys_Free(chunk);
     free(buf);
     return r;
 }
 
-static struct tpm_key *key_new(struct tpm *t)
+static struct tpm_key *key_new(struct tpm *tpm)
 {
     struct tpm_key *key = calloc(1, sizeof(*key));
 
     if (key == NULL)
         return NULL;
-    key->tpm = t;
+    key->tpm = tpm;
     key->tr = ESYS_TR_NONE;
     return key;
 }
@@ -247,32 +247,27 @@ void tpm_key_free(struct tpm_key *key)
     free(key);
 }
 
-const TPMT_PUBLIC *tpm_key_public(const struct tpm_key *key)
+const TPMT_PUBLIC *tpm_key_get0_public(const struct tpm_key *key)
 {
     return &key->pub;
 }
 
-uint32_t tpm_key_handle(const struct tpm_key *key)
-{
-    return key->handle;
-}
-
-int tpm_key_persistent(struct tpm_key **out, struct tpm *t, uint32_t handle)
+int tpm_key_persistent(struct tpm_key **out, struct tpm *tpm, uint32_t handle)
 {
     struct tpm_key *key = NULL;
     TPM2B_PUBLIC *pub = NULL;
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
-    if (out == NULL || t == NULL)
+    if (out == NULL || tpm == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    if ((key = key_new(t)) == NULL)
+    if ((key = key_new(tpm)) == NULL)
         return DEVID_ERR_ALLOC;
     key->handle = handle;
-    if ((r = tr_from_handle(t, &key->tr, handle, "key")) != 0)
+    if ((r = tr_from_handle(tpm, &key->tr, handle, "key")) != 0)
         goto out;
-    rc = Esys_ReadPublic(t->esys, key->tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
+    rc = Esys_ReadPublic(tpm->esys, key->tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL,
                          NULL);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("ReadPublic", handle, rc);
@@ -318,7 +313,7 @@ static const TPMT_PUBLIC ldevid_template = {
         },
 };
 
-int tpm_key_srk(struct tpm_key **out, struct tpm *t, uint32_t handle)
+int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_PUBLIC in_pub = {.publicArea = srk_template};
@@ -329,32 +324,48 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *t, uint32_t handle)
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
-    if (out == NULL || t == NULL)
+    if (out == NULL || tpm == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    r = tpm_key_persistent(out, t, handle);
+    r = tpm_key_persistent(out, tpm, handle);
     if (r != DEVID_ERR_NOT_FOUND)
         return r;
     log_info("no storage root key at handle 0x%08x: creating one", handle);
-    rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                            &sens, &in_pub, &outside, &pcrs, &primary, &pub, NULL, NULL, NULL);
+    rc = Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                            ESYS_TR_NONE, &sens, &in_pub, &outside, &pcrs, &primary, &pub, NULL,
+                            NULL, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("CreatePrimary (owner hierarchy, SRK)", 0, rc);
         goto out;
     }
-    rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+    rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, primary, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                            ESYS_TR_NONE, handle, &persistent);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("EvictControl (persist SRK)", handle, rc);
         goto out;
     }
-    Esys_TR_Close(t->esys, &persistent);
-    r = tpm_key_persistent(out, t, handle);
+    Esys_TR_Close(tpm->esys, &persistent);
+    r = tpm_key_persistent(out, tpm, handle);
 out:
-    if (primary != ESYS_TR_NONE && (rc = Esys_FlushContext(t->esys, primary)) != TSS2_RC_SUCCESS)
+    if (primary != ESYS_TR_NONE && (rc = Esys_FlushContext(tpm->esys, primary)) != TSS2_RC_SUCCESS)
         log_warn("TPM FlushContext of the transient SRK failed: %s", Tss2_RC_Decode(rc));
     Esys_Free(pub);
     return r;
+}
+
+/* load loads |key|'s blob under |parent|; |what| names it in messages. */
+static int load(struct tpm_key *key, struct tpm_key *parent, const char *what)
+{
+    TSS2_RC rc;
+
+    rc = Esys_Load(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                   key->priv, key->pub2b, &key->tr);
+    if (rc != TSS2_RC_SUCCESS) {
+        key->tr = ESYS_TR_NONE;
+        return tss_fail(what, parent->handle, rc);
+    }
+    key->pub = key->pub2b->publicArea;
+    return 0;
 }
 
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
@@ -364,30 +375,22 @@ int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION pcrs = {0};
     struct tpm_key *key = NULL;
-    struct tpm *t;
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || parent == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
-    t = parent->tpm;
-    if ((key = key_new(t)) == NULL)
+    if ((key = key_new(parent->tpm)) == NULL)
         return DEVID_ERR_ALLOC;
-    rc = Esys_Create(t->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
-                     &in_pub, &outside, &pcrs, &key->priv, &key->pub2b, NULL, NULL, NULL);
+    rc = Esys_Create(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                     &sens, &in_pub, &outside, &pcrs, &key->priv, &key->pub2b, NULL, NULL, NULL);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("Create (LDevID key under SRK)", parent->handle, rc);
         goto out;
     }
-    rc = Esys_Load(t->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, key->priv,
-                   key->pub2b, &key->tr);
-    if (rc != TSS2_RC_SUCCESS) {
-        key->tr = ESYS_TR_NONE;
-        r = tss_fail("Load (LDevID key under SRK)", parent->handle, rc);
+    if ((r = load(key, parent, "Load (LDevID key under SRK)")) != 0)
         goto out;
-    }
-    key->pub = key->pub2b->publicArea;
     *out = key;
     key = NULL;
     r = 0;
@@ -396,41 +399,14 @@ out:
     return r;
 }
 
-int tpm_key_blob(uint8_t **pub, size_t *pub_len, uint8_t **priv, size_t *priv_len,
-                 const struct tpm_key *key)
+int tpm_key_get0_blob(const struct tpm_key *key, const TPM2B_PUBLIC **pub,
+                      const TPM2B_PRIVATE **priv)
 {
-    uint8_t *pb = NULL, *vb = NULL;
-    size_t pl = 0, vl = 0;
-    int r = DEVID_ERR_INTERNAL;
-
-    if (pub == NULL || pub_len == NULL || priv == NULL || priv_len == NULL || key == NULL)
+    if (key == NULL || pub == NULL || priv == NULL || key->pub2b == NULL || key->priv == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
-    *pub = *priv = NULL;
-    *pub_len = *priv_len = 0;
-    if (key->pub2b == NULL || key->priv == NULL)
-        return DEVID_ERR_INVALID_ARGUMENT;
-    if ((pb = OPENSSL_malloc(sizeof(TPM2B_PUBLIC))) == NULL ||
-        (vb = OPENSSL_malloc(sizeof(TPM2B_PRIVATE))) == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
-    }
-    if (Tss2_MU_TPM2B_PUBLIC_Marshal(key->pub2b, pb, sizeof(TPM2B_PUBLIC), &pl) !=
-            TSS2_RC_SUCCESS ||
-        Tss2_MU_TPM2B_PRIVATE_Marshal(key->priv, vb, sizeof(TPM2B_PRIVATE), &vl) !=
-            TSS2_RC_SUCCESS) {
-        log_err("cannot marshal the LDevID key blob");
-        goto out;
-    }
-    *pub = pb;
-    *pub_len = pl;
-    *priv = vb;
-    *priv_len = vl;
-    pb = vb = NULL;
-    r = 0;
-out:
-    OPENSSL_free(pb);
-    OPENSSL_clear_free(vb, sizeof(TPM2B_PRIVATE));
-    return r;
+    *pub = key->pub2b;
+    *priv = key->priv;
+    return 0;
 }
 
 /* sig_scheme picks the signing scheme for |pub|: its own, or ECDSA/RSASSA
@@ -470,82 +446,71 @@ static int sig_scheme(TPMT_SIG_SCHEME *scheme, const TPMT_PUBLIC *pub, uint32_t 
     return 0;
 }
 
-int tpm_sign(struct tpm_key *key, TPMT_SIGNATURE *sig, const uint8_t digest[TPM_DIGEST_LEN])
+/* sign runs TPM2_Sign of |digest| with |key| in |scheme|; |what| names the
+ * signature in messages. */
+static int sign(struct tpm_key *key, TPMT_SIGNATURE *sig, const TPMT_SIG_SCHEME *scheme,
+                const uint8_t *digest, size_t digest_len, const char *what)
 {
-    TPMT_SIG_SCHEME scheme;
-    TPM2B_DIGEST d = {.size = TPM_DIGEST_LEN};
+    TPM2B_DIGEST d = {.size = (UINT16)digest_len};
     TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
     TPMT_SIGNATURE *s = NULL;
     TSS2_RC rc;
-    int r = DEVID_ERR_INTERNAL;
+
+    memcpy(d.buffer, digest, digest_len);
+    rc = Esys_Sign(key->tpm->esys, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
+                   scheme, &ticket, &s);
+    if (rc != TSS2_RC_SUCCESS)
+        return tss_fail(what, key->handle, rc);
+    *sig = *s;
+    Esys_Free(s);
+    return 0;
+}
+
+int tpm_sign_sha256(struct tpm_key *key, TPMT_SIGNATURE *sig,
+                    const uint8_t digest[TPM2_SHA256_DIGEST_SIZE])
+{
+    TPMT_SIG_SCHEME scheme;
+    int r;
 
     if (key == NULL || sig == NULL || digest == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(sig, 0, sizeof(*sig));
     if ((r = sig_scheme(&scheme, &key->pub, key->handle)) != 0)
         return r;
-    memcpy(d.buffer, digest, TPM_DIGEST_LEN);
-    rc = Esys_Sign(key->tpm->esys, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d,
-                   &scheme, &ticket, &s);
-    if (rc != TSS2_RC_SUCCESS) {
-        r = tss_fail(key->handle != 0 ? "Sign" : "Sign (LDevID key)", key->handle, rc);
-        goto out;
-    }
-    *sig = *s;
-    r = 0;
-out:
-    Esys_Free(s);
-    return r;
+    return sign(key, sig, &scheme, digest, TPM2_SHA256_DIGEST_SIZE,
+                key->handle != 0 ? "Sign" : "Sign (LDevID key)");
 }
 
-int tpm_sign_digest(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
+int tpm_sign_scheme(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
                     TPMI_ALG_HASH hash, const uint8_t *digest, size_t digest_len)
 {
     TPMT_SIG_SCHEME sch = {.scheme = scheme};
-    TPM2B_DIGEST d = {0};
-    TPMT_TK_HASHCHECK ticket = {.tag = TPM2_ST_HASHCHECK, .hierarchy = TPM2_RH_NULL};
-    TPMT_SIGNATURE *s = NULL;
-    TSS2_RC rc;
-    int r = DEVID_ERR_INTERNAL;
 
     if (key == NULL || sig == NULL || digest == NULL || digest_len == 0 ||
-        digest_len > sizeof(d.buffer))
+        digest_len > sizeof(((TPM2B_DIGEST *)NULL)->buffer))
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(sig, 0, sizeof(*sig));
     sch.details.any.hashAlg = hash;
-    d.size = (UINT16)digest_len;
-    memcpy(d.buffer, digest, digest_len);
-    rc = Esys_Sign(key->tpm->esys, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &d, &sch,
-                   &ticket, &s);
-    if (rc != TSS2_RC_SUCCESS) {
-        r = tss_fail("Sign (TLS handshake)", key->handle, rc);
-        goto out;
-    }
-    *sig = *s;
-    r = 0;
-out:
-    Esys_Free(s);
-    return r;
+    return sign(key, sig, &sch, digest, digest_len, "Sign (TLS handshake)");
 }
 
-int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig_len,
-                struct tpm_key *object, struct tpm_key *signer, const uint8_t *qualifying,
-                size_t qualifying_len)
+int tpm_certify(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struct tpm_key *object,
+                struct tpm_key *signer, const uint8_t *qualifying, size_t qualifying_len)
 {
     TPMT_SIG_SCHEME scheme;
     TPM2B_DATA qual = {0};
     TPM2B_ATTEST *info = NULL;
     TPMT_SIGNATURE *s = NULL;
-    uint8_t *ab = NULL, *sb = NULL;
-    size_t sl = 0;
+    uint8_t *ab = NULL;
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
-    if (attest == NULL || attest_len == NULL || sig == NULL || sig_len == NULL || object == NULL ||
-        signer == NULL || qualifying == NULL || qualifying_len > sizeof(qual.buffer))
+    if (attest == NULL || attest_len == NULL || sig == NULL || object == NULL || signer == NULL ||
+        qualifying == NULL || qualifying_len > sizeof(qual.buffer))
         return DEVID_ERR_INVALID_ARGUMENT;
-    *attest = *sig = NULL;
-    *attest_len = *sig_len = 0;
+    *attest = NULL;
+    *attest_len = 0;
+    memset(sig, 0, sizeof(*sig));
     if ((r = sig_scheme(&scheme, &signer->pub, signer->handle)) != 0)
         return r;
     qual.size = (UINT16)qualifying_len;
@@ -556,24 +521,15 @@ int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig
         r = tss_fail("Certify (LDevID key by the signer)", signer->handle, rc);
         goto out;
     }
-    if (info->size == 0 || (ab = OPENSSL_memdup(info->attestationData, info->size)) == NULL ||
-        (sb = OPENSSL_malloc(sizeof(TPMT_SIGNATURE))) == NULL) {
+    if (info->size == 0 || (ab = OPENSSL_memdup(info->attestationData, info->size)) == NULL) {
         r = DEVID_ERR_ALLOC;
-        goto out;
-    }
-    if (Tss2_MU_TPMT_SIGNATURE_Marshal(s, sb, sizeof(TPMT_SIGNATURE), &sl) != TSS2_RC_SUCCESS) {
-        log_err("cannot marshal the TPM2_Certify signature");
         goto out;
     }
     *attest = ab;
     *attest_len = info->size;
-    *sig = sb;
-    *sig_len = sl;
-    ab = sb = NULL;
+    *sig = *s;
     r = 0;
 out:
-    OPENSSL_free(ab);
-    OPENSSL_free(sb);
     Esys_Free(info);
     Esys_Free(s);
     return r;
@@ -581,22 +537,22 @@ out:
 
 int tpm_key_persist(struct tpm_key *key, uint32_t handle)
 {
-    struct tpm *t;
+    struct tpm *tpm;
     ESYS_TR old = ESYS_TR_NONE, none = ESYS_TR_NONE, added = ESYS_TR_NONE;
     TSS2_RC rc;
     int r = DEVID_ERR_INTERNAL;
 
     if (key == NULL || key->handle != 0)
         return DEVID_ERR_INVALID_ARGUMENT;
-    t = key->tpm;
-    r = tr_from_handle(t, &old, handle, "object");
+    tpm = key->tpm;
+    r = tr_from_handle(tpm, &old, handle, "object");
     if (r == 0) {
         log_info("evicting the object at persistent handle 0x%08x", handle);
-        rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+        rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                ESYS_TR_NONE, handle, &none);
         /* ESAPI keeps the evicted object's ESYS_TR; a later TR_FromTPMPublic
          * of |handle| in this context would find it and fail on the name. */
-        Esys_TR_Close(t->esys, &old);
+        Esys_TR_Close(tpm->esys, &old);
         if (rc != TSS2_RC_SUCCESS) {
             r = tss_fail("EvictControl (evict the old object)", handle, rc);
             goto out;
@@ -604,24 +560,23 @@ int tpm_key_persist(struct tpm_key *key, uint32_t handle)
     } else if (r != DEVID_ERR_NOT_FOUND) {
         goto out;
     }
-    rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+    rc = Esys_EvictControl(tpm->esys, ESYS_TR_RH_OWNER, key->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                            ESYS_TR_NONE, handle, &added);
     if (rc != TSS2_RC_SUCCESS) {
         r = tss_fail("EvictControl (persist the LDevID key)", handle, rc);
         goto out;
     }
-    Esys_TR_Close(t->esys, &added);
+    Esys_TR_Close(tpm->esys, &added);
     r = 0;
 out:
     return r;
 }
 
-int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const uint8_t *pub, size_t pub_len,
+int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const TPMT_PUBLIC *pub,
                  const uint8_t *priv, size_t priv_len)
 {
     struct tpm_key *key = NULL;
-    size_t off;
-    TSS2_RC rc;
+    size_t off = 0;
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || parent == NULL || pub == NULL || priv == NULL)
@@ -634,56 +589,19 @@ int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const uint8_t *pu
         r = DEVID_ERR_ALLOC;
         goto out;
     }
-    off = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(pub, pub_len, &off, key->pub2b) != TSS2_RC_SUCCESS ||
-        off != pub_len) {
-        log_err("the key blob's public area is malformed");
-        r = DEVID_ERR_BAD_REQUEST;
-        goto out;
-    }
-    off = 0;
+    key->pub2b->publicArea = *pub;
     if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(priv, priv_len, &off, key->priv) != TSS2_RC_SUCCESS ||
         off != priv_len) {
         log_err("the key blob's private area is malformed");
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
-    rc = Esys_Load(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                   key->priv, key->pub2b, &key->tr);
-    if (rc != TSS2_RC_SUCCESS) {
-        key->tr = ESYS_TR_NONE;
-        r = tss_fail("Load (key blob under the SRK)", parent->handle, rc);
+    if ((r = load(key, parent, "Load (key blob under the SRK)")) != 0)
         goto out;
-    }
-    key->pub = key->pub2b->publicArea;
     *out = key;
     key = NULL;
     r = 0;
 out:
-    if (key != NULL) {
-        free(key->pub2b);
-        free(key->priv);
-        key->pub2b = NULL;
-        key->priv = NULL;
-    }
     tpm_key_free(key);
     return r;
-}
-
-int tpm_evict(struct tpm *t, uint32_t handle)
-{
-    ESYS_TR old = ESYS_TR_NONE, none = ESYS_TR_NONE;
-    TSS2_RC rc;
-    int r;
-
-    if (t == NULL)
-        return DEVID_ERR_INVALID_ARGUMENT;
-    if ((r = tr_from_handle(t, &old, handle, "object")) != 0)
-        return r;
-    rc = Esys_EvictControl(t->esys, ESYS_TR_RH_OWNER, old, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                           ESYS_TR_NONE, handle, &none);
-    Esys_TR_Close(t->esys, &old);
-    if (rc != TSS2_RC_SUCCESS)
-        return tss_fail("EvictControl (evict)", handle, rc);
-    return 0;
 }

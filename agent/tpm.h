@@ -8,7 +8,6 @@
 
 #include <tss2/tss2_tpm2_types.h>
 
-#define TPM_DIGEST_LEN 32
 /* Largest certificate accepted from an NV index. */
 #define TPM_NV_CERT_MAX 8192
 
@@ -24,9 +23,9 @@ struct tpm_key;
  */
 int tpm_open(struct tpm **out, const char *tcti);
 
-/* tpm_free closes |t| and its TCTI. Keys from |t| must be freed first.
+/* tpm_free closes |tpm| and its TCTI. Keys from |tpm| must be freed first.
  * tpm_free(NULL) does nothing. */
-void tpm_free(struct tpm *t);
+void tpm_free(struct tpm *tpm);
 
 /*
  * tpm_nv_read sets |*out| (malloc) to the whole contents of NV index |index|,
@@ -34,14 +33,14 @@ void tpm_free(struct tpm *t);
  * Returns 0, DEVID_ERR_NOT_FOUND when the index is undefined or empty,
  * DEVID_ERR_TOO_LARGE above TPM_NV_CERT_MAX, or DEVID_ERR_TPM.
  */
-int tpm_nv_read(struct tpm *t, uint8_t **out, size_t *out_len, uint32_t index);
+int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index);
 
 /*
  * tpm_key_persistent sets |*out| to a new key object for the persistent key at
  * |handle| and reads its public area. Freeing it does not evict the key.
  * Returns 0, DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
  */
-int tpm_key_persistent(struct tpm_key **out, struct tpm *t, uint32_t handle);
+int tpm_key_persistent(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 
 /*
  * tpm_key_srk sets |*out| to the storage root key at persistent |handle|,
@@ -49,7 +48,7 @@ int tpm_key_persistent(struct tpm_key **out, struct tpm *t, uint32_t handle);
  * AES-128-CFB) and making it persistent if no object is there. Returns 0 or
  * DEVID_ERR_TPM.
  */
-int tpm_key_srk(struct tpm_key **out, struct tpm *t, uint32_t handle);
+int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 
 /*
  * tpm_key_create_ldevid creates a new ECC P-256 signing key (fixedTPM,
@@ -63,49 +62,47 @@ int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
  * one. tpm_key_free(NULL) does nothing. */
 void tpm_key_free(struct tpm_key *key);
 
-/* tpm_key_public returns the key's public area, owned by |key|. */
-const TPMT_PUBLIC *tpm_key_public(const struct tpm_key *key);
-
-/* tpm_key_handle returns the TPM handle of a persistent key, 0 for a
- * transient one. */
-uint32_t tpm_key_handle(const struct tpm_key *key);
+/* tpm_key_get0_public returns the key's public area, owned by |key|. */
+const TPMT_PUBLIC *tpm_key_get0_public(const struct tpm_key *key);
 
 /*
- * tpm_key_blob sets |*pub| and |*priv| (OPENSSL_malloc) to the marshalled
- * TPM2B_PUBLIC and TPM2B_PRIVATE of a key made by tpm_key_create_ldevid, the
- * parts of a loadable key file. Returns 0, DEVID_ERR_INVALID_ARGUMENT for a key
- * without a private blob, or DEVID_ERR_INTERNAL.
+ * tpm_key_get0_blob sets |*pub| and |*priv| to the TPM2B_PUBLIC and
+ * TPM2B_PRIVATE of a key made by tpm_key_create_ldevid or tpm_key_load, the
+ * parts of a loadable key file, borrowed from |key|. Returns 0 or
+ * DEVID_ERR_INVALID_ARGUMENT for a key without a blob (a persistent key).
  */
-int tpm_key_blob(uint8_t **pub, size_t *pub_len, uint8_t **priv, size_t *priv_len,
-                 const struct tpm_key *key);
+int tpm_key_get0_blob(const struct tpm_key *key, const TPM2B_PUBLIC **pub,
+                      const TPM2B_PRIVATE **priv);
 
 /*
- * tpm_sign signs the SHA-256 |digest| with |key| (ECDSA-SHA256 for ECC keys,
- * RSASSA-SHA256 for RSA keys, or the key's own scheme when it has one) and
- * writes the signature to |*sig|. Returns 0, DEVID_ERR_CONFIG for a key whose
- * scheme does not use SHA-256, or DEVID_ERR_TPM.
+ * tpm_sign_sha256 signs the SHA-256 |digest| with |key| in the key's own
+ * scheme, or ECDSA-SHA256 (ECC) / RSASSA-SHA256 (RSA) when it has none, and
+ * writes the signature to |*sig|: the signer of the transcript and of the
+ * CSR. Returns 0, DEVID_ERR_CONFIG for a key whose scheme does not use
+ * SHA-256, or DEVID_ERR_TPM.
  */
-int tpm_sign(struct tpm_key *key, TPMT_SIGNATURE *sig, const uint8_t digest[TPM_DIGEST_LEN]);
+int tpm_sign_sha256(struct tpm_key *key, TPMT_SIGNATURE *sig,
+                    const uint8_t digest[TPM2_SHA256_DIGEST_SIZE]);
 
 /*
- * tpm_sign_digest signs |digest| (|digest_len| bytes, a |hash| digest) with
- * |key| using |scheme| (TPM2_ALG_ECDSA, TPM2_ALG_RSASSA or TPM2_ALG_RSAPSS)
- * and a null hashcheck ticket, and writes the signature to |*sig|. This is the
- * TLS client key's signer (agent/tpmprov.h). Returns 0,
- * DEVID_ERR_INVALID_ARGUMENT for a digest of the wrong size, or DEVID_ERR_TPM.
+ * tpm_sign_scheme signs |digest| (|digest_len| bytes, a |hash| digest) with
+ * |key| in the caller's |scheme| (TPM2_ALG_ECDSA, TPM2_ALG_RSASSA or
+ * TPM2_ALG_RSAPSS) and a null hashcheck ticket, and writes the signature to
+ * |*sig|: the TLS client key's signer (agent/tpmprov.h), for which OpenSSL
+ * picks scheme and hash. Returns 0, DEVID_ERR_INVALID_ARGUMENT for a digest
+ * of the wrong size, or DEVID_ERR_TPM.
  */
-int tpm_sign_digest(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
+int tpm_sign_scheme(struct tpm_key *key, TPMT_SIGNATURE *sig, TPMI_ALG_SIG_SCHEME scheme,
                     TPMI_ALG_HASH hash, const uint8_t *digest, size_t digest_len);
 
 /*
  * tpm_certify runs TPM2_Certify of |object| by |signer| with |qualifying| as
  * qualifyingData. Sets |*attest| (OPENSSL_malloc) to the TPMS_ATTEST bytes as
- * the TPM returned them and |*sig| (OPENSSL_malloc) to the marshalled
- * TPMT_SIGNATURE. Returns 0 or DEVID_ERR_TPM.
+ * the TPM returned them and |*sig| to the signature. Returns 0 or
+ * DEVID_ERR_TPM.
  */
-int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig_len,
-                struct tpm_key *object, struct tpm_key *signer, const uint8_t *qualifying,
-                size_t qualifying_len);
+int tpm_certify(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struct tpm_key *object,
+                struct tpm_key *signer, const uint8_t *qualifying, size_t qualifying_len);
 
 /*
  * tpm_key_persist makes the transient |key| persistent at |handle| in the
@@ -115,20 +112,13 @@ int tpm_certify(uint8_t **attest, size_t *attest_len, uint8_t **sig, size_t *sig
 int tpm_key_persist(struct tpm_key *key, uint32_t handle);
 
 /*
- * tpm_key_load loads the key blob |pub| (a marshalled TPM2B_PUBLIC) and |priv|
- * (a marshalled TPM2B_PRIVATE) under |parent| and sets |*out| to the transient
+ * tpm_key_load loads the key blob |pub| (its public area) and |priv| (a
+ * marshalled TPM2B_PRIVATE) under |parent| and sets |*out| to the transient
  * object, flushed by tpm_key_free. Returns 0, DEVID_ERR_BAD_REQUEST for a
  * malformed blob, or DEVID_ERR_TPM (a blob of another TPM or another SRK).
  */
-int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const uint8_t *pub, size_t pub_len,
+int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const TPMT_PUBLIC *pub,
                  const uint8_t *priv, size_t priv_len);
-
-/*
- * tpm_evict removes the persistent object at |handle| from the owner
- * hierarchy. Returns 0, DEVID_ERR_NOT_FOUND when nothing is there, or
- * DEVID_ERR_TPM.
- */
-int tpm_evict(struct tpm *t, uint32_t handle);
 
 /*
  * tpm_last_error_transient returns non-zero when the last failure of this

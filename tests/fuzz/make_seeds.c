@@ -10,6 +10,7 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "agent/core/wire.h"
 #include "common/err.h"
 #include "fuzzutil.h"
 #include "verifier/attest.h"
@@ -164,7 +165,8 @@ static void enroll_seeds(void)
 
 /* ---- the other messages ---- */
 
-static void put_message(const char *name, uint8_t kind, const ProtobufCMessage *m)
+/* put_kind writes the seed |name| of |target|: the byte |kind|, then |m|. */
+static void put_kind(const char *target, const char *name, uint8_t kind, const ProtobufCMessage *m)
 {
     size_t len = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(len + 1);
@@ -173,8 +175,13 @@ static void put_message(const char *name, uint8_t kind, const ProtobufCMessage *
         fu_fail("malloc");
     buf[0] = kind;
     protobuf_c_message_pack(m, buf + 1);
-    put("fuzz_messages", name, buf, len + 1);
+    put(target, name, buf, len + 1);
     free(buf);
+}
+
+static void put_message(const char *name, uint8_t kind, const ProtobufCMessage *m)
+{
+    put_kind("fuzz_messages", name, kind, m);
 }
 
 static void message_seeds(void)
@@ -220,6 +227,91 @@ static void message_seeds(void)
     err.message = "verifier overloaded";
     err.retry_after_seconds = 30;
     put_message("error_overloaded", 3, &err.base);
+}
+
+/* ---- the verifier's answers, as the agent parses them ---- */
+
+/* check_answer runs the agent's parser |kind| (fuzz_agent_response.c) over
+ * the seed |m| and checks its verdict. */
+static void check_answer(const char *name, uint8_t kind, const ProtobufCMessage *m, int want)
+{
+    const struct fu_world *w = fu_world();
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len + 1);
+    struct wire_challenge c;
+    struct wire_enrolled e;
+    struct wire_error err;
+    char why[512];
+    int r;
+
+    if (buf == NULL)
+        fu_fail("malloc");
+    protobuf_c_message_pack(m, buf);
+    if (kind == 0)
+        r = wire_challenge_parse(&c, buf, len, why, sizeof(why));
+    else if (kind == 1)
+        r = wire_enroll_response_parse(&e, buf, len, w->ldevid_key, why, sizeof(why));
+    else
+        r = wire_error_parse(&err, buf, len, why, sizeof(why));
+    if (kind == 1)
+        wire_enrolled_cleanup(&e);
+    expect(r, want, name);
+    free(buf);
+    put_kind("fuzz_agent_response", name, kind, m);
+}
+
+static void answer_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    struct fu_cert_spec spec = {.o = "devid lab",
+                                .cn = "Gateway X1",
+                                .serial = "SN-FUZZ-0001",
+                                .serial_number = 0x4a1f,
+                                .not_before = FU_NOW - 300,
+                                .not_after = FU_NOW + 365 * 86400};
+    Devid__V1__ChallengeResponse cresp = DEVID__V1__CHALLENGE_RESPONSE__INIT;
+    Devid__V1__EnrollResponse eresp = DEVID__V1__ENROLL_RESPONSE__INIT;
+    Devid__V1__Error err = DEVID__V1__ERROR__INIT;
+    uint8_t nonce[TRANSCRIPT_NONCE_LEN], token[TOKEN_LEN], *leaf, *inter, *other;
+    size_t leaf_len, inter_len, other_len;
+    ProtobufCBinaryData chain;
+    X509 *ldevid;
+
+    memset(nonce, 0x5a, sizeof(nonce));
+    memset(token, 0x7e, sizeof(token));
+    cresp.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    cresp.token = (ProtobufCBinaryData){sizeof(token), token};
+    cresp.expires_at = (int64_t)FU_NOW + 300;
+    check_answer("challenge", 0, &cresp.base, 0);
+    cresp.nonce.len = sizeof(nonce) - 1;
+    check_answer("challenge_short_nonce", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+
+    if ((ldevid = fu_cert(&spec, w->ldevid_key, w->inter, w->inter_key)) == NULL)
+        fu_fail("fu_cert");
+    leaf = fu_der(&leaf_len, ldevid);
+    inter = fu_der(&inter_len, w->inter);
+    other = fu_der(&other_len, w->idevid);
+    eresp.certificate = (ProtobufCBinaryData){leaf_len, leaf};
+    chain = (ProtobufCBinaryData){inter_len, inter};
+    eresp.n_chain = 1;
+    eresp.chain = &chain;
+    eresp.serial = "4a1f";
+    check_answer("enroll_response", 1, &eresp.base, 0);
+    eresp.certificate = (ProtobufCBinaryData){other_len, other};
+    check_answer("enroll_response_other_key", 1, &eresp.base, DEVID_ERR_PROTOCOL);
+    free(leaf);
+    free(inter);
+    free(other);
+    X509_free(ldevid);
+
+    err.reason = DEVID__V1__REASON__REASON_POLICY_DENIED;
+    err.message = "device SN-FUZZ-0001 is denied by policy";
+    check_answer("error_policy", 2, &err.base, 0);
+    err.reason = DEVID__V1__REASON__REASON_OVERLOADED;
+    err.message = "verifier overloaded";
+    err.retryable = 1;
+    err.retry_after_seconds = 30;
+    check_answer("error_overloaded", 2, &err.base, 0);
 }
 
 /* ---- attest ---- */
@@ -475,6 +567,7 @@ int main(int argc, char **argv)
         fu_fail(outdir);
     enroll_seeds();
     message_seeds();
+    answer_seeds();
     attest_seeds();
     csr_seeds();
     chain_seeds();

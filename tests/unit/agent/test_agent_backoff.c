@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "agent/backoff.h"
+#include "agent/core/backoff.h"
 #include "common/err.h"
 
 static const struct backoff_policy policy = {

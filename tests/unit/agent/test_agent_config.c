@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "agent/config.h"
+#include "agent/core/config.h"
 #include "common/err.h"
 
 static void parse_ok(void **state)
@@ -41,8 +41,8 @@ static void parse_ok(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(config_init(&cfg), 0);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err), text, "agent.conf"), 0);
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err), text, "agent.conf"), 0);
     assert_string_equal(cfg.url, "https://verifier.example:8443");
     assert_string_equal(cfg.ca_bundle, "/etc/devid/verifier-ca.pem");
     assert_string_equal(cfg.proxy, "http://proxy:3128");
@@ -62,8 +62,8 @@ static void parse_ok(void **state)
     assert_int_equal(cfg.backoff_initial_ms, 250);
     assert_int_equal(cfg.backoff_max_ms, 30000);
     assert_true(cfg.renew_at > 0.49 && cfg.renew_at < 0.51);
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
-    config_cleanup(&cfg);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), 0);
+    agent_config_cleanup(&cfg);
 }
 
 static void defaults(void **state)
@@ -72,8 +72,8 @@ static void defaults(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(config_init(&cfg), 0);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err), "", "empty"), 0);
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err), "", "empty"), 0);
     assert_string_equal(cfg.tcti, CONFIG_DEFAULT_TCTI);
     assert_string_equal(cfg.out_dir, CONFIG_DEFAULT_OUT_DIR);
     assert_int_equal(cfg.idevid_handle, CONFIG_DEFAULT_IDEVID_HANDLE);
@@ -81,10 +81,10 @@ static void defaults(void **state)
     assert_int_equal(cfg.persist_handle, 0);
     assert_int_equal(cfg.deadline, CONFIG_DEFAULT_DEADLINE);
     /* No verifier: not enough to enroll. */
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(err, "url"));
-    config_cleanup(&cfg);
-    config_cleanup(NULL);
+    agent_config_cleanup(&cfg);
+    agent_config_cleanup(NULL);
 }
 
 /* expect_error parses |text| and checks the message names |where| and |why|. */
@@ -93,12 +93,12 @@ static void expect_error(const char *text, const char *where, const char *why)
     struct agent_config cfg;
     char err[256] = "";
 
-    assert_int_equal(config_init(&cfg), 0);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err), text, "/etc/devid/agent.conf"),
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err), text, "/etc/devid/agent.conf"),
                      DEVID_ERR_CONFIG);
     if (strstr(err, where) == NULL || strstr(err, why) == NULL)
         fail_msg("message \"%s\" lacks \"%s\" or \"%s\"", err, where, why);
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
 }
 
 static void errors_name_file_line_reason(void **state)
@@ -132,19 +132,22 @@ static void optional_handles(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(config_init(&cfg), 0);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err), "[tpm]\niak_handle = 0x81020002\n", "a"),
-                     0);
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(
+        agent_config_parse(&cfg, err, sizeof(err), "[tpm]\niak_handle = 0x81020002\n", "a"), 0);
     assert_int_equal(cfg.iak_handle, 0x81020002u);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err), "[tpm]\niak_handle = none\n", "b"), 0);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err), "[tpm]\niak_handle = none\n", "b"),
+                     0);
     assert_int_equal(cfg.iak_handle, 0);
     /* A flag is applied exactly like a file line, and wins. */
-    assert_int_equal(config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x81020001"), 0);
+    assert_int_equal(
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x81020001"), 0);
     assert_int_equal(cfg.persist_handle, 0x81020001u);
-    assert_int_equal(config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x01000000"),
-                     DEVID_ERR_CONFIG);
+    assert_int_equal(
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x01000000"),
+        DEVID_ERR_CONFIG);
     assert_int_equal(cfg.persist_handle, 0x81020001u);
-    config_cleanup(&cfg);
+    agent_config_cleanup(&cfg);
 }
 
 static void check_coherence(void **state)
@@ -153,38 +156,39 @@ static void check_coherence(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(config_init(&cfg), 0);
-    assert_int_equal(config_parse(&cfg, err, sizeof(err),
-                                  "[verifier]\nurl = https://v:1\nca_bundle = ca.pem\n", "c"),
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err),
+                                        "[verifier]\nurl = https://v:1\nca_bundle = ca.pem\n", "c"),
                      0);
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), 0);
 
     cfg.persist_handle = cfg.idevid_handle;
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(err, "would replace the IDevID"));
     cfg.persist_handle = 0;
 
-    assert_int_equal(config_set(&cfg, err, sizeof(err), "verifier", "url", "http://v:1"), 0);
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_int_equal(agent_config_set(&cfg, err, sizeof(err), "verifier", "url", "http://v:1"), 0);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(err, "not an https:// URL"));
-    assert_int_equal(config_set(&cfg, err, sizeof(err), "verifier", "url", "https://v:1"), 0);
+    assert_int_equal(agent_config_set(&cfg, err, sizeof(err), "verifier", "url", "https://v:1"), 0);
 
     cfg.backoff_initial_ms = 5000;
     cfg.backoff_max_ms = 1000;
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(err, "backoff_max"));
     cfg.backoff_max_ms = 60000;
 
     cfg.deadline = 5;
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(err, "deadline"));
     cfg.deadline = 300;
 
     assert_int_equal(
-        config_set(&cfg, err, sizeof(err), "tpm", "tcti", "swtpm:host=127.0.0.1,port=2321"), 0);
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "tcti", "swtpm:host=127.0.0.1,port=2321"),
+        0);
     /* A bare swtpm is fine: the agent keeps one TPM connection (tpmprov). */
-    assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
-    config_cleanup(&cfg);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), 0);
+    agent_config_cleanup(&cfg);
 }
 
 int main(void)

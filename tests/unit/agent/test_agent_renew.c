@@ -1,5 +1,6 @@
-/* Unit tests for agent/renew.c: when a certificate is due for renewal, and
- * the marker a renewal leaves while it runs. Times are plain numbers. */
+/* Unit tests for agent/core/renew.c: when a certificate is due for renewal,
+ * the marker a renewal leaves while it runs, and what a run must do given
+ * what it found. Times are plain numbers. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "agent/renew.h"
+#include "agent/core/renew.h"
 #include "common/err.h"
 
 #define NB 1700000000 /* notBefore of the test certificates */
@@ -168,6 +169,98 @@ static void marker_refusals(void **state)
                      DEVID_ERR_INVALID_ARGUMENT);
 }
 
+/* A renew run that found a valid certificate of 100 s from NB, at |now|. */
+static struct renew_facts valid_cert(int64_t now)
+{
+    struct renew_facts f = {.renew = true,
+                            .enrolled = true,
+                            .not_before = NB,
+                            .not_after = NB + 100,
+                            .now = now,
+                            .renew_at = 0.66};
+
+    return f;
+}
+
+static void decide_with_marker(void **state)
+{
+    struct renew_facts f = {.marker = true, .marker_serial = "0a1b", .cert_serial = "0a1b"};
+    enum renew_action a = RENEW_ACTION_NOT_DUE;
+    int64_t at = -1;
+
+    (void)state;
+    /* cert.pem is still the certificate being renewed: redo the renewal. */
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_REDO);
+    assert_int_equal(at, 0);
+    /* A malformed marker, or no readable cert.pem, is treated the same. */
+    f.marker_serial = NULL;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_REDO);
+    f.marker_serial = "0a1b";
+    f.cert_serial = NULL;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_REDO);
+    /* cert.pem is the successor: only the TPM side is left. For renew too,
+     * and whatever the files or the schedule say. */
+    f.cert_serial = "0c2d";
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_FINISH);
+    f.renew = true;
+    f.enrolled = true;
+    f.force = true;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_FINISH);
+}
+
+static void decide_without_marker(void **state)
+{
+    struct renew_facts f = valid_cert(NB + 10);
+    enum renew_action a = RENEW_ACTION_REDO;
+    int64_t at = 0;
+
+    (void)state;
+    /* renew, not due yet: nothing, and when it will be. */
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_NOT_DUE);
+    assert_int_equal(at, NB + 66);
+    /* Forced, or due: start a renewal. */
+    f.force = true;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_START);
+    assert_int_equal(at, NB + 66);
+    f = valid_cert(NB + 66);
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_START);
+    /* renew without a valid certificate enrolls; enroll always does. */
+    f.enrolled = false;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_ENROLL);
+    f = valid_cert(NB + 99);
+    f.renew = false;
+    assert_int_equal(renew_decide(&a, &at, &f), 0);
+    assert_int_equal(a, RENEW_ACTION_ENROLL);
+}
+
+static void decide_refusals(void **state)
+{
+    struct renew_facts f = valid_cert(NB);
+    enum renew_action a;
+    int64_t at;
+
+    (void)state;
+    /* Validity dates that cannot be scheduled stop the run. */
+    f.not_after = NB;
+    assert_int_equal(renew_decide(&a, &at, &f), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(a, RENEW_ACTION_ENROLL);
+    f = valid_cert(NB);
+    f.renew_at = 0.0;
+    assert_int_equal(renew_decide(&a, &at, &f), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(renew_decide(NULL, &at, &f), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(renew_decide(&a, NULL, &f), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(renew_decide(&a, &at, NULL), DEVID_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +271,9 @@ int main(void)
         cmocka_unit_test(bad_arguments),
         cmocka_unit_test(marker_round_trip),
         cmocka_unit_test(marker_refusals),
+        cmocka_unit_test(decide_with_marker),
+        cmocka_unit_test(decide_without_marker),
+        cmocka_unit_test(decide_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,7 @@
 #include <openssl/crypto.h>
 #include <tss2/tss2_mu.h>
 
-#include "agent/tss2pem.h"
+#include "agent/core/tss2pem.h"
 #include "common/err.h"
 
 /* Made by the tpm2-openssl 1.1.1 provider on swtpm

@@ -1,9 +1,10 @@
-#include "agent/tss2pem.h"
+#include "agent/core/tss2pem.h"
 
 #include <limits.h>
 #include <string.h>
 
 #include <openssl/asn1t.h>
+#include <openssl/crypto.h>
 #include <openssl/bio.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -88,6 +89,25 @@ out:
     BIO_free(bio);
     OPENSSL_clear_free(der, der_len > 0 ? (size_t)der_len : 0);
     ASN1_item_free((ASN1_VALUE *)k, ASN1_ITEM_rptr(TSSPRIVKEY));
+    return r;
+}
+
+int tss2pem_encode_blob(char **out, size_t *out_len, uint32_t parent, const TPM2B_PUBLIC *pub,
+                        const TPM2B_PRIVATE *priv)
+{
+    uint8_t pub_buf[sizeof(TPM2B_PUBLIC)], priv_buf[sizeof(TPM2B_PRIVATE)];
+    size_t pub_len = 0, priv_len = 0;
+    int r = DEVID_ERR_INVALID_ARGUMENT;
+
+    if (out == NULL || out_len == NULL || pub == NULL || priv == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    *out_len = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, pub_buf, sizeof(pub_buf), &pub_len) == TSS2_RC_SUCCESS &&
+        Tss2_MU_TPM2B_PRIVATE_Marshal(priv, priv_buf, sizeof(priv_buf), &priv_len) ==
+            TSS2_RC_SUCCESS)
+        r = tss2pem_encode(out, out_len, parent, pub_buf, pub_len, priv_buf, priv_len);
+    OPENSSL_cleanse(priv_buf, sizeof(priv_buf));
     return r;
 }
 

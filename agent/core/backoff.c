@@ -1,4 +1,4 @@
-#include "agent/backoff.h"
+#include "agent/core/backoff.h"
 
 #include <stddef.h>
 

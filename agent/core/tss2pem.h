@@ -1,7 +1,7 @@
 /* The "TSS2 PRIVATE KEY" PEM file that OpenSSL's tpm2 provider (and the
  * tpm2-tss engine) load: a TPM key blob under a persistent parent. Pure. */
-#ifndef DEVID_AGENT_TSS2PEM_H
-#define DEVID_AGENT_TSS2PEM_H
+#ifndef DEVID_AGENT_CORE_TSS2PEM_H
+#define DEVID_AGENT_CORE_TSS2PEM_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +21,14 @@
  */
 int tss2pem_encode(char **out, size_t *out_len, uint32_t parent, const uint8_t *pub, size_t pub_len,
                    const uint8_t *priv, size_t priv_len);
+
+/*
+ * tss2pem_encode_blob is tss2pem_encode of the blob |pub| and |priv| as the
+ * TPM returned them (TPM2_Create), marshalled here. Returns as tss2pem_encode,
+ * or DEVID_ERR_INVALID_ARGUMENT for a blob that does not marshal.
+ */
+int tss2pem_encode_blob(char **out, size_t *out_len, uint32_t parent, const TPM2B_PUBLIC *pub,
+                        const TPM2B_PRIVATE *priv);
 
 /*
  * tss2pem_decode parses the PEM at |pem| (|pem_len| bytes). Sets |*parent|,

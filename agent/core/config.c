@@ -1,4 +1,4 @@
-#include "agent/config.h"
+#include "agent/core/config.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,7 +27,7 @@ static void say(char *err, size_t err_len, const char *fmt, ...)
     va_end(ap);
 }
 
-int config_init(struct agent_config *cfg)
+int agent_config_init(struct agent_config *cfg)
 {
     if (cfg == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -44,13 +44,13 @@ int config_init(struct agent_config *cfg)
     cfg->renew_at = CONFIG_DEFAULT_RENEW_AT;
     if ((cfg->tcti = strdup(CONFIG_DEFAULT_TCTI)) == NULL ||
         (cfg->out_dir = strdup(CONFIG_DEFAULT_OUT_DIR)) == NULL) {
-        config_cleanup(cfg);
+        agent_config_cleanup(cfg);
         return DEVID_ERR_ALLOC;
     }
     return 0;
 }
 
-void config_cleanup(struct agent_config *cfg)
+void agent_config_cleanup(struct agent_config *cfg)
 {
     if (cfg == NULL)
         return;
@@ -224,8 +224,8 @@ static int set_retry(struct agent_config *cfg, char *err, size_t err_len, const 
     return DEVID_ERR_CONFIG;
 }
 
-int config_set(struct agent_config *cfg, char *err, size_t err_len, const char *section,
-               const char *key, const char *value)
+int agent_config_set(struct agent_config *cfg, char *err, size_t err_len, const char *section,
+                     const char *key, const char *value)
 {
     if (cfg == NULL || section == NULL || key == NULL || value == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -262,15 +262,15 @@ int config_set(struct agent_config *cfg, char *err, size_t err_len, const char *
 static int on_key(void *arg, const char *section, const char *key, const char *value, char *err,
                   size_t err_len)
 {
-    int r = config_set(arg, err, err_len, section, key, value);
+    int r = agent_config_set(arg, err, err_len, section, key, value);
 
     if (r == DEVID_ERR_ALLOC)
         say(err, err_len, "out of memory");
     return r == 0 ? 0 : -1;
 }
 
-int config_parse(struct agent_config *cfg, char *err, size_t err_len, const char *buf,
-                 const char *source)
+int agent_config_parse(struct agent_config *cfg, char *err, size_t err_len, const char *buf,
+                       const char *source)
 {
     if (cfg == NULL || buf == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -278,7 +278,7 @@ int config_parse(struct agent_config *cfg, char *err, size_t err_len, const char
                       err_len);
 }
 
-int config_check(const struct agent_config *cfg, char *err, size_t err_len)
+int agent_config_check(const struct agent_config *cfg, char *err, size_t err_len)
 {
     if (cfg == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;

@@ -1,7 +1,7 @@
 /* The agent's configuration: /etc/devid/agent.conf (INI, libinih) with
  * command-line overrides. Parsing is pure: it takes a buffer, opens nothing. */
-#ifndef DEVID_AGENT_CONFIG_H
-#define DEVID_AGENT_CONFIG_H
+#ifndef DEVID_AGENT_CORE_CONFIG_H
+#define DEVID_AGENT_CORE_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +21,7 @@
 /* Largest configuration file read. */
 #define CONFIG_FILE_MAX (64 * 1024)
 
-/* TLS versions: 0 is 1.2 to 1.3 (same values as enum http_tls_version). */
+/* TLS versions of the connection to the verifier: 0 is 1.2 to 1.3. */
 enum config_tls {
     CONFIG_TLS_DEFAULT = 0,
     CONFIG_TLS_1_2 = 12,
@@ -53,37 +53,37 @@ struct agent_config {
     double renew_at;             /* [renew] renew_at: fraction of the lifetime */
 };
 
-/* config_init fills |cfg| with the defaults. Returns 0 or DEVID_ERR_ALLOC. */
-int config_init(struct agent_config *cfg);
+/* agent_config_init fills |cfg| with the defaults. Returns 0 or DEVID_ERR_ALLOC. */
+int agent_config_init(struct agent_config *cfg);
 
-/* config_cleanup frees what |cfg| owns and zeroes it. config_cleanup(NULL)
+/* agent_config_cleanup frees what |cfg| owns and zeroes it. agent_config_cleanup(NULL)
  * does nothing. */
-void config_cleanup(struct agent_config *cfg);
+void agent_config_cleanup(struct agent_config *cfg);
 
 /*
- * config_parse applies the INI text |buf| (NUL-terminated) to |cfg|, on top of
+ * agent_config_parse applies the INI text |buf| (NUL-terminated) to |cfg|, on top of
  * what it holds. |source| names the text in messages (a file name). On error
  * writes "SOURCE:LINE: reason" to |err| (|err_len| bytes), leaves the keys read
  * before the error applied, and returns DEVID_ERR_CONFIG; returns 0 otherwise.
  * Unknown sections and keys, and malformed values, are errors.
  */
-int config_parse(struct agent_config *cfg, char *err, size_t err_len, const char *buf,
-                 const char *source);
+int agent_config_parse(struct agent_config *cfg, char *err, size_t err_len, const char *buf,
+                       const char *source);
 
 /*
- * config_set applies one |key| = |value| of |section| to |cfg|: what
- * config_parse does per line and what command-line flags use. On error writes
+ * agent_config_set applies one |key| = |value| of |section| to |cfg|: what
+ * agent_config_parse does per line and what command-line flags use. On error writes
  * the reason (without a location) to |err| and returns DEVID_ERR_CONFIG.
  */
-int config_set(struct agent_config *cfg, char *err, size_t err_len, const char *section,
-               const char *key, const char *value);
+int agent_config_set(struct agent_config *cfg, char *err, size_t err_len, const char *section,
+                     const char *key, const char *value);
 
 /*
- * config_check verifies that |cfg| is complete and coherent for enrolling: a
+ * agent_config_check verifies that |cfg| is complete and coherent for enrolling: a
  * verifier URL (https://) and CA bundle, handles of the right kinds that do not
  * collide, a deadline at least as long as one request. On error writes the
  * reason to |err| and returns DEVID_ERR_CONFIG.
  */
-int config_check(const struct agent_config *cfg, char *err, size_t err_len);
+int agent_config_check(const struct agent_config *cfg, char *err, size_t err_len);
 
 #endif

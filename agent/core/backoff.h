@@ -1,8 +1,8 @@
 /* The retry schedule: exponential backoff with full jitter, bounded by a
  * deadline, honouring the server's Retry-After. Pure: the caller passes the
  * elapsed time and the random value. */
-#ifndef DEVID_AGENT_BACKOFF_H
-#define DEVID_AGENT_BACKOFF_H
+#ifndef DEVID_AGENT_CORE_BACKOFF_H
+#define DEVID_AGENT_CORE_BACKOFF_H
 
 #include <stdint.h>
 

@@ -1,6 +1,5 @@
-#include "agent/renew.h"
+#include "agent/core/renew.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,11 +7,25 @@
 
 #define MARKER_PREFIX "renewing "
 
+/* ceil_offset returns ceil(|renew_at| * |lifetime|), at most |lifetime|,
+ * without libm: the cast truncates a value below |lifetime|, so it fits. */
+static int64_t ceil_offset(double renew_at, int64_t lifetime)
+{
+    double x = renew_at * (double)lifetime;
+    int64_t whole;
+
+    if (x >= (double)lifetime)
+        return lifetime;
+    whole = (int64_t)x;
+    if ((double)whole < x)
+        whole++;
+    return whole < lifetime ? whole : lifetime;
+}
+
 int renew_schedule(bool *due, int64_t *due_at, int64_t not_before, int64_t not_after, int64_t now,
                    double renew_at)
 {
     int64_t lifetime;
-    double offset;
 
     if (due == NULL || due_at == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -24,8 +37,7 @@ int renew_schedule(bool *due, int64_t *due_at, int64_t not_before, int64_t not_a
     lifetime = not_after - not_before;
     /* elapsed < renew_at * lifetime  <=>  elapsed < ceil(renew_at * lifetime)
      * for a whole number of seconds, so the first due second is exact. */
-    offset = ceil(renew_at * (double)lifetime);
-    *due_at = offset >= (double)lifetime ? not_after : not_before + (int64_t)offset;
+    *due_at = not_before + ceil_offset(renew_at, lifetime);
     *due = now >= *due_at;
     return 0;
 }
@@ -72,5 +84,31 @@ int renew_marker_parse(char *serial_hex, size_t serial_size, const uint8_t *buf,
         return DEVID_ERR_BAD_REQUEST;
     memcpy(serial_hex, s + plen, n);
     serial_hex[n] = '\0';
+    return 0;
+}
+
+int renew_decide(enum renew_action *action, int64_t *due_at, const struct renew_facts *facts)
+{
+    bool due = false;
+    int r;
+
+    if (action == NULL || due_at == NULL || facts == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *action = RENEW_ACTION_ENROLL;
+    *due_at = 0;
+    if (facts->marker) {
+        if (facts->marker_serial == NULL || facts->cert_serial == NULL ||
+            strcmp(facts->marker_serial, facts->cert_serial) == 0)
+            *action = RENEW_ACTION_REDO;
+        else
+            *action = RENEW_ACTION_FINISH;
+        return 0;
+    }
+    if (!facts->renew || !facts->enrolled)
+        return 0;
+    if ((r = renew_schedule(&due, due_at, facts->not_before, facts->not_after, facts->now,
+                            facts->renew_at)) != 0)
+        return r;
+    *action = due || facts->force ? RENEW_ACTION_START : RENEW_ACTION_NOT_DUE;
     return 0;
 }

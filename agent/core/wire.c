@@ -1,0 +1,327 @@
+#include "agent/core/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <tss2/tss2_mu.h>
+
+#include "common/err.h"
+#include "common/pem.h"
+#include "devid/v1/enroll.pb-c.h"
+
+/* The parts of an EnrollRequest that are encoded here, pointed to by the
+ * protobuf structs while it is packed. */
+struct request_parts {
+    uint8_t challenge_sig[sizeof(TPMT_SIGNATURE)];
+    size_t challenge_sig_len;
+    uint8_t certify_sig[sizeof(TPMT_SIGNATURE)];
+    size_t certify_sig_len;
+    uint8_t ldevid_pub[sizeof(TPMT_PUBLIC)];
+    size_t ldevid_pub_len;
+    uint8_t signer_pub[sizeof(TPMT_PUBLIC)];
+    size_t signer_pub_len;
+    uint8_t *iak_der;
+    size_t iak_der_len;
+    ProtobufCBinaryData inter[WIRE_CHAIN_MAX];
+    size_t n_inter;
+};
+
+static void request_parts_cleanup(struct request_parts *p)
+{
+    size_t i;
+
+    OPENSSL_free(p->iak_der);
+    for (i = 0; i < p->n_inter; i++)
+        OPENSSL_free(p->inter[i].data);
+    memset(p, 0, sizeof(*p));
+}
+
+/* pack sets |*out| (malloc) to the encoding of |msg|. */
+static int pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+
+    if ((*out = malloc(len > 0 ? len : 1)) == NULL)
+        return DEVID_ERR_ALLOC;
+    *out_len = protobuf_c_message_pack(msg, *out);
+    return 0;
+}
+
+int wire_challenge_request(uint8_t **out, size_t *out_len)
+{
+    Devid__V1__ChallengeRequest req = DEVID__V1__CHALLENGE_REQUEST__INIT;
+
+    if (out == NULL || out_len == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    *out_len = 0;
+    req.protocol_version = WIRE_PROTOCOL_VERSION;
+    req.agent_version = (char *)"devid-agent/" DEVID_VERSION;
+    return pack(out, out_len, &req.base);
+}
+
+int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t len, char *why,
+                         size_t why_len)
+{
+    Devid__V1__ChallengeResponse *resp = NULL;
+    int r = DEVID_ERR_PROTOCOL;
+
+    if (out == NULL || (buf == NULL && len > 0) || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    why[0] = '\0';
+    if (len > WIRE_ANSWER_MAX ||
+        (resp = devid__v1__challenge_response__unpack(NULL, len, buf)) == NULL) {
+        snprintf(why, why_len, "the answer is not a devid.v1.ChallengeResponse");
+        goto out;
+    }
+    if (resp->nonce.len != TRANSCRIPT_NONCE_LEN || resp->token.len == 0 ||
+        resp->token.len > WIRE_TOKEN_MAX) {
+        snprintf(why, why_len, "nonce of %zu bytes (want %d) or token of %zu bytes (want 1 to %d)",
+                 resp->nonce.len, TRANSCRIPT_NONCE_LEN, resp->token.len, WIRE_TOKEN_MAX);
+        goto out;
+    }
+    memcpy(out->nonce, resp->nonce.data, TRANSCRIPT_NONCE_LEN);
+    memcpy(out->token, resp->token.data, resp->token.len);
+    out->token_len = resp->token.len;
+    out->expires_at = resp->expires_at;
+    r = 0;
+out:
+    if (resp != NULL)
+        devid__v1__challenge_response__free_unpacked(resp, NULL);
+    return r;
+}
+
+/* check_request writes to |why| what is missing or too large in |in|, if
+ * anything, and returns whether |in| can be encoded. */
+static bool check_request(const struct wire_enroll_request *in, char *why, size_t why_len)
+{
+    if (in->token == NULL || in->token_len == 0 || in->token_len > WIRE_TOKEN_MAX)
+        snprintf(why, why_len, "a token of 1 to %d bytes, not %zu", WIRE_TOKEN_MAX, in->token_len);
+    else if (in->csr == NULL || in->csr_len == 0 || in->csr_len > WIRE_CSR_MAX)
+        snprintf(why, why_len, "a CSR of 1 to %d bytes, not %zu", WIRE_CSR_MAX, in->csr_len);
+    else if (in->certify_info == NULL || in->certify_info_len == 0 ||
+             in->certify_info_len > sizeof(((TPM2B_ATTEST *)NULL)->attestationData))
+        snprintf(why, why_len, "TPM2_Certify evidence of 1 to %zu bytes, not %zu",
+                 sizeof(((TPM2B_ATTEST *)NULL)->attestationData), in->certify_info_len);
+    else if (in->challenge_signature == NULL || in->certify_signature == NULL ||
+             in->ldevid_public == NULL || in->signer_public == NULL)
+        snprintf(why, why_len, "both signatures and both public areas");
+    else if (in->intermediates != NULL && sk_X509_num(in->intermediates) > WIRE_CHAIN_MAX)
+        snprintf(why, why_len, "at most %d intermediates, not %d", WIRE_CHAIN_MAX,
+                 sk_X509_num(in->intermediates));
+    else
+        return true;
+    return false;
+}
+
+static int der(uint8_t **out, size_t *out_len, X509 *x)
+{
+    int n;
+
+    *out = NULL;
+    if ((n = i2d_X509(x, out)) <= 0)
+        return DEVID_ERR_ALLOC;
+    *out_len = (size_t)n;
+    return 0;
+}
+
+/* encode_parts marshals the TPM structures and encodes the certificates. */
+static int encode_parts(struct request_parts *p, const struct wire_enroll_request *in)
+{
+    int i, r;
+
+    if (Tss2_MU_TPMT_SIGNATURE_Marshal(in->challenge_signature, p->challenge_sig,
+                                       sizeof(p->challenge_sig),
+                                       &p->challenge_sig_len) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPMT_SIGNATURE_Marshal(in->certify_signature, p->certify_sig,
+                                       sizeof(p->certify_sig),
+                                       &p->certify_sig_len) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPMT_PUBLIC_Marshal(in->ldevid_public, p->ldevid_pub, sizeof(p->ldevid_pub),
+                                    &p->ldevid_pub_len) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPMT_PUBLIC_Marshal(in->signer_public, p->signer_pub, sizeof(p->signer_pub),
+                                    &p->signer_pub_len) != TSS2_RC_SUCCESS)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (in->iak_cert != NULL && (r = der(&p->iak_der, &p->iak_der_len, in->iak_cert)) != 0)
+        return r;
+    for (i = 0; in->intermediates != NULL && i < sk_X509_num(in->intermediates); i++) {
+        if ((r = der(&p->inter[i].data, &p->inter[i].len, sk_X509_value(in->intermediates, i))) !=
+            0)
+            return r;
+        p->n_inter = (size_t)i + 1;
+    }
+    return 0;
+}
+
+int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll_request *in,
+                        char *why, size_t why_len)
+{
+    Devid__V1__EnrollRequest req = DEVID__V1__ENROLL_REQUEST__INIT;
+    Devid__V1__TpmEvidence ev = DEVID__V1__TPM_EVIDENCE__INIT;
+    struct request_parts p;
+    char missing[128];
+    int r;
+
+    if (out == NULL || out_len == NULL || in == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    *out_len = 0;
+    why[0] = '\0';
+    memset(&p, 0, sizeof(p));
+    if (!check_request(in, missing, sizeof(missing))) {
+        snprintf(why, why_len, "an EnrollRequest needs %s", missing);
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    if ((r = encode_parts(&p, in)) != 0) {
+        snprintf(why, why_len, "cannot encode the EnrollRequest: %s", devid_err_str(r));
+        goto out;
+    }
+    req.token.data = (uint8_t *)in->token;
+    req.token.len = in->token_len;
+    req.csr.data = (uint8_t *)in->csr;
+    req.csr.len = in->csr_len;
+    req.challenge_signature.data = p.challenge_sig;
+    req.challenge_signature.len = p.challenge_sig_len;
+    ev.certify_info.data = (uint8_t *)in->certify_info;
+    ev.certify_info.len = in->certify_info_len;
+    ev.certify_signature.data = p.certify_sig;
+    ev.certify_signature.len = p.certify_sig_len;
+    ev.ldevid_public.data = p.ldevid_pub;
+    ev.ldevid_public.len = p.ldevid_pub_len;
+    ev.signer = in->iak_cert != NULL ? DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK
+                                     : DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID;
+    ev.signer_public.data = p.signer_pub;
+    ev.signer_public.len = p.signer_pub_len;
+    ev.iak_certificate.data = p.iak_der;
+    ev.iak_certificate.len = p.iak_der_len;
+    req.evidence = &ev;
+    req.n_intermediates = p.n_inter;
+    req.intermediates = p.n_inter > 0 ? p.inter : NULL;
+    r = pack(out, out_len, &req.base);
+out:
+    request_parts_cleanup(&p);
+    return r;
+}
+
+/* parse_issued parses the certificates of |resp| into |out|. */
+static int parse_issued(struct wire_enrolled *out, const Devid__V1__EnrollResponse *resp, char *why,
+                        size_t why_len)
+{
+    char reason[256];
+    X509 *x = NULL;
+    size_t i;
+    int r;
+
+    if ((r = pem_parse_cert(&out->cert, resp->certificate.data, resp->certificate.len, 0, reason,
+                            sizeof(reason))) != 0) {
+        snprintf(why, why_len, "the issued certificate: %s", reason);
+        return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_PROTOCOL;
+    }
+    if ((out->chain = sk_X509_new_null()) == NULL)
+        return DEVID_ERR_ALLOC;
+    for (i = 0; i < resp->n_chain; i++) {
+        if ((r = pem_parse_cert(&x, resp->chain[i].data, resp->chain[i].len, 0, reason,
+                                sizeof(reason))) != 0) {
+            snprintf(why, why_len, "certificate %zu of the issued chain: %s", i + 1, reason);
+            return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_PROTOCOL;
+        }
+        if (sk_X509_push(out->chain, x) <= 0) {
+            X509_free(x);
+            return DEVID_ERR_ALLOC;
+        }
+    }
+    return 0;
+}
+
+int wire_enroll_response_parse(struct wire_enrolled *out, const uint8_t *buf, size_t len,
+                               EVP_PKEY *ldevid, char *why, size_t why_len)
+{
+    Devid__V1__EnrollResponse *resp = NULL;
+    struct wire_enrolled e = {NULL, NULL};
+    int r = DEVID_ERR_PROTOCOL;
+
+    if (out == NULL || (buf == NULL && len > 0) || ldevid == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    why[0] = '\0';
+    if (len > WIRE_ANSWER_MAX ||
+        (resp = devid__v1__enroll_response__unpack(NULL, len, buf)) == NULL) {
+        snprintf(why, why_len, "the answer is not a devid.v1.EnrollResponse");
+        goto out;
+    }
+    if (resp->certificate.len == 0 || resp->n_chain > WIRE_CHAIN_MAX) {
+        snprintf(why, why_len, "the answer has no certificate or more than %d chain certificates",
+                 WIRE_CHAIN_MAX);
+        goto out;
+    }
+    if ((r = parse_issued(&e, resp, why, why_len)) != 0)
+        goto out;
+    if (EVP_PKEY_eq(X509_get0_pubkey(e.cert), ldevid) != 1) {
+        snprintf(why, why_len, "the issued certificate is not for the new TPM key");
+        r = DEVID_ERR_PROTOCOL;
+        goto out;
+    }
+    *out = e;
+    memset(&e, 0, sizeof(e));
+    r = 0;
+out:
+    wire_enrolled_cleanup(&e);
+    if (resp != NULL)
+        devid__v1__enroll_response__free_unpacked(resp, NULL);
+    return r;
+}
+
+void wire_enrolled_cleanup(struct wire_enrolled *e)
+{
+    if (e == NULL)
+        return;
+    X509_free(e->cert);
+    sk_X509_pop_free(e->chain, X509_free);
+    memset(e, 0, sizeof(*e));
+}
+
+/* copy_message copies |in| to |out| as one loggable line. */
+static void copy_message(char out[WIRE_MESSAGE_MAX], const char *in)
+{
+    size_t i;
+
+    for (i = 0; in != NULL && in[i] != '\0' && i < WIRE_MESSAGE_MAX - 1; i++)
+        out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+    out[i] = '\0';
+}
+
+int wire_error_parse(struct wire_error *out, const uint8_t *buf, size_t len, char *why,
+                     size_t why_len)
+{
+    Devid__V1__Error *e = NULL;
+    const ProtobufCEnumValue *v;
+    int r = DEVID_ERR_PROTOCOL;
+
+    if (out == NULL || (buf == NULL && len > 0) || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    why[0] = '\0';
+    if (len == 0 || len > WIRE_ANSWER_MAX ||
+        (e = devid__v1__error__unpack(NULL, len, buf)) == NULL) {
+        snprintf(why, why_len, "the answer is not a devid.v1.Error");
+        goto out;
+    }
+    if (e->reason == DEVID__V1__REASON__REASON_UNSPECIFIED &&
+        (e->message == NULL || e->message[0] == '\0')) {
+        snprintf(why, why_len, "the devid.v1.Error has neither a reason nor a message");
+        goto out;
+    }
+    v = protobuf_c_enum_descriptor_get_value(&devid__v1__reason__descriptor, (int)e->reason);
+    out->reason = (int)e->reason;
+    out->reason_name = v != NULL ? v->name : "unknown reason";
+    copy_message(out->message, e->message);
+    out->retryable = e->retryable;
+    out->retry_after = e->retry_after_seconds;
+    r = 0;
+out:
+    if (e != NULL)
+        devid__v1__error__free_unpacked(e, NULL);
+    return r;
+}
