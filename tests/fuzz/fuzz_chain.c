@@ -8,8 +8,8 @@
 #include <openssl/err.h>
 
 #include "fuzzutil.h"
-#include "verifier/chain.h"
-#include "verifier/identity.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/identity.h"
 
 #define MAX_CERTS (1 + CHAIN_MAX_INTERMEDIATES + 1)
 

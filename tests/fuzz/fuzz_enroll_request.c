@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "fuzzutil.h"
-#include "verifier/enroll.h"
+#include "verifier/core/enroll.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

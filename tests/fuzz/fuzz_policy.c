@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "verifier/mfrconf.h"
-#include "verifier/policy.h"
+#include "verifier/core/mfrconf.h"
+#include "verifier/core/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -12,11 +12,11 @@
 
 #include "common/err.h"
 #include "fuzzutil.h"
-#include "verifier/attest.h"
-#include "verifier/chain.h"
-#include "verifier/csr.h"
-#include "verifier/enroll.h"
-#include "verifier/identity.h"
+#include "verifier/core/attest.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/csr.h"
+#include "verifier/core/enroll.h"
+#include "verifier/core/identity.h"
 
 static const char *outdir;
 

@@ -16,8 +16,8 @@
 #include <openssl/pem.h>
 
 #include "common/err.h"
-#include "verifier/enroll.h"
-#include "verifier/trust.h"
+#include "verifier/core/enroll.h"
+#include "verifier/pki/trust.h"
 
 #define MAX_LINES 256
 

@@ -10,8 +10,8 @@
 #include <openssl/ssl.h>
 
 #include "common/err.h"
-#include "verifier/config.h"
-#include "verifier/metrics.h"
+#include "verifier/core/config.h"
+#include "verifier/core/metrics.h"
 
 static void test_defaults(void **state)
 {

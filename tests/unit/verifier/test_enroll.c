@@ -11,7 +11,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/enroll.h"
+#include "verifier/core/enroll.h"
 
 struct fx {
     EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key, *iak_key;

@@ -16,9 +16,9 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/mfrconf.h"
-#include "verifier/policy.h"
-#include "verifier/trust.h"
+#include "verifier/core/mfrconf.h"
+#include "verifier/core/policy.h"
+#include "verifier/pki/trust.h"
 
 static int policy_of(struct policy **p, const char *text, char *why, size_t why_len)
 {

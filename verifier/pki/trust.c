@@ -1,0 +1,454 @@
+#include "verifier/pki/trust.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "common/err.h"
+#include "common/io/log.h"
+#include "common/conf.h"
+#include "verifier/core/mfrconf.h"
+
+struct trust {
+    struct chain_store *store;
+    struct policy *policy;
+};
+
+void trust_free(struct trust *t)
+{
+    if (t == NULL)
+        return;
+    chain_store_free(t->store);
+    policy_free(t->policy);
+    OPENSSL_free(t);
+}
+
+const struct chain_store *trust_get0_store(const struct trust *t)
+{
+    return t == NULL ? NULL : t->store;
+}
+
+const struct policy *trust_get0_policy(const struct trust *t)
+{
+    return t == NULL ? NULL : t->policy;
+}
+
+/* Reads at most CONF_MAX_SIZE bytes of |path| into a NUL-terminated buffer. */
+static int read_file(char **out, size_t *len, const char *path, char *why, size_t why_len)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t n;
+    int r = DEVID_ERR_IO;
+
+    *out = NULL;
+    if ((f = fopen(path, "rb")) == NULL) {
+        snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((buf = OPENSSL_malloc(CONF_MAX_SIZE + 2)) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    n = fread(buf, 1, CONF_MAX_SIZE + 1, f);
+    if (ferror(f)) {
+        snprintf(why, why_len, "%s: read error", path);
+        goto out;
+    }
+    if (n > CONF_MAX_SIZE) {
+        snprintf(why, why_len, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
+        r = DEVID_ERR_CONFIG;
+        goto out;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    buf = NULL;
+    r = 0;
+out:
+    OPENSSL_free(buf);
+    if (f != NULL)
+        fclose(f);
+    return r;
+}
+
+/* Reads every certificate of PEM (or single DER) file |path|. */
+static int read_certs(STACK_OF(X509) **out, const char *path, size_t max, char *why, size_t why_len)
+{
+    STACK_OF(X509) *sk = NULL;
+    BIO *bio = NULL;
+    X509 *x = NULL;
+    char *buf = NULL;
+    const unsigned char *p;
+    char reason[160];
+    size_t len = 0;
+    int r;
+
+    *out = NULL;
+    if ((r = read_file(&buf, &len, path, why, why_len)) != 0)
+        goto out;
+    r = DEVID_ERR_ALLOC;
+    if ((sk = sk_X509_new_null()) == NULL || (bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
+        goto out;
+    r = DEVID_ERR_CONFIG;
+    if (strstr(buf, "-----BEGIN") != NULL) {
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            if ((size_t)sk_X509_num(sk) >= max) {
+                snprintf(why, why_len, "%s: more than %zu certificates", path, max);
+                goto out;
+            }
+            if (sk_X509_push(sk, x) <= 0) {
+                r = DEVID_ERR_ALLOC;
+                goto out;
+            }
+            x = NULL;
+        }
+        if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+            snprintf(why, why_len, "%s: bad certificate: %s", path,
+                     devid_openssl_reason(reason, sizeof(reason)));
+            goto out;
+        }
+        ERR_clear_error();
+    } else {
+        p = (const unsigned char *)buf;
+        if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != (const unsigned char *)buf + len) {
+            snprintf(why, why_len, "%s: not a PEM file or one DER certificate: %s", path,
+                     devid_openssl_reason(reason, sizeof(reason)));
+            goto out;
+        }
+        if (sk_X509_push(sk, x) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        x = NULL;
+    }
+    if (sk_X509_num(sk) == 0) {
+        snprintf(why, why_len, "%s: no certificate", path);
+        goto out;
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    X509_free(x);
+    BIO_free(bio);
+    OPENSSL_free(buf);
+    sk_X509_pop_free(sk, X509_free);
+    return r;
+}
+
+/* Reads every CRL of PEM (or single DER) file |path| into manufacturer |name|. */
+static int load_crls(struct chain_store *store, const char *name, const char *path, char *why,
+                     size_t why_len)
+{
+    X509_CRL *crl = NULL;
+    BIO *bio = NULL;
+    char *buf = NULL;
+    const unsigned char *p;
+    char reason[160];
+    size_t len = 0;
+    int n = 0, r;
+
+    if ((r = read_file(&buf, &len, path, why, why_len)) != 0)
+        goto out;
+    r = DEVID_ERR_ALLOC;
+    if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
+        goto out;
+    r = DEVID_ERR_CONFIG;
+    if (strstr(buf, "-----BEGIN") != NULL) {
+        while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
+            if ((r = chain_store_add_crl(store, name, crl)) != 0) {
+                snprintf(why, why_len, "%s: cannot add CRL: %s", path, devid_err_str(r));
+                goto out;
+            }
+            X509_CRL_free(crl);
+            crl = NULL;
+            n++;
+        }
+        r = DEVID_ERR_CONFIG;
+        if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || n == 0) {
+            snprintf(why, why_len, "%s: bad CRL: %s", path,
+                     devid_openssl_reason(reason, sizeof(reason)));
+            goto out;
+        }
+        ERR_clear_error();
+    } else {
+        p = (const unsigned char *)buf;
+        if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
+            p != (const unsigned char *)buf + len) {
+            snprintf(why, why_len, "%s: not a PEM file or one DER CRL: %s", path,
+                     devid_openssl_reason(reason, sizeof(reason)));
+            goto out;
+        }
+        if ((r = chain_store_add_crl(store, name, crl)) != 0) {
+            snprintf(why, why_len, "%s: cannot add CRL: %s", path, devid_err_str(r));
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    X509_CRL_free(crl);
+    BIO_free(bio);
+    OPENSSL_free(buf);
+    return r;
+}
+
+/* Joins |path| to the directory of |conf| unless |path| is absolute. */
+static int resolve(char *out, size_t len, const char *conf, const char *path)
+{
+    const char *slash = strrchr(conf, '/');
+    int n;
+
+    if (path[0] == '/' || slash == NULL)
+        n = snprintf(out, len, "%s", path);
+    else
+        n = snprintf(out, len, "%.*s/%s", (int)(slash - conf), conf, path);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int add_roots(struct chain_store *store, const char *name, const char *path, char *why,
+                     size_t why_len)
+{
+    STACK_OF(X509) *certs = NULL;
+    char subject[300];
+    X509 *x;
+    int i, r;
+
+    if ((r = read_certs(&certs, path, TRUST_MAX_ROOTS, why, why_len)) != 0)
+        return r;
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        x = sk_X509_value(certs, i);
+        chain_subject(subject, sizeof(subject), x);
+        r = name != NULL ? chain_store_add_mfr_root(store, name, x)
+                         : chain_store_add_root(store, x);
+        if (r != 0) {
+            snprintf(why, why_len,
+                     "%s: root %s refused (%s): a root must be a self-signed CA with a subject O "
+                     "or CN, listed once (put intermediates in the intermediates file)",
+                     path, subject, devid_err_str(r));
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+        log_info("trusted root from %s: %s", path, subject);
+    }
+    r = 0;
+out:
+    sk_X509_pop_free(certs, X509_free);
+    return r;
+}
+
+static int add_intermediates(struct chain_store *store, const char *path, char *why, size_t why_len)
+{
+    STACK_OF(X509) *certs = NULL;
+    int i, r;
+
+    if ((r = read_certs(&certs, path, CHAIN_MAX_CONFIG_INTERMEDIATES, why, why_len)) != 0)
+        return r;
+    for (i = 0; i < sk_X509_num(certs); i++) {
+        if ((r = chain_store_add_intermediate(store, sk_X509_value(certs, i))) != 0) {
+            snprintf(why, why_len, "%s: cannot add intermediate: %s", path, devid_err_str(r));
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+    }
+    r = 0;
+out:
+    sk_X509_pop_free(certs, X509_free);
+    return r;
+}
+
+static int build_store(struct chain_store *store, const struct mfrconf *mc, const char *conf,
+                       char *why, size_t why_len)
+{
+    const struct mfrconf_entry *e;
+    char path[4096];
+    size_t i, j;
+    int r;
+
+    for (i = 0; i < mc->n; i++) {
+        e = mc->entries[i];
+        if ((r = chain_store_add_manufacturer(store, e->name, &e->settings)) != 0) {
+            snprintf(why, why_len, "%s: manufacturer \"%s\": %s", conf, e->name, devid_err_str(r));
+            return r;
+        }
+    }
+    for (i = 0; i < mc->n; i++) {
+        e = mc->entries[i];
+#define EACH(arr, cnt, call)                                                                 \
+    for (j = 0; j < (cnt); j++) {                                                            \
+        if (resolve(path, sizeof(path), conf, (arr)[j]) != 0) {                              \
+            snprintf(why, why_len, "%s: manufacturer \"%s\": path too long", conf, e->name); \
+            return DEVID_ERR_CONFIG;                                                         \
+        }                                                                                    \
+        if ((r = (call)) != 0)                                                               \
+            return r;                                                                        \
+    }
+        EACH(e->roots, e->n_roots, add_roots(store, e->name, path, why, why_len))
+        EACH(e->intermediates, e->n_intermediates, add_intermediates(store, path, why, why_len))
+        EACH(e->crls, e->n_crls, load_crls(store, e->name, path, why, why_len))
+#undef EACH
+    }
+    return 0;
+}
+
+int trust_load_files(struct trust **out, const char *manufacturers_conf, const char *policy_conf,
+                     char *why, size_t why_len)
+{
+    struct trust *t = NULL;
+    struct mfrconf *mc = NULL;
+    char *buf = NULL;
+    const char *name;
+    size_t len = 0, i;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || manufacturers_conf == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    why[0] = '\0';
+    if ((t = OPENSSL_zalloc(sizeof(*t))) == NULL || (t->store = chain_store_new()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    if ((r = read_file(&buf, &len, manufacturers_conf, why, why_len)) != 0 ||
+        (r = mfrconf_parse(&mc, buf, len, manufacturers_conf, why, why_len)) != 0 ||
+        (r = build_store(t->store, mc, manufacturers_conf, why, why_len)) != 0)
+        goto out;
+    OPENSSL_free(buf);
+    buf = NULL;
+    if (policy_conf == NULL) {
+        if ((t->policy = policy_new()) == NULL) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+    } else if ((r = read_file(&buf, &len, policy_conf, why, why_len)) != 0 ||
+               (r = policy_parse(&t->policy, buf, len, policy_conf, why, why_len)) != 0) {
+        goto out;
+    }
+    for (i = 0; (name = policy_manufacturer_at(t->policy, i)) != NULL; i++) {
+        if (!chain_store_has_manufacturer(t->store, name)) {
+            snprintf(why, why_len, "%s: manufacturer \"%s\" is not configured in %s", policy_conf,
+                     name, manufacturers_conf);
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+    }
+    *out = t;
+    t = NULL;
+    r = 0;
+out:
+    OPENSSL_free(buf);
+    mfrconf_free(mc);
+    trust_free(t);
+    return r;
+}
+
+static int has_cert_suffix(const char *name)
+{
+    size_t n = strlen(name);
+
+    return (n > 4 && (strcmp(name + n - 4, ".pem") == 0 || strcmp(name + n - 4, ".crt") == 0));
+}
+
+static int load_roots_dir(struct chain_store *store, const char *roots_dir,
+                          const char *intermediates, char *why, size_t why_len)
+{
+    struct dirent **names = NULL;
+    char path[4096];
+    int i, n = -1, r = DEVID_ERR_INTERNAL;
+
+    if ((n = scandir(roots_dir, &names, NULL, alphasort)) < 0) {
+        snprintf(why, why_len, "cannot read trust directory %s: %s", roots_dir, strerror(errno));
+        r = DEVID_ERR_IO;
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (names[i]->d_name[0] == '.' || !has_cert_suffix(names[i]->d_name))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", roots_dir, names[i]->d_name) >=
+            (int)sizeof(path)) {
+            snprintf(why, why_len, "%s: path too long", roots_dir);
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+        if ((r = add_roots(store, NULL, path, why, why_len)) != 0)
+            goto out;
+        if (chain_store_root_count(store) > TRUST_MAX_ROOTS) {
+            snprintf(why, why_len, "more than %d roots in the trust directory", TRUST_MAX_ROOTS);
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+    }
+    if (chain_store_root_count(store) == 0) {
+        snprintf(why, why_len, "no root certificates (*.pem, *.crt) in trust directory %s",
+                 roots_dir);
+        r = DEVID_ERR_CONFIG;
+        goto out;
+    }
+    if (intermediates != NULL && (r = add_intermediates(store, intermediates, why, why_len)) != 0)
+        goto out;
+    r = 0;
+out:
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return r;
+}
+
+int trust_load_roots(struct trust **out, const char *roots_dir, const char *intermediates,
+                     struct policy *policy, char *why, size_t why_len)
+{
+    struct trust *t = NULL;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || roots_dir == NULL || why == NULL || why_len == 0) {
+        policy_free(policy);
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    why[0] = '\0';
+    if ((t = OPENSSL_zalloc(sizeof(*t))) == NULL || (t->store = chain_store_new()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    t->policy = policy != NULL ? policy : policy_new();
+    policy = NULL;
+    if (t->policy == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    if ((r = load_roots_dir(t->store, roots_dir, intermediates, why, why_len)) != 0)
+        goto out;
+    *out = t;
+    t = NULL;
+    r = 0;
+out:
+    policy_free(policy);
+    trust_free(t);
+    return r;
+}
+
+int trust_load(struct chain_store **out, const char *roots_dir, const char *intermediates)
+{
+    struct chain_store *store = NULL;
+    char why[512] = "";
+    int r;
+
+    if (out == NULL || roots_dir == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if ((store = chain_store_new()) == NULL)
+        return DEVID_ERR_ALLOC;
+    if ((r = load_roots_dir(store, roots_dir, intermediates, why, sizeof(why))) != 0) {
+        log_err("%s", why);
+        chain_store_free(store);
+        return r;
+    }
+    *out = store;
+    return 0;
+}
