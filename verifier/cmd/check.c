@@ -1,8 +1,10 @@
 /* devid-verifier check-idevid: the offline IDevID check for operators. */
-#include <getopt.h>
+#include "verifier/cmd/check.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/io/log.h"
@@ -72,121 +74,112 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
            rep->id.model, rep->id.serial);
 }
 
-int check_idevid_main(int argc, char **argv)
-{
-    enum {
-        O_ROOTS = 256,
-        O_INTER,
-        O_AT,
-        O_ALLOW_MODEL,
-        O_DENY_MODEL,
-        O_DENY_SERIAL,
-        O_MFRS,
-        O_POLICY
-    };
-    static const struct option opts[] = {
-        {"roots", required_argument, NULL, O_ROOTS},
-        {"intermediates", required_argument, NULL, O_INTER},
-        {"manufacturers", required_argument, NULL, O_MFRS},
-        {"policy", required_argument, NULL, O_POLICY},
-        {"at", required_argument, NULL, O_AT},
-        {"allow-model", required_argument, NULL, O_ALLOW_MODEL},
-        {"deny-model", required_argument, NULL, O_DENY_MODEL},
-        {"deny-serial", required_argument, NULL, O_DENY_SERIAL},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *roots = NULL, *inter = NULL, *mfrs = NULL, *policy_file = NULL;
-    struct enroll_idevid_report rep = {0};
-    struct trust *trust = NULL;
-    struct policy *policy = NULL;
-    STACK_OF(X509) *certs = NULL;
-    X509 *leaf = NULL;
-    time_t now = time(NULL);
-    unsigned long v;
-    char why[1024] = "";
-    int c, r, rc = EXIT_USAGE, policy_opts = 0;
+/* What check-idevid's options set. */
+struct check_args {
+    const char *roots, *inter, *mfrs, *policy_file;
+    unsigned long at;
+    struct policy *policy;
+    int policy_opts;
+};
 
-    log_init(cmd_prog, LOG_WARNING);
-    if ((policy = policy_new()) == NULL)
-        return EXIT_SOFTWARE;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-            case O_ROOTS:
-                roots = optarg;
-                break;
-            case O_INTER:
-                inter = optarg;
-                break;
-            case O_MFRS:
-                mfrs = optarg;
-                break;
-            case O_POLICY:
-                policy_file = optarg;
-                break;
-            case O_AT:
-                if (cmd_parse_ulong(optarg, 0, (unsigned long)INT64_MAX, &v) != 0) {
-                    fprintf(stderr, "%s: --at wants seconds since the epoch\n", cmd_prog);
-                    goto out;
-                }
-                now = (time_t)v;
-                break;
-            case O_ALLOW_MODEL:
-            case O_DENY_MODEL:
-            case O_DENY_SERIAL:
-                policy_opts = 1;
-                if (policy_add(policy,
-                               c == O_ALLOW_MODEL  ? POLICY_ALLOW_MODEL
-                               : c == O_DENY_MODEL ? POLICY_DENY_MODEL
-                                                   : POLICY_DENY_SERIAL,
-                               optarg) != 0) {
-                    fprintf(stderr, "%s: bad policy value \"%s\"\n", cmd_prog, optarg);
-                    goto out;
-                }
-                break;
-            case 'h':
-                check_usage(stdout);
-                rc = 0;
-                goto out;
-            default:
-                check_usage(stderr);
-                goto out;
-        }
+static int on_policy_option(void *ctx, int id, const char *arg)
+{
+    struct check_args *a = ctx;
+
+    a->policy_opts = 1;
+    if (policy_add(a->policy, (enum policy_list)id, arg) != 0) {
+        fprintf(stderr, "%s: bad policy value \"%s\"\n", cmd_prog, arg);
+        return -1;
     }
-    if ((roots == NULL) == (mfrs == NULL) || optind != argc - 1 ||
-        (mfrs != NULL && (inter != NULL || policy_opts)) ||
-        (roots != NULL && policy_file != NULL)) {
-        check_usage(stderr);
-        goto out;
-    }
-    if (mfrs != NULL) {
-        policy_free(policy);
-        r = trust_load_files(&trust, mfrs, policy_file, why, sizeof(why));
+    return 0;
+}
+
+/* Loads the trust state the options name; returns 0 or an exit code. */
+static int load(struct trust **trust, struct check_args *a)
+{
+    char why[1024] = "";
+    int r;
+
+    if (a->mfrs != NULL) {
+        policy_free(a->policy);
+        r = trust_load_files(trust, a->mfrs, a->policy_file, why, sizeof(why));
     } else {
-        r = trust_load_roots(&trust, roots, inter, policy, why, sizeof(why));
+        r = trust_load_roots(trust, a->roots, a->inter, a->policy, why, sizeof(why));
     }
-    policy = NULL;
+    a->policy = NULL;
     if (r != 0) {
         fprintf(stderr, "%s: %s\n", cmd_prog, why);
-        rc = cmd_exit_for(r);
-        goto out;
+        return cmd_exit_for(r);
     }
-    if ((r = pemfile_read_certs(&certs, argv[optind], 1 + CHAIN_MAX_INTERMEDIATES, why,
-                                sizeof(why))) != 0) {
+    return 0;
+}
+
+/* Reads the certificate file and checks its first certificate; returns the
+ * exit code. */
+static int check_file(const struct trust *trust, const char *path, time_t now)
+{
+    struct enroll_idevid_report rep = {0};
+    STACK_OF(X509) *certs = NULL;
+    X509 *leaf = NULL;
+    char why[1024] = "";
+    int r;
+
+    if ((r = pemfile_read_certs(&certs, path, 1 + CHAIN_MAX_INTERMEDIATES, why, sizeof(why))) !=
+        0) {
         fprintf(stderr, "%s: %s\n", cmd_prog, why);
-        rc = cmd_exit_for(r);
-        goto out;
+        return cmd_exit_for(r);
     }
     leaf = sk_X509_shift(certs);
     r = enroll_check_idevid(&rep, trust_get0_store(trust), trust_get0_policy(trust), leaf, certs,
                             now);
     report(&rep, leaf, certs, r);
-    rc = r == 0 ? 0 : EXIT_REFUSED;
-out:
     enroll_idevid_report_cleanup(&rep);
     X509_free(leaf);
     sk_X509_pop_free(certs, X509_free);
+    return r == 0 ? 0 : EXIT_REFUSED;
+}
+
+int cmd_check_idevid_main(int argc, char **argv)
+{
+    struct check_args a = {0};
+    const struct cmd_option opts[] = {
+        {.name = "roots", .kind = CMD_OPT_STRING, .dest = &a.roots},
+        {.name = "intermediates", .kind = CMD_OPT_STRING, .dest = &a.inter},
+        {.name = "manufacturers", .kind = CMD_OPT_STRING, .dest = &a.mfrs},
+        {.name = "policy", .kind = CMD_OPT_STRING, .dest = &a.policy_file},
+        {.name = "at",
+         .kind = CMD_OPT_ULONG,
+         .dest = &a.at,
+         .max = (unsigned long)INT64_MAX,
+         .want = "seconds since the epoch"},
+        {.name = "allow-model", .kind = CMD_OPT_CALL, .id = POLICY_ALLOW_MODEL},
+        {.name = "deny-model", .kind = CMD_OPT_CALL, .id = POLICY_DENY_MODEL},
+        {.name = "deny-serial", .kind = CMD_OPT_CALL, .id = POLICY_DENY_SERIAL},
+    };
+    struct trust *trust = NULL;
+    enum cmd_parse_result parsed;
+    int rc = EXIT_USAGE;
+
+    log_init(cmd_prog, LOG_WARNING);
+    a.at = (unsigned long)time(NULL);
+    if ((a.policy = policy_new()) == NULL)
+        return EXIT_SOFTWARE;
+    parsed =
+        cmd_parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), on_policy_option, &a);
+    if (parsed != CMD_PARSED) {
+        rc = cmd_usage_exit(parsed, check_usage);
+        goto out;
+    }
+    if ((a.roots == NULL) == (a.mfrs == NULL) || optind != argc - 1 ||
+        (a.mfrs != NULL && (a.inter != NULL || a.policy_opts)) ||
+        (a.roots != NULL && a.policy_file != NULL)) {
+        check_usage(stderr);
+        goto out;
+    }
+    if ((rc = load(&trust, &a)) == 0)
+        rc = check_file(trust, argv[optind], (time_t)a.at);
+out:
     trust_free(trust);
-    policy_free(policy);
+    policy_free(a.policy);
     return rc;
 }

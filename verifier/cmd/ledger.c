@@ -1,7 +1,8 @@
 /* devid-verifier revoke, crl, list and show: the operator's view of the
  * issuance ledger. */
+#include "verifier/cmd/ledger.h"
+
 #include <errno.h>
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/pki/ca.h"
 #include "verifier/cmd/cmd.h"
+#include "verifier/core/config.h"
 #include "verifier/core/crl.h"
 #include "verifier/ledger/ledger.h"
 #include "verifier/pki/revocation.h"
@@ -28,6 +30,8 @@
 
 /* The longest CRL validity `crl` accepts, in hours (one year). */
 #define CRL_MAX_HOURS 8760
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static void fmt_time(char *out, size_t len, int64_t t)
 {
@@ -91,55 +95,27 @@ static void revoke_usage(FILE *f)
             "\n"
             "Exit status: 0 revoked (or already revoked), 1 no such certificate or device,\n"
             "64 usage error, 66 ledger missing, 78 bad ledger, 70 internal failure.\n",
-            cmd_prog, cmd_prog, LEDGER_DEFAULT_URI);
+            cmd_prog, cmd_prog, VERIFIER_CONFIG_DEFAULT_LEDGER);
 }
 
-int revoke_main(int argc, char **argv)
+int cmd_revoke_main(int argc, char **argv)
 {
-    enum { O_LEDGER = 256, O_SERIAL, O_DEVICE, O_MANUFACTURER, O_REASON };
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, O_LEDGER},
-        {"serial", required_argument, NULL, O_SERIAL},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"manufacturer", required_argument, NULL, O_MANUFACTURER},
-        {"reason", required_argument, NULL, O_REASON},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER, *serial = NULL, *device = NULL,
+               *manufacturer = NULL, *reason_name = NULL;
+    const struct cmd_option opts[] = {
+        {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
+        {.name = "serial", .kind = CMD_OPT_STRING, .dest = &serial},
+        {.name = "device", .kind = CMD_OPT_STRING, .dest = &device},
+        {.name = "manufacturer", .kind = CMD_OPT_STRING, .dest = &manufacturer},
+        {.name = "reason", .kind = CMD_OPT_STRING, .dest = &reason_name},
     };
-    const char *uri = LEDGER_DEFAULT_URI, *serial = NULL, *device = NULL, *manufacturer = NULL,
-               *reason_name = NULL;
     struct ledger *l = NULL;
     char norm[LEDGER_SERIAL_LEN];
-    int c, r, reason = 0, count = 0, rc = EXIT_USAGE;
+    int r, reason = 0, count = 0, rc = EXIT_USAGE;
 
     log_init(cmd_prog, LOG_WARNING);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-            case O_LEDGER:
-                uri = optarg;
-                break;
-            case O_SERIAL:
-                serial = optarg;
-                break;
-            case O_DEVICE:
-                device = optarg;
-                break;
-            case O_MANUFACTURER:
-                manufacturer = optarg;
-                break;
-            case O_REASON:
-                reason_name = optarg;
-                break;
-            case 'h':
-                revoke_usage(stdout);
-                rc = 0;
-                goto out;
-            default:
-                revoke_usage(stderr);
-                goto out;
-        }
-    }
+    if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
+        return cmd_usage_exit(r, revoke_usage);
     if (optind != argc || reason_name == NULL || (serial == NULL) == (device == NULL) ||
         (manufacturer != NULL && device == NULL)) {
         revoke_usage(stderr);
@@ -208,66 +184,39 @@ static void crl_usage(FILE *f)
             "\n"
             "Exit status: 0 written, 64 usage error, 66 unreadable input, ledger missing or\n"
             "unwritable output, 78 bad configuration, 70 internal failure.\n",
-            cmd_prog, LEDGER_DEFAULT_URI, CRL_MAX_HOURS);
+            cmd_prog, VERIFIER_CONFIG_DEFAULT_LEDGER, CRL_MAX_HOURS);
 }
 
-int crl_main(int argc, char **argv)
+int cmd_crl_main(int argc, char **argv)
 {
-    enum { O_LEDGER = 256, O_CA_CERT, O_CA_KEY, O_OUT, O_HOURS };
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, O_LEDGER},
-        {"ca-cert", required_argument, NULL, O_CA_CERT},
-        {"ca-key", required_argument, NULL, O_CA_KEY},
-        {"out", required_argument, NULL, O_OUT},
-        {"next-update-hours", required_argument, NULL, O_HOURS},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER, *ca_cert = NULL, *ca_key = NULL,
+               *out_path = NULL;
+    unsigned long hours = 24;
+    const struct cmd_option opts[] = {
+        {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
+        {.name = "ca-cert", .kind = CMD_OPT_STRING, .dest = &ca_cert},
+        {.name = "ca-key", .kind = CMD_OPT_STRING, .dest = &ca_key},
+        {.name = "out", .kind = CMD_OPT_STRING, .dest = &out_path},
+        {.name = "next-update-hours",
+         .kind = CMD_OPT_ULONG,
+         .dest = &hours,
+         .min = 1,
+         .max = CRL_MAX_HOURS},
     };
-    const char *uri = LEDGER_DEFAULT_URI, *ca_cert = NULL, *ca_key = NULL, *out_path = NULL;
     struct ledger *l = NULL;
     struct ca *ca = NULL;
     X509_CRL *crl = NULL;
     BIO *mem = NULL;
     char *pem = NULL;
-    unsigned long hours = 24;
     uint64_t number = 0;
     time_t now = time(NULL);
     long pem_len;
     size_t count = 0;
-    int c, r, rc = EXIT_USAGE;
+    int r, rc = EXIT_USAGE;
 
     log_init(cmd_prog, LOG_WARNING);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-            case O_LEDGER:
-                uri = optarg;
-                break;
-            case O_CA_CERT:
-                ca_cert = optarg;
-                break;
-            case O_CA_KEY:
-                ca_key = optarg;
-                break;
-            case O_OUT:
-                out_path = optarg;
-                break;
-            case O_HOURS:
-                if (cmd_parse_ulong(optarg, 1, CRL_MAX_HOURS, &hours) != 0) {
-                    fprintf(stderr, "%s: --next-update-hours wants 1 to %d\n", cmd_prog,
-                            CRL_MAX_HOURS);
-                    goto out;
-                }
-                break;
-            case 'h':
-                crl_usage(stdout);
-                rc = 0;
-                goto out;
-            default:
-                crl_usage(stderr);
-                goto out;
-        }
-    }
+    if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
+        return cmd_usage_exit(r, crl_usage);
     if (optind != argc || ca_cert == NULL || ca_key == NULL || out_path == NULL) {
         crl_usage(stderr);
         goto out;
@@ -339,55 +288,27 @@ static void list_usage(FILE *f)
             "\n"
             "Exit status: 0 listed, 1 no issuance matches, 64 usage error, 66 ledger\n"
             "missing, 78 bad ledger, 70 internal failure.\n",
-            cmd_prog, LEDGER_DEFAULT_URI, LIST_DEFAULT_LIMIT, LEDGER_LIST_MAX);
+            cmd_prog, VERIFIER_CONFIG_DEFAULT_LEDGER, LIST_DEFAULT_LIMIT, LEDGER_LIST_MAX);
 }
 
-int list_main(int argc, char **argv)
+int cmd_list_main(int argc, char **argv)
 {
-    enum { O_LEDGER = 256, O_DEVICE, O_MANUFACTURER, O_LIMIT };
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, O_LEDGER},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"manufacturer", required_argument, NULL, O_MANUFACTURER},
-        {"limit", required_argument, NULL, O_LIMIT},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *uri = LEDGER_DEFAULT_URI;
+    const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER;
     struct ledger_filter filter = {NULL, NULL};
+    unsigned long limit = LIST_DEFAULT_LIMIT;
+    const struct cmd_option opts[] = {
+        {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
+        {.name = "device", .kind = CMD_OPT_STRING, .dest = &filter.device_serial},
+        {.name = "manufacturer", .kind = CMD_OPT_STRING, .dest = &filter.manufacturer},
+        {.name = "limit", .kind = CMD_OPT_ULONG, .dest = &limit, .min = 1, .max = LEDGER_LIST_MAX},
+    };
     struct list_state st = {(int64_t)time(NULL), 0};
     struct ledger *l = NULL;
-    unsigned long limit = LIST_DEFAULT_LIMIT;
-    int c, r, rc = EXIT_USAGE;
+    int r, rc = EXIT_USAGE;
 
     log_init(cmd_prog, LOG_WARNING);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-            case O_LEDGER:
-                uri = optarg;
-                break;
-            case O_DEVICE:
-                filter.device_serial = optarg;
-                break;
-            case O_MANUFACTURER:
-                filter.manufacturer = optarg;
-                break;
-            case O_LIMIT:
-                if (cmd_parse_ulong(optarg, 1, LEDGER_LIST_MAX, &limit) != 0) {
-                    fprintf(stderr, "%s: --limit wants 1 to %d\n", cmd_prog, LEDGER_LIST_MAX);
-                    goto out;
-                }
-                break;
-            case 'h':
-                list_usage(stdout);
-                rc = 0;
-                goto out;
-            default:
-                list_usage(stderr);
-                goto out;
-        }
-    }
+    if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
+        return cmd_usage_exit(r, list_usage);
     if (optind != argc) {
         list_usage(stderr);
         goto out;
@@ -453,50 +374,29 @@ static void show_usage(FILE *f)
             "\n"
             "Exit status: 0 shown, 1 no such certificate, 64 usage error, 66 ledger\n"
             "missing, 78 bad ledger, 70 internal failure.\n",
-            cmd_prog, LEDGER_DEFAULT_URI);
+            cmd_prog, VERIFIER_CONFIG_DEFAULT_LEDGER);
 }
 
-int show_main(int argc, char **argv)
+int cmd_show_main(int argc, char **argv)
 {
-    enum { O_LEDGER = 256, O_SERIAL, O_PEM };
-    static const struct option opts[] = {
-        {"ledger", required_argument, NULL, O_LEDGER},
-        {"serial", required_argument, NULL, O_SERIAL},
-        {"pem", no_argument, NULL, O_PEM},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+    const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER, *serial = NULL;
+    int pem = 0;
+    const struct cmd_option opts[] = {
+        {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
+        {.name = "serial", .kind = CMD_OPT_STRING, .dest = &serial},
+        {.name = "pem", .kind = CMD_OPT_FLAG, .dest = &pem},
     };
-    const char *uri = LEDGER_DEFAULT_URI, *serial = NULL;
     struct ledger_issuance rec;
     struct ledger *l = NULL;
     const uint8_t *p;
     X509 *cert = NULL;
     char norm[LEDGER_SERIAL_LEN], hex[65], when[32], status[96];
-    int c, r, pem = 0, rc = EXIT_USAGE;
+    int r, rc = EXIT_USAGE;
 
     memset(&rec, 0, sizeof(rec));
     log_init(cmd_prog, LOG_WARNING);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-            case O_LEDGER:
-                uri = optarg;
-                break;
-            case O_SERIAL:
-                serial = optarg;
-                break;
-            case O_PEM:
-                pem = 1;
-                break;
-            case 'h':
-                show_usage(stdout);
-                rc = 0;
-                goto out;
-            default:
-                show_usage(stderr);
-                goto out;
-        }
-    }
+    if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
+        return cmd_usage_exit(r, show_usage);
     if (optind != argc || serial == NULL) {
         show_usage(stderr);
         goto out;

@@ -1,42 +1,11 @@
 /* devid-verifier: subcommands from a table, one *_main each. */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "common/err.h"
+#include "verifier/cmd/check.h"
 #include "verifier/cmd/cmd.h"
-
-const char *cmd_prog = "devid-verifier";
-
-int cmd_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-    char *end = NULL;
-    unsigned long v;
-
-    if (s == NULL || *s == '\0' || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-int cmd_exit_for(int r)
-{
-    switch (r) {
-        case 0:
-            return 0;
-        case DEVID_ERR_IO:
-            return EXIT_NOINPUT;
-        case DEVID_ERR_CONFIG:
-            return EXIT_CONFIG;
-        default:
-            return EXIT_SOFTWARE;
-    }
-}
+#include "verifier/cmd/ledger.h"
+#include "verifier/cmd/serve.h"
 
 static int help_main(int argc, char **argv);
 
@@ -45,12 +14,12 @@ static const struct subcommand {
     int (*fn)(int argc, char **argv);
     const char *description;
 } subcommands[] = {
-    {"serve", serve_main, "run the enrollment service"},
-    {"check-idevid", check_idevid_main, "check an IDevID certificate offline"},
-    {"list", list_main, "list recorded issuances"},
-    {"show", show_main, "show one issuance and its evidence"},
-    {"revoke", revoke_main, "revoke operational certificates in the ledger"},
-    {"crl", crl_main, "write a signed CRL of the revoked certificates"},
+    {"serve", cmd_serve_main, "run the enrollment service"},
+    {"check-idevid", cmd_check_idevid_main, "check an IDevID certificate offline"},
+    {"list", cmd_list_main, "list recorded issuances"},
+    {"show", cmd_show_main, "show one issuance and its evidence"},
+    {"revoke", cmd_revoke_main, "revoke operational certificates in the ledger"},
+    {"crl", cmd_crl_main, "write a signed CRL of the revoked certificates"},
     {"help", help_main, "show this help"},
 };
 

@@ -11,9 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The URI used when none is configured. */
-#define LEDGER_DEFAULT_URI "sqlite:/var/lib/devid/ledger.db"
-
 /* Most rows any listing returns, whatever limit the caller asks for. */
 #define LEDGER_LIST_MAX 100000
 

@@ -93,7 +93,7 @@ struct worker {
 };
 
 struct server {
-    const struct server_config *cfg;
+    const struct verifier_config *cfg;
     const struct server_hooks *hooks;
     const uint8_t *token_key;
     struct ca *ca;
@@ -174,7 +174,7 @@ static void conn_finish(struct conn *c)
 
 static void conn_set_phase(struct conn *c, enum conn_phase phase)
 {
-    const struct server_config *cfg = c->w->s->cfg;
+    const struct verifier_config *cfg = c->w->s->cfg;
     enum conn_phase was = c->phase;
 
     if (c->phase == CONN_BUSY && phase != CONN_BUSY)
@@ -353,7 +353,7 @@ static void reply_bytes(struct evhttp_request *req, struct conn *c, int status, 
 
 static void reply_error(struct evhttp_request *req, struct conn *c, int r, const char *message)
 {
-    const struct server_config *cfg = c != NULL ? c->w->s->cfg : NULL;
+    const struct verifier_config *cfg = c != NULL ? c->w->s->cfg : NULL;
     Devid__V1__Error err = DEVID__V1__ERROR__INIT;
     uint8_t *buf = NULL;
     size_t len;
@@ -432,7 +432,7 @@ static int get_peer(struct evhttp_request *req, struct peer *p, char *why, size_
 static int request_body(struct evhttp_request *req, const struct peer *p, size_t max_body,
                         const uint8_t **body, size_t *len, char *why, size_t why_len)
 {
-    const struct server_config *cfg = p->conn->w->s->cfg;
+    const struct verifier_config *cfg = p->conn->w->s->cfg;
     struct evkeyvalq *in_headers = evhttp_request_get_input_headers(req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct evkeyval *kv;
@@ -887,7 +887,7 @@ static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
 
 static int make_ssl_ctx(struct server *s)
 {
-    const struct server_config *cfg = s->cfg;
+    const struct verifier_config *cfg = s->cfg;
     char reason[256];
 
     if ((s->ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL)
@@ -972,7 +972,7 @@ static void *worker_main(void *arg)
 
 static int worker_init(struct server *s, struct worker *w, int index)
 {
-    const struct server_config *cfg = s->cfg;
+    const struct verifier_config *cfg = s->cfg;
     size_t max_body = cfg->max_body_enroll > cfg->max_body_challenge ? cfg->max_body_enroll
                                                                      : cfg->max_body_challenge;
     int one = 1;
@@ -1012,7 +1012,7 @@ static int worker_init(struct server *s, struct worker *w, int index)
         log_warn("TCP_NODELAY on the listener: %s", strerror(errno));
     if (evhttp_bind_listener(w->http, w->listener) == NULL)
         return DEVID_ERR_ALLOC;
-    return ledger_open(&w->ledger, cfg->ledger_uri, cfg->replica_id);
+    return ledger_open(&w->ledger, cfg->ledger, cfg->replica_id);
 }
 
 static void worker_cleanup(struct worker *w)
@@ -1205,7 +1205,7 @@ static int resolve_listen(struct server *s)
     return 0;
 }
 
-int server_run(const struct server_config *cfg, const struct server_hooks *hooks, struct ca *ca,
+int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca,
                const uint8_t *token_key)
 {
     struct server *s = NULL;
