@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/io/log.h"
 #include "common/io/store.h"
 #include "devid/v1/enroll.pb-c.h"
@@ -40,14 +41,6 @@ static void fmt_time(char *out, size_t len, int64_t t)
 
     if (gmtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(out, len, "%lld", (long long)t);
-}
-
-static void fmt_hex(char *out, const uint8_t *in, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
 }
 
 static const char *signer_name(int kind)
@@ -439,13 +432,13 @@ int cmd_show_main(int argc, char **argv)
     printf("issued at: %s\nreplica: %s\n", when, rec.replica_id);
     printf("supersedes: %s\n", rec.supersedes[0] != '\0' ? rec.supersedes : "-");
     printf("attestation signer: %s\n", signer_name(rec.signer_kind));
-    fmt_hex(hex, rec.idevid_sha256, 32);
+    hex_encode(hex, rec.idevid_sha256, 32);
     printf("idevid sha256: %s\n", hex);
-    fmt_hex(hex, rec.csr_sha256, 32);
+    hex_encode(hex, rec.csr_sha256, 32);
     printf("csr sha256: %s\n", hex);
-    fmt_hex(hex, rec.nonce, 32);
+    hex_encode(hex, rec.nonce, 32);
     printf("nonce: %s\n", hex);
-    fmt_hex(hex, rec.request_sha256, 32);
+    hex_encode(hex, rec.request_sha256, 32);
     printf("request sha256: %s\n", hex);
     rc = 0;
 out:

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 
 static int printable(const unsigned char *s, size_t n)
 {
@@ -202,18 +203,6 @@ int identity_extract_serial(char *serial, size_t len, X509 *cert, const char *wh
     return r;
 }
 
-static void hex(char *out, const uint8_t *in, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 int identity_extract(struct device_identity *id, X509 *idevid, const char *manufacturer, char *why,
                      size_t why_len)
 {
@@ -254,7 +243,7 @@ int identity_extract(struct device_identity *id, X509 *idevid, const char *manuf
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
-    hex(id->fingerprint, md, sizeof(md));
+    hex_encode(id->fingerprint, md, sizeof(md));
     r = 0;
 out:
     if (r != 0)

@@ -1,5 +1,6 @@
-/* The ledger interface: URI dispatch, argument checks, reason names. The
- * database work is in the backends (ledger_sqlite.c). */
+/* The ledger interface: URI dispatch, argument checks, reason names and what
+ * a nonce's record means. The database work is in the backends (sqlite.c),
+ * reached through struct ledger_ops (backend.h). */
 #include "verifier/ledger/ledger.h"
 
 #include <errno.h>
@@ -11,7 +12,9 @@
 #include <openssl/crypto.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/io/log.h"
+#include "verifier/ledger/backend.h"
 
 static const struct {
     int reason;
@@ -50,17 +53,6 @@ int ledger_reason_parse(int *reason, const char *name)
     return DEVID_ERR_INVALID_ARGUMENT;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int ledger_serial_normalize(char out[LEDGER_SERIAL_LEN], const char *in)
 {
     char digits[LEDGER_SERIAL_LEN * 2];
@@ -73,7 +65,7 @@ int ledger_serial_normalize(char out[LEDGER_SERIAL_LEN], const char *in)
     if (in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
         in += 2;
     for (p = in; *p != '\0'; p++) {
-        if (*p != ':' && hexval(*p) < 0)
+        if (*p != ':' && hex_digit(*p) < 0)
             return DEVID_ERR_INVALID_ARGUMENT;
         if (*p != ':')
             n++;
@@ -85,7 +77,7 @@ int ledger_serial_normalize(char out[LEDGER_SERIAL_LEN], const char *in)
         digits[n++] = '0';
     for (p = in; *p != '\0'; p++) {
         if (*p != ':')
-            digits[n++] = "0123456789abcdef"[hexval(*p)];
+            digits[n++] = "0123456789abcdef"[hex_digit(*p)];
     }
     if (n % 2 == 1)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -220,6 +212,27 @@ int ledger_lookup_nonce(struct ledger *l, struct ledger_issuance *out, const uin
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof(*out));
     return l->ops->lookup_nonce(l, out, nonce);
+}
+
+int ledger_nonce_use(struct ledger *l, enum ledger_nonce_use *use, struct ledger_issuance *stored,
+                     const uint8_t nonce[32], const uint8_t request_sha256[32],
+                     const uint8_t idevid_sha256[32])
+{
+    int r;
+
+    if (use == NULL || request_sha256 == NULL || idevid_sha256 == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *use = LEDGER_NONCE_UNUSED;
+    if ((r = ledger_lookup_nonce(l, stored, nonce)) == DEVID_ERR_NOT_FOUND)
+        return 0;
+    if (r != 0)
+        return r;
+    if (CRYPTO_memcmp(stored->request_sha256, request_sha256, 32) == 0 &&
+        CRYPTO_memcmp(stored->idevid_sha256, idevid_sha256, 32) == 0)
+        *use = LEDGER_NONCE_SAME_REQUEST;
+    else
+        *use = LEDGER_NONCE_OTHER_REQUEST;
+    return 0;
 }
 
 int ledger_show(struct ledger *l, struct ledger_issuance *out, const char *cert_serial)

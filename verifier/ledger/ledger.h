@@ -1,7 +1,7 @@
 /* The issuance ledger: every operational certificate the verifier signed,
  * with its evidence, single-use nonces and revocation. One interface, several
  * backends chosen by URI (SQLite now; PostgreSQL can be added as another
- * struct ledger_ops without touching the handlers).
+ * backend, see backend.h, without touching the handlers).
  *
  * Threads: a handle is used by one thread at a time. Each server worker opens
  * its own handle with ledger_open; the database arbitrates between them. */
@@ -127,6 +127,29 @@ int ledger_record(struct ledger *l, const struct ledger_issuance *rec, int super
  */
 int ledger_lookup_nonce(struct ledger *l, struct ledger_issuance *out, const uint8_t nonce[32]);
 
+/* What the ledger holds for a challenge nonce (ledger_nonce_use). */
+enum ledger_nonce_use {
+    /* No issuance used the nonce. */
+    LEDGER_NONCE_UNUSED = 0,
+    /* The same device sent the byte-identical request before and its
+     * certificate was recorded: a retry after a lost answer. */
+    LEDGER_NONCE_SAME_REQUEST,
+    /* Another request (or another device) used the nonce. */
+    LEDGER_NONCE_OTHER_REQUEST,
+};
+
+/*
+ * ledger_nonce_use sets |*use| to what the ledger holds for |nonce|, given
+ * the SHA-256 of the request body now presented (|request_sha256|) and of
+ * the presenting IDevID (|idevid_sha256|). For LEDGER_NONCE_SAME_REQUEST and
+ * LEDGER_NONCE_OTHER_REQUEST, |stored| gets the recorded issuance (free with
+ * ledger_issuance_cleanup); otherwise it is zeroed. Returns 0 or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_nonce_use(struct ledger *l, enum ledger_nonce_use *use, struct ledger_issuance *stored,
+                     const uint8_t nonce[32], const uint8_t request_sha256[32],
+                     const uint8_t idevid_sha256[32]);
+
 /*
  * ledger_show fills |out| with the issuance of certificate serial
  * |cert_serial| (hex). The caller frees it with ledger_issuance_cleanup.
@@ -199,40 +222,5 @@ int ledger_reason_parse(int *reason, const char *name);
  * DEVID_ERR_INVALID_ARGUMENT when it is not 1 to 20 bytes of hex.
  */
 int ledger_serial_normalize(char out[LEDGER_SERIAL_LEN], const char *in);
-
-/*
- * Backends. A backend embeds struct ledger first in its own handle and
- * implements every op; ledger.c checks arguments before calling them, so ops
- * see non-NULL pointers, normalized serials and a capped limit.
- */
-struct ledger_ops {
-    const char *name;
-    void (*free)(struct ledger *l);
-    int (*record)(struct ledger *l, const struct ledger_issuance *rec, int supersede_previous);
-    int (*lookup_nonce)(struct ledger *l, struct ledger_issuance *out, const uint8_t nonce[32]);
-    int (*show)(struct ledger *l, struct ledger_issuance *out, const char *cert_serial);
-    int (*device_active)(struct ledger *l, int *active, const char *manufacturer,
-                         const char *device_serial, int64_t now);
-    int (*revoke)(struct ledger *l, int *count, const char *cert_serial, const char *manufacturer,
-                  const char *device_serial, int reason, int64_t now);
-    int (*list)(struct ledger *l, const struct ledger_filter *filter, size_t limit,
-                ledger_list_fn fn, void *arg);
-    int (*list_revoked)(struct ledger *l, int64_t now, size_t limit, ledger_list_fn fn, void *arg);
-    int (*count)(struct ledger *l, int64_t *issued);
-    int (*next_crl_number)(struct ledger *l, uint64_t *number);
-};
-
-struct ledger {
-    const struct ledger_ops *ops;
-    char replica_id[LEDGER_NAME_LEN];
-};
-
-/*
- * ledger_sqlite_open sets |*out| to a SQLite ledger at file |path| (WAL,
- * synchronous=FULL, busy timeout), creating it when |create| is set, and
- * migrates its schema. |l->replica_id| is filled by the caller. Returns as
- * ledger_open.
- */
-int ledger_sqlite_open(struct ledger **out, const char *path, int create);
 
 #endif

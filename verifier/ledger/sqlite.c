@@ -10,8 +10,9 @@
 #include <sqlite3.h>
 
 #include "common/err.h"
+#include "common/hex.h"
 #include "common/io/log.h"
-#include "verifier/ledger/ledger.h"
+#include "verifier/ledger/backend.h"
 
 /* How long a statement waits for another connection's write lock. */
 #define BUSY_TIMEOUT_MS 10000
@@ -86,85 +87,147 @@ static int exec(struct sqlite_ledger *sl, const char *sql, const char *what)
     return 0;
 }
 
-static int prepare(struct sqlite_ledger *sl, sqlite3_stmt **st, const char *sql, const char *what)
-{
-    *st = NULL;
-    if (sqlite3_prepare_v2(sl->db, sql, -1, st, NULL) != SQLITE_OK)
-        return fail(sl, what);
-    return 0;
-}
-
-static int begin(struct sqlite_ledger *sl)
-{
-    return exec(sl, "BEGIN IMMEDIATE", "starting a transaction");
-}
-
-static int commit(struct sqlite_ledger *sl)
-{
-    return exec(sl, "COMMIT", "committing");
-}
-
-static void rollback(struct sqlite_ledger *sl)
-{
-    if (!sqlite3_get_autocommit(sl->db))
-        sqlite3_exec(sl->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static void to_hex(char *out, const uint8_t *in, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        out[2 * i] = "0123456789abcdef"[in[i] >> 4];
-        out[2 * i + 1] = "0123456789abcdef"[in[i] & 15];
-    }
-    out[2 * len] = '\0';
-}
-
-static int nibble(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-static int from_hex(uint8_t *out, size_t len, const unsigned char *in)
-{
-    size_t i;
-    int hi, lo;
-
-    if (in == NULL || strlen((const char *)in) != 2 * len)
-        return -1;
-    for (i = 0; i < len; i++) {
-        if ((hi = nibble(in[2 * i])) < 0 || (lo = nibble(in[2 * i + 1])) < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static int bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s == NULL)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-static int bind_hex(sqlite3_stmt *st, int i, const uint8_t *in, size_t len)
-{
-    char hex[2 * 64 + 1];
-
-    to_hex(hex, in, len);
-    return sqlite3_bind_text(st, i, hex, -1, SQLITE_TRANSIENT);
-}
-
 static void copy_text(char *out, size_t len, sqlite3_stmt *st, int col)
 {
     const unsigned char *s = sqlite3_column_text(st, col);
 
     snprintf(out, len, "%s", s != NULL ? (const char *)s : "");
+}
+
+/* column_hex decodes the 64 hex digits of column |col| into 32 bytes. */
+static int column_hex(uint8_t out[32], sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+
+    return s != NULL ? hex_decode(out, 32, (const char *)s) : -1;
+}
+
+/* One statement parameter: text (NULL binds NULL), an integer, a blob, or
+ * bytes bound as lowercase hex. */
+struct param {
+    enum { P_TEXT, P_INT, P_BLOB, P_HEX } type;
+    const void *data;
+    size_t len;
+    int64_t i;
+};
+
+#define TEXT(s) ((struct param){P_TEXT, (s), 0, 0})
+#define INT(v) ((struct param){P_INT, NULL, 0, (int64_t)(v)})
+#define BLOB(p, n) ((struct param){P_BLOB, (p), (n), 0})
+#define HEX(p, n) ((struct param){P_HEX, (p), (n), 0})
+/* The two arguments a helper takes for its parameters: array and count. */
+#define PARAMS(...)                      \
+    (const struct param[]){__VA_ARGS__}, \
+        sizeof((const struct param[]){__VA_ARGS__}) / sizeof(struct param)
+#define NO_PARAMS NULL, 0
+
+static int bind_one(sqlite3_stmt *st, int i, const struct param *p)
+{
+    char hex[2 * 64 + 1];
+
+    switch (p->type) {
+        case P_TEXT:
+            if (p->data == NULL)
+                return sqlite3_bind_null(st, i);
+            return sqlite3_bind_text(st, i, p->data, -1, SQLITE_TRANSIENT);
+        case P_INT:
+            return sqlite3_bind_int64(st, i, p->i);
+        case P_BLOB:
+            return sqlite3_bind_blob(st, i, p->data, (int)p->len, SQLITE_STATIC);
+        case P_HEX:
+            if (p->len > 64)
+                return SQLITE_TOOBIG;
+            hex_encode(hex, p->data, p->len);
+            return sqlite3_bind_text(st, i, hex, -1, SQLITE_TRANSIENT);
+    }
+    return SQLITE_MISUSE;
+}
+
+/* query prepares |sql| into |*st| and binds |params| to ?1, ?2, ... (those
+ * past the statement's last parameter are not bound). */
+static int query(struct sqlite_ledger *sl, sqlite3_stmt **st, const char *sql, const char *what,
+                 const struct param *params, size_t n)
+{
+    size_t i;
+
+    *st = NULL;
+    if (sqlite3_prepare_v2(sl->db, sql, -1, st, NULL) != SQLITE_OK)
+        return fail(sl, what);
+    for (i = 0; i < n && (int)i < sqlite3_bind_parameter_count(*st); i++) {
+        if (bind_one(*st, (int)i + 1, &params[i]) != SQLITE_OK) {
+            sqlite3_finalize(*st);
+            *st = NULL;
+            return fail(sl, what);
+        }
+    }
+    return 0;
+}
+
+/* run executes |sql|, which returns no rows, with |params|. */
+static int run(struct sqlite_ledger *sl, const char *sql, const char *what,
+               const struct param *params, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    if ((r = query(sl, &st, sql, what, params, n)) == 0 && sqlite3_step(st) != SQLITE_DONE)
+        r = fail(sl, what);
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* query_int runs one-row |sql| with |params| and reads column 0 into |*v|. */
+static int query_int(struct sqlite_ledger *sl, const char *sql, const char *what,
+                     const struct param *params, size_t n, int64_t *v)
+{
+    sqlite3_stmt *st = NULL;
+    int r;
+
+    if ((r = query(sl, &st, sql, what, params, n)) == 0) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *v = sqlite3_column_int64(st, 0);
+        else
+            r = fail(sl, what);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* query_text runs |sql| with |params|; when it returns a row, copies its
+ * column 0 to |out| and sets |*found|. */
+static int query_text(struct sqlite_ledger *sl, const char *sql, const char *what,
+                      const struct param *params, size_t n, char *out, size_t len, int *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, r;
+
+    *found = 0;
+    if ((r = query(sl, &st, sql, what, params, n)) == 0) {
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            copy_text(out, len, st, 0);
+            *found = 1;
+        } else if (rc != SQLITE_DONE) {
+            r = fail(sl, what);
+        }
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* transaction runs |body| between |begin| ("BEGIN IMMEDIATE" to write,
+ * "BEGIN" to read) and COMMIT, and rolls back when either fails. */
+static int transaction(struct sqlite_ledger *sl, const char *begin,
+                       int (*body)(struct sqlite_ledger *sl, void *arg), void *arg)
+{
+    int r;
+
+    if ((r = exec(sl, begin, "starting a transaction")) != 0)
+        return r;
+    if ((r = body(sl, arg)) == 0 && (r = exec(sl, "COMMIT", "committing")) == 0)
+        return 0;
+    if (!sqlite3_get_autocommit(sl->db))
+        sqlite3_exec(sl->db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
 }
 
 /* fill reads one COLUMNS row into |rec|; the certificate only when |der|. */
@@ -177,10 +240,8 @@ static int fill(struct sqlite_ledger *sl, struct ledger_issuance *rec, sqlite3_s
     copy_text(rec->manufacturer, sizeof(rec->manufacturer), st, 2);
     copy_text(rec->model, sizeof(rec->model), st, 3);
     copy_text(rec->device_serial, sizeof(rec->device_serial), st, 4);
-    if (from_hex(rec->idevid_sha256, 32, sqlite3_column_text(st, 5)) != 0 ||
-        from_hex(rec->csr_sha256, 32, sqlite3_column_text(st, 6)) != 0 ||
-        from_hex(rec->nonce, 32, sqlite3_column_text(st, 7)) != 0 ||
-        from_hex(rec->request_sha256, 32, sqlite3_column_text(st, 8)) != 0) {
+    if (column_hex(rec->idevid_sha256, st, 5) != 0 || column_hex(rec->csr_sha256, st, 6) != 0 ||
+        column_hex(rec->nonce, st, 7) != 0 || column_hex(rec->request_sha256, st, 8) != 0) {
         log_err("ledger %s: the row of certificate %s has a malformed hash column", sl->path,
                 rec->cert_serial);
         return DEVID_ERR_LEDGER;
@@ -207,95 +268,67 @@ static int fill(struct sqlite_ledger *sl, struct ledger_issuance *rec, sqlite3_s
     return 0;
 }
 
-/* get_int runs one-row query |st| and reads column 0. */
-static int get_int(struct sqlite_ledger *sl, sqlite3_stmt *st, int64_t *v, const char *what)
+/* The schema version recorded in the database (0 for a new one). */
+static int schema_version(struct sqlite_ledger *sl, int64_t *version)
 {
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return fail(sl, what);
-    *v = sqlite3_column_int64(st, 0);
-    return 0;
+    int r;
+
+    if ((r = exec(sl, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                  "creating schema_version")) != 0 ||
+        (r = query_int(sl, "SELECT coalesce(max(version), -1) FROM schema_version",
+                       "reading the schema version", NO_PARAMS, version)) != 0)
+        return r;
+    if (*version != -1)
+        return 0;
+    *version = 0;
+    return exec(sl, "INSERT INTO schema_version (version) VALUES (0)",
+                "initializing schema_version");
 }
 
-static int migrate(struct sqlite_ledger *sl)
+static int migrate_txn(struct sqlite_ledger *sl, void *arg)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t version = 0;
-    int r = DEVID_ERR_INTERNAL, v;
+    char what[64], sql[80];
+    int64_t version;
+    int r, v;
 
-    if ((r = begin(sl)) != 0 ||
-        (r = exec(sl, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-                  "creating schema_version")) != 0 ||
-        (r = prepare(sl, &st, "SELECT max(version) FROM schema_version",
-                     "reading the schema version")) != 0)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = fail(sl, "reading the schema version");
-        goto out;
-    }
-    if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
-        if ((r = exec(sl, "INSERT INTO schema_version (version) VALUES (0)",
-                      "initializing schema_version")) != 0)
-            goto out;
-    } else {
-        version = sqlite3_column_int64(st, 0);
-    }
+    if ((r = schema_version(sl, &version)) != 0)
+        return r;
     if (version > SCHEMA_VERSION || version < 0) {
         log_err(
             "ledger %s has schema version %lld, but this devid-verifier knows versions up "
             "to %d; upgrade devid-verifier before using this ledger",
             sl->path, (long long)version, SCHEMA_VERSION);
-        r = DEVID_ERR_CONFIG;
-        goto out;
+        return DEVID_ERR_CONFIG;
     }
     for (v = (int)version + 1; v <= SCHEMA_VERSION; v++) {
-        char what[64], sql[80];
-
         snprintf(what, sizeof(what), "schema migration %d", v);
         snprintf(sql, sizeof(sql), "UPDATE schema_version SET version = %d", v);
         if ((r = exec(sl, migrations[v - 1], what)) != 0 || (r = exec(sl, sql, what)) != 0)
-            goto out;
+            return r;
         log_info("ledger %s: schema migrated to version %d", sl->path, v);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    r = commit(sl);
-out:
-    sqlite3_finalize(st);
-    if (r != 0)
-        rollback(sl);
-    return r;
+    return 0;
 }
 
 static int configure(struct sqlite_ledger *sl)
 {
-    sqlite3_stmt *st = NULL;
-    const unsigned char *mode;
-    int r = DEVID_ERR_INTERNAL;
+    char mode[16] = "";
+    int found = 0, r;
 
     sqlite3_extended_result_codes(sl->db, 1);
     if (sqlite3_busy_timeout(sl->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
         return fail(sl, "setting the busy timeout");
-    if ((r = prepare(sl, &st, "PRAGMA journal_mode=WAL", "setting WAL journal mode")) != 0)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        r = fail(sl, "setting WAL journal mode");
-        goto out;
-    }
-    mode = sqlite3_column_text(st, 0);
-    if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+    if ((r = query_text(sl, "PRAGMA journal_mode=WAL", "setting WAL journal mode", NO_PARAMS, mode,
+                        sizeof(mode), &found)) != 0)
+        return r;
+    if (strcmp(mode, "wal") != 0) {
         log_err(
             "ledger %s: the database refused WAL journal mode (got \"%s\"); use a file "
             "on a local file system",
-            sl->path, mode != NULL ? (const char *)mode : "");
-        r = DEVID_ERR_LEDGER;
-        goto out;
+            sl->path, mode);
+        return DEVID_ERR_LEDGER;
     }
-    if ((r = exec(sl, "PRAGMA synchronous=FULL", "setting synchronous=FULL")) != 0)
-        goto out;
-    r = 0;
-out:
-    sqlite3_finalize(st);
-    return r;
+    return exec(sl, "PRAGMA synchronous=FULL", "setting synchronous=FULL");
 }
 
 static const struct ledger_ops sqlite_ops;
@@ -326,7 +359,8 @@ int ledger_sqlite_open(struct ledger **out, const char *path, int create)
         r = rc == SQLITE_CANTOPEN ? DEVID_ERR_IO : DEVID_ERR_LEDGER;
         goto out;
     }
-    if ((r = configure(sl)) != 0 || (r = migrate(sl)) != 0)
+    if ((r = configure(sl)) != 0 ||
+        (r = transaction(sl, "BEGIN IMMEDIATE", migrate_txn, NULL)) != 0)
         goto out;
     *out = &sl->base;
     sl = NULL;
@@ -345,99 +379,62 @@ static void sqlite_free(struct ledger *l)
     free(sl);
 }
 
-static int sqlite_record(struct ledger *l, const struct ledger_issuance *rec,
-                         int supersede_previous)
+struct record_args {
+    const struct ledger_issuance *rec;
+    int supersede_previous;
+};
+
+static int record_txn(struct sqlite_ledger *sl, void *arg)
 {
     static const char insert_sql[] =
         "INSERT INTO issuance (" COLUMNS
         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL, NULL)";
-    struct sqlite_ledger *sl = sq(l);
-    sqlite3_stmt *st = NULL;
-    char prev[LEDGER_SERIAL_LEN] = "";
-    int r = DEVID_ERR_INTERNAL;
+    const struct record_args *a = arg;
+    const struct ledger_issuance *rec = a->rec;
+    char prev[LEDGER_SERIAL_LEN] = "", what[256];
+    int found = 0, r;
 
-    if ((r = begin(sl)) != 0 ||
-        (r = prepare(sl, &st, "SELECT cert_serial FROM issuance WHERE nonce = ?1",
-                     "looking up the nonce")) != 0)
-        goto out;
-    bind_hex(st, 1, rec->nonce, sizeof(rec->nonce));
-    if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        copy_text(prev, sizeof(prev), st, 0);
+    if ((r = query_text(sl, "SELECT cert_serial FROM issuance WHERE nonce = ?1",
+                        "looking up the nonce", PARAMS(HEX(rec->nonce, 32)), prev, sizeof(prev),
+                        &found)) != 0)
+        return r;
+    if (found) {
         log_warn("ledger %s: nonce of certificate %s for device %s already used by certificate %s",
                  sl->path, rec->cert_serial, rec->device_serial, prev);
-        r = DEVID_ERR_NONCE_REPLAYED;
-        goto out;
-    } else if (r != SQLITE_DONE) {
-        r = fail(sl, "looking up the nonce");
-        goto out;
+        return DEVID_ERR_NONCE_REPLAYED;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (supersede_previous) {
-        if ((r = prepare(sl, &st,
+    if (a->supersede_previous &&
+        ((r = query_text(sl,
                          "SELECT cert_serial FROM issuance WHERE device_serial = ?1 AND "
                          "manufacturer = ?2 AND revoked_at IS NULL ORDER BY issued_at DESC, id "
                          "DESC LIMIT 1",
-                         "finding the device's previous certificate")) != 0)
-            goto out;
-        bind_text(st, 1, rec->device_serial);
-        bind_text(st, 2, rec->manufacturer);
-        if ((r = sqlite3_step(st)) == SQLITE_ROW) {
-            copy_text(prev, sizeof(prev), st, 0);
-        } else if (r != SQLITE_DONE) {
-            r = fail(sl, "finding the device's previous certificate");
-            goto out;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-        if ((r = prepare(sl, &st,
-                         "UPDATE issuance SET revoked_at = ?3, revocation_reason = ?4 WHERE "
-                         "device_serial = ?1 AND manufacturer = ?2 AND revoked_at IS NULL",
-                         "revoking the superseded certificates")) != 0)
-            goto out;
-        bind_text(st, 1, rec->device_serial);
-        bind_text(st, 2, rec->manufacturer);
-        sqlite3_bind_int64(st, 3, rec->issued_at);
-        sqlite3_bind_int(st, 4, LEDGER_REASON_SUPERSEDED);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            r = fail(sl, "revoking the superseded certificates");
-            goto out;
-        }
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    if ((r = prepare(sl, &st, insert_sql, "recording the issuance")) != 0)
-        goto out;
-    bind_text(st, 1, rec->cert_serial);
-    sqlite3_bind_blob(st, 2, rec->cert_der, (int)rec->cert_der_len, SQLITE_STATIC);
-    bind_text(st, 3, rec->manufacturer);
-    bind_text(st, 4, rec->model);
-    bind_text(st, 5, rec->device_serial);
-    bind_hex(st, 6, rec->idevid_sha256, 32);
-    bind_hex(st, 7, rec->csr_sha256, 32);
-    bind_hex(st, 8, rec->nonce, 32);
-    bind_hex(st, 9, rec->request_sha256, 32);
-    sqlite3_bind_int(st, 10, rec->signer_kind);
-    sqlite3_bind_int64(st, 11, rec->issued_at);
-    sqlite3_bind_int64(st, 12, rec->not_after);
-    bind_text(st, 13, rec->replica_id);
-    bind_text(st, 14, prev[0] != '\0' ? prev : NULL);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        char what[256];
+                         "finding the device's previous certificate",
+                         PARAMS(TEXT(rec->device_serial), TEXT(rec->manufacturer)), prev,
+                         sizeof(prev), &found)) != 0 ||
+         (r = run(sl,
+                  "UPDATE issuance SET revoked_at = ?3, revocation_reason = ?4 WHERE "
+                  "device_serial = ?1 AND manufacturer = ?2 AND revoked_at IS NULL",
+                  "revoking the superseded certificates",
+                  PARAMS(TEXT(rec->device_serial), TEXT(rec->manufacturer), INT(rec->issued_at),
+                         INT(LEDGER_REASON_SUPERSEDED)))) != 0))
+        return r;
+    snprintf(what, sizeof(what), "recording certificate %s for device %s", rec->cert_serial,
+             rec->device_serial);
+    return run(
+        sl, insert_sql, what,
+        PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
+               TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
+               HEX(rec->idevid_sha256, 32), HEX(rec->csr_sha256, 32), HEX(rec->nonce, 32),
+               HEX(rec->request_sha256, 32), INT(rec->signer_kind), INT(rec->issued_at),
+               INT(rec->not_after), TEXT(rec->replica_id), TEXT(prev[0] != '\0' ? prev : NULL)));
+}
 
-        snprintf(what, sizeof(what), "recording certificate %s for device %s", rec->cert_serial,
-                 rec->device_serial);
-        r = fail(sl, what);
-        goto out;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    r = commit(sl);
-out:
-    sqlite3_finalize(st);
-    if (r != 0)
-        rollback(sl);
-    return r;
+static int sqlite_record(struct ledger *l, const struct ledger_issuance *rec,
+                         int supersede_previous)
+{
+    struct record_args a = {rec, supersede_previous};
+
+    return transaction(sq(l), "BEGIN IMMEDIATE", record_txn, &a);
 }
 
 /* find_one fills |out| from the row |sql| selects with text parameter |key|. */
@@ -445,25 +442,16 @@ static int find_one(struct sqlite_ledger *sl, struct ledger_issuance *out, const
                     const char *key, const char *what)
 {
     sqlite3_stmt *st = NULL;
-    int rc, r = DEVID_ERR_INTERNAL;
+    int rc, r;
 
-    if ((r = prepare(sl, &st, sql, what)) != 0)
-        goto out;
-    bind_text(st, 1, key);
-    if ((rc = sqlite3_step(st)) == SQLITE_DONE) {
+    if ((r = query(sl, &st, sql, what, PARAMS(TEXT(key)))) != 0)
+        return r;
+    if ((rc = sqlite3_step(st)) == SQLITE_DONE)
         r = DEVID_ERR_NOT_FOUND;
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
+    else if (rc != SQLITE_ROW)
         r = fail(sl, what);
-        goto out;
-    }
-    if ((r = fill(sl, out, st, 1)) != 0) {
+    else if ((r = fill(sl, out, st, 1)) != 0)
         ledger_issuance_cleanup(out);
-        goto out;
-    }
-    r = 0;
-out:
     sqlite3_finalize(st);
     return r;
 }
@@ -473,7 +461,7 @@ static int sqlite_lookup_nonce(struct ledger *l, struct ledger_issuance *out,
 {
     char hex[65];
 
-    to_hex(hex, nonce, 32);
+    hex_encode(hex, nonce, 32);
     return find_one(sq(l), out, "SELECT " COLUMNS " FROM issuance WHERE nonce = ?1", hex,
                     "looking up a nonce");
 }
@@ -487,96 +475,75 @@ static int sqlite_show(struct ledger *l, struct ledger_issuance *out, const char
 static int sqlite_device_active(struct ledger *l, int *active, const char *manufacturer,
                                 const char *device_serial, int64_t now)
 {
-    struct sqlite_ledger *sl = sq(l);
-    sqlite3_stmt *st = NULL;
     int64_t v = 0;
-    int r = DEVID_ERR_INTERNAL;
+    int r;
 
-    if ((r = prepare(sl, &st,
-                     "SELECT EXISTS (SELECT 1 FROM issuance WHERE device_serial = ?1 AND "
-                     "manufacturer = ?2 AND revoked_at IS NULL AND not_after > ?3)",
-                     "checking the device's certificates")) != 0)
-        goto out;
-    bind_text(st, 1, device_serial);
-    bind_text(st, 2, manufacturer);
-    sqlite3_bind_int64(st, 3, now);
-    if ((r = get_int(sl, st, &v, "checking the device's certificates")) != 0)
-        goto out;
-    *active = v != 0;
-    r = 0;
-out:
-    sqlite3_finalize(st);
+    r = query_int(sq(l),
+                  "SELECT EXISTS (SELECT 1 FROM issuance WHERE device_serial = ?1 AND "
+                  "manufacturer = ?2 AND revoked_at IS NULL AND not_after > ?3)",
+                  "checking the device's certificates",
+                  PARAMS(TEXT(device_serial), TEXT(manufacturer), INT(now)), &v);
+    *active = r == 0 && v != 0;
     return r;
+}
+
+struct revoke_args {
+    int *count;
+    const char *cert_serial, *manufacturer, *device_serial;
+    int reason;
+    int64_t now;
+};
+
+static int revoke_txn(struct sqlite_ledger *sl, void *arg)
+{
+    static const char by_serial[] = " WHERE cert_serial = ?1";
+    static const char by_device[] =
+        " WHERE device_serial = ?2 AND (?3 IS NULL OR manufacturer = ?3)";
+    const struct revoke_args *a = arg;
+    const struct param params[] = {TEXT(a->cert_serial), TEXT(a->device_serial),
+                                   TEXT(a->manufacturer), INT(a->now), INT(a->reason)};
+    const char *where = a->cert_serial != NULL ? by_serial : by_device;
+    char sql[512];
+    int64_t matches = 0;
+    int r;
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM issuance%s", where);
+    if ((r = query_int(sl, sql, "finding the certificates to revoke", params, 3, &matches)) != 0)
+        return r;
+    if (matches == 0)
+        return DEVID_ERR_NOT_FOUND;
+    snprintf(sql, sizeof(sql),
+             "UPDATE issuance SET revoked_at = ?4, revocation_reason = ?5%s AND revoked_at IS "
+             "NULL",
+             where);
+    if ((r = run(sl, sql, "revoking", params, 5)) != 0)
+        return r;
+    *a->count = sqlite3_changes(sl->db);
+    return 0;
 }
 
 static int sqlite_revoke(struct ledger *l, int *count, const char *cert_serial,
                          const char *manufacturer, const char *device_serial, int reason,
                          int64_t now)
 {
-    static const char by_serial[] = " WHERE cert_serial = ?1";
-    static const char by_device[] =
-        " WHERE device_serial = ?2 AND (?3 IS NULL OR manufacturer = ?3)";
-    struct sqlite_ledger *sl = sq(l);
-    const char *where = cert_serial != NULL ? by_serial : by_device;
-    sqlite3_stmt *st = NULL;
-    char sql[512];
-    int64_t matches = 0;
-    int r = DEVID_ERR_INTERNAL;
+    struct revoke_args a = {count, cert_serial, manufacturer, device_serial, reason, now};
+    int r = transaction(sq(l), "BEGIN IMMEDIATE", revoke_txn, &a);
 
-    if ((r = begin(sl)) != 0)
-        goto out;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM issuance%s", where);
-    if ((r = prepare(sl, &st, sql, "finding the certificates to revoke")) != 0)
-        goto out;
-    bind_text(st, 1, cert_serial);
-    bind_text(st, 2, device_serial);
-    bind_text(st, 3, manufacturer);
-    if ((r = get_int(sl, st, &matches, "finding the certificates to revoke")) != 0)
-        goto out;
-    sqlite3_finalize(st);
-    st = NULL;
-    if (matches == 0) {
-        r = DEVID_ERR_NOT_FOUND;
-        goto out;
-    }
-    snprintf(sql, sizeof(sql),
-             "UPDATE issuance SET revoked_at = ?4, revocation_reason = ?5%s AND revoked_at IS "
-             "NULL",
-             where);
-    if ((r = prepare(sl, &st, sql, "revoking")) != 0)
-        goto out;
-    bind_text(st, 1, cert_serial);
-    bind_text(st, 2, device_serial);
-    bind_text(st, 3, manufacturer);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int(st, 5, reason);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        r = fail(sl, "revoking");
-        goto out;
-    }
-    *count = sqlite3_changes(sl->db);
-    sqlite3_finalize(st);
-    st = NULL;
-    r = commit(sl);
-out:
-    sqlite3_finalize(st);
-    if (r != 0) {
-        rollback(sl);
+    if (r != 0)
         *count = 0;
-    }
     return r;
 }
 
 /* each steps |st| and calls |fn| per row, at most |limit| rows. */
-static int each(struct sqlite_ledger *sl, sqlite3_stmt *st, size_t limit, int der,
-                ledger_list_fn fn, void *arg, const char *what)
+static int each(struct sqlite_ledger *sl, sqlite3_stmt *st, size_t limit, ledger_list_fn fn,
+                void *arg, const char *what)
 {
     struct ledger_issuance rec;
     size_t n = 0;
     int rc = SQLITE_DONE, r;
 
     while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((r = fill(sl, &rec, st, der)) != 0)
+        if ((r = fill(sl, &rec, st, 0)) != 0)
             return r;
         r = fn(arg, &rec);
         ledger_issuance_cleanup(&rec);
@@ -594,101 +561,85 @@ static int sqlite_list(struct ledger *l, const struct ledger_filter *filter, siz
 {
     struct sqlite_ledger *sl = sq(l);
     sqlite3_stmt *st = NULL;
-    int r = DEVID_ERR_INTERNAL;
+    int r;
 
-    if ((r = prepare(sl, &st,
-                     "SELECT " COLUMNS " FROM issuance WHERE (?1 IS NULL OR manufacturer = ?1) AND "
-                     "(?2 IS NULL OR device_serial = ?2) ORDER BY issued_at DESC, id DESC "
-                     "LIMIT ?3",
-                     "listing issuances")) != 0)
-        goto out;
-    bind_text(st, 1, filter->manufacturer);
-    bind_text(st, 2, filter->device_serial);
-    sqlite3_bind_int64(st, 3, (int64_t)limit);
-    r = each(sl, st, limit, 0, fn, arg, "listing issuances");
-out:
+    if ((r = query(sl, &st,
+                   "SELECT " COLUMNS " FROM issuance WHERE (?1 IS NULL OR manufacturer = ?1) AND "
+                   "(?2 IS NULL OR device_serial = ?2) ORDER BY issued_at DESC, id DESC "
+                   "LIMIT ?3",
+                   "listing issuances",
+                   PARAMS(TEXT(filter->manufacturer), TEXT(filter->device_serial), INT(limit)))) ==
+        0)
+        r = each(sl, st, limit, fn, arg, "listing issuances");
     sqlite3_finalize(st);
     return r;
 }
 
 #define REVOKED_WHERE " FROM issuance WHERE revoked_at IS NOT NULL AND not_after > ?1"
 
-static int sqlite_list_revoked(struct ledger *l, int64_t now, size_t limit, ledger_list_fn fn,
-                               void *arg)
+struct list_revoked_args {
+    int64_t now;
+    size_t limit;
+    ledger_list_fn fn;
+    void *arg;
+};
+
+static int list_revoked_txn(struct sqlite_ledger *sl, void *arg)
 {
-    struct sqlite_ledger *sl = sq(l);
+    const struct list_revoked_args *a = arg;
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
-    int r = DEVID_ERR_INTERNAL;
+    int r;
 
-    if ((r = exec(sl, "BEGIN", "starting a read transaction")) != 0 ||
-        (r = prepare(sl, &st, "SELECT count(*)" REVOKED_WHERE, "counting revoked certificates")) !=
-            0)
-        goto out;
-    sqlite3_bind_int64(st, 1, now);
-    if ((r = get_int(sl, st, &n, "counting revoked certificates")) != 0)
-        goto out;
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((uint64_t)n > limit) {
+    if ((r = query_int(sl, "SELECT count(*)" REVOKED_WHERE, "counting revoked certificates",
+                       PARAMS(INT(a->now)), &n)) != 0)
+        return r;
+    if ((uint64_t)n > a->limit) {
         log_err(
             "ledger %s: %lld revoked certificates are still valid, more than the limit of "
             "%zu",
-            sl->path, (long long)n, limit);
-        r = DEVID_ERR_TOO_LARGE;
-        goto out;
+            sl->path, (long long)n, a->limit);
+        return DEVID_ERR_TOO_LARGE;
     }
-    if ((r = prepare(sl, &st, "SELECT " COLUMNS REVOKED_WHERE " ORDER BY cert_serial",
-                     "listing revoked certificates")) != 0)
-        goto out;
-    sqlite3_bind_int64(st, 1, now);
-    if ((r = each(sl, st, limit, 0, fn, arg, "listing revoked certificates")) != 0)
-        goto out;
+    if ((r = query(sl, &st, "SELECT " COLUMNS REVOKED_WHERE " ORDER BY cert_serial",
+                   "listing revoked certificates", PARAMS(INT(a->now)))) == 0)
+        r = each(sl, st, a->limit, a->fn, a->arg, "listing revoked certificates");
     sqlite3_finalize(st);
-    st = NULL;
-    r = commit(sl);
-out:
-    sqlite3_finalize(st);
-    if (r != 0)
-        rollback(sl);
     return r;
+}
+
+static int sqlite_list_revoked(struct ledger *l, int64_t now, size_t limit, ledger_list_fn fn,
+                               void *arg)
+{
+    struct list_revoked_args a = {now, limit, fn, arg};
+
+    return transaction(sq(l), "BEGIN", list_revoked_txn, &a);
 }
 
 static int sqlite_count(struct ledger *l, int64_t *issued)
 {
-    struct sqlite_ledger *sl = sq(l);
-    sqlite3_stmt *st = NULL;
+    return query_int(sq(l), "SELECT count(*) FROM issuance", "counting issuances", NO_PARAMS,
+                     issued);
+}
+
+static int next_crl_number_txn(struct sqlite_ledger *sl, void *arg)
+{
     int r;
 
-    if ((r = prepare(sl, &st, "SELECT count(*) FROM issuance", "counting issuances")) == 0)
-        r = get_int(sl, st, issued, "counting issuances");
-    sqlite3_finalize(st);
-    return r;
+    if ((r = run(sl, "UPDATE crl_state SET last_number = last_number + 1 WHERE id = 1",
+                 "advancing the CRL number", NO_PARAMS)) != 0)
+        return r;
+    return query_int(sl, "SELECT last_number FROM crl_state WHERE id = 1", "reading the CRL number",
+                     NO_PARAMS, arg);
 }
 
 static int sqlite_next_crl_number(struct ledger *l, uint64_t *number)
 {
-    struct sqlite_ledger *sl = sq(l);
-    sqlite3_stmt *st = NULL;
     int64_t v = 0;
-    int r = DEVID_ERR_INTERNAL;
+    int r;
 
-    if ((r = begin(sl)) != 0 ||
-        (r = exec(sl, "UPDATE crl_state SET last_number = last_number + 1 WHERE id = 1",
-                  "advancing the CRL number")) != 0 ||
-        (r = prepare(sl, &st, "SELECT last_number FROM crl_state WHERE id = 1",
-                     "reading the CRL number")) != 0 ||
-        (r = get_int(sl, st, &v, "reading the CRL number")) != 0)
-        goto out;
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((r = commit(sl)) != 0)
-        goto out;
-    *number = (uint64_t)v;
-out:
-    sqlite3_finalize(st);
-    if (r != 0)
-        rollback(sl);
+    if ((r = transaction(sq(l), "BEGIN IMMEDIATE", next_crl_number_txn, &v)) == 0)
+        *number = (uint64_t)v;
     return r;
 }
 
