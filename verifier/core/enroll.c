@@ -10,13 +10,13 @@
 #include "common/tpmkey.h"
 #include "verifier/core/csr.h"
 
-void enroll_outcome_cleanup(struct enroll_outcome *o)
+void enroll_verdict_cleanup(struct enroll_verdict *v)
 {
-    if (o == NULL)
+    if (v == NULL)
         return;
-    X509_REQ_free(o->csr);
-    EVP_PKEY_free(o->ldevid_key);
-    OPENSSL_cleanse(o, sizeof(*o));
+    X509_REQ_free(v->csr);
+    EVP_PKEY_free(v->ldevid_key);
+    OPENSSL_cleanse(v, sizeof(*v));
 }
 
 int enroll_cert_hash(uint8_t out[32], X509 *cert)
@@ -43,9 +43,9 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if (req->n_intermediates > ENROLL_MAX_INTERMEDIATES) {
+    if (req->n_intermediates > CHAIN_MAX_DEPTH) {
         snprintf(why, why_len, "request carries %zu intermediates, at most %d allowed",
-                 req->n_intermediates, ENROLL_MAX_INTERMEDIATES);
+                 req->n_intermediates, CHAIN_MAX_DEPTH);
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
@@ -90,7 +90,7 @@ out:
 }
 
 static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *req,
-                           const uint8_t t[TRANSCRIPT_LEN], char *why, size_t why_len)
+                           const uint8_t transcript[TRANSCRIPT_LEN], char *why, size_t why_len)
 {
     TPMT_SIGNATURE sig;
     EVP_PKEY *pk;
@@ -105,7 +105,7 @@ static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *re
         snprintf(why, why_len, "IDevID public key does not decode");
         return DEVID_ERR_CHALLENGE_SIG;
     }
-    if (tpmkey_verify_digest(pk, &sig, t, TRANSCRIPT_LEN) != 0) {
+    if (tpmkey_verify_digest(pk, &sig, transcript, TRANSCRIPT_LEN) != 0) {
         snprintf(why, why_len,
                  "challenge_signature does not verify over the transcript with the IDevID key "
                  "(SHA-256 schemes only)");
@@ -117,17 +117,17 @@ static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *re
 /* Parses and checks the IAK certificate: chains to the same manufacturer as
  * the IDevID and names the same device serial. */
 static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
-                          const struct enroll_outcome *o, const Devid__V1__TpmEvidence *ev,
+                          const struct enroll_verdict *v, const Devid__V1__TpmEvidence *ev,
                           STACK_OF(X509) *chain, time_t now, char *why, size_t why_len)
 {
-    struct chain_verdict v;
+    struct chain_verdict iak_chain;
     X509 *iak = NULL;
     const unsigned char *p = ev->iak_certificate.data;
-    char serial[sizeof(o->id.serial)], sub[512];
+    char serial[sizeof(v->id.serial)], sub[512];
     int r = DEVID_ERR_ATTEST_SIGNATURE;
 
     *out = NULL;
-    memset(&v, 0, sizeof(v));
+    memset(&iak_chain, 0, sizeof(iak_chain));
     if (p == NULL || ev->iak_certificate.len == 0 || ev->iak_certificate.len > 65536 ||
         (iak = d2i_X509(NULL, &p, (long)ev->iak_certificate.len)) == NULL ||
         p != ev->iak_certificate.data + ev->iak_certificate.len) {
@@ -135,14 +135,14 @@ static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
         r = DEVID_ERR_ATTEST_MALFORMED;
         goto out;
     }
-    if (chain_verify(cfg->store, &v, iak, chain, now, sub, sizeof(sub)) != 0) {
+    if (chain_verify(cfg->store, &iak_chain, iak, chain, now, sub, sizeof(sub)) != 0) {
         snprintf(why, why_len, "iak_certificate: %.480s", sub);
         goto out;
     }
-    if (strcmp(v.manufacturer, o->id.manufacturer) != 0) {
+    if (strcmp(iak_chain.manufacturer, v->id.manufacturer) != 0) {
         snprintf(why, why_len,
                  "iak_certificate: chains to manufacturer \"%s\", the IDevID to \"%s\"",
-                 v.manufacturer, o->id.manufacturer);
+                 iak_chain.manufacturer, v->id.manufacturer);
         goto out;
     }
     if (identity_extract_serial(serial, sizeof(serial), iak, "IAK certificate", sub, sizeof(sub)) !=
@@ -150,22 +150,22 @@ static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
         snprintf(why, why_len, "iak_certificate: %.480s", sub);
         goto out;
     }
-    if (strcmp(serial, o->id.serial) != 0) {
+    if (strcmp(serial, v->id.serial) != 0) {
         snprintf(why, why_len,
                  "iak_certificate: device serial \"%s\" is not the IDevID's serial \"%s\"", serial,
-                 o->id.serial);
+                 v->id.serial);
         goto out;
     }
     *out = iak;
     iak = NULL;
     r = 0;
 out:
-    chain_verdict_cleanup(&v);
+    chain_verdict_cleanup(&iak_chain);
     X509_free(iak);
     return r;
 }
 
-static int check_evidence(struct attest_result *res, struct enroll_outcome *o,
+static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
                           const struct enroll_config *cfg, X509 *client_cert,
                           const Devid__V1__EnrollRequest *req, STACK_OF(X509) *chain, time_t now,
                           char *why, size_t why_len)
@@ -181,7 +181,7 @@ static int check_evidence(struct attest_result *res, struct enroll_outcome *o,
     }
     memset(&in, 0, sizeof(in));
     if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK) {
-        if ((r = check_iak_cert(&iak, cfg, o, ev, chain, now, why, why_len)) != 0)
+        if ((r = check_iak_cert(&iak, cfg, v, ev, chain, now, why, why_len)) != 0)
             goto out;
         in.signer = X509_get0_pubkey(iak);
         in.signer_is_iak = true;
@@ -207,12 +207,12 @@ static int check_evidence(struct attest_result *res, struct enroll_outcome *o,
     in.pub_len = ev->ldevid_public.len;
     in.signer_public = ev->signer_public.data;
     in.signer_public_len = ev->signer_public.len;
-    in.qualifying = o->transcript;
+    in.qualifying = v->transcript;
     in.qualifying_len = TRANSCRIPT_LEN;
     if ((r = attest_check_certify(res, &in, why, why_len)) != 0)
         goto out;
-    o->signer_kind = (int)ev->signer;
-    o->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
+    v->signer_kind = (int)ev->signer;
+    v->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
                 : res->signer_restricted ? ATTEST_SIGNER_IDEVID_RESTRICTED
                                          : ATTEST_SIGNER_IDEVID_UNRESTRICTED;
     r = 0;
@@ -240,160 +240,221 @@ static int token_why(int r, char *why, size_t why_len)
     return r;
 }
 
-/* On a refusal: frees what |o| owns and clears the secrets, keeps the rest. */
-static void refused(struct enroll_outcome *o, int r)
+/* Drops what an issuance would need: the CSR, the key and the secrets. */
+static void drop_issuance(struct enroll_verdict *v)
 {
-    X509_REQ_free(o->csr);
-    o->csr = NULL;
-    EVP_PKEY_free(o->ldevid_key);
-    o->ldevid_key = NULL;
-    OPENSSL_cleanse(o->nonce, sizeof(o->nonce));
-    OPENSSL_cleanse(o->transcript, sizeof(o->transcript));
-    o->stage = 0;
-    if (o->why[0] == '\0')
-        snprintf(o->why, sizeof(o->why), "%s", devid_err_str(r));
+    X509_REQ_free(v->csr);
+    v->csr = NULL;
+    EVP_PKEY_free(v->ldevid_key);
+    v->ldevid_key = NULL;
+    OPENSSL_cleanse(v->nonce, sizeof(v->nonce));
+    OPENSSL_cleanse(v->transcript, sizeof(v->transcript));
 }
 
-int enroll_check_client(struct enroll_outcome *out, const struct enroll_config *cfg,
-                        const Devid__V1__EnrollRequest *req, X509 *client_cert,
-                        STACK_OF(X509) *tls_chain, time_t now)
+/* Turns |v| into a refusal with |r|; keeps what was learned for the logs. */
+static int refuse(struct enroll_verdict *v, int r)
+{
+    drop_issuance(v);
+    v->action = ENROLL_REFUSE;
+    v->reason = r;
+    if (v->why[0] == '\0')
+        snprintf(v->why, sizeof(v->why), "%s", devid_err_str(r));
+    return r;
+}
+
+/* identify runs the checks of enroll_peek into |v|: the chain, the identity
+ * and the token, which yields the nonce. */
+static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
+                    const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                    STACK_OF(X509) *tls_chain, time_t now)
 {
     STACK_OF(X509) *chain = NULL;
     struct chain_verdict verdict;
-    char *why;
-    size_t why_len;
     int r = DEVID_ERR_INTERNAL;
 
-    if (out == NULL)
-        return DEVID_ERR_INVALID_ARGUMENT;
-    memset(out, 0, sizeof(*out));
     memset(&verdict, 0, sizeof(verdict));
-    why = out->why;
-    why_len = sizeof(out->why);
     if (cfg == NULL || cfg->store == NULL || cfg->policy == NULL || cfg->token_key == NULL ||
         req == NULL) {
-        snprintf(why, why_len, "enroll_check called without configuration or request");
+        snprintf(v->why, sizeof(v->why), "enroll_decide called without configuration or request");
         r = DEVID_ERR_INVALID_ARGUMENT;
         goto out;
     }
     if (client_cert == NULL) {
-        snprintf(why, why_len, "no TLS client certificate (the IDevID) was presented");
+        snprintf(v->why, sizeof(v->why), "no TLS client certificate (the IDevID) was presented");
         r = DEVID_ERR_NO_CLIENT_CERT;
         goto out;
     }
-    if ((r = device_chain(&chain, tls_chain, req, why, why_len)) != 0)
+    if ((r = device_chain(&chain, tls_chain, req, v->why, sizeof(v->why))) != 0 ||
+        (r = chain_verify(cfg->store, &verdict, client_cert, chain, now, v->why, sizeof(v->why))) !=
+            0)
         goto out;
-    if ((r = chain_verify(cfg->store, &verdict, client_cert, chain, now, why, why_len)) != 0)
+    v->revocation = verdict.revocation;
+    snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", verdict.revocation_detail);
+    if ((r = identity_extract(&v->id, client_cert, verdict.manufacturer, v->why, sizeof(v->why))) !=
+            0 ||
+        (r = enroll_cert_hash(v->idevid_sha256, client_cert)) != 0)
         goto out;
-    out->revocation = verdict.revocation;
-    snprintf(out->revocation_detail, sizeof(out->revocation_detail), "%s",
-             verdict.revocation_detail);
-    if ((r = identity_extract(&out->id, client_cert, verdict.manufacturer, why, why_len)) != 0)
-        goto out;
-    if ((r = enroll_cert_hash(out->idevid_sha256, client_cert)) != 0)
-        goto out;
-    if ((r = token_open(out->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
-                        out->idevid_sha256)) != 0) {
-        token_why(r, why, why_len);
-        goto out;
-    }
-    out->stage = 1;
-    r = 0;
+    if ((r = token_open(v->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
+                        v->idevid_sha256)) != 0)
+        token_why(r, v->why, sizeof(v->why));
 out:
-    if (r != 0 && out != NULL)
-        refused(out, r);
     chain_verdict_cleanup(&verdict);
     sk_X509_pop_free(chain, X509_free);
     return r;
 }
 
-int enroll_check_evidence(struct enroll_outcome *out, const struct enroll_config *cfg,
-                          const Devid__V1__EnrollRequest *req, X509 *client_cert,
-                          STACK_OF(X509) *tls_chain,
-                          const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now)
+int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
+                const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
+                time_t now)
 {
-    STACK_OF(X509) *chain = NULL;
-    struct attest_result ares;
-    X509_REQ *csr = NULL;
-    char *why;
-    size_t why_len;
-    unsigned int dlen = 0;
-    int r = DEVID_ERR_INTERNAL;
+    struct enroll_verdict v;
+    int r;
 
     if (out == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
-    memset(&ares, 0, sizeof(ares));
-    why = out->why;
-    why_len = sizeof(out->why);
-    if (out->stage != 1 || cfg == NULL || cfg->store == NULL || cfg->policy == NULL ||
-        req == NULL || client_cert == NULL || exporter == NULL) {
-        snprintf(why, why_len, "enroll_check_evidence called without a passed stage 1");
-        r = DEVID_ERR_INVALID_ARGUMENT;
-        goto out;
+    memset(out, 0, sizeof(*out));
+    memset(&v, 0, sizeof(v));
+    if ((r = identify(&v, cfg, req, client_cert, tls_chain, now)) == 0) {
+        memcpy(out->nonce, v.nonce, sizeof(out->nonce));
+        memcpy(out->idevid_sha256, v.idevid_sha256, sizeof(out->idevid_sha256));
+        snprintf(out->manufacturer, sizeof(out->manufacturer), "%s", v.id.manufacturer);
+        snprintf(out->device_serial, sizeof(out->device_serial), "%s", v.id.serial);
     }
+    enroll_verdict_cleanup(&v);
+    return r;
+}
+
+/* What the ledger's answer for the nonce means: 0 to go on (unused), 1 for
+ * the stored answer, or DEVID_ERR_NONCE_REPLAYED. */
+static int nonce_answer(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+{
+    if (f->nonce == ENROLL_NONCE_UNUSED)
+        return 0;
+    if (f->nonce == ENROLL_NONCE_SAME_REQUEST) {
+        drop_issuance(v);
+        v->action = ENROLL_RETURN_STORED;
+        return 1;
+    }
+    snprintf(v->why, sizeof(v->why),
+             "the challenge nonce was already used for certificate %s; ask for a new challenge",
+             f->nonce_cert_serial != NULL ? f->nonce_cert_serial : "(unknown)");
+    return DEVID_ERR_NONCE_REPLAYED;
+}
+
+/* check_nonce checks that |f| answers for the request in |v|, then applies
+ * nonce_answer. */
+static int check_nonce(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+{
+    if (f == NULL || f->nonce == ENROLL_NONCE_UNKNOWN) {
+        snprintf(v->why, sizeof(v->why), "the ledger was not asked about this request's nonce");
+        return DEVID_ERR_INTERNAL;
+    }
+    if (CRYPTO_memcmp(f->asked.nonce, v->nonce, sizeof(v->nonce)) != 0 ||
+        CRYPTO_memcmp(f->asked.idevid_sha256, v->idevid_sha256, sizeof(v->idevid_sha256)) != 0 ||
+        strcmp(f->asked.manufacturer, v->id.manufacturer) != 0 ||
+        strcmp(f->asked.device_serial, v->id.serial) != 0) {
+        snprintf(v->why, sizeof(v->why), "the ledger's answers are about another request");
+        return DEVID_ERR_INTERNAL;
+    }
+    return nonce_answer(v, f);
+}
+
+/* check_request runs the checks over the evidence, after the nonce: the
+ * challenge signature, the certify evidence, the CSR and policy. */
+static int check_request(struct enroll_verdict *v, const struct enroll_config *cfg,
+                         const struct enroll_input *in, struct attest_result *ares)
+{
+    const Devid__V1__EnrollRequest *req = in->req;
+    STACK_OF(X509) *chain = NULL;
+    char *why = v->why;
+    size_t why_len = sizeof(v->why);
+    unsigned int dlen = 0;
+    int r = DEVID_ERR_INTERNAL;
+
     if (req->csr.data == NULL || req->csr.len == 0 || req->csr.len > CSR_MAX_LEN) {
         snprintf(why, why_len, "CSR is empty or longer than %d bytes", CSR_MAX_LEN);
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }
-    if ((r = transcript_compute(out->transcript, out->nonce, sizeof(out->nonce), exporter,
+    if ((r = transcript_compute(v->transcript, v->nonce, sizeof(v->nonce), in->exporter,
                                 TRANSCRIPT_EXPORTER_LEN, req->csr.data, req->csr.len)) != 0) {
         snprintf(why, why_len, "transcript computation failed");
         goto out;
     }
-    if ((r = check_challenge(client_cert, req, out->transcript, why, why_len)) != 0)
+    if ((r = check_challenge(in->client_cert, req, v->transcript, why, why_len)) != 0 ||
+        (r = device_chain(&chain, in->tls_chain, req, why, why_len)) != 0 ||
+        (r = check_evidence(ares, v, cfg, in->client_cert, req, chain, in->now, why, why_len)) !=
+            0 ||
+        (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||
+        (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
+        (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
+        (r = policy_check_signer(cfg->policy, v->signer == ATTEST_SIGNER_IAK_RESTRICTED, why,
+                                 why_len)) != 0 ||
+        (r = policy_check_reenroll(cfg->policy, &v->id, in->ledger->device_active, why, why_len)) !=
+            0)
         goto out;
-    if ((r = device_chain(&chain, tls_chain, req, why, why_len)) != 0)
-        goto out;
-    if ((r = check_evidence(&ares, out, cfg, client_cert, req, chain, now, why, why_len)) != 0)
-        goto out;
-    if ((r = csr_parse(&csr, req->csr.data, req->csr.len, why, why_len)) != 0)
-        goto out;
-    if ((r = csr_check_key(csr, ares.key, why, why_len)) != 0)
-        goto out;
-    if ((r = policy_check(cfg->policy, &out->id, why, why_len)) != 0)
-        goto out;
-    if ((r = policy_check_signer(cfg->policy, out->signer == ATTEST_SIGNER_IAK_RESTRICTED, why,
-                                 why_len)) != 0)
-        goto out;
-    if ((r = policy_check_reenroll(cfg->policy, &out->id, out->already_enrolled, why, why_len)) !=
-        0)
-        goto out;
-    if (EVP_Digest(req->csr.data, req->csr.len, out->csr_sha256, &dlen, EVP_sha256(), NULL) != 1 ||
-        dlen != sizeof(out->csr_sha256)) {
+    if (EVP_Digest(req->csr.data, req->csr.len, v->csr_sha256, &dlen, EVP_sha256(), NULL) != 1 ||
+        dlen != sizeof(v->csr_sha256)) {
         snprintf(why, why_len, "hashing the CSR failed");
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
-    out->csr = csr;
-    csr = NULL;
-    out->ldevid_key = ares.key;
-    ares.key = NULL;
-    out->stage = 2;
+    v->ldevid_key = ares->key;
+    ares->key = NULL;
     r = 0;
 out:
-    if (r != 0)
-        refused(out, r);
-    X509_REQ_free(csr);
-    attest_result_cleanup(&ares);
     sk_X509_pop_free(chain, X509_free);
     return r;
 }
 
-int enroll_check(struct enroll_outcome *out, const struct enroll_config *cfg,
-                 const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
-                 const uint8_t exporter[TRANSCRIPT_EXPORTER_LEN], time_t now)
+int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
+                  const struct enroll_input *in)
+{
+    struct attest_result ares;
+    int r;
+
+    if (out == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    memset(&ares, 0, sizeof(ares));
+    if (in == NULL) {
+        snprintf(out->why, sizeof(out->why), "enroll_decide called without its input");
+        return refuse(out, DEVID_ERR_INVALID_ARGUMENT);
+    }
+    if ((r = identify(out, cfg, in->req, in->client_cert, in->tls_chain, in->now)) != 0 ||
+        (r = check_nonce(out, in->ledger)) < 0)
+        return refuse(out, r);
+    if (r == 1)
+        return 0;
+    if (in->exporter == NULL) {
+        snprintf(out->why, sizeof(out->why), "TLS exporter unavailable on this connection");
+        return refuse(out, DEVID_ERR_TLS);
+    }
+    r = check_request(out, cfg, in, &ares);
+    attest_result_cleanup(&ares);
+    if (r != 0)
+        return refuse(out, r);
+    out->action = ENROLL_ISSUE;
+    return 0;
+}
+
+int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_ledger_facts *facts)
 {
     int r;
 
-    if ((r = enroll_check_client(out, cfg, req, client_cert, tls_chain, now)) != 0)
-        return r;
-    if (exporter == NULL) {
-        snprintf(out->why, sizeof(out->why), "enroll_check called without an exporter value");
-        refused(out, DEVID_ERR_INVALID_ARGUMENT);
+    if (v == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
+    if (v->action != ENROLL_ISSUE || facts == NULL) {
+        snprintf(v->why, sizeof(v->why), "enroll_decide_conflict called without an issuance");
+        return refuse(v, DEVID_ERR_INVALID_ARGUMENT);
     }
-    return enroll_check_evidence(out, cfg, req, client_cert, tls_chain, exporter, now);
+    if (facts->nonce == ENROLL_NONCE_UNUSED || facts->nonce == ENROLL_NONCE_UNKNOWN) {
+        snprintf(v->why, sizeof(v->why), "the challenge nonce was already used");
+        return refuse(v, DEVID_ERR_NONCE_REPLAYED);
+    }
+    if ((r = nonce_answer(v, facts)) < 0)
+        return refuse(v, r);
+    return 0;
 }
 
 void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep)

@@ -9,16 +9,19 @@
 /* OID of the hardwareModuleName otherName (RFC 4108). */
 #define IDENTITY_OID_HWMODULENAME "1.3.6.1.5.5.7.8.4"
 
+/* Size of each name field of struct device_identity, NUL included. */
+#define IDENTITY_NAME_LEN 128
+
 struct device_identity {
     /* From the trust anchor (chain_verdict.manufacturer). */
-    char manufacturer[128];
+    char manufacturer[IDENTITY_NAME_LEN];
     /* Subject commonName of the IDevID. */
-    char model[128];
+    char model[IDENTITY_NAME_LEN];
     /* Subject serialNumber; must equal the hardwareModuleName hwSerialNum when
      * that SAN is present. */
-    char serial[128];
+    char serial[IDENTITY_NAME_LEN];
     /* hwType OID of the hardwareModuleName, dotted, or "" when absent. */
-    char hw_type[128];
+    char hw_type[IDENTITY_NAME_LEN];
     /* SHA-256 of the certificate's DER, lowercase hex (the deny list's
      * fingerprint form). */
     char fingerprint[65];
