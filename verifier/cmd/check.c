@@ -124,8 +124,7 @@ static int check_file(const struct trust *trust, const char *path, time_t now)
     char why[1024] = "";
     int r;
 
-    if ((r = pemfile_read_certs(&certs, path, 1 + CHAIN_MAX_INTERMEDIATES, why, sizeof(why))) !=
-        0) {
+    if ((r = pemfile_read_certs(&certs, path, 1 + CHAIN_MAX_DEPTH, why, sizeof(why))) != 0) {
         fprintf(stderr, "%s: %s\n", cmd_prog, why);
         return cmd_exit_for(r);
     }

@@ -35,8 +35,12 @@
 
 #include <openssl/x509.h>
 
+/* The one chain-length limit: the most certificates between a leaf and its
+ * trust anchor (OpenSSL's verify depth), so also the most intermediates a
+ * device may send and the longest issuing chain above the CA certificate. */
 #define CHAIN_MAX_DEPTH 8
-#define CHAIN_MAX_INTERMEDIATES 8
+/* Largest DER certificate accepted from a device. */
+#define CHAIN_MAX_CERT_DER 65536
 /* Most manufacturers, roots, config intermediates and CRLs one store holds. */
 #define CHAIN_MAX_MANUFACTURERS 64
 #define CHAIN_MAX_ROOTS 256
@@ -167,7 +171,7 @@ void chain_verdict_cleanup(struct chain_verdict *v);
 /*
  * chain_verify validates |leaf| as described at the top of this header: to a
  * root in |store|, with untrusted intermediates from |device_chain| (may be
- * NULL; at most CHAIN_MAX_INTERMEDIATES are used) and from the store, at time
+ * NULL; at most CHAIN_MAX_DEPTH are used) and from the store, at time
  * |now|. On success fills |verdict| and returns 0. On failure writes a reason
  * naming the certificate (its subject), the check and the field to |why| and
  * returns DEVID_ERR_CHAIN_UNTRUSTED, DEVID_ERR_CHAIN_EXPIRED,
@@ -183,6 +187,14 @@ int chain_verify(const struct chain_store *store, struct chain_verdict *verdict,
  * operator reports.
  */
 void chain_describe(char *buf, size_t len, X509 *x);
+
+/*
+ * chain_refuse writes chain_verify's form of a refusal to |why|: "certificate
+ * SUBJECT (chain depth DEPTH): WHAT DETAIL" (|detail| may be NULL). Returns
+ * |code|.
+ */
+int chain_refuse(int code, char *why, size_t why_len, X509 *x, int depth, const char *what,
+                 const char *detail);
 
 /* chain_subject writes |x|'s subject (RFC 2253, quoted, at most 256 bytes)
  * to |buf|. */

@@ -68,7 +68,7 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
     for (i = 0; i < req->n_intermediates; i++) {
         const ProtobufCBinaryData *b = &req->intermediates[i];
         p = b->data;
-        if (b->len == 0 || b->len > 65536 || b->data == NULL ||
+        if (b->len == 0 || b->len > CHAIN_MAX_CERT_DER || b->data == NULL ||
             (x = d2i_X509(NULL, &p, (long)b->len)) == NULL || p != b->data + b->len) {
             snprintf(why, why_len, "intermediates[%zu] is not exactly one DER certificate", i);
             r = DEVID_ERR_CHAIN_INVALID;
@@ -128,7 +128,7 @@ static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
 
     *out = NULL;
     memset(&iak_chain, 0, sizeof(iak_chain));
-    if (p == NULL || ev->iak_certificate.len == 0 || ev->iak_certificate.len > 65536 ||
+    if (p == NULL || ev->iak_certificate.len == 0 || ev->iak_certificate.len > CHAIN_MAX_CERT_DER ||
         (iak = d2i_X509(NULL, &p, (long)ev->iak_certificate.len)) == NULL ||
         p != ev->iak_certificate.data + ev->iak_certificate.len) {
         snprintf(why, why_len, "iak_certificate: not exactly one DER certificate");

@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/io/pemfile.h"
+#include "verifier/core/chain.h"
 
 struct ca {
     X509 *cert;
@@ -33,7 +34,7 @@ static int load_certs(struct ca *ca, const char *path)
     char why[PATH_MAX + 256];
     int r;
 
-    if ((r = pemfile_read_certs(&ca->chain, path, 8, why, sizeof(why))) != 0) {
+    if ((r = pemfile_read_certs(&ca->chain, path, 1 + CHAIN_MAX_DEPTH, why, sizeof(why))) != 0) {
         log_err("CA certificate: %s", why);
         return r;
     }
