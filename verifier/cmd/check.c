@@ -102,9 +102,9 @@ static int load(struct trust **trust, struct check_args *a)
 
     if (a->mfrs != NULL) {
         policy_free(a->policy);
-        r = trust_load_files(trust, a->mfrs, a->policy_file, why, sizeof(why));
+        r = trust_new_from_files(trust, a->mfrs, a->policy_file, why, sizeof(why));
     } else {
-        r = trust_load_roots(trust, a->roots, a->inter, a->policy, why, sizeof(why));
+        r = trust_new_from_roots(trust, a->roots, a->inter, a->policy, why, sizeof(why));
     }
     a->policy = NULL;
     if (r != 0) {

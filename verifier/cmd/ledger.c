@@ -214,7 +214,7 @@ int cmd_crl_main(int argc, char **argv)
         crl_usage(stderr);
         goto out;
     }
-    if ((r = ca_load(&ca, ca_cert, ca_key)) != 0 || (r = ledger_open_existing(&l, uri)) != 0) {
+    if ((r = ca_new(&ca, ca_cert, ca_key)) != 0 || (r = ledger_open_existing(&l, uri)) != 0) {
         rc = cmd_exit_for(r);
         goto out;
     }

@@ -157,7 +157,7 @@ static int load_trust(void *arg, struct server_trust *out)
     int r;
 
     if (s->cfg.manufacturers != NULL) {
-        r = trust_load_files(&trust, s->cfg.manufacturers, s->cfg.policy, why, sizeof(why));
+        r = trust_new_from_files(&trust, s->cfg.manufacturers, s->cfg.policy, why, sizeof(why));
     } else {
         if ((policy = policy_new()) == NULL)
             return DEVID_ERR_ALLOC;
@@ -167,7 +167,8 @@ static int load_trust(void *arg, struct server_trust *out)
                 return r;
             }
         }
-        r = trust_load_roots(&trust, s->cfg.roots, s->cfg.intermediates, policy, why, sizeof(why));
+        r = trust_new_from_roots(&trust, s->cfg.roots, s->cfg.intermediates, policy, why,
+                                 sizeof(why));
     }
     if (r != 0) {
         log_err("%s", why);
@@ -304,7 +305,7 @@ static int run(struct serve *s)
     if ((r = read_token_key(token_key, s->cfg.token_key)) == 0 &&
         (s->cfg.ca_provider == NULL ||
          (r = ca_use_provider(s->cfg.ca_provider, s->cfg.ca_tcti)) == 0) &&
-        (r = ca_load(&ca, s->cfg.ca_cert, s->cfg.ca_key)) == 0)
+        (r = ca_new(&ca, s->cfg.ca_cert, s->cfg.ca_key)) == 0)
         r = server_run(&s->cfg, &hooks, ca, token_key);
     OPENSSL_cleanse(token_key, sizeof(token_key));
     ca_free(ca);

@@ -1,10 +1,14 @@
 #include "verifier/core/crl.h"
 
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
@@ -137,5 +141,60 @@ out:
     ASN1_TIME_free(next);
     ASN1_TIME_free(last);
     X509_CRL_free(crl);
+    return r;
+}
+
+/* Reads one CRL at |*p| (DER when it starts a SEQUENCE, else the next PEM
+ * block of |bio|); NULL at the end or on an error. */
+static X509_CRL *next_crl(BIO *bio, const unsigned char **p, const unsigned char *end, int der)
+{
+    if (!der)
+        return PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+    if (*p >= end)
+        return NULL;
+    return d2i_X509_CRL(NULL, p, end - *p);
+}
+
+int crl_parse(STACK_OF(X509_CRL) **out, const uint8_t *buf, size_t len, size_t max, char *why,
+              size_t why_len)
+{
+    STACK_OF(X509_CRL) *sk = NULL;
+    const unsigned char *p = buf, *end = buf + len;
+    X509_CRL *crl = NULL;
+    BIO *bio = NULL;
+    char reason[256];
+    int der = len > 0 && buf[0] == 0x30, r = DEVID_ERR_ALLOC;
+
+    if (out == NULL || (buf == NULL && len > 0) || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (len > INT_MAX || (sk = sk_X509_CRL_new_null()) == NULL ||
+        (!der && (bio = BIO_new_mem_buf(buf, (int)len)) == NULL))
+        goto out;
+    while ((crl = next_crl(bio, &p, end, der)) != NULL) {
+        if ((size_t)sk_X509_CRL_num(sk) >= max) {
+            snprintf(why, why_len, "more than %zu CRLs", max);
+            r = DEVID_ERR_CONFIG;
+            goto out;
+        }
+        if (sk_X509_CRL_push(sk, crl) <= 0)
+            goto out;
+        crl = NULL;
+    }
+    r = DEVID_ERR_CONFIG;
+    if ((der && p != end) ||
+        (!der && ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) ||
+        sk_X509_CRL_num(sk) == 0) {
+        snprintf(why, why_len, "bad CRL: %s", devid_openssl_reason(reason, sizeof(reason)));
+        goto out;
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    ERR_clear_error();
+    X509_CRL_free(crl);
+    BIO_free(bio);
+    sk_X509_CRL_pop_free(sk, X509_CRL_free);
     return r;
 }

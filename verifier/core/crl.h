@@ -1,6 +1,6 @@
-/* Certificate revocation lists for the operational CA. Pure: builds the
- * unsigned CRL from a list of entries; signing is the CA module's job
- * (ca_sign_crl). */
+/* Certificate revocation lists. Pure: builds the operational CA's unsigned
+ * CRL from a list of entries (signing is the CA module's job, ca_sign_crl),
+ * and parses manufacturers' CRLs from bytes (the caller reads the file). */
 #ifndef DEVID_VERIFIER_CORE_CRL_H
 #define DEVID_VERIFIER_CORE_CRL_H
 
@@ -36,5 +36,16 @@ struct crl_entry {
  */
 int crl_build(X509_CRL **out, X509 *ca_cert, const struct crl_entry *entries, size_t n, time_t now,
               long next_update_seconds, uint64_t crl_number);
+
+/*
+ * crl_parse sets |*out| to a new stack of the CRLs in |buf| (|len| bytes):
+ * PEM blocks (anything between them is ignored), or DER CRLs back to back.
+ * None, more than |max|, a malformed CRL or bytes after the DER are refused
+ * with the reason in |why| ("bad CRL: ..."). The caller owns |*out|
+ * (sk_X509_CRL_pop_free(s, X509_CRL_free)). Returns 0, DEVID_ERR_CONFIG for
+ * bad contents, or DEVID_ERR_ALLOC.
+ */
+int crl_parse(STACK_OF(X509_CRL) **out, const uint8_t *buf, size_t len, size_t max, char *why,
+              size_t why_len);
 
 #endif

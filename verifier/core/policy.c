@@ -137,7 +137,7 @@ bool policy_reenroll(const struct policy *p)
     return p != NULL && p->reenroll;
 }
 
-const char *policy_manufacturer_at(const struct policy *p, size_t i)
+const char *policy_get0_manufacturer(const struct policy *p, size_t i)
 {
     const struct policy_strs *a, *d;
 

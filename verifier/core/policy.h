@@ -92,9 +92,9 @@ int policy_parse(struct policy **out, const char *buf, size_t len, const char *f
                  size_t why_len);
 
 /*
- * policy_manufacturer_at returns the |i|th manufacturer name the policy
+ * policy_get0_manufacturer returns the |i|th manufacturer name the policy
  * allows or denies (allow list first), or NULL past the end. Borrowed.
  */
-const char *policy_manufacturer_at(const struct policy *p, size_t i);
+const char *policy_get0_manufacturer(const struct policy *p, size_t i);
 
 #endif

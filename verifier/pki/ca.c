@@ -94,7 +94,7 @@ out:
     return r;
 }
 
-int ca_load(struct ca **out, const char *cert_file, const char *key_uri)
+int ca_new(struct ca **out, const char *cert_file, const char *key_uri)
 {
     const OSSL_PROVIDER *provider;
     struct ca *ca = NULL;

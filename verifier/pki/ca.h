@@ -8,20 +8,20 @@
 struct ca;
 
 /*
- * ca_load sets |*out| to a CA with the certificate from |cert_file| (PEM; any
+ * ca_new sets |*out| to a CA with the certificate from |cert_file| (PEM; any
  * further certificates in it form the issuing chain, issuer first) and the
  * private key at OpenSSL store URI |key_uri| ("file:/path", a plain path, or a
  * provider URI such as "handle:0x81000002"). A key file readable by group or
  * others is refused. The key must match the certificate. Errors are logged
  * with the file and reason. Returns 0 or a DEVID_ERR_* code.
  */
-int ca_load(struct ca **out, const char *cert_file, const char *key_uri);
+int ca_new(struct ca **out, const char *cert_file, const char *key_uri);
 
 /*
  * ca_use_provider loads OpenSSL's default provider and then provider |name|
- * (for example "tpm2"), so that ca_load can reach a key through it. |tcti|,
+ * (for example "tpm2"), so that ca_new can reach a key through it. |tcti|,
  * when not NULL, is the TPM the tpm2 provider talks to (TPM2OPENSSL_TCTI).
- * Call before ca_load and before any thread starts. Returns 0 or
+ * Call before ca_new and before any thread starts. Returns 0 or
  * DEVID_ERR_CONFIG with the reason logged.
  */
 int ca_use_provider(const char *name, const char *tcti);

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
-
+#include "common/conf.h"
 #include "common/err.h"
 #include "common/io/log.h"
-#include "common/conf.h"
+#include "common/io/pemfile.h"
+#include "common/io/store.h"
+#include "common/pem.h"
+#include "verifier/core/crl.h"
 #include "verifier/core/mfrconf.h"
 
 struct trust {
@@ -39,163 +39,65 @@ const struct policy *trust_get0_policy(const struct trust *t)
     return t == NULL ? NULL : t->policy;
 }
 
-/* Reads at most CONF_MAX_SIZE bytes of |path| into a NUL-terminated buffer. */
-static int read_file(char **out, size_t *len, const char *path, char *why, size_t why_len)
+/* read_file reads |path| whole (at most |max| bytes), NUL-terminated; a file
+ * that cannot be read is DEVID_ERR_IO ("PATH: cannot open: REASON"), one
+ * that is too large DEVID_ERR_CONFIG. */
+static int read_file(uint8_t **out, size_t *len, const char *path, size_t max, char *why,
+                     size_t why_len)
 {
-    FILE *f = NULL;
-    char *buf = NULL;
-    size_t n;
-    int r = DEVID_ERR_IO;
+    char reason[256];
+    size_t n = strlen(path);
+    int r = store_read(out, len, path, max, reason, sizeof(reason));
+    const char *tail = reason;
 
-    *out = NULL;
-    if ((f = fopen(path, "rb")) == NULL) {
-        snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
+    if (r == 0 || r == DEVID_ERR_ALLOC)
+        return r;
+    if (strncmp(reason, path, n) == 0 && strncmp(reason + n, ": ", 2) == 0)
+        tail = reason + n + 2; /* store_read names the path itself */
+    if (r == DEVID_ERR_TOO_LARGE) {
+        snprintf(why, why_len, "%s: %s", path, tail);
+        return DEVID_ERR_CONFIG;
     }
-    if ((buf = OPENSSL_malloc(CONF_MAX_SIZE + 2)) == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
-    }
-    n = fread(buf, 1, CONF_MAX_SIZE + 1, f);
-    if (ferror(f)) {
-        snprintf(why, why_len, "%s: read error", path);
-        goto out;
-    }
-    if (n > CONF_MAX_SIZE) {
-        snprintf(why, why_len, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
-        r = DEVID_ERR_CONFIG;
-        goto out;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    r = 0;
-out:
-    OPENSSL_free(buf);
-    if (f != NULL)
-        fclose(f);
-    return r;
+    snprintf(why, why_len, "%s: cannot open: %s", path, tail);
+    return DEVID_ERR_IO;
 }
 
-/* Reads every certificate of PEM (or single DER) file |path|. */
+/* read_certs reads every certificate of PEM or DER file |path|, at most |max|. */
 static int read_certs(STACK_OF(X509) **out, const char *path, size_t max, char *why, size_t why_len)
 {
-    STACK_OF(X509) *sk = NULL;
-    BIO *bio = NULL;
-    X509 *x = NULL;
-    char *buf = NULL;
-    const unsigned char *p;
-    char reason[160];
+    uint8_t *buf = NULL;
     size_t len = 0;
+    char reason[256];
     int r;
 
-    *out = NULL;
-    if ((r = read_file(&buf, &len, path, why, why_len)) != 0)
-        goto out;
-    r = DEVID_ERR_ALLOC;
-    if ((sk = sk_X509_new_null()) == NULL || (bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
-        goto out;
-    r = DEVID_ERR_CONFIG;
-    if (strstr(buf, "-----BEGIN") != NULL) {
-        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-            if ((size_t)sk_X509_num(sk) >= max) {
-                snprintf(why, why_len, "%s: more than %zu certificates", path, max);
-                goto out;
-            }
-            if (sk_X509_push(sk, x) <= 0) {
-                r = DEVID_ERR_ALLOC;
-                goto out;
-            }
-            x = NULL;
-        }
-        if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-            snprintf(why, why_len, "%s: bad certificate: %s", path,
-                     devid_openssl_reason(reason, sizeof(reason)));
-            goto out;
-        }
-        ERR_clear_error();
-    } else {
-        p = (const unsigned char *)buf;
-        if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != (const unsigned char *)buf + len) {
-            snprintf(why, why_len, "%s: not a PEM file or one DER certificate: %s", path,
-                     devid_openssl_reason(reason, sizeof(reason)));
-            goto out;
-        }
-        if (sk_X509_push(sk, x) <= 0) {
-            r = DEVID_ERR_ALLOC;
-            goto out;
-        }
-        x = NULL;
-    }
-    if (sk_X509_num(sk) == 0) {
-        snprintf(why, why_len, "%s: no certificate", path);
-        goto out;
-    }
-    *out = sk;
-    sk = NULL;
-    r = 0;
-out:
-    X509_free(x);
-    BIO_free(bio);
-    OPENSSL_free(buf);
-    sk_X509_pop_free(sk, X509_free);
+    if ((r = read_file(&buf, &len, path, PEMFILE_MAX, why, why_len)) != 0)
+        return r;
+    if ((r = pem_parse_certs(out, buf, len, max, 0, reason, sizeof(reason))) != 0)
+        snprintf(why, why_len, "%s: %s", path, reason);
+    free(buf);
     return r;
 }
 
-/* Reads every CRL of PEM (or single DER) file |path| into manufacturer |name|. */
+/* load_crls adds every CRL of PEM or DER file |path| to manufacturer |name|. */
 static int load_crls(struct chain_store *store, const char *name, const char *path, char *why,
                      size_t why_len)
 {
-    X509_CRL *crl = NULL;
-    BIO *bio = NULL;
-    char *buf = NULL;
-    const unsigned char *p;
-    char reason[160];
+    STACK_OF(X509_CRL) *crls = NULL;
+    uint8_t *buf = NULL;
     size_t len = 0;
-    int n = 0, r;
+    char reason[256];
+    int i, r;
 
-    if ((r = read_file(&buf, &len, path, why, why_len)) != 0)
-        goto out;
-    r = DEVID_ERR_ALLOC;
-    if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL)
-        goto out;
-    r = DEVID_ERR_CONFIG;
-    if (strstr(buf, "-----BEGIN") != NULL) {
-        while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-            if ((r = chain_store_add_crl(store, name, crl)) != 0) {
-                snprintf(why, why_len, "%s: cannot add CRL: %s", path, devid_err_str(r));
-                goto out;
-            }
-            X509_CRL_free(crl);
-            crl = NULL;
-            n++;
-        }
-        r = DEVID_ERR_CONFIG;
-        if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE || n == 0) {
-            snprintf(why, why_len, "%s: bad CRL: %s", path,
-                     devid_openssl_reason(reason, sizeof(reason)));
-            goto out;
-        }
-        ERR_clear_error();
-    } else {
-        p = (const unsigned char *)buf;
-        if ((crl = d2i_X509_CRL(NULL, &p, (long)len)) == NULL ||
-            p != (const unsigned char *)buf + len) {
-            snprintf(why, why_len, "%s: not a PEM file or one DER CRL: %s", path,
-                     devid_openssl_reason(reason, sizeof(reason)));
-            goto out;
-        }
-        if ((r = chain_store_add_crl(store, name, crl)) != 0) {
+    if ((r = read_file(&buf, &len, path, PEMFILE_MAX, why, why_len)) != 0)
+        return r;
+    if ((r = crl_parse(&crls, buf, len, CHAIN_MAX_CRLS, reason, sizeof(reason))) != 0)
+        snprintf(why, why_len, "%s: %s", path, reason);
+    for (i = 0; r == 0 && i < sk_X509_CRL_num(crls); i++) {
+        if ((r = chain_store_add_crl(store, name, sk_X509_CRL_value(crls, i))) != 0)
             snprintf(why, why_len, "%s: cannot add CRL: %s", path, devid_err_str(r));
-            goto out;
-        }
     }
-    r = 0;
-out:
-    X509_CRL_free(crl);
-    BIO_free(bio);
-    OPENSSL_free(buf);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    free(buf);
     return r;
 }
 
@@ -297,12 +199,12 @@ static int build_store(struct chain_store *store, const struct mfrconf *mc, cons
     return 0;
 }
 
-int trust_load_files(struct trust **out, const char *manufacturers_conf, const char *policy_conf,
-                     char *why, size_t why_len)
+int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
+                         const char *policy_conf, char *why, size_t why_len)
 {
     struct trust *t = NULL;
     struct mfrconf *mc = NULL;
-    char *buf = NULL;
+    uint8_t *buf = NULL;
     const char *name;
     size_t len = 0, i;
     int r = DEVID_ERR_INTERNAL;
@@ -315,22 +217,23 @@ int trust_load_files(struct trust **out, const char *manufacturers_conf, const c
         r = DEVID_ERR_ALLOC;
         goto out;
     }
-    if ((r = read_file(&buf, &len, manufacturers_conf, why, why_len)) != 0 ||
-        (r = mfrconf_parse(&mc, buf, len, manufacturers_conf, why, why_len)) != 0 ||
+    if ((r = read_file(&buf, &len, manufacturers_conf, CONF_MAX_SIZE, why, why_len)) != 0 ||
+        (r = mfrconf_parse(&mc, (const char *)buf, len, manufacturers_conf, why, why_len)) != 0 ||
         (r = build_store(t->store, mc, manufacturers_conf, why, why_len)) != 0)
         goto out;
-    OPENSSL_free(buf);
+    free(buf);
     buf = NULL;
     if (policy_conf == NULL) {
         if ((t->policy = policy_new()) == NULL) {
             r = DEVID_ERR_ALLOC;
             goto out;
         }
-    } else if ((r = read_file(&buf, &len, policy_conf, why, why_len)) != 0 ||
-               (r = policy_parse(&t->policy, buf, len, policy_conf, why, why_len)) != 0) {
+    } else if ((r = read_file(&buf, &len, policy_conf, CONF_MAX_SIZE, why, why_len)) != 0 ||
+               (r = policy_parse(&t->policy, (const char *)buf, len, policy_conf, why, why_len)) !=
+                   0) {
         goto out;
     }
-    for (i = 0; (name = policy_manufacturer_at(t->policy, i)) != NULL; i++) {
+    for (i = 0; (name = policy_get0_manufacturer(t->policy, i)) != NULL; i++) {
         if (!chain_store_has_manufacturer(t->store, name)) {
             snprintf(why, why_len, "%s: manufacturer \"%s\" is not configured in %s", policy_conf,
                      name, manufacturers_conf);
@@ -342,7 +245,7 @@ int trust_load_files(struct trust **out, const char *manufacturers_conf, const c
     t = NULL;
     r = 0;
 out:
-    OPENSSL_free(buf);
+    free(buf);
     mfrconf_free(mc);
     trust_free(t);
     return r;
@@ -400,8 +303,8 @@ out:
     return r;
 }
 
-int trust_load_roots(struct trust **out, const char *roots_dir, const char *intermediates,
-                     struct policy *policy, char *why, size_t why_len)
+int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *intermediates,
+                         struct policy *policy, char *why, size_t why_len)
 {
     struct trust *t = NULL;
     int r = DEVID_ERR_INTERNAL;
@@ -431,24 +334,4 @@ out:
     policy_free(policy);
     trust_free(t);
     return r;
-}
-
-int trust_load(struct chain_store **out, const char *roots_dir, const char *intermediates)
-{
-    struct chain_store *store = NULL;
-    char why[512] = "";
-    int r;
-
-    if (out == NULL || roots_dir == NULL)
-        return DEVID_ERR_INVALID_ARGUMENT;
-    *out = NULL;
-    if ((store = chain_store_new()) == NULL)
-        return DEVID_ERR_ALLOC;
-    if ((r = load_roots_dir(store, roots_dir, intermediates, why, sizeof(why))) != 0) {
-        log_err("%s", why);
-        chain_store_free(store);
-        return r;
-    }
-    *out = store;
-    return 0;
 }

@@ -15,7 +15,7 @@
 struct trust;
 
 /*
- * trust_load_files sets |*out| to the trust state described by
+ * trust_new_from_files sets |*out| to the trust state described by
  * |manufacturers_conf| (required) and |policy_conf| (NULL: every configured
  * manufacturer's devices may enroll, re-enrollment allowed, require_iak off).
  * Files the manufacturers file names are read relative to its directory
@@ -25,19 +25,19 @@ struct trust;
  * |*out|; free with trust_free. Returns 0, DEVID_ERR_IO (unreadable file),
  * DEVID_ERR_CONFIG or DEVID_ERR_ALLOC.
  */
-int trust_load_files(struct trust **out, const char *manufacturers_conf, const char *policy_conf,
-                     char *why, size_t why_len);
+int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
+                         const char *policy_conf, char *why, size_t why_len);
 
 /*
- * trust_load_roots sets |*out| to a trust state in the simple form: every
+ * trust_new_from_roots sets |*out| to a trust state in the simple form: every
  * root in the *.pem and *.crt files of |roots_dir| becomes (part of) a
  * manufacturer named from its subject O, else CN, with default settings and
  * no CRL; |intermediates| (may be NULL) is a PEM file of config
  * intermediates. |policy| (may be NULL for policy_new()) is taken over, also
- * on failure. Same failure and ownership rules as trust_load_files.
+ * on failure. Same failure and ownership rules as trust_new_from_files.
  */
-int trust_load_roots(struct trust **out, const char *roots_dir, const char *intermediates,
-                     struct policy *policy, char *why, size_t why_len);
+int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *intermediates,
+                         struct policy *policy, char *why, size_t why_len);
 
 /* trust_free frees |t| and everything it holds; NULL is a no-op. */
 void trust_free(struct trust *t);
@@ -47,12 +47,5 @@ const struct chain_store *trust_get0_store(const struct trust *t);
 
 /* trust_get0_policy returns |t|'s policy (borrowed). */
 const struct policy *trust_get0_policy(const struct trust *t);
-
-/*
- * trust_load is the older form of trust_load_roots: it sets |*out| to a bare
- * store and logs the reason on failure. The caller owns |*out|. Returns 0 or a
- * DEVID_ERR_* code.
- */
-int trust_load(struct chain_store **out, const char *roots_dir, const char *intermediates);
 
 #endif
