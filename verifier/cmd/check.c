@@ -9,14 +9,14 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/io/pemfile.h"
-#include "verifier/core/chain.h"
 #include "verifier/cmd/cmd.h"
+#include "verifier/core/chain.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/policy.h"
 #include "verifier/pki/trust.h"
 
-static void check_usage(FILE *f)
+static void usage(FILE *f)
 {
     fprintf(f,
             "usage: %s check-idevid --manufacturers FILE [--policy FILE] [--at UNIXTIME] CERT.pem\n"
@@ -166,13 +166,13 @@ int cmd_check_idevid_main(int argc, char **argv)
     parsed =
         cmd_parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), on_policy_option, &a);
     if (parsed != CMD_PARSED) {
-        rc = cmd_usage_exit(parsed, check_usage);
+        rc = cmd_usage_exit(parsed, usage);
         goto out;
     }
     if ((a.roots == NULL) == (a.mfrs == NULL) || optind != argc - 1 ||
         (a.mfrs != NULL && (a.inter != NULL || a.policy_opts)) ||
         (a.roots != NULL && a.policy_file != NULL)) {
-        check_usage(stderr);
+        usage(stderr);
         goto out;
     }
     if ((rc = load(&trust, &a)) == 0)

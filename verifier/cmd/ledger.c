@@ -19,11 +19,11 @@
 #include "common/io/log.h"
 #include "common/io/store.h"
 #include "devid/v1/enroll.pb-c.h"
-#include "verifier/pki/ca.h"
 #include "verifier/cmd/cmd.h"
 #include "verifier/core/config.h"
 #include "verifier/core/crl.h"
 #include "verifier/ledger/ledger.h"
+#include "verifier/pki/ca.h"
 #include "verifier/pki/revocation.h"
 
 /* Rows `list` prints when --limit is not given. */
@@ -34,13 +34,13 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-static void fmt_time(char *out, size_t len, int64_t t)
+static void fmt_time(char *out, size_t len, int64_t seconds)
 {
     struct tm tm;
-    time_t tt = (time_t)t;
+    time_t when = (time_t)seconds;
 
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, len, "%lld", (long long)t);
+    if (gmtime_r(&when, &tm) == NULL || strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, len, "%lld", (long long)seconds);
 }
 
 static const char *signer_name(int kind)
@@ -72,7 +72,7 @@ static void fmt_status(char *out, size_t len, const struct ledger_issuance *rec,
 
 /* ------------------------------------------------------------------ revoke */
 
-static void revoke_usage(FILE *f)
+static void usage_revoke(FILE *f)
 {
     fprintf(f,
             "usage: %s revoke [--ledger URI] (--serial HEX | --device SERIAL\n"
@@ -108,10 +108,10 @@ int cmd_revoke_main(int argc, char **argv)
 
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
-        return cmd_usage_exit(r, revoke_usage);
+        return cmd_usage_exit(r, usage_revoke);
     if (optind != argc || reason_name == NULL || (serial == NULL) == (device == NULL) ||
         (manufacturer != NULL && device == NULL)) {
-        revoke_usage(stderr);
+        usage_revoke(stderr);
         goto out;
     }
     if (ledger_reason_parse(&reason, reason_name) != 0) {
@@ -159,7 +159,7 @@ out:
 
 /* --------------------------------------------------------------------- crl */
 
-static void crl_usage(FILE *f)
+static void usage_crl(FILE *f)
 {
     fprintf(f,
             "usage: %s crl [--ledger URI] --ca-cert FILE --ca-key URI --out FILE\n"
@@ -209,9 +209,9 @@ int cmd_crl_main(int argc, char **argv)
 
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
-        return cmd_usage_exit(r, crl_usage);
+        return cmd_usage_exit(r, usage_crl);
     if (optind != argc || ca_cert == NULL || ca_key == NULL || out_path == NULL) {
-        crl_usage(stderr);
+        usage_crl(stderr);
         goto out;
     }
     if ((r = ca_new(&ca, ca_cert, ca_key)) != 0 || (r = ledger_open_existing(&l, uri)) != 0) {
@@ -266,7 +266,7 @@ static int print_row(void *arg, const struct ledger_issuance *rec)
     return 0;
 }
 
-static void list_usage(FILE *f)
+static void usage_list(FILE *f)
 {
     fprintf(f,
             "usage: %s list [--ledger URI] [--device SERIAL] [--manufacturer NAME]\n"
@@ -301,9 +301,9 @@ int cmd_list_main(int argc, char **argv)
 
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
-        return cmd_usage_exit(r, list_usage);
+        return cmd_usage_exit(r, usage_list);
     if (optind != argc) {
-        list_usage(stderr);
+        usage_list(stderr);
         goto out;
     }
     if ((r = ledger_open_existing(&l, uri)) != 0 ||
@@ -336,25 +336,27 @@ static void print_name(const char *label, const X509_NAME *name)
     printf("\n");
 }
 
-static void print_cert(X509 *cert)
+static void print_time(const char *label, const ASN1_TIME *at)
 {
     char when[32];
     struct tm tm;
-    time_t t;
+    time_t seconds;
 
-    print_name("subject", X509_get_subject_name(cert));
-    print_name("issuer", X509_get_issuer_name(cert));
-    if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) == 1 && (t = timegm(&tm)) != -1) {
-        fmt_time(when, sizeof(when), (int64_t)t);
-        printf("not before: %s\n", when);
-    }
-    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1 && (t = timegm(&tm)) != -1) {
-        fmt_time(when, sizeof(when), (int64_t)t);
-        printf("not after: %s\n", when);
+    if (ASN1_TIME_to_tm(at, &tm) == 1 && (seconds = timegm(&tm)) != -1) {
+        fmt_time(when, sizeof(when), (int64_t)seconds);
+        printf("%s: %s\n", label, when);
     }
 }
 
-static void show_usage(FILE *f)
+static void print_cert(X509 *cert)
+{
+    print_name("subject", X509_get_subject_name(cert));
+    print_name("issuer", X509_get_issuer_name(cert));
+    print_time("not before", X509_get0_notBefore(cert));
+    print_time("not after", X509_get0_notAfter(cert));
+}
+
+static void usage_show(FILE *f)
 {
     fprintf(f,
             "usage: %s show [--ledger URI] --serial HEX [--pem]\n"
@@ -389,9 +391,9 @@ int cmd_show_main(int argc, char **argv)
     memset(&rec, 0, sizeof(rec));
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
-        return cmd_usage_exit(r, show_usage);
+        return cmd_usage_exit(r, usage_show);
     if (optind != argc || serial == NULL) {
-        show_usage(stderr);
+        usage_show(stderr);
         goto out;
     }
     if (ledger_serial_normalize(norm, serial) != 0) {

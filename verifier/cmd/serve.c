@@ -65,7 +65,7 @@ struct serve {
 
 /* Fills |opts| with serve's options: --config, every configuration key,
  * the policy rules and -v. Returns how many. */
-static size_t serve_options(struct cmd_option *opts, int *verbose)
+static size_t options(struct cmd_option *opts, int *verbose)
 {
     const struct verifier_config_option *o;
     size_t i, n = 0;
@@ -93,11 +93,11 @@ static size_t serve_options(struct cmd_option *opts, int *verbose)
     return n;
 }
 
-static void serve_usage(FILE *f)
+static void usage(FILE *f)
 {
     struct cmd_option opts[MAX_OPTIONS];
     int verbose = 0;
-    size_t n = serve_options(opts, &verbose);
+    size_t n = options(opts, &verbose);
 
     fprintf(f,
             "usage: %s serve [--config FILE] [options]\n"
@@ -325,13 +325,13 @@ int cmd_serve_main(int argc, char **argv)
     log_init(cmd_prog, LOG_INFO);
     if ((s = calloc(1, sizeof(*s))) == NULL || verifier_config_init(&s->cfg) != 0)
         goto out;
-    n = serve_options(opts, &s->verbose);
+    n = options(opts, &s->verbose);
     config_path = find_config(argc, argv, &explicit);
     if ((rc = cmd_exit_for(read_config(&s->cfg, config_path, explicit))) != 0)
         goto out;
     parsed = cmd_parse_options(argc, argv, opts, n, on_option, s);
     if (parsed != CMD_PARSED) {
-        rc = cmd_usage_exit(parsed, serve_usage);
+        rc = cmd_usage_exit(parsed, usage);
         goto out;
     }
     rc = EXIT_USAGE;

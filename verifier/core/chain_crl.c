@@ -13,7 +13,7 @@
 /* Whether |crl| may speak for |x| issued by |issuer|: issuer name, signature
  * by the issuer's key, cRLSign, no delta, no unknown critical extension, and
  * an issuingDistributionPoint (if any) whose scope covers |x|. */
-static int crl_applies(X509_CRL *crl, X509 *x, X509 *issuer, int is_leaf)
+static int applies(X509_CRL *crl, X509 *x, X509 *issuer, int is_leaf)
 {
     ISSUING_DIST_POINT *idp = NULL;
     const STACK_OF(X509_EXTENSION) *exts;
@@ -57,7 +57,7 @@ static X509_CRL *find_crl(STACK_OF(X509_CRL) *crls, X509 *x, X509 *issuer, int i
 
     for (i = 0; i < sk_X509_CRL_num(crls); i++) {
         c = sk_X509_CRL_value(crls, i);
-        if (!crl_applies(c, x, issuer, is_leaf))
+        if (!applies(c, x, issuer, is_leaf))
             continue;
         if (best == NULL ||
             ASN1_TIME_compare(X509_CRL_get0_lastUpdate(c), X509_CRL_get0_lastUpdate(best)) > 0)
@@ -66,7 +66,7 @@ static X509_CRL *find_crl(STACK_OF(X509_CRL) *crls, X509 *x, X509 *issuer, int i
     return best;
 }
 
-static void crl_times(char *buf, size_t len, X509_CRL *crl)
+static void update_times(char *buf, size_t len, X509_CRL *crl)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -111,7 +111,7 @@ static int check_link(struct chain_verdict *v, const char *mfr, int hard, STACK_
         snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", detail);
         return 0;
     }
-    crl_times(times, sizeof(times), crl);
+    update_times(times, sizeof(times), crl);
     next = X509_CRL_get0_nextUpdate(crl);
     stale = ASN1_TIME_cmp_time_t(X509_CRL_get0_lastUpdate(crl), now) > 0 || next == NULL ||
             ASN1_TIME_cmp_time_t(next, now) < 0;

@@ -323,7 +323,7 @@ static int parse_long(const char *s, long min, long max, long *out)
 }
 
 /* Writes |v| of kind |k| into |c|. */
-static void store_number(struct verifier_config *c, const struct key *k, long v)
+static void set_number(struct verifier_config *c, const struct key *k, long v)
 {
     void *field = (char *)c + k->offset;
 
@@ -378,7 +378,7 @@ static int apply(struct verifier_config *c, const struct key *k, const char *val
                              k->section, k->name, k->min, k->max, value);
                 return DEVID_ERR_CONFIG;
             }
-            store_number(c, k, v);
+            set_number(c, k, v);
             return 0;
     }
 }

@@ -221,7 +221,7 @@ out:
     return r;
 }
 
-static int token_why(int r, char *why, size_t why_len)
+static int why_token(int r, char *why, size_t why_len)
 {
     switch (r) {
         case DEVID_ERR_TOKEN_INVALID:
@@ -296,7 +296,7 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
         goto out;
     if ((r = token_open(v->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
                         v->idevid_sha256)) != 0)
-        token_why(r, v->why, sizeof(v->why));
+        why_token(r, v->why, sizeof(v->why));
 out:
     chain_verdict_cleanup(&verdict);
     sk_X509_pop_free(chain, X509_free);

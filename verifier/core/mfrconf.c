@@ -5,8 +5,8 @@
 
 #include <openssl/crypto.h>
 
-#include "common/err.h"
 #include "common/conf.h"
+#include "common/err.h"
 
 struct parse_state {
     struct mfrconf *c;

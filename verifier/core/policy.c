@@ -7,8 +7,8 @@
 
 #include <openssl/crypto.h>
 
-#include "common/err.h"
 #include "common/conf.h"
+#include "common/err.h"
 
 #define POLICY_LISTS 8
 #define POLICY_MAX_ENTRIES 4096

@@ -1,9 +1,9 @@
 #include "verifier/pki/ca.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -201,43 +201,44 @@ void ca_release_providers(void)
     }
 }
 
-int ca_sign(struct ca *ca, X509 *cert)
+static int sign_cert(void *obj, EVP_MD_CTX *mctx)
 {
+    return X509_sign_ctx(obj, mctx) > 0;
+}
+
+static int sign_crl(void *obj, EVP_MD_CTX *mctx)
+{
+    return X509_CRL_sign_ctx(obj, mctx) > 0;
+}
+
+/* Signs |obj| with the CA key through |sign|, one thread at a time for a
+ * key behind another provider; |what| names it in the logged error. */
+static int sign_with(struct ca *ca, int (*sign)(void *obj, EVP_MD_CTX *mctx), void *obj,
+                     const char *what)
+{
+    EVP_MD_CTX *mctx;
     char reason[256];
     int ok;
 
-    EVP_MD_CTX *mctx;
-
     if (ca->serialize)
         pthread_mutex_lock(&ca->lock);
-    ok = (mctx = sign_ctx(ca)) != NULL && X509_sign_ctx(cert, mctx) > 0;
+    ok = (mctx = sign_ctx(ca)) != NULL && sign(obj, mctx);
     if (ca->serialize)
         pthread_mutex_unlock(&ca->lock);
     EVP_MD_CTX_free(mctx);
     if (!ok) {
-        log_err("signing the operational certificate failed: %s",
-                devid_openssl_reason(reason, sizeof(reason)));
+        log_err("signing %s failed: %s", what, devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CRYPTO;
     }
     return 0;
 }
 
+int ca_sign(struct ca *ca, X509 *cert)
+{
+    return sign_with(ca, sign_cert, cert, "the operational certificate");
+}
+
 int ca_sign_crl(struct ca *ca, X509_CRL *crl)
 {
-    char reason[256];
-    int ok;
-
-    EVP_MD_CTX *mctx;
-
-    if (ca->serialize)
-        pthread_mutex_lock(&ca->lock);
-    ok = (mctx = sign_ctx(ca)) != NULL && X509_CRL_sign_ctx(crl, mctx) > 0;
-    if (ca->serialize)
-        pthread_mutex_unlock(&ca->lock);
-    EVP_MD_CTX_free(mctx);
-    if (!ok) {
-        log_err("signing the CRL failed: %s", devid_openssl_reason(reason, sizeof(reason)));
-        return DEVID_ERR_CRYPTO;
-    }
-    return 0;
+    return sign_with(ca, sign_crl, crl, "the CRL");
 }

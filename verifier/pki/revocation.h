@@ -10,8 +10,8 @@
 
 #include <openssl/x509.h>
 
-#include "verifier/pki/ca.h"
 #include "verifier/ledger/ledger.h"
+#include "verifier/pki/ca.h"
 
 /*
  * revocation_crl_issue sets |*out| to a new CRL signed by |ca|, listing every

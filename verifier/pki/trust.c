@@ -20,23 +20,23 @@ struct trust {
     struct policy *policy;
 };
 
-void trust_free(struct trust *t)
+void trust_free(struct trust *trust)
 {
-    if (t == NULL)
+    if (trust == NULL)
         return;
-    chain_store_free(t->store);
-    policy_free(t->policy);
-    OPENSSL_free(t);
+    chain_store_free(trust->store);
+    policy_free(trust->policy);
+    OPENSSL_free(trust);
 }
 
-const struct chain_store *trust_get0_store(const struct trust *t)
+const struct chain_store *trust_get0_store(const struct trust *trust)
 {
-    return t == NULL ? NULL : t->store;
+    return trust == NULL ? NULL : trust->store;
 }
 
-const struct policy *trust_get0_policy(const struct trust *t)
+const struct policy *trust_get0_policy(const struct trust *trust)
 {
-    return t == NULL ? NULL : t->policy;
+    return trust == NULL ? NULL : trust->policy;
 }
 
 /* read_file reads |path| whole (at most |max| bytes), NUL-terminated; a file
@@ -202,7 +202,7 @@ static int build_store(struct chain_store *store, const struct mfrconf *mc, cons
 int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
                          const char *policy_conf, char *why, size_t why_len)
 {
-    struct trust *t = NULL;
+    struct trust *trust = NULL;
     struct mfrconf *mc = NULL;
     uint8_t *buf = NULL;
     const char *name;
@@ -213,41 +213,42 @@ int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     why[0] = '\0';
-    if ((t = OPENSSL_zalloc(sizeof(*t))) == NULL || (t->store = chain_store_new()) == NULL) {
+    if ((trust = OPENSSL_zalloc(sizeof(*trust))) == NULL ||
+        (trust->store = chain_store_new()) == NULL) {
         r = DEVID_ERR_ALLOC;
         goto out;
     }
     if ((r = read_file(&buf, &len, manufacturers_conf, CONF_MAX_SIZE, why, why_len)) != 0 ||
         (r = mfrconf_parse(&mc, (const char *)buf, len, manufacturers_conf, why, why_len)) != 0 ||
-        (r = build_store(t->store, mc, manufacturers_conf, why, why_len)) != 0)
+        (r = build_store(trust->store, mc, manufacturers_conf, why, why_len)) != 0)
         goto out;
     free(buf);
     buf = NULL;
     if (policy_conf == NULL) {
-        if ((t->policy = policy_new()) == NULL) {
+        if ((trust->policy = policy_new()) == NULL) {
             r = DEVID_ERR_ALLOC;
             goto out;
         }
     } else if ((r = read_file(&buf, &len, policy_conf, CONF_MAX_SIZE, why, why_len)) != 0 ||
-               (r = policy_parse(&t->policy, (const char *)buf, len, policy_conf, why, why_len)) !=
-                   0) {
+               (r = policy_parse(&trust->policy, (const char *)buf, len, policy_conf, why,
+                                 why_len)) != 0) {
         goto out;
     }
-    for (i = 0; (name = policy_get0_manufacturer(t->policy, i)) != NULL; i++) {
-        if (!chain_store_has_manufacturer(t->store, name)) {
+    for (i = 0; (name = policy_get0_manufacturer(trust->policy, i)) != NULL; i++) {
+        if (!chain_store_has_manufacturer(trust->store, name)) {
             snprintf(why, why_len, "%s: manufacturer \"%s\" is not configured in %s", policy_conf,
                      name, manufacturers_conf);
             r = DEVID_ERR_CONFIG;
             goto out;
         }
     }
-    *out = t;
-    t = NULL;
+    *out = trust;
+    trust = NULL;
     r = 0;
 out:
     free(buf);
     mfrconf_free(mc);
-    trust_free(t);
+    trust_free(trust);
     return r;
 }
 
@@ -306,7 +307,7 @@ out:
 int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *intermediates,
                          struct policy *policy, char *why, size_t why_len)
 {
-    struct trust *t = NULL;
+    struct trust *trust = NULL;
     int r = DEVID_ERR_INTERNAL;
 
     if (out == NULL || roots_dir == NULL || why == NULL || why_len == 0) {
@@ -315,23 +316,24 @@ int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *
     }
     *out = NULL;
     why[0] = '\0';
-    if ((t = OPENSSL_zalloc(sizeof(*t))) == NULL || (t->store = chain_store_new()) == NULL) {
+    if ((trust = OPENSSL_zalloc(sizeof(*trust))) == NULL ||
+        (trust->store = chain_store_new()) == NULL) {
         r = DEVID_ERR_ALLOC;
         goto out;
     }
-    t->policy = policy != NULL ? policy : policy_new();
+    trust->policy = policy != NULL ? policy : policy_new();
     policy = NULL;
-    if (t->policy == NULL) {
+    if (trust->policy == NULL) {
         r = DEVID_ERR_ALLOC;
         goto out;
     }
-    if ((r = load_roots_dir(t->store, roots_dir, intermediates, why, why_len)) != 0)
+    if ((r = load_roots_dir(trust->store, roots_dir, intermediates, why, why_len)) != 0)
         goto out;
-    *out = t;
-    t = NULL;
+    *out = trust;
+    trust = NULL;
     r = 0;
 out:
     policy_free(policy);
-    trust_free(t);
+    trust_free(trust);
     return r;
 }

@@ -39,13 +39,13 @@ int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
 int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *intermediates,
                          struct policy *policy, char *why, size_t why_len);
 
-/* trust_free frees |t| and everything it holds; NULL is a no-op. */
-void trust_free(struct trust *t);
+/* trust_free frees |trust| and everything it holds; NULL is a no-op. */
+void trust_free(struct trust *trust);
 
-/* trust_get0_store returns |t|'s trust store (borrowed). */
-const struct chain_store *trust_get0_store(const struct trust *t);
+/* trust_get0_store returns |trust|'s trust store (borrowed). */
+const struct chain_store *trust_get0_store(const struct trust *trust);
 
-/* trust_get0_policy returns |t|'s policy (borrowed). */
-const struct policy *trust_get0_policy(const struct trust *t);
+/* trust_get0_policy returns |trust|'s policy (borrowed). */
+const struct policy *trust_get0_policy(const struct trust *trust);
 
 #endif

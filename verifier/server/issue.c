@@ -29,7 +29,7 @@ void issue_take_stored(struct issued *out, struct ledger_issuance *stored)
     snprintf(out->serial, sizeof(out->serial), "%s", stored->cert_serial);
 }
 
-static int ledger_failed(struct worker *w, const char *what, char *why, size_t why_len)
+static int count_ledger_error(struct worker *w, const char *what, char *why, size_t why_len)
 {
     atomic_fetch_add_explicit(&w->metrics.ledger_errors, 1, memory_order_relaxed);
     snprintf(why, why_len, "%s; retry", what);
@@ -64,12 +64,12 @@ int issue_ask_ledger(struct worker *w, struct enroll_ledger_facts *facts,
     facts->asked = *query;
     if (ledger_nonce_use(w->ledger, &use, stored, query->nonce, request_sha256,
                          query->idevid_sha256) != 0)
-        return ledger_failed(w, "the ledger could not be read", why, why_len);
+        return count_ledger_error(w, "the ledger could not be read", why, why_len);
     facts->nonce = nonce_use(use);
     facts->nonce_cert_serial = stored->cert_serial;
     if (use == LEDGER_NONCE_UNUSED && ledger_device_active(w->ledger, &active, query->manufacturer,
                                                            query->device_serial, (int64_t)now) != 0)
-        return ledger_failed(w, "the ledger could not be read", why, why_len);
+        return count_ledger_error(w, "the ledger could not be read", why, why_len);
     facts->device_active = active != 0;
     return 0;
 }
@@ -151,7 +151,7 @@ static int lost_race(struct issued *out, struct worker *w, struct enroll_verdict
 
     memset(&facts, 0, sizeof(facts));
     if (ledger_nonce_use(w->ledger, &use, &stored, v->nonce, request_sha256, v->idevid_sha256) != 0)
-        return ledger_failed(w, "the ledger could not be read", why, why_len);
+        return count_ledger_error(w, "the ledger could not be read", why, why_len);
     facts.nonce = nonce_use(use);
     facts.nonce_cert_serial = stored.cert_serial;
     if ((r = enroll_decide_conflict(v, &facts)) == 0)
@@ -183,5 +183,5 @@ int issue_certificate(struct issued *out, struct worker *w, struct enroll_verdic
     issued_cleanup(out);
     if (r == DEVID_ERR_NONCE_REPLAYED)
         return lost_race(out, w, v, request_sha256, why, why_len);
-    return ledger_failed(w, "the issuance could not be recorded", why, why_len);
+    return count_ledger_error(w, "the issuance could not be recorded", why, why_len);
 }
