@@ -6,7 +6,6 @@
 #include <openssl/err.h>
 
 #include "common/err.h"
-#include "common/io/log.h"
 
 int csr_parse(X509_REQ **out, const uint8_t *der, size_t len, char *why, size_t why_len)
 {
