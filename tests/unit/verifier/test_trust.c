@@ -1,5 +1,5 @@
-/* Unit tests for the config parsers (verifier/conf, mfrconf, policy_parse)
- * and the trust state loader (verifier/trust) over files in a temporary
+/* Unit tests for the config parsers (common/conf, mfrconf, policy_parse)
+ * and the trust state loader (verifier/pki/trust) over files in a temporary
  * directory. */
 #include <setjmp.h>
 #include <stdarg.h>
