@@ -30,6 +30,23 @@ int enroll_cert_hash(uint8_t out[32], X509 *cert)
     return 0;
 }
 
+/* Parses |b| as exactly one DER certificate of at most CHAIN_MAX_CERT_DER
+ * bytes, as received; NULL otherwise. */
+static X509 *one_der_cert(const ProtobufCBinaryData *b)
+{
+    const unsigned char *p = b->data;
+    X509 *x;
+
+    if (b->data == NULL || b->len == 0 || b->len > CHAIN_MAX_CERT_DER ||
+        (x = d2i_X509(NULL, &p, (long)b->len)) == NULL)
+        return NULL;
+    if (p != b->data + b->len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
 /* Builds the untrusted chain from the TLS chain and the request's DER
  * intermediates. The stack owns a reference to each certificate. */
 static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
@@ -37,7 +54,6 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
 {
     STACK_OF(X509) *sk = NULL;
     X509 *x = NULL;
-    const unsigned char *p;
     size_t i;
     int j;
     int r = DEVID_ERR_INTERNAL;
@@ -66,10 +82,7 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
         x = NULL;
     }
     for (i = 0; i < req->n_intermediates; i++) {
-        const ProtobufCBinaryData *b = &req->intermediates[i];
-        p = b->data;
-        if (b->len == 0 || b->len > CHAIN_MAX_CERT_DER || b->data == NULL ||
-            (x = d2i_X509(NULL, &p, (long)b->len)) == NULL || p != b->data + b->len) {
+        if ((x = one_der_cert(&req->intermediates[i])) == NULL) {
             snprintf(why, why_len, "intermediates[%zu] is not exactly one DER certificate", i);
             r = DEVID_ERR_CHAIN_INVALID;
             goto out;
@@ -122,15 +135,12 @@ static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
 {
     struct chain_verdict iak_chain;
     X509 *iak = NULL;
-    const unsigned char *p = ev->iak_certificate.data;
     char serial[sizeof(v->id.serial)], sub[512];
     int r = DEVID_ERR_ATTEST_SIGNATURE;
 
     *out = NULL;
     memset(&iak_chain, 0, sizeof(iak_chain));
-    if (p == NULL || ev->iak_certificate.len == 0 || ev->iak_certificate.len > CHAIN_MAX_CERT_DER ||
-        (iak = d2i_X509(NULL, &p, (long)ev->iak_certificate.len)) == NULL ||
-        p != ev->iak_certificate.data + ev->iak_certificate.len) {
+    if ((iak = one_der_cert(&ev->iak_certificate)) == NULL) {
         snprintf(why, why_len, "iak_certificate: not exactly one DER certificate");
         r = DEVID_ERR_ATTEST_MALFORMED;
         goto out;

@@ -114,7 +114,7 @@ void ledger_issuance_cleanup(struct ledger_issuance *rec);
  * earlier unrevoked certificates are revoked with reason superseded at
  * rec->issued_at, and the new row's supersedes names the newest of them.
  * Returns 0; DEVID_ERR_NONCE_REPLAYED when rec->nonce is already recorded
- * (nothing changes; ledger_lookup_nonce tells a retry from a replay);
+ * (nothing changes; ledger_nonce_use tells a retry from a replay);
  * DEVID_ERR_INVALID_ARGUMENT for a malformed record; DEVID_ERR_LEDGER on a
  * database error (logged with its message; nothing changes).
  */
