@@ -199,6 +199,24 @@ static int build_store(struct chain_store *store, const struct mfrconf *mc, cons
     return 0;
 }
 
+/* An empty trust state that takes |policy| (may be NULL), also on failure;
+ * NULL when out of memory. */
+static struct trust *new_trust(struct policy *policy)
+{
+    struct trust *trust = OPENSSL_zalloc(sizeof(*trust));
+
+    if (trust == NULL) {
+        policy_free(policy);
+        return NULL;
+    }
+    trust->policy = policy;
+    if ((trust->store = chain_store_new()) == NULL) {
+        trust_free(trust);
+        return NULL;
+    }
+    return trust;
+}
+
 int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
                          const char *policy_conf, char *why, size_t why_len)
 {
@@ -213,8 +231,7 @@ int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     why[0] = '\0';
-    if ((trust = OPENSSL_zalloc(sizeof(*trust))) == NULL ||
-        (trust->store = chain_store_new()) == NULL) {
+    if ((trust = new_trust(NULL)) == NULL) {
         r = DEVID_ERR_ALLOC;
         goto out;
     }
@@ -308,7 +325,7 @@ int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *
                          struct policy *policy, char *why, size_t why_len)
 {
     struct trust *trust = NULL;
-    int r = DEVID_ERR_INTERNAL;
+    int r;
 
     if (out == NULL || roots_dir == NULL || why == NULL || why_len == 0) {
         policy_free(policy);
@@ -316,24 +333,14 @@ int trust_new_from_roots(struct trust **out, const char *roots_dir, const char *
     }
     *out = NULL;
     why[0] = '\0';
-    if ((trust = OPENSSL_zalloc(sizeof(*trust))) == NULL ||
-        (trust->store = chain_store_new()) == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
+    if (policy == NULL && (policy = policy_new()) == NULL)
+        return DEVID_ERR_ALLOC;
+    if ((trust = new_trust(policy)) == NULL)
+        return DEVID_ERR_ALLOC;
+    if ((r = load_roots_dir(trust->store, roots_dir, intermediates, why, why_len)) != 0) {
+        trust_free(trust);
+        return r;
     }
-    trust->policy = policy != NULL ? policy : policy_new();
-    policy = NULL;
-    if (trust->policy == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
-    }
-    if ((r = load_roots_dir(trust->store, roots_dir, intermediates, why, why_len)) != 0)
-        goto out;
     *out = trust;
-    trust = NULL;
-    r = 0;
-out:
-    policy_free(policy);
-    trust_free(trust);
-    return r;
+    return 0;
 }
