@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "fuzzutil.h"
-#include "verifier/attest.h"
+#include "verifier/core/attest.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -8,10 +8,10 @@
 #include <openssl/err.h>
 
 #include "fuzzutil.h"
-#include "verifier/chain.h"
-#include "verifier/identity.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/identity.h"
 
-#define MAX_CERTS (1 + CHAIN_MAX_INTERMEDIATES + 1)
+#define MAX_CERTS (1 + CHAIN_MAX_DEPTH + 1)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "fuzzutil.h"
-#include "verifier/csr.h"
+#include "verifier/core/csr.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -1,10 +1,12 @@
-/* EnrollRequest from the network: the protobuf parser, then every check of
- * enroll_check against the fixed world (IDevID as the TLS client). */
+/* EnrollRequest from the network: the protobuf parser, then enroll_peek and
+ * enroll_decide against the fixed world (IDevID as the TLS client), as the
+ * server calls them, with a ledger that has never seen the nonce. */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fuzzutil.h"
-#include "verifier/enroll.h"
+#include "verifier/core/enroll.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -16,13 +18,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct fu_world *w = fu_world();
     const struct enroll_config cfg = {w->store, w->policy, w->token_key};
+    struct enroll_ledger_facts facts;
+    struct enroll_input in;
     Devid__V1__EnrollRequest *req;
-    struct enroll_outcome out;
+    struct enroll_verdict out;
 
     if ((req = devid__v1__enroll_request__unpack(NULL, size, data)) == NULL)
         return 0;
-    enroll_check(&out, &cfg, req, w->idevid, NULL, w->exporter, FU_NOW);
-    enroll_outcome_cleanup(&out);
+    memset(&facts, 0, sizeof(facts));
+    if (enroll_peek(&facts.asked, &cfg, req, w->idevid, NULL, FU_NOW) == 0)
+        facts.nonce = ENROLL_NONCE_UNUSED;
+    in = (struct enroll_input){req, w->idevid, NULL, w->exporter, &facts, FU_NOW};
+    enroll_decide(&out, &cfg, &in);
+    enroll_verdict_cleanup(&out);
     devid__v1__enroll_request__free_unpacked(req, NULL);
     return 0;
 }

@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "verifier/mfrconf.h"
-#include "verifier/policy.h"
+#include "verifier/core/mfrconf.h"
+#include "verifier/core/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         policy_check_signer(p, false, why, sizeof(why));
         policy_check_signer(p, true, why, sizeof(why));
         policy_check_reenroll(p, &id, true, why, sizeof(why));
-        policy_manufacturer_at(p, 0);
+        policy_get0_manufacturer(p, 0);
         policy_free(p);
     }
     if (mfrconf_parse(&m, (const char *)data, size, "fuzz.conf", why, sizeof(why)) == 0)

@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "fuzzutil.h"
-#include "verifier/token.h"
+#include "verifier/core/token.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

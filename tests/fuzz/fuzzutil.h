@@ -16,9 +16,9 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "common/transcript.h"
-#include "verifier/chain.h"
-#include "verifier/policy.h"
-#include "verifier/token.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/policy.h"
+#include "verifier/core/token.h"
 
 /* The fixed clock: 2025-01-01T00:00:00Z. */
 #define FU_NOW ((time_t)1735689600)

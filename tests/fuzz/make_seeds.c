@@ -13,11 +13,11 @@
 #include "agent/core/wire.h"
 #include "common/err.h"
 #include "fuzzutil.h"
-#include "verifier/attest.h"
-#include "verifier/chain.h"
-#include "verifier/csr.h"
-#include "verifier/enroll.h"
-#include "verifier/identity.h"
+#include "verifier/core/attest.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/csr.h"
+#include "verifier/core/enroll.h"
+#include "verifier/core/identity.h"
 
 static const char *outdir;
 
@@ -115,15 +115,21 @@ static int check_request(const uint8_t *buf, size_t len)
     const struct fu_world *w = fu_world();
     const struct enroll_config cfg = {w->store, w->policy, w->token_key};
     Devid__V1__EnrollRequest *req = devid__v1__enroll_request__unpack(NULL, len, buf);
-    struct enroll_outcome out;
+    struct enroll_ledger_facts facts;
+    struct enroll_input in;
+    struct enroll_verdict out;
     int r;
 
     if (req == NULL)
         fu_fail("unpack seed");
-    r = enroll_check(&out, &cfg, req, w->idevid, NULL, w->exporter, FU_NOW);
+    memset(&facts, 0, sizeof(facts));
+    if (enroll_peek(&facts.asked, &cfg, req, w->idevid, NULL, FU_NOW) == 0)
+        facts.nonce = ENROLL_NONCE_UNUSED;
+    in = (struct enroll_input){req, w->idevid, NULL, w->exporter, &facts, FU_NOW};
+    r = enroll_decide(&out, &cfg, &in);
     if (r != 0)
         fprintf(stderr, "  (%s)\n", out.why);
-    enroll_outcome_cleanup(&out);
+    enroll_verdict_cleanup(&out);
     devid__v1__enroll_request__free_unpacked(req, NULL);
     return r;
 }

@@ -13,7 +13,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/attest.h"
+#include "verifier/core/attest.h"
 
 struct ev {
     EVP_PKEY *signer;

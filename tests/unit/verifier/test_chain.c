@@ -9,7 +9,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/chain.h"
+#include "verifier/core/chain.h"
 
 struct pki {
     EVP_PKEY *root_key, *int_key, *leaf_key;

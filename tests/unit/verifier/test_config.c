@@ -10,21 +10,21 @@
 #include <openssl/ssl.h>
 
 #include "common/err.h"
-#include "verifier/config.h"
-#include "verifier/metrics.h"
+#include "verifier/core/config.h"
+#include "verifier/core/metrics.h"
 
 static void test_defaults(void **state)
 {
     struct verifier_config c;
 
-    config_init(&c);
-    assert_string_equal(c.server.listen, "0.0.0.0:8443");
-    assert_string_equal(c.server.metrics_listen, "127.0.0.1:9443");
-    assert_int_equal(c.server.tls_min, TLS1_2_VERSION);
-    assert_int_equal(c.server.max_connections, 4096);
-    assert_int_equal(c.server.timeout_request, 10);
+    verifier_config_init(&c);
+    assert_string_equal(c.listen, "0.0.0.0:8443");
+    assert_string_equal(c.metrics_listen, "127.0.0.1:9443");
+    assert_int_equal(c.tls_min, TLS1_2_VERSION);
+    assert_int_equal(c.max_connections, 4096);
+    assert_int_equal(c.timeout_request, 10);
     assert_string_equal(c.roots, "/etc/devid/roots");
-    config_cleanup(&c);
+    verifier_config_cleanup(&c);
 }
 
 static void test_parse_good(void **state)
@@ -49,18 +49,18 @@ static void test_parse_good(void **state)
     struct verifier_config c;
     char err[256] = "";
 
-    config_init(&c);
-    assert_int_equal(config_parse(&c, text, "v.conf", err, sizeof(err)), 0);
-    assert_string_equal(c.server.listen, "127.0.0.1:9000");
-    assert_int_equal(c.server.workers, 3);
-    assert_string_equal(c.server.tls_cert, "/t/server.pem");
-    assert_int_equal(c.server.tls_min, TLS1_3_VERSION);
-    assert_int_equal(c.server.validity_seconds, 30L * 86400);
-    assert_int_equal(c.server.token_ttl_seconds, 60);
-    assert_int_equal(c.server.max_connections, 8);
-    assert_int_equal(c.server.max_body_enroll, 4096);
-    assert_int_equal(c.server.timeout_idle, 5);
-    config_cleanup(&c);
+    verifier_config_init(&c);
+    assert_int_equal(verifier_config_parse(&c, text, strlen(text), "v.conf", err, sizeof(err)), 0);
+    assert_string_equal(c.listen, "127.0.0.1:9000");
+    assert_int_equal(c.workers, 3);
+    assert_string_equal(c.tls_cert, "/t/server.pem");
+    assert_int_equal(c.tls_min, TLS1_3_VERSION);
+    assert_int_equal(c.validity_seconds, 30L * 86400);
+    assert_int_equal(c.token_ttl_seconds, 60);
+    assert_int_equal(c.max_connections, 8);
+    assert_int_equal(c.max_body_enroll, 4096);
+    assert_int_equal(c.timeout_idle, 5);
+    verifier_config_cleanup(&c);
 }
 
 static void expect_error(const char *text, const char *want)
@@ -68,11 +68,12 @@ static void expect_error(const char *text, const char *want)
     struct verifier_config c;
     char err[256] = "";
 
-    config_init(&c);
-    assert_int_equal(config_parse(&c, text, "v.conf", err, sizeof(err)), DEVID_ERR_CONFIG);
+    verifier_config_init(&c);
+    assert_int_equal(verifier_config_parse(&c, text, strlen(text), "v.conf", err, sizeof(err)),
+                     DEVID_ERR_CONFIG);
     if (strstr(err, want) == NULL)
         fail_msg("error \"%s\" does not contain \"%s\"", err, want);
-    config_cleanup(&c);
+    verifier_config_cleanup(&c);
 }
 
 static void test_parse_errors(void **state)

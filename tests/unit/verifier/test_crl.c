@@ -14,7 +14,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/crl.h"
+#include "verifier/core/crl.h"
 
 struct fx {
     EVP_PKEY *ca_key;

@@ -10,7 +10,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/csr.h"
+#include "verifier/core/csr.h"
 
 static EVP_PKEY *key, *other;
 

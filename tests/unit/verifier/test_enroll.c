@@ -1,4 +1,4 @@
-/* Unit tests for verifier/enroll: a whole request built in the test as the
+/* Unit tests for verifier/core/enroll: a whole request built in the test as the
  * agent would build it (software keys stand in for the TPM's). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/enroll.h"
+#include "verifier/core/enroll.h"
 
 struct fx {
     EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key, *iak_key;
@@ -32,10 +32,13 @@ struct fx {
     size_t sig_len, info_len, cert_sig_len, pub_len;
     uint8_t *int_der;
     size_t int_der_len;
-    ProtobufCBinaryData intermediates[ENROLL_MAX_INTERMEDIATES + 1];
+    ProtobufCBinaryData intermediates[CHAIN_MAX_DEPTH + 1];
     Devid__V1__TpmEvidence ev;
     Devid__V1__EnrollRequest req;
     struct enroll_config cfg;
+    /* The ledger's answers the shell would pass to enroll_decide. */
+    enum enroll_nonce_use nonce_use;
+    bool device_active;
 };
 
 static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
@@ -156,6 +159,7 @@ static int setup(void **state)
     f->cfg.store = f->store;
     f->cfg.policy = f->policy;
     f->cfg.token_key = f->token_key;
+    f->nonce_use = ENROLL_NONCE_UNUSED;
     build(f);
     *state = f;
     return 0;
@@ -185,9 +189,32 @@ static int teardown(void **state)
     return 0;
 }
 
-static int run(struct fx *f, X509 *client, time_t now, struct enroll_outcome *o)
+/* decide does what the server does: enroll_peek, the ledger's answers from
+ * the fixture (only when the peek passed), then enroll_decide. */
+static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF(X509) *chain,
+                  const uint8_t *exporter, time_t now)
 {
-    int r = enroll_check(o, &f->cfg, &f->req, client, NULL, f->exporter, now);
+    struct enroll_ledger_facts facts;
+    struct enroll_input in;
+
+    memset(&facts, 0, sizeof(facts));
+    if (enroll_peek(&facts.asked, &f->cfg, &f->req, client, chain, now) == 0) {
+        facts.nonce = f->nonce_use;
+        facts.nonce_cert_serial = "0a1b2c";
+        facts.device_active = f->device_active;
+    }
+    in.req = &f->req;
+    in.client_cert = client;
+    in.tls_chain = chain;
+    in.exporter = exporter;
+    in.ledger = &facts;
+    in.now = now;
+    return enroll_decide(o, &f->cfg, &in);
+}
+
+static int run(struct fx *f, X509 *client, time_t now, struct enroll_verdict *o)
+{
+    int r = decide(f, o, client, NULL, f->exporter, now);
 
     if (r != 0) {
         assert_true(o->why[0] != '\0');
@@ -199,17 +226,17 @@ static int run(struct fx *f, X509 *client, time_t now, struct enroll_outcome *o)
 
 static int run_simple(struct fx *f)
 {
-    struct enroll_outcome o;
+    struct enroll_verdict o;
     int r = run(f, f->idevid, TU_NOW, &o);
 
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
     return r;
 }
 
 static void test_good(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
     uint8_t h[32];
 
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
@@ -224,17 +251,17 @@ static void test_good(void **state)
     assert_int_equal(enroll_cert_hash(h, f->idevid), 0);
     assert_memory_equal(o.idevid_sha256, h, 32);
     assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID);
-    enroll_outcome_cleanup(&o);
-    enroll_outcome_cleanup(NULL);
+    enroll_verdict_cleanup(&o);
+    enroll_verdict_cleanup(NULL);
 }
 
 static void test_no_client_cert(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     assert_int_equal(run(f, NULL, TU_NOW, &o), DEVID_ERR_NO_CLIENT_CERT);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_missing_intermediate(void **state)
@@ -249,12 +276,12 @@ static void test_intermediate_from_tls_chain(void **state)
 {
     struct fx *f = *state;
     STACK_OF(X509) *sk = sk_X509_new_null();
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     f->req.n_intermediates = 0;
     sk_X509_push(sk, f->intermediate);
-    assert_int_equal(enroll_check(&o, &f->cfg, &f->req, f->idevid, sk, f->exporter, TU_NOW), 0);
-    enroll_outcome_cleanup(&o);
+    assert_int_equal(decide(f, &o, f->idevid, sk, f->exporter, TU_NOW), 0);
+    enroll_verdict_cleanup(&o);
     sk_X509_free(sk);
 }
 
@@ -266,39 +293,39 @@ static void test_bad_intermediates(void **state)
     f->intermediates[0].len -= 1;
     assert_int_equal(run_simple(f), DEVID_ERR_CHAIN_INVALID);
     f->intermediates[0].len += 1;
-    for (i = 0; i <= ENROLL_MAX_INTERMEDIATES; i++)
+    for (i = 0; i <= CHAIN_MAX_DEPTH; i++)
         f->intermediates[i] = f->intermediates[0];
-    f->req.n_intermediates = ENROLL_MAX_INTERMEDIATES + 1;
+    f->req.n_intermediates = CHAIN_MAX_DEPTH + 1;
     assert_int_equal(run_simple(f), DEVID_ERR_BAD_REQUEST);
 }
 
 static void test_chain_expired(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     assert_int_equal(run(f, f->idevid, TU_NOW + 3651 * TU_DAY, &o), DEVID_ERR_CHAIN_EXPIRED);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_token_expired(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     assert_int_equal(run(f, f->idevid, TU_NOW + 61, &o), DEVID_ERR_TOKEN_EXPIRED);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_token_other_client(void **state)
 {
     struct fx *f = *state;
     X509 *other = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     /* Same key and names, another certificate: the token is bound to the DER. */
     assert_int_equal(run(f, other, TU_NOW, &o), DEVID_ERR_TOKEN_WRONG_CLIENT);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
     X509_free(other);
 }
 
@@ -353,13 +380,13 @@ static void use_iak(struct fx *f, const char *serial)
 static void test_iak_accepted(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     use_iak(f, "SN0001");
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IAK_RESTRICTED);
     assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_require_iak_with_iak(void **state)
@@ -374,27 +401,27 @@ static void test_require_iak_with_iak(void **state)
 static void test_require_iak_with_idevid(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IDEVID_UNRESTRICTED);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
     policy_set_require_iak(f->policy, true);
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "require_iak"));
     assert_string_equal(o.id.serial, "SN0001");
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_iak_other_serial(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     use_iak(f, "SN0002");
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
     assert_non_null(strstr(o.why, "\"SN0002\" is not the IDevID's serial \"SN0001\""));
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_iak_untrusted(void **state)
@@ -402,7 +429,7 @@ static void test_iak_untrusted(void **state)
     struct fx *f = *state;
     EVP_PKEY *k = tu_ec_key();
     X509 *other_root = tu_cert(&root_spec, k, NULL, k);
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     use_iak(f, "SN0001");
     X509_free(f->iak);
@@ -410,7 +437,7 @@ static void test_iak_untrusted(void **state)
     build(f);
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
     assert_non_null(strstr(o.why, "iak_certificate"));
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
     X509_free(other_root);
     EVP_PKEY_free(k);
 }
@@ -418,36 +445,108 @@ static void test_iak_untrusted(void **state)
 static void test_iak_missing_certificate(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK;
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_MALFORMED);
     assert_non_null(strstr(o.why, "iak_certificate"));
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_reenroll_rule(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
-    assert_int_equal(enroll_check_client(&o, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
-    o.already_enrolled = true;
-    assert_int_equal(
-        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW), 0);
-    enroll_outcome_cleanup(&o);
+    f->device_active = true;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_ISSUE);
+    enroll_verdict_cleanup(&o);
     policy_set_reenroll(f->policy, false);
-    assert_int_equal(enroll_check_client(&o, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
-    o.already_enrolled = true;
-    assert_int_equal(
-        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW),
-        DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "already enrolled"));
-    enroll_outcome_cleanup(&o);
-    assert_int_equal(
-        enroll_check_evidence(&o, &f->cfg, &f->req, f->idevid, NULL, f->exporter, TU_NOW),
-        DEVID_ERR_INVALID_ARGUMENT);
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
+    assert_int_equal(enroll_decide(&o, &f->cfg, NULL), DEVID_ERR_INVALID_ARGUMENT);
+    enroll_verdict_cleanup(&o);
+}
+
+static void test_nonce_same_request(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    assert_string_equal(o.id.serial, "SN0001");
+    assert_null(o.csr);
+    assert_null(o.ldevid_key);
+    enroll_verdict_cleanup(&o);
+    /* A stored answer needs no exporter: a retry is answered before it. */
+    assert_int_equal(decide(f, &o, f->idevid, NULL, NULL, TU_NOW), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+}
+
+static void test_nonce_other_request(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->nonce_use = ENROLL_NONCE_OTHER_REQUEST;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_NONCE_REPLAYED);
+    assert_int_equal(o.action, ENROLL_REFUSE);
+    assert_non_null(strstr(o.why, "already used for certificate 0a1b2c"));
+    enroll_verdict_cleanup(&o);
+}
+
+static void test_no_exporter(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    assert_int_equal(decide(f, &o, f->idevid, NULL, NULL, TU_NOW), DEVID_ERR_TLS);
+    enroll_verdict_cleanup(&o);
+}
+
+static void test_ledger_not_asked(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_ledger_facts facts;
+    struct enroll_input in = {&f->req, f->idevid, NULL, f->exporter, &facts, TU_NOW};
+    struct enroll_verdict o;
+
+    memset(&facts, 0, sizeof(facts));
+    assert_int_equal(enroll_decide(&o, &f->cfg, &in), DEVID_ERR_INTERNAL);
+    enroll_verdict_cleanup(&o);
+    /* Answers about another nonce are not this request's. */
+    assert_int_equal(enroll_peek(&facts.asked, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
+    facts.nonce = ENROLL_NONCE_UNUSED;
+    facts.asked.nonce[0] ^= 1;
+    assert_int_equal(enroll_decide(&o, &f->cfg, &in), DEVID_ERR_INTERNAL);
+    enroll_verdict_cleanup(&o);
+}
+
+static void test_decide_conflict(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_ledger_facts facts;
+    struct enroll_verdict o;
+
+    memset(&facts, 0, sizeof(facts));
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    facts.nonce = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(enroll_decide_conflict(&o, &facts), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    assert_null(o.ldevid_key);
+    enroll_verdict_cleanup(&o);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    facts.nonce = ENROLL_NONCE_UNUSED;
+    assert_int_equal(enroll_decide_conflict(&o, &facts), DEVID_ERR_NONCE_REPLAYED);
+    assert_int_equal(o.action, ENROLL_REFUSE);
+    assert_null(o.ldevid_key);
+    assert_int_equal(enroll_decide_conflict(&o, &facts), DEVID_ERR_INVALID_ARGUMENT);
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_certify_nonce(void **state)
@@ -470,12 +569,12 @@ static void test_csr_other_key(void **state)
 static void test_policy_denied(void **state)
 {
     struct fx *f = *state;
-    struct enroll_outcome o;
+    struct enroll_verdict o;
 
     assert_int_equal(policy_add(f->policy, POLICY_DENY_SERIAL, "SN00*"), 0);
     assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "SN0001"));
-    enroll_outcome_cleanup(&o);
+    enroll_verdict_cleanup(&o);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -502,6 +601,11 @@ int main(void)
         T(test_iak_untrusted),
         T(test_iak_missing_certificate),
         T(test_reenroll_rule),
+        T(test_nonce_same_request),
+        T(test_nonce_other_request),
+        T(test_no_exporter),
+        T(test_ledger_not_asked),
+        T(test_decide_conflict),
         T(test_certify_nonce),
         T(test_csr_other_key),
         T(test_policy_denied),

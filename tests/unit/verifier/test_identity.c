@@ -11,7 +11,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/identity.h"
+#include "verifier/core/identity.h"
 
 static EVP_PKEY *key;
 

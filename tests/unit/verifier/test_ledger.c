@@ -19,7 +19,7 @@
 #include <sqlite3.h>
 
 #include "common/err.h"
-#include "verifier/ledger.h"
+#include "verifier/ledger/ledger.h"
 
 struct fx {
     char dir[64];

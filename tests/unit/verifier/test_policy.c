@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
-#include "verifier/policy.h"
+#include "verifier/core/policy.h"
 
 static struct device_identity ident(const char *model, const char *serial)
 {

@@ -13,8 +13,8 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/chain.h"
-#include "verifier/profile.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/profile.h"
 
 struct fx {
     EVP_PKEY *ca_key, *dev_key, *sub_key;

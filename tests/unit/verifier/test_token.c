@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "common/err.h"
-#include "verifier/token.h"
+#include "verifier/core/token.h"
 
 static const int64_t NOW = 1735689600;
 

@@ -1,5 +1,5 @@
-/* Unit tests for the config parsers (verifier/conf, mfrconf, policy_parse)
- * and the trust state loader (verifier/trust) over files in a temporary
+/* Unit tests for the config parsers (common/conf, mfrconf, policy_parse)
+ * and the trust state loader (verifier/pki/trust) over files in a temporary
  * directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,9 +16,9 @@
 
 #include "common/err.h"
 #include "testutil.h"
-#include "verifier/mfrconf.h"
-#include "verifier/policy.h"
-#include "verifier/trust.h"
+#include "verifier/core/mfrconf.h"
+#include "verifier/core/policy.h"
+#include "verifier/pki/trust.h"
 
 static int policy_of(struct policy **p, const char *text, char *why, size_t why_len)
 {
@@ -60,8 +60,8 @@ static void test_policy_file(void **state)
     assert_int_equal(policy_of(&p, text, why, sizeof(why)), 0);
     assert_true(policy_require_iak(p));
     assert_false(policy_reenroll(p));
-    assert_string_equal(policy_manufacturer_at(p, 0), "Acme Devices");
-    assert_null(policy_manufacturer_at(p, 1));
+    assert_string_equal(policy_get0_manufacturer(p, 0), "Acme Devices");
+    assert_null(policy_get0_manufacturer(p, 1));
     ok.fingerprint[0] = 'b';
     assert_int_equal(policy_check(p, &ok, why, sizeof(why)), 0);
     assert_int_equal(policy_check(p, &other, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
@@ -219,29 +219,29 @@ static void test_trust_load_files(void **state)
     snprintf(pconf, sizeof(pconf), "%s/p.conf", dir);
     write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\n");
     write_file(pconf, "[policy]\nallow_manufacturer = Acme Devices\n");
-    assert_int_equal(trust_load_files(&t, mconf, pconf, why, sizeof(why)), 0);
+    assert_int_equal(trust_new_from_files(&t, mconf, pconf, why, sizeof(why)), 0);
     assert_int_equal(chain_store_root_count(trust_get0_store(t)), 1);
     assert_true(chain_store_has_manufacturer(trust_get0_store(t), "Acme Devices"));
     trust_free(t);
-    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), 0);
+    assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), 0);
     trust_free(t);
     trust_free(NULL);
 
     t = (struct trust *)1;
     write_file(pconf, "[policy]\nallow_manufacturer = Nobody\n");
-    assert_int_equal(trust_load_files(&t, mconf, pconf, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_int_equal(trust_new_from_files(&t, mconf, pconf, why, sizeof(why)), DEVID_ERR_CONFIG);
     assert_null(t);
     assert_non_null(strstr(why, "\"Nobody\" is not configured"));
     write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = missing.pem\n");
-    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_IO);
+    assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_IO);
     assert_non_null(strstr(why, "missing.pem: cannot open"));
     write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\ncrl = root.pem\n");
-    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(why, "bad CRL"));
     write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\nroots = root.pem\n");
-    assert_int_equal(trust_load_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
+    assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), DEVID_ERR_CONFIG);
     assert_non_null(strstr(why, "refused"));
-    assert_int_equal(trust_load_files(&t, "/nonexistent/m.conf", NULL, why, sizeof(why)),
+    assert_int_equal(trust_new_from_files(&t, "/nonexistent/m.conf", NULL, why, sizeof(why)),
                      DEVID_ERR_IO);
     assert_null(t);
 

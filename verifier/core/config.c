@@ -1,0 +1,425 @@
+#include "verifier/core/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "common/conf.h"
+#include "common/err.h"
+
+enum kind { K_STR, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
+
+/* One setting: its INI section and key, where it lives in struct
+ * verifier_config, the range of a number, and its command-line option. */
+struct key {
+    const char *section;
+    const char *name;
+    enum kind kind;
+    size_t offset;
+    long min;
+    long max;
+    struct verifier_config_option option;
+};
+
+#define F(field) offsetof(struct verifier_config, field)
+
+/* In the order `serve --help` lists them. */
+static const struct key keys[] = {
+    {"server",
+     "listen",
+     K_STR,
+     F(listen),
+     0,
+     0,
+     {"listen", "HOST:PORT", "TLS listener (default 0.0.0.0:8443)"}},
+    {"server",
+     "metrics_listen",
+     K_STR,
+     F(metrics_listen),
+     0,
+     0,
+     {"metrics-listen", "H:P", "/healthz and /metrics (default 127.0.0.1:9443;\n\"\" disables)"}},
+    {"server",
+     "workers",
+     K_INT,
+     F(workers),
+     0,
+     64,
+     {"workers", "N", "worker threads (default: one per core)"}},
+    {"tls",
+     "cert",
+     K_STR,
+     F(tls_cert),
+     0,
+     0,
+     {"tls-cert", "FILE", "PEM server certificate, chain after it"}},
+    {"tls", "key", K_STR, F(tls_key), 0, 0, {"tls-key", "FILE", "PEM server key"}},
+    {"tls",
+     "min_version",
+     K_TLS,
+     F(tls_min),
+     0,
+     0,
+     {"tls-min", "1.2|1.3", "lowest TLS version (default 1.2)"}},
+    {"tls",
+     "max_version",
+     K_TLS,
+     F(tls_max),
+     0,
+     0,
+     {"tls-max", "1.2|1.3", "highest TLS version (default 1.3)"}},
+    {"trust",
+     "roots",
+     K_STR,
+     F(roots),
+     0,
+     0,
+     {"roots", "DIR", "manufacturer roots, *.pem and *.crt\n(default /etc/devid/roots)"}},
+    {"trust",
+     "intermediates",
+     K_STR,
+     F(intermediates),
+     0,
+     0,
+     {"intermediates", "FILE", "PEM manufacturer intermediates"}},
+    {"trust",
+     "manufacturers",
+     K_STR,
+     F(manufacturers),
+     0,
+     0,
+     {"manufacturers", "FILE",
+      "per-manufacturer roots, CRLs and algorithm rules\n"
+      "(deploy/config/manufacturers.conf.example);\n"
+      "replaces --roots and --intermediates"}},
+    {"trust",
+     "policy",
+     K_STR,
+     F(policy),
+     0,
+     0,
+     {"policy", "FILE",
+      "enrollment policy (deploy/config/policy.conf.example);\nwith --manufacturers only"}},
+    {"ca",
+     "cert",
+     K_STR,
+     F(ca_cert),
+     0,
+     0,
+     {"ca-cert", "FILE", "PEM issuing CA certificate, its chain after it"}},
+    {"ca",
+     "key",
+     K_STR,
+     F(ca_key),
+     0,
+     0,
+     {"ca-key", "URI",
+      "issuing CA key: a PEM file (mode 0600) or an\n"
+      "OpenSSL store URI (e.g. handle:0x81000002 with\n"
+      "the tpm2 provider)"}},
+    {"ca",
+     "provider",
+     K_STR,
+     F(ca_provider),
+     0,
+     0,
+     {"ca-provider", "NAME", "OpenSSL provider holding the CA key (e.g. tpm2)"}},
+    {"ca",
+     "tcti",
+     K_STR,
+     F(ca_tcti),
+     0,
+     0,
+     {"ca-tcti", "TCTI", "the TPM the tpm2 provider uses (e.g.\ndevice:/dev/tpmrm0)"}},
+    {"token",
+     "key_file",
+     K_STR,
+     F(token_key),
+     0,
+     0,
+     {"token-key", "FILE", "32 random bytes shared by every replica (mode 0600)"}},
+    {"ledger",
+     "uri",
+     K_STR,
+     F(ledger),
+     0,
+     0,
+     {"ledger", "URI", "issuance ledger (default\n" VERIFIER_CONFIG_DEFAULT_LEDGER ")"}},
+    {"server",
+     "replica_id",
+     K_STR,
+     F(replica_id),
+     0,
+     0,
+     {"replica-id", "NAME", "this replica's name in the ledger (default: host)"}},
+    {"ca",
+     "validity_days",
+     K_DAYS,
+     F(validity_seconds),
+     1,
+     36500,
+     {"validity-days", "N", "operational certificate lifetime (default 365)"}},
+    {"token",
+     "ttl_seconds",
+     K_LONG,
+     F(token_ttl_seconds),
+     5,
+     3600,
+     {"token-ttl", "SECONDS", "challenge lifetime (default 120)"}},
+    {"limits",
+     "max_connections",
+     K_INT,
+     F(max_connections),
+     1,
+     1000000,
+     {"max-connections", "N", "past it, requests get 503 + Retry-After (4096)"}},
+    {"limits",
+     "max_handshakes",
+     K_INT,
+     F(max_handshakes),
+     1,
+     100000,
+     {"max-handshakes", "N", "TLS handshakes in progress at once (256)"}},
+    {"limits",
+     "retry_after_seconds",
+     K_INT,
+     F(retry_after_seconds),
+     1,
+     3600,
+     {"retry-after", "S", "Retry-After advice on 503 (2)"}},
+    {"limits",
+     "max_body_challenge",
+     K_SIZE,
+     F(max_body_challenge),
+     64,
+     65536,
+     {"max-body-challenge", "N", "POST /v1/challenge body limit in bytes (1024)"}},
+    {"limits",
+     "max_body_enroll",
+     K_SIZE,
+     F(max_body_enroll),
+     1024,
+     1048576,
+     {"max-body-enroll", "N", "POST /v1/enroll body limit in bytes (65536)"}},
+    {"limits",
+     "max_headers_size",
+     K_SIZE,
+     F(max_headers_size),
+     256,
+     65536,
+     {"max-headers-size", "N", "request header bytes (8192)"}},
+    {"limits",
+     "max_header_count",
+     K_INT,
+     F(max_header_count),
+     4,
+     256,
+     {"max-header-count", "N", "request headers (32)"}},
+    {"timeouts",
+     "handshake",
+     K_INT,
+     F(timeout_handshake),
+     1,
+     600,
+     {"timeout-handshake", "S", "TLS handshake deadline (10)"}},
+    {"timeouts",
+     "request",
+     K_INT,
+     F(timeout_request),
+     1,
+     600,
+     {"timeout-request", "S", "one request, first byte to answer (10)"}},
+    {"timeouts",
+     "idle",
+     K_INT,
+     F(timeout_idle),
+     1,
+     3600,
+     {"timeout-idle", "S", "idle keep-alive connection (30)"}},
+    {"timeouts",
+     "shutdown_grace",
+     K_INT,
+     F(shutdown_grace_seconds),
+     0,
+     600,
+     {"shutdown-grace", "S", "on SIGTERM, time for requests in flight (10)"}},
+};
+
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static char **str_field(struct verifier_config *c, const struct key *k)
+{
+    return (char **)(void *)((char *)c + k->offset);
+}
+
+static int set_str(char **field, const char *value)
+{
+    char *copy = NULL;
+
+    if (value != NULL && (copy = strdup(value)) == NULL)
+        return DEVID_ERR_ALLOC;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+int verifier_config_init(struct verifier_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tls_min = TLS1_2_VERSION;
+    c->tls_max = TLS1_3_VERSION;
+    c->validity_seconds = 365L * 86400;
+    c->token_ttl_seconds = 120;
+    c->workers = 0;
+    c->max_connections = 4096;
+    c->max_handshakes = 256;
+    c->retry_after_seconds = 2;
+    c->max_body_challenge = 1024;
+    c->max_body_enroll = 64 * 1024;
+    c->max_headers_size = 8 * 1024;
+    c->max_header_count = 32;
+    c->timeout_handshake = 10;
+    c->timeout_request = 10;
+    c->timeout_idle = 30;
+    c->shutdown_grace_seconds = 10;
+    c->crl_next_update_seconds = 24L * 3600;
+    if (set_str(&c->listen, "0.0.0.0:8443") != 0 ||
+        set_str(&c->metrics_listen, "127.0.0.1:9443") != 0 ||
+        set_str(&c->roots, "/etc/devid/roots") != 0 ||
+        set_str(&c->ledger, VERIFIER_CONFIG_DEFAULT_LEDGER) != 0)
+        return DEVID_ERR_ALLOC;
+    return 0;
+}
+
+void verifier_config_cleanup(struct verifier_config *c)
+{
+    size_t i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < N_KEYS; i++) {
+        if (keys[i].kind == K_STR)
+            set_str(str_field(c, &keys[i]), NULL);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end = NULL;
+    long v;
+
+    if (*s == '\0')
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Writes |v| of kind |k| into |c|. */
+static void set_number(struct verifier_config *c, const struct key *k, long v)
+{
+    void *field = (char *)c + k->offset;
+
+    if (k->kind == K_SIZE)
+        *(size_t *)field = (size_t)v;
+    else if (k->kind == K_DAYS)
+        *(long *)field = v * 86400;
+    else if (k->kind == K_LONG)
+        *(long *)field = v;
+    else
+        *(int *)field = (int)v;
+}
+
+/* apply sets key |k| of |c| from |value|, from the file or (|cli|) the
+ * command line; the messages name the key the way its user wrote it. */
+static int apply(struct verifier_config *c, const struct key *k, const char *value, int cli,
+                 char *why, size_t why_len)
+{
+    long v = 0;
+
+    switch (k->kind) {
+        case K_STR:
+            if (*value == '\0' && !cli) {
+                snprintf(why, why_len, "[%s] %s must not be empty", k->section, k->name);
+                return DEVID_ERR_CONFIG;
+            }
+            if (set_str(str_field(c, k), value) != 0) {
+                snprintf(why, why_len, "out of memory");
+                return DEVID_ERR_ALLOC;
+            }
+            return 0;
+        case K_TLS:
+            if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {
+                if (cli)
+                    snprintf(why, why_len, "TLS version must be 1.2 or 1.3, not \"%s\"", value);
+                else
+                    snprintf(why, why_len, "[%s] %s must be 1.2 or 1.3, not \"%s\"", k->section,
+                             k->name, value);
+                return DEVID_ERR_CONFIG;
+            }
+            *(int *)(void *)((char *)c + k->offset) =
+                strcmp(value, "1.2") == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+            return 0;
+        default:
+            if (parse_long(value, k->min, k->max, &v) != 0) {
+                if (cli)
+                    snprintf(why, why_len, "--%s wants %ld..%ld, not \"%s\"", k->option.name,
+                             k->min, k->max, value);
+                else
+                    snprintf(why, why_len,
+                             "[%s] %s must be a whole number from %ld to %ld, not \"%s\"",
+                             k->section, k->name, k->min, k->max, value);
+                return DEVID_ERR_CONFIG;
+            }
+            set_number(c, k, v);
+            return 0;
+    }
+}
+
+static int on_entry(void *arg, const char *section, const char *name, const char *value, char *err,
+                    size_t err_len)
+{
+    size_t i;
+    int known_section = 0;
+
+    for (i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        known_section = 1;
+        if (strcmp(keys[i].name, name) == 0)
+            return apply(arg, &keys[i], value, 0, err, err_len) == 0 ? 0 : -1;
+    }
+    if (known_section)
+        snprintf(err, err_len, "unknown key \"%s\" in section [%s]", name, section);
+    else
+        snprintf(err, err_len, "unknown section [%s]", section);
+    return -1;
+}
+
+int verifier_config_parse(struct verifier_config *c, const char *buf, size_t len, const char *file,
+                          char *why, size_t why_len)
+{
+    if (c == NULL || (buf == NULL && len > 0) || file == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    return conf_parse(buf != NULL ? buf : "", len, file, on_entry, c, why, why_len);
+}
+
+const struct verifier_config_option *verifier_config_get0_option(size_t i)
+{
+    return i < N_KEYS ? &keys[i].option : NULL;
+}
+
+int verifier_config_set_option(struct verifier_config *c, size_t i, const char *value, char *why,
+                               size_t why_len)
+{
+    if (c == NULL || i >= N_KEYS || value == NULL || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    return apply(c, &keys[i], value, 1, why, why_len);
+}

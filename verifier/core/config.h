@@ -1,0 +1,114 @@
+/* devid-verifier's settings: one table of keys (config.c) is both the INI
+ * file's grammar and the `serve` command line. Pure: parses text; the caller
+ * reads the file. */
+#ifndef DEVID_VERIFIER_CORE_CONFIG_H
+#define DEVID_VERIFIER_CORE_CONFIG_H
+
+#include <stddef.h>
+
+/* The ledger used when none is configured. */
+#define VERIFIER_CONFIG_DEFAULT_LEDGER "sqlite:/var/lib/devid/ledger.db"
+
+/* The verifier's settings. Strings are owned by the struct (NULL when
+ * unset); verifier_config_cleanup frees them. */
+struct verifier_config {
+    /* [server] The TLS listener for devices, host:port or [v6]:port. */
+    char *listen;
+    /* Plain-HTTP /healthz and /metrics; NULL or "" disables it. */
+    char *metrics_listen;
+    /* Worker threads; 0 means one per online core. */
+    int workers;
+    /* This replica's name in the ledger; NULL means the host name. */
+    char *replica_id;
+    /* [tls] PEM server certificate (with chain) and key; TLS1_2_VERSION or
+     * TLS1_3_VERSION. */
+    char *tls_cert;
+    char *tls_key;
+    int tls_min;
+    int tls_max;
+    /* [trust] The simple form (a roots directory and an intermediates
+     * file), or a manufacturers file with a policy file. */
+    char *roots;
+    char *intermediates;
+    char *manufacturers;
+    char *policy;
+    /* [ca] The issuing CA certificate, its key (an OpenSSL store URI), the
+     * provider holding the key and its TPM; the operational certificate
+     * validity. */
+    char *ca_cert;
+    char *ca_key;
+    char *ca_provider;
+    char *ca_tcti;
+    long validity_seconds;
+    /* [token] The shared token key file and the challenge lifetime. */
+    char *token_key;
+    long token_ttl_seconds;
+    /* [ledger] The issuance ledger's URI (each worker opens its own handle). */
+    char *ledger;
+    /* [limits] Connections open at once (past it, 503 and Retry-After);
+     * TLS handshakes in progress at once (past it, refused); Retry-After
+     * advice in seconds; request limits. */
+    int max_connections;
+    int max_handshakes;
+    int retry_after_seconds;
+    size_t max_body_challenge;
+    size_t max_body_enroll;
+    size_t max_headers_size;
+    int max_header_count;
+    /* [timeouts] In seconds: the TLS handshake; one request from its first
+     * byte to its answer; an idle keep-alive connection; on SIGTERM, how long
+     * requests in flight may take to finish. */
+    int timeout_handshake;
+    int timeout_request;
+    int timeout_idle;
+    int shutdown_grace_seconds;
+    /* Not a key: the lifetime of the CRL served at GET /v1/crl. */
+    long crl_next_update_seconds;
+};
+
+/*
+ * verifier_config_init fills |c| with the documented defaults (those of
+ * deploy/config/verifier.conf.example). Returns 0, or DEVID_ERR_ALLOC (|c|
+ * is then still safe to clean up).
+ */
+int verifier_config_init(struct verifier_config *c);
+
+/* verifier_config_cleanup frees what |c| owns and zeroes it. */
+void verifier_config_cleanup(struct verifier_config *c);
+
+/*
+ * verifier_config_parse applies the |len| bytes of INI at |buf| to |c|.
+ * |file| names the buffer in messages. Unknown sections or keys, empty
+ * strings and bad values are refused: |why| gets "FILE:LINE: reason" and
+ * DEVID_ERR_CONFIG (or DEVID_ERR_ALLOC) is returned; keys before the bad
+ * line stay applied.
+ */
+int verifier_config_parse(struct verifier_config *c, const char *buf, size_t len, const char *file,
+                          char *why, size_t why_len);
+
+/* The command-line option of one key. */
+struct verifier_config_option {
+    /* The long option, without "--" ("tls-cert"). */
+    const char *name;
+    /* Its argument as --help shows it ("FILE"). */
+    const char *arg;
+    /* What --help says, one or more lines separated by '\n'. */
+    const char *help;
+};
+
+/*
+ * verifier_config_get0_option returns the option of the |i|th key (a static
+ * entry, borrowed), or NULL past the last key: every key has one.
+ */
+const struct verifier_config_option *verifier_config_get0_option(size_t i);
+
+/*
+ * verifier_config_set_option applies |value| given on the command line to
+ * the |i|th key of |c|. A string may be empty there (--metrics-listen ""
+ * disables the listener). Returns 0, or DEVID_ERR_CONFIG with the option and
+ * the accepted values in |why|, or DEVID_ERR_ALLOC.
+ */
+int verifier_config_set_option(struct verifier_config *c, size_t i, const char *value, char *why,
+                               size_t why_len);
+
+#endif

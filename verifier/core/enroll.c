@@ -1,0 +1,503 @@
+#include "verifier/core/enroll.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "common/err.h"
+#include "common/tpmkey.h"
+#include "verifier/core/csr.h"
+
+void enroll_verdict_cleanup(struct enroll_verdict *v)
+{
+    if (v == NULL)
+        return;
+    X509_REQ_free(v->csr);
+    EVP_PKEY_free(v->ldevid_key);
+    OPENSSL_cleanse(v, sizeof(*v));
+}
+
+int enroll_cert_hash(uint8_t out[32], X509 *cert)
+{
+    unsigned int len = 0;
+
+    if (out == NULL || cert == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (X509_digest(cert, EVP_sha256(), out, &len) != 1 || len != 32)
+        return DEVID_ERR_CRYPTO;
+    return 0;
+}
+
+/* Parses |b| as exactly one DER certificate of at most CHAIN_MAX_CERT_DER
+ * bytes, as received; NULL otherwise. */
+static X509 *one_der_cert(const ProtobufCBinaryData *b)
+{
+    const unsigned char *p = b->data;
+    X509 *x;
+
+    if (b->data == NULL || b->len == 0 || b->len > CHAIN_MAX_CERT_DER ||
+        (x = d2i_X509(NULL, &p, (long)b->len)) == NULL)
+        return NULL;
+    if (p != b->data + b->len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Builds the untrusted chain from the TLS chain and the request's DER
+ * intermediates. The stack owns a reference to each certificate. */
+static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
+                        const Devid__V1__EnrollRequest *req, char *why, size_t why_len)
+{
+    STACK_OF(X509) *sk = NULL;
+    X509 *x = NULL;
+    size_t i;
+    int j;
+    int r = DEVID_ERR_INTERNAL;
+
+    *out = NULL;
+    if (req->n_intermediates > CHAIN_MAX_DEPTH) {
+        snprintf(why, why_len, "request carries %zu intermediates, at most %d allowed",
+                 req->n_intermediates, CHAIN_MAX_DEPTH);
+        r = DEVID_ERR_BAD_REQUEST;
+        goto out;
+    }
+    if ((sk = sk_X509_new_null()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    for (j = 0; tls_chain != NULL && j < sk_X509_num(tls_chain); j++) {
+        x = sk_X509_value(tls_chain, j);
+        if (X509_up_ref(x) != 1) {
+            x = NULL;
+            goto out;
+        }
+        if (sk_X509_push(sk, x) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        x = NULL;
+    }
+    for (i = 0; i < req->n_intermediates; i++) {
+        if ((x = one_der_cert(&req->intermediates[i])) == NULL) {
+            snprintf(why, why_len, "intermediates[%zu] is not exactly one DER certificate", i);
+            r = DEVID_ERR_CHAIN_INVALID;
+            goto out;
+        }
+        if (sk_X509_push(sk, x) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        x = NULL;
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    X509_free(x);
+    sk_X509_pop_free(sk, X509_free);
+    return r;
+}
+
+static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *req,
+                           const uint8_t transcript[TRANSCRIPT_LEN], char *why, size_t why_len)
+{
+    TPMT_SIGNATURE sig;
+    EVP_PKEY *pk;
+
+    if (req->challenge_signature.data == NULL ||
+        tpmkey_unmarshal_signature(&sig, req->challenge_signature.data,
+                                   req->challenge_signature.len) != 0) {
+        snprintf(why, why_len, "challenge_signature is not a TPMT_SIGNATURE");
+        return DEVID_ERR_CHALLENGE_SIG;
+    }
+    if ((pk = X509_get0_pubkey(client_cert)) == NULL) {
+        snprintf(why, why_len, "IDevID public key does not decode");
+        return DEVID_ERR_CHALLENGE_SIG;
+    }
+    if (tpmkey_verify_digest(pk, &sig, transcript, TRANSCRIPT_LEN) != 0) {
+        snprintf(why, why_len,
+                 "challenge_signature does not verify over the transcript with the IDevID key "
+                 "(SHA-256 schemes only)");
+        return DEVID_ERR_CHALLENGE_SIG;
+    }
+    return 0;
+}
+
+/* Parses and checks the IAK certificate: chains to the same manufacturer as
+ * the IDevID and names the same device serial. */
+static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
+                          const struct enroll_verdict *v, const Devid__V1__TpmEvidence *ev,
+                          STACK_OF(X509) *chain, time_t now, char *why, size_t why_len)
+{
+    struct chain_verdict iak_chain;
+    X509 *iak = NULL;
+    char serial[sizeof(v->id.serial)], sub[512];
+    int r = DEVID_ERR_ATTEST_SIGNATURE;
+
+    *out = NULL;
+    memset(&iak_chain, 0, sizeof(iak_chain));
+    if ((iak = one_der_cert(&ev->iak_certificate)) == NULL) {
+        snprintf(why, why_len, "iak_certificate: not exactly one DER certificate");
+        r = DEVID_ERR_ATTEST_MALFORMED;
+        goto out;
+    }
+    if (chain_verify(cfg->store, &iak_chain, iak, chain, now, sub, sizeof(sub)) != 0) {
+        snprintf(why, why_len, "iak_certificate: %.480s", sub);
+        goto out;
+    }
+    if (strcmp(iak_chain.manufacturer, v->id.manufacturer) != 0) {
+        snprintf(why, why_len,
+                 "iak_certificate: chains to manufacturer \"%s\", the IDevID to \"%s\"",
+                 iak_chain.manufacturer, v->id.manufacturer);
+        goto out;
+    }
+    if (identity_extract_serial(serial, sizeof(serial), iak, "IAK certificate", sub, sizeof(sub)) !=
+        0) {
+        snprintf(why, why_len, "iak_certificate: %.480s", sub);
+        goto out;
+    }
+    if (strcmp(serial, v->id.serial) != 0) {
+        snprintf(why, why_len,
+                 "iak_certificate: device serial \"%s\" is not the IDevID's serial \"%s\"", serial,
+                 v->id.serial);
+        goto out;
+    }
+    *out = iak;
+    iak = NULL;
+    r = 0;
+out:
+    chain_verdict_cleanup(&iak_chain);
+    X509_free(iak);
+    return r;
+}
+
+static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
+                          const struct enroll_config *cfg, X509 *client_cert,
+                          const Devid__V1__EnrollRequest *req, STACK_OF(X509) *chain, time_t now,
+                          char *why, size_t why_len)
+{
+    const Devid__V1__TpmEvidence *ev = req->evidence;
+    struct attest_input in;
+    X509 *iak = NULL;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (ev == NULL) {
+        snprintf(why, why_len, "request carries no TPM certify evidence");
+        return DEVID_ERR_ATTEST_MALFORMED;
+    }
+    memset(&in, 0, sizeof(in));
+    if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK) {
+        if ((r = check_iak_cert(&iak, cfg, v, ev, chain, now, why, why_len)) != 0)
+            goto out;
+        in.signer = X509_get0_pubkey(iak);
+        in.signer_is_iak = true;
+    } else if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID) {
+        in.signer = X509_get0_pubkey(client_cert);
+    } else {
+        snprintf(why, why_len, "evidence signer kind %d is neither IDEVID nor IAK",
+                 (int)ev->signer);
+        r = DEVID_ERR_ATTEST_SIGNATURE;
+        goto out;
+    }
+    if (in.signer == NULL) {
+        snprintf(why, why_len, "%s public key does not decode",
+                 in.signer_is_iak ? "IAK" : "IDevID");
+        r = DEVID_ERR_ATTEST_SIGNATURE;
+        goto out;
+    }
+    in.info = ev->certify_info.data;
+    in.info_len = ev->certify_info.len;
+    in.sig = ev->certify_signature.data;
+    in.sig_len = ev->certify_signature.len;
+    in.pub = ev->ldevid_public.data;
+    in.pub_len = ev->ldevid_public.len;
+    in.signer_public = ev->signer_public.data;
+    in.signer_public_len = ev->signer_public.len;
+    in.qualifying = v->transcript;
+    in.qualifying_len = TRANSCRIPT_LEN;
+    if ((r = attest_check_certify(res, &in, why, why_len)) != 0)
+        goto out;
+    v->signer_kind = (int)ev->signer;
+    v->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
+                : res->signer_restricted ? ATTEST_SIGNER_IDEVID_RESTRICTED
+                                         : ATTEST_SIGNER_IDEVID_UNRESTRICTED;
+    r = 0;
+out:
+    X509_free(iak);
+    return r;
+}
+
+static int why_token(int r, char *why, size_t why_len)
+{
+    switch (r) {
+        case DEVID_ERR_TOKEN_INVALID:
+            snprintf(why, why_len, "token is malformed or its MAC does not verify");
+            break;
+        case DEVID_ERR_TOKEN_EXPIRED:
+            snprintf(why, why_len, "token has expired; request a new challenge");
+            break;
+        case DEVID_ERR_TOKEN_WRONG_CLIENT:
+            snprintf(why, why_len, "token was issued to another client certificate");
+            break;
+        default:
+            snprintf(why, why_len, "token check failed: %s", devid_err_str(r));
+            break;
+    }
+    return r;
+}
+
+/* Drops what an issuance would need: the CSR, the key and the secrets. */
+static void drop_issuance(struct enroll_verdict *v)
+{
+    X509_REQ_free(v->csr);
+    v->csr = NULL;
+    EVP_PKEY_free(v->ldevid_key);
+    v->ldevid_key = NULL;
+    OPENSSL_cleanse(v->nonce, sizeof(v->nonce));
+    OPENSSL_cleanse(v->transcript, sizeof(v->transcript));
+}
+
+/* Turns |v| into a refusal with |r|; keeps what was learned for the logs. */
+static int refuse(struct enroll_verdict *v, int r)
+{
+    drop_issuance(v);
+    v->action = ENROLL_REFUSE;
+    v->reason = r;
+    if (v->why[0] == '\0')
+        snprintf(v->why, sizeof(v->why), "%s", devid_err_str(r));
+    return r;
+}
+
+/* identify runs the checks of enroll_peek into |v|: the chain, the identity
+ * and the token, which yields the nonce. */
+static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
+                    const Devid__V1__EnrollRequest *req, X509 *client_cert,
+                    STACK_OF(X509) *tls_chain, time_t now)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct chain_verdict verdict;
+    int r = DEVID_ERR_INTERNAL;
+
+    memset(&verdict, 0, sizeof(verdict));
+    if (cfg == NULL || cfg->store == NULL || cfg->policy == NULL || cfg->token_key == NULL ||
+        req == NULL) {
+        snprintf(v->why, sizeof(v->why), "enroll_decide called without configuration or request");
+        r = DEVID_ERR_INVALID_ARGUMENT;
+        goto out;
+    }
+    if (client_cert == NULL) {
+        snprintf(v->why, sizeof(v->why), "no TLS client certificate (the IDevID) was presented");
+        r = DEVID_ERR_NO_CLIENT_CERT;
+        goto out;
+    }
+    if ((r = device_chain(&chain, tls_chain, req, v->why, sizeof(v->why))) != 0 ||
+        (r = chain_verify(cfg->store, &verdict, client_cert, chain, now, v->why, sizeof(v->why))) !=
+            0)
+        goto out;
+    v->revocation = verdict.revocation;
+    snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", verdict.revocation_detail);
+    if ((r = identity_extract(&v->id, client_cert, verdict.manufacturer, v->why, sizeof(v->why))) !=
+            0 ||
+        (r = enroll_cert_hash(v->idevid_sha256, client_cert)) != 0)
+        goto out;
+    if ((r = token_open(v->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
+                        v->idevid_sha256)) != 0)
+        why_token(r, v->why, sizeof(v->why));
+out:
+    chain_verdict_cleanup(&verdict);
+    sk_X509_pop_free(chain, X509_free);
+    return r;
+}
+
+int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
+                const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
+                time_t now)
+{
+    struct enroll_verdict v;
+    int r;
+
+    if (out == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    memset(&v, 0, sizeof(v));
+    if ((r = identify(&v, cfg, req, client_cert, tls_chain, now)) == 0) {
+        memcpy(out->nonce, v.nonce, sizeof(out->nonce));
+        memcpy(out->idevid_sha256, v.idevid_sha256, sizeof(out->idevid_sha256));
+        snprintf(out->manufacturer, sizeof(out->manufacturer), "%s", v.id.manufacturer);
+        snprintf(out->device_serial, sizeof(out->device_serial), "%s", v.id.serial);
+    }
+    enroll_verdict_cleanup(&v);
+    return r;
+}
+
+/* What the ledger's answer for the nonce means: 0 to go on (unused), 1 for
+ * the stored answer, or DEVID_ERR_NONCE_REPLAYED. */
+static int nonce_answer(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+{
+    if (f->nonce == ENROLL_NONCE_UNUSED)
+        return 0;
+    if (f->nonce == ENROLL_NONCE_SAME_REQUEST) {
+        drop_issuance(v);
+        v->action = ENROLL_RETURN_STORED;
+        return 1;
+    }
+    snprintf(v->why, sizeof(v->why),
+             "the challenge nonce was already used for certificate %s; ask for a new challenge",
+             f->nonce_cert_serial != NULL ? f->nonce_cert_serial : "(unknown)");
+    return DEVID_ERR_NONCE_REPLAYED;
+}
+
+/* check_nonce checks that |f| answers for the request in |v|, then applies
+ * nonce_answer. */
+static int check_nonce(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+{
+    if (f == NULL || f->nonce == ENROLL_NONCE_UNKNOWN) {
+        snprintf(v->why, sizeof(v->why), "the ledger was not asked about this request's nonce");
+        return DEVID_ERR_INTERNAL;
+    }
+    if (CRYPTO_memcmp(f->asked.nonce, v->nonce, sizeof(v->nonce)) != 0 ||
+        CRYPTO_memcmp(f->asked.idevid_sha256, v->idevid_sha256, sizeof(v->idevid_sha256)) != 0 ||
+        strcmp(f->asked.manufacturer, v->id.manufacturer) != 0 ||
+        strcmp(f->asked.device_serial, v->id.serial) != 0) {
+        snprintf(v->why, sizeof(v->why), "the ledger's answers are about another request");
+        return DEVID_ERR_INTERNAL;
+    }
+    return nonce_answer(v, f);
+}
+
+/* check_request runs the checks over the evidence, after the nonce: the
+ * challenge signature, the certify evidence, the CSR and policy. */
+static int check_request(struct enroll_verdict *v, const struct enroll_config *cfg,
+                         const struct enroll_input *in, struct attest_result *ares)
+{
+    const Devid__V1__EnrollRequest *req = in->req;
+    STACK_OF(X509) *chain = NULL;
+    char *why = v->why;
+    size_t why_len = sizeof(v->why);
+    unsigned int dlen = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (req->csr.data == NULL || req->csr.len == 0 || req->csr.len > CSR_MAX_LEN) {
+        snprintf(why, why_len, "CSR is empty or longer than %d bytes", CSR_MAX_LEN);
+        r = DEVID_ERR_CSR_INVALID;
+        goto out;
+    }
+    if ((r = transcript_compute(v->transcript, v->nonce, sizeof(v->nonce), in->exporter,
+                                TRANSCRIPT_EXPORTER_LEN, req->csr.data, req->csr.len)) != 0) {
+        snprintf(why, why_len, "transcript computation failed");
+        goto out;
+    }
+    if ((r = check_challenge(in->client_cert, req, v->transcript, why, why_len)) != 0 ||
+        (r = device_chain(&chain, in->tls_chain, req, why, why_len)) != 0 ||
+        (r = check_evidence(ares, v, cfg, in->client_cert, req, chain, in->now, why, why_len)) !=
+            0 ||
+        (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||
+        (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
+        (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
+        (r = policy_check_signer(cfg->policy, v->signer == ATTEST_SIGNER_IAK_RESTRICTED, why,
+                                 why_len)) != 0 ||
+        (r = policy_check_reenroll(cfg->policy, &v->id, in->ledger->device_active, why, why_len)) !=
+            0)
+        goto out;
+    if (EVP_Digest(req->csr.data, req->csr.len, v->csr_sha256, &dlen, EVP_sha256(), NULL) != 1 ||
+        dlen != sizeof(v->csr_sha256)) {
+        snprintf(why, why_len, "hashing the CSR failed");
+        r = DEVID_ERR_CRYPTO;
+        goto out;
+    }
+    v->ldevid_key = ares->key;
+    ares->key = NULL;
+    r = 0;
+out:
+    sk_X509_pop_free(chain, X509_free);
+    return r;
+}
+
+int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
+                  const struct enroll_input *in)
+{
+    struct attest_result ares;
+    int r;
+
+    if (out == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    memset(&ares, 0, sizeof(ares));
+    if (in == NULL) {
+        snprintf(out->why, sizeof(out->why), "enroll_decide called without its input");
+        return refuse(out, DEVID_ERR_INVALID_ARGUMENT);
+    }
+    if ((r = identify(out, cfg, in->req, in->client_cert, in->tls_chain, in->now)) != 0 ||
+        (r = check_nonce(out, in->ledger)) < 0)
+        return refuse(out, r);
+    if (r == 1)
+        return 0;
+    if (in->exporter == NULL) {
+        snprintf(out->why, sizeof(out->why), "TLS exporter unavailable on this connection");
+        return refuse(out, DEVID_ERR_TLS);
+    }
+    r = check_request(out, cfg, in, &ares);
+    attest_result_cleanup(&ares);
+    if (r != 0)
+        return refuse(out, r);
+    out->action = ENROLL_ISSUE;
+    return 0;
+}
+
+int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_ledger_facts *facts)
+{
+    int r;
+
+    if (v == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (v->action != ENROLL_ISSUE || facts == NULL) {
+        snprintf(v->why, sizeof(v->why), "enroll_decide_conflict called without an issuance");
+        return refuse(v, DEVID_ERR_INVALID_ARGUMENT);
+    }
+    if (facts->nonce == ENROLL_NONCE_UNUSED || facts->nonce == ENROLL_NONCE_UNKNOWN) {
+        snprintf(v->why, sizeof(v->why), "the challenge nonce was already used");
+        return refuse(v, DEVID_ERR_NONCE_REPLAYED);
+    }
+    if ((r = nonce_answer(v, facts)) < 0)
+        return refuse(v, r);
+    return 0;
+}
+
+void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep)
+{
+    if (rep == NULL)
+        return;
+    chain_verdict_cleanup(&rep->chain);
+    memset(rep, 0, sizeof(*rep));
+}
+
+int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
+                        const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
+                        time_t now)
+{
+    int r;
+
+    if (rep == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    memset(rep, 0, sizeof(*rep));
+    if (store == NULL || policy == NULL || leaf == NULL) {
+        snprintf(rep->why, sizeof(rep->why), "enroll_check_idevid called without its inputs");
+        return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    if ((r = chain_verify(store, &rep->chain, leaf, device_chain, now, rep->why,
+                          sizeof(rep->why))) != 0)
+        return r;
+    rep->chain_ok = 1;
+    if ((r = identity_extract(&rep->id, leaf, rep->chain.manufacturer, rep->why,
+                              sizeof(rep->why))) != 0)
+        return r;
+    rep->identity_ok = 1;
+    if ((r = policy_check(policy, &rep->id, rep->why, sizeof(rep->why))) != 0)
+        return r;
+    rep->policy_ok = 1;
+    return 0;
+}

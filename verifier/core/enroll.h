@@ -1,0 +1,194 @@
+/* The verifier's enrollment decision: every check of README's step 5, in
+ * order, in one call over a decoded request and what the shells know (the
+ * TLS facts, the ledger's answers, the time). Pure: no socket, file, clock or
+ * ledger; the shell does what the verdict says. */
+#ifndef DEVID_VERIFIER_CORE_ENROLL_H
+#define DEVID_VERIFIER_CORE_ENROLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "common/transcript.h"
+#include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/attest.h"
+#include "verifier/core/chain.h"
+#include "verifier/core/identity.h"
+#include "verifier/core/policy.h"
+#include "verifier/core/token.h"
+
+struct enroll_config {
+    const struct chain_store *store;
+    const struct policy *policy;
+    const uint8_t *token_key; /* TOKEN_KEY_LEN bytes */
+};
+
+/* What the shell asks the ledger about one request (enroll_peek). */
+struct enroll_ledger_query {
+    /* The challenge nonce sealed in the request's token. */
+    uint8_t nonce[TOKEN_NONCE_LEN];
+    /* The device: its manufacturer (from the chain) and serial. */
+    char manufacturer[IDENTITY_NAME_LEN];
+    char device_serial[IDENTITY_NAME_LEN];
+    /* SHA-256 of the IDevID certificate's DER. */
+    uint8_t idevid_sha256[32];
+};
+
+/* What the ledger holds for the request's nonce. */
+enum enroll_nonce_use {
+    /* The ledger was not asked (enroll_peek refused the request). */
+    ENROLL_NONCE_UNKNOWN = 0,
+    /* No issuance used the nonce. */
+    ENROLL_NONCE_UNUSED,
+    /* This device's byte-identical request was recorded with it: a retry
+     * after a lost answer. */
+    ENROLL_NONCE_SAME_REQUEST,
+    /* Another request used it. */
+    ENROLL_NONCE_OTHER_REQUEST,
+};
+
+/* The ledger's answers for one request, as the shell read them. */
+struct enroll_ledger_facts {
+    /* What was asked: the request's enroll_peek output. */
+    struct enroll_ledger_query asked;
+    enum enroll_nonce_use nonce;
+    /* SAME_REQUEST or OTHER_REQUEST: the serial of the certificate recorded
+     * with the nonce (borrowed). */
+    const char *nonce_cert_serial;
+    /* The device holds a certificate neither revoked nor expired (read
+     * only when the nonce is unused). */
+    bool device_active;
+};
+
+/* Everything enroll_decide judges; every pointer is borrowed. */
+struct enroll_input {
+    const Devid__V1__EnrollRequest *req;
+    /* The TLS client certificate (the IDevID) and the chain it sent. */
+    X509 *client_cert;
+    STACK_OF(X509) *tls_chain;
+    /* The verifier's own RFC 9266 tls-exporter value of the connection
+     * (TRANSCRIPT_EXPORTER_LEN bytes), or NULL when TLS had none. */
+    const uint8_t *exporter;
+    const struct enroll_ledger_facts *ledger;
+    time_t now;
+};
+
+/* What the shell is to do. */
+enum enroll_action {
+    /* Answer the refusal in |reason| and |why|. */
+    ENROLL_REFUSE = 0,
+    /* Build, sign and record a certificate for |ldevid_key| and |id|, then
+     * answer it. */
+    ENROLL_ISSUE,
+    /* Answer the certificate the ledger recorded with the nonce again. */
+    ENROLL_RETURN_STORED,
+};
+
+/* The verdict on one request. Every pointer is owned by the verdict. On a
+ * refusal |csr|, |ldevid_key|, the nonce and the transcript are cleared,
+ * while |why|, |id|, |revocation| and |signer| keep what was learned (for
+ * logs). */
+struct enroll_verdict {
+    enum enroll_action action;
+    /* 0, or the refusal's DEVID_ERR_* code. */
+    int reason;
+    /* Why it was refused: names the certificate, the check and the field. */
+    char why[512];
+    struct device_identity id;
+    X509_REQ *csr;
+    EVP_PKEY *ldevid_key;
+    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t transcript[TRANSCRIPT_LEN];
+    /* SHA-256 of the IDevID DER and of the CSR DER. */
+    uint8_t idevid_sha256[32];
+    uint8_t csr_sha256[32];
+    /* Devid__V1__SignerKind of the certify signer, and which kind of key it
+     * was. */
+    int signer_kind;
+    enum attest_signer signer;
+    /* Revocation status of the IDevID, and what was seen. */
+    enum chain_revocation revocation;
+    char revocation_detail[512];
+};
+
+/* enroll_verdict_cleanup frees what |v| owns and zeroes it; NULL is a no-op. */
+void enroll_verdict_cleanup(struct enroll_verdict *v);
+
+/*
+ * enroll_cert_hash writes SHA-256 of |cert|'s DER encoding (as received) to
+ * |out|. Returns 0 or a DEVID_ERR_* code.
+ */
+int enroll_cert_hash(uint8_t out[32], X509 *cert);
+
+/*
+ * enroll_peek runs the checks that identify a request, the first of
+ * enroll_decide's: the chain of |client_cert| with |tls_chain| and
+ * req->intermediates (at most CHAIN_MAX_DEPTH) to a root of cfg->store
+ * (with revocation), identity extraction and the token (MAC, expiry, bound
+ * to |client_cert|). Fills |out| with what the shell then asks the ledger.
+ * Returns 0, or the failing check's DEVID_ERR_* code; enroll_decide on the
+ * same inputs refuses with that code and its reason, so the shell asks the
+ * ledger nothing and passes ENROLL_NONCE_UNKNOWN.
+ */
+int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
+                const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
+                time_t now);
+
+/*
+ * enroll_decide judges |in| and fills |out|. In order: the checks of
+ * enroll_peek; that in->ledger answers for this request (else
+ * DEVID_ERR_INTERNAL); the nonce (the same request again is
+ * ENROLL_RETURN_STORED, any other use DEVID_ERR_NONCE_REPLAYED); the TLS
+ * exporter (DEVID_ERR_TLS when absent); the challenge signature over T
+ * (recomputed with the exporter) by the IDevID key; the certify evidence (by
+ * the IDevID, or by an IAK whose certificate chains to the same
+ * manufacturer and names the same device serial); the CSR (parsed and its
+ * self-signature checked, so a CSR that does not parse or verify is
+ * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the
+ * certified key; policy (manufacturer, model, serial, deny list),
+ * require_iak and the re-enrollment rule with ledger->device_active. The
+ * first failing check refuses. Returns 0 for ENROLL_ISSUE and
+ * ENROLL_RETURN_STORED, else the refusal's DEVID_ERR_* code (also in
+ * out->reason, with out->why).
+ */
+int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
+                  const struct enroll_input *in);
+
+/*
+ * enroll_decide_conflict decides again on |v|, an ENROLL_ISSUE verdict, once
+ * the ledger refused to record it because its nonce was recorded meanwhile
+ * (another worker or replica): |facts| is the ledger's new answer. The same
+ * request is ENROLL_RETURN_STORED; anything else is refused with
+ * DEVID_ERR_NONCE_REPLAYED. Returns as enroll_decide.
+ */
+int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_ledger_facts *facts);
+
+/* What enroll_check_idevid found, stage by stage. */
+struct enroll_idevid_report {
+    /* Filled when the chain verified (chain_ok); owned by the report. */
+    struct chain_verdict chain;
+    /* Filled when the identity was extracted (identity_ok). */
+    struct device_identity id;
+    int chain_ok, identity_ok, policy_ok;
+    /* Why the first failing stage refused. */
+    char why[512];
+};
+
+/* enroll_idevid_report_cleanup frees what |rep| owns and zeroes it. */
+void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep);
+
+/*
+ * enroll_check_idevid runs the checks an IDevID faces before any evidence:
+ * chain_verify (with revocation) of |leaf| with |device_chain| against
+ * |store| at |now|, identity_extract, and policy_check against |policy|.
+ * Fills |rep| stage by stage (the caller cleans it up, also on failure) and
+ * returns 0, or the first failing stage's DEVID_ERR_* code with rep->why set.
+ */
+int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
+                        const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
+                        time_t now);
+
+#endif

@@ -1,0 +1,168 @@
+#include "verifier/core/metrics.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/err.h"
+#include "devid/v1/enroll.pb-c.h"
+
+static const double bucket_le[METRICS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                  0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+
+#define ADD(field) atomic_fetch_add_explicit(&(field), 1, memory_order_relaxed)
+
+static size_t reason_index(int r)
+{
+    int reason = devid_err_reason(r);
+
+    return reason >= 0 && reason < METRICS_REASONS ? (size_t)reason : 0;
+}
+
+void metrics_enroll_done(struct metrics *m, int r, double seconds)
+{
+    size_t i;
+
+    if (r == 0)
+        ADD(m->enroll_issued);
+    else
+        ADD(m->enroll_refused[reason_index(r)]);
+    for (i = 0; i < METRICS_BUCKETS; i++) {
+        if (seconds <= bucket_le[i])
+            ADD(m->latency_bucket[i]);
+    }
+    ADD(m->latency_count);
+    atomic_fetch_add_explicit(&m->latency_sum_us, (uint_fast64_t)(seconds * 1e6),
+                              memory_order_relaxed);
+}
+
+void metrics_challenge_done(struct metrics *m, int r)
+{
+    if (r == 0)
+        ADD(m->challenges_ok);
+    else
+        ADD(m->challenges_refused[reason_index(r)]);
+}
+
+struct out {
+    char *buf;
+    size_t len;
+    size_t off;
+    int overflow;
+};
+
+__attribute__((format(printf, 2, 3))) static void emit(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (o->overflow)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->len - o->off) {
+        o->overflow = 1;
+        return;
+    }
+    o->off += (size_t)n;
+}
+
+static const char *reason_name(size_t i)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&devid__v1__reason__descriptor, (int)i);
+
+    return v != NULL ? v->name : "REASON_UNKNOWN";
+}
+
+static uint64_t sum_at(struct metrics *const *all, size_t n, size_t offset)
+{
+    uint64_t s = 0;
+    size_t k;
+
+    for (k = 0; k < n; k++) {
+        const atomic_uint_fast64_t *f =
+            (const atomic_uint_fast64_t *)(const void *)((const char *)all[k] + offset);
+        s += atomic_load_explicit(f, memory_order_relaxed);
+    }
+    return s;
+}
+
+#define SUM(field) sum_at(all, n, offsetof(struct metrics, field))
+
+long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
+                    const struct metrics_gauges *g)
+{
+    struct out o = {buf, len, 0, 0};
+    uint64_t v;
+    size_t i;
+
+    if (buf == NULL || len == 0)
+        return -1;
+    emit(&o,
+         "# HELP devid_enrollments_total Enrollment requests answered, by result and "
+         "reason.\n# TYPE devid_enrollments_total counter\n");
+    emit(&o, "devid_enrollments_total{result=\"issued\",reason=\"\"} %llu\n",
+         (unsigned long long)SUM(enroll_issued));
+    emit(&o, "devid_enrollments_total{result=\"replayed\",reason=\"\"} %llu\n",
+         (unsigned long long)SUM(enroll_replayed_ok));
+    for (i = 0; i < METRICS_REASONS; i++) {
+        if ((v = SUM(enroll_refused[i])) > 0)
+            emit(&o, "devid_enrollments_total{result=\"refused\",reason=\"%s\"} %llu\n",
+                 reason_name(i), (unsigned long long)v);
+    }
+    emit(&o,
+         "# HELP devid_challenges_total Challenge requests answered, by result and reason.\n"
+         "# TYPE devid_challenges_total counter\n");
+    emit(&o, "devid_challenges_total{result=\"issued\",reason=\"\"} %llu\n",
+         (unsigned long long)SUM(challenges_ok));
+    for (i = 0; i < METRICS_REASONS; i++) {
+        if ((v = SUM(challenges_refused[i])) > 0)
+            emit(&o, "devid_challenges_total{result=\"refused\",reason=\"%s\"} %llu\n",
+                 reason_name(i), (unsigned long long)v);
+    }
+    emit(&o,
+         "# HELP devid_enroll_duration_seconds Time to answer an enrollment request.\n"
+         "# TYPE devid_enroll_duration_seconds histogram\n");
+    for (i = 0; i < METRICS_BUCKETS; i++)
+        emit(&o, "devid_enroll_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[i],
+             (unsigned long long)SUM(latency_bucket[i]));
+    emit(&o, "devid_enroll_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+         (unsigned long long)SUM(latency_count));
+    emit(&o, "devid_enroll_duration_seconds_sum %.6f\n", (double)SUM(latency_sum_us) / 1e6);
+    emit(&o, "devid_enroll_duration_seconds_count %llu\n", (unsigned long long)SUM(latency_count));
+    emit(&o, "# TYPE devid_connections_total counter\ndevid_connections_total %llu\n",
+         (unsigned long long)SUM(connections_total));
+    emit(&o, "# TYPE devid_connections_open gauge\ndevid_connections_open %lld\n",
+         (long long)g->connections_open);
+    emit(&o, "# TYPE devid_handshakes_in_flight gauge\ndevid_handshakes_in_flight %lld\n",
+         (long long)g->handshakes_in_flight);
+    emit(&o, "# TYPE devid_requests_in_flight gauge\ndevid_requests_in_flight %lld\n",
+         (long long)g->requests_in_flight);
+    emit(&o,
+         "# HELP devid_overload_rejections_total Requests answered 503 over the connection "
+         "limit.\n# TYPE devid_overload_rejections_total counter\n"
+         "devid_overload_rejections_total %llu\n",
+         (unsigned long long)SUM(overload_rejections));
+    emit(&o,
+         "# HELP devid_handshake_rejections_total Handshakes refused over the in-flight "
+         "limit.\n# TYPE devid_handshake_rejections_total counter\n"
+         "devid_handshake_rejections_total %llu\n",
+         (unsigned long long)SUM(handshake_rejections));
+    emit(&o,
+         "# HELP devid_deadline_closes_total Connections closed by a handshake, header, "
+         "body or idle deadline.\n# TYPE devid_deadline_closes_total counter\n"
+         "devid_deadline_closes_total %llu\n",
+         (unsigned long long)SUM(deadline_closes));
+    emit(&o, "# TYPE devid_ledger_errors_total counter\ndevid_ledger_errors_total %llu\n",
+         (unsigned long long)SUM(ledger_errors));
+    emit(&o, "# TYPE devid_workers gauge\ndevid_workers %lld\n", (long long)g->workers);
+    emit(&o,
+         "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
+         "devid_reloads_total{result=\"failed\"} %lld\n",
+         (long long)g->reloads_ok, (long long)g->reloads_failed);
+    if (o.overflow)
+        return -1;
+    return (long)o.off;
+}

@@ -1,0 +1,57 @@
+/* Service counters and their Prometheus text rendering. Each worker owns one
+ * struct metrics and updates it with relaxed atomics, so no lock is taken on
+ * the hot path; the renderer sums them. */
+#ifndef DEVID_VERIFIER_CORE_METRICS_H
+#define DEVID_VERIFIER_CORE_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wire reasons are 0..METRICS_REASONS-1 (proto/devid/v1 Reason). */
+#define METRICS_REASONS 32
+/* Upper bounds, in seconds, of the enrollment latency histogram buckets. */
+#define METRICS_BUCKETS 12
+
+struct metrics {
+    atomic_uint_fast64_t challenges_ok;
+    atomic_uint_fast64_t challenges_refused[METRICS_REASONS];
+    atomic_uint_fast64_t enroll_issued;
+    atomic_uint_fast64_t enroll_replayed_ok;
+    atomic_uint_fast64_t enroll_refused[METRICS_REASONS];
+    atomic_uint_fast64_t latency_bucket[METRICS_BUCKETS];
+    atomic_uint_fast64_t latency_count;
+    atomic_uint_fast64_t latency_sum_us;
+    atomic_uint_fast64_t connections_total;
+    atomic_uint_fast64_t overload_rejections;
+    atomic_uint_fast64_t handshake_rejections;
+    atomic_uint_fast64_t deadline_closes;
+    atomic_uint_fast64_t ledger_errors;
+};
+
+/* Gauges kept by the server across workers. */
+struct metrics_gauges {
+    int64_t connections_open;
+    int64_t handshakes_in_flight;
+    int64_t requests_in_flight;
+    int64_t workers;
+    int64_t reloads_ok;
+    int64_t reloads_failed;
+};
+
+/* metrics_enroll_done counts one enrollment answered with |r| (0 issued) after
+ * |seconds|. */
+void metrics_enroll_done(struct metrics *m, int r, double seconds);
+
+/* metrics_challenge_done counts one challenge answered with |r|. */
+void metrics_challenge_done(struct metrics *m, int r);
+
+/*
+ * metrics_render writes the Prometheus text exposition of the sum of the |n|
+ * workers' |all| counters and of |g| to |buf| (at most |len| bytes, NUL
+ * terminated). Returns the length written, or -1 when |buf| is too small.
+ */
+long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
+                    const struct metrics_gauges *g);
+
+#endif

@@ -1,0 +1,47 @@
+/* The manufacturers file (deploy/config/manufacturers.conf.example): which
+ * manufacturers are trusted, the files holding their roots, intermediates and
+ * CRLs, and their algorithm and revocation settings. Pure: parses a buffer;
+ * trust.c reads the files it names. */
+#ifndef DEVID_VERIFIER_CORE_MFRCONF_H
+#define DEVID_VERIFIER_CORE_MFRCONF_H
+
+#include <stddef.h>
+
+#include "verifier/core/chain.h"
+
+/* Most files of one kind one manufacturer may name. */
+#define MFRCONF_MAX_FILES 32
+
+struct mfrconf_entry {
+    char name[CHAIN_NAME_MAX];
+    struct chain_mfr_settings settings;
+    /* Paths as written (relative ones are relative to the file's directory). */
+    char *roots[MFRCONF_MAX_FILES];
+    size_t n_roots;
+    char *intermediates[MFRCONF_MAX_FILES];
+    size_t n_intermediates;
+    char *crls[MFRCONF_MAX_FILES];
+    size_t n_crls;
+};
+
+struct mfrconf {
+    struct mfrconf_entry *entries[CHAIN_MAX_MANUFACTURERS];
+    size_t n;
+};
+
+/*
+ * mfrconf_parse sets |*out| to the manufacturers described by the |len| bytes
+ * at |buf| (|file| names it in messages). Sections are
+ * [manufacturer "NAME"]; every manufacturer needs at least one roots file;
+ * revocation defaults to soft when CRLs are named and none otherwise, and
+ * "none" with CRLs is refused. Unknown sections and keys and bad values are
+ * refused with "FILE:LINE: reason" in |why|; returns DEVID_ERR_CONFIG (or
+ * DEVID_ERR_ALLOC) and leaves |*out| NULL. The caller owns |*out|.
+ */
+int mfrconf_parse(struct mfrconf **out, const char *buf, size_t len, const char *file, char *why,
+                  size_t why_len);
+
+/* mfrconf_free frees |c|; NULL is a no-op. */
+void mfrconf_free(struct mfrconf *c);
+
+#endif

@@ -1,0 +1,43 @@
+/* The operational (LDevID) certificate profile. Pure: builds the unsigned
+ * certificate; signing is the CA module's job. */
+#ifndef DEVID_VERIFIER_CORE_PROFILE_H
+#define DEVID_VERIFIER_CORE_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "verifier/core/identity.h"
+
+#define PROFILE_SERIAL_LEN 16
+
+struct profile_input {
+    /* Issuing CA certificate (issuer name and AKI come from it). */
+    X509 *ca_cert;
+    /* The subject public key (from the checked CSR). */
+    EVP_PKEY *subject_key;
+    /* Identity for the subject: serialNumber, CN = model, O = manufacturer. */
+    const struct device_identity *id;
+    /* The IDevID: its hardwareModuleName SAN is carried over. */
+    X509 *idevid;
+    /* Serial number bytes (random, PROFILE_SERIAL_LEN). */
+    const uint8_t *serial;
+    size_t serial_len;
+    /* notBefore = now - 300 s; notAfter = now + validity. */
+    time_t now;
+    long validity_seconds;
+};
+
+/*
+ * profile_build sets |*out| to a new unsigned X509 with: version 3, the
+ * serial (high bit cleared so it is positive), the subject, keyUsage
+ * digitalSignature (critical), extKeyUsage clientAuth, basicConstraints CA:FALSE
+ * (critical), SKI, AKI (from the CA's SKI), the hardwareModuleName SAN copied
+ * from the IDevID. The caller owns |*out|. Returns 0 or a DEVID_ERR_* code.
+ */
+int profile_build(X509 **out, const struct profile_input *in);
+
+#endif

@@ -1,0 +1,110 @@
+#include "verifier/core/token.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "common/err.h"
+
+#define TOKEN_MAC_LEN 32
+#define TOKEN_BODY_LEN (TOKEN_LEN - TOKEN_MAC_LEN)
+#define OFF_NONCE 1
+#define OFF_EXPIRES (OFF_NONCE + TOKEN_NONCE_LEN)
+#define OFF_HASH (OFF_EXPIRES + 8)
+
+_Static_assert(OFF_HASH + TOKEN_CERT_HASH_LEN == TOKEN_BODY_LEN, "token layout");
+
+static int hmac_sha256(uint8_t out[TOKEN_MAC_LEN], const uint8_t key[TOKEN_KEY_LEN],
+                       const uint8_t *in, size_t in_len)
+{
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    char digest[] = "SHA256";
+    size_t out_len = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL || (ctx = EVP_MAC_CTX_new(mac)) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    if (EVP_MAC_init(ctx, key, TOKEN_KEY_LEN, params) != 1 ||
+        EVP_MAC_update(ctx, in, in_len) != 1 ||
+        EVP_MAC_final(ctx, out, &out_len, TOKEN_MAC_LEN) != 1 || out_len != TOKEN_MAC_LEN) {
+        r = DEVID_ERR_CRYPTO;
+        goto out;
+    }
+    r = 0;
+out:
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return r;
+}
+
+int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
+               const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
+               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
+{
+    uint8_t buf[TOKEN_LEN];
+    uint64_t e = (uint64_t)expires_at;
+    int i;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || key == NULL || nonce == NULL || cert_hash == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    buf[0] = TOKEN_VERSION;
+    memcpy(buf + OFF_NONCE, nonce, TOKEN_NONCE_LEN);
+    for (i = 0; i < 8; i++)
+        buf[OFF_EXPIRES + i] = (uint8_t)(e >> (56 - 8 * i));
+    memcpy(buf + OFF_HASH, cert_hash, TOKEN_CERT_HASH_LEN);
+    if ((r = hmac_sha256(buf + TOKEN_BODY_LEN, key, buf, TOKEN_BODY_LEN)) != 0)
+        goto out;
+    memcpy(out, buf, TOKEN_LEN);
+    r = 0;
+out:
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return r;
+}
+
+int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], const uint8_t key[TOKEN_KEY_LEN],
+               const uint8_t *token, size_t len, int64_t now,
+               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
+{
+    uint8_t mac[TOKEN_MAC_LEN];
+    uint64_t e = 0;
+    int i;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (nonce_out == NULL || key == NULL || cert_hash == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (token == NULL || len != TOKEN_LEN || token[0] != TOKEN_VERSION) {
+        r = DEVID_ERR_TOKEN_INVALID;
+        goto out;
+    }
+    if ((r = hmac_sha256(mac, key, token, TOKEN_BODY_LEN)) != 0)
+        goto out;
+    if (CRYPTO_memcmp(mac, token + TOKEN_BODY_LEN, TOKEN_MAC_LEN) != 0) {
+        r = DEVID_ERR_TOKEN_INVALID;
+        goto out;
+    }
+    for (i = 0; i < 8; i++)
+        e = (e << 8) | token[OFF_EXPIRES + i];
+    if (now > (int64_t)e) {
+        r = DEVID_ERR_TOKEN_EXPIRED;
+        goto out;
+    }
+    if (CRYPTO_memcmp(cert_hash, token + OFF_HASH, TOKEN_CERT_HASH_LEN) != 0) {
+        r = DEVID_ERR_TOKEN_WRONG_CLIENT;
+        goto out;
+    }
+    memcpy(nonce_out, token + OFF_NONCE, TOKEN_NONCE_LEN);
+    r = 0;
+out:
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return r;
+}

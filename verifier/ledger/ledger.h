@@ -1,0 +1,226 @@
+/* The issuance ledger: every operational certificate the verifier signed,
+ * with its evidence, single-use nonces and revocation. One interface, several
+ * backends chosen by URI (SQLite now; PostgreSQL can be added as another
+ * backend, see backend.h, without touching the handlers).
+ *
+ * Threads: a handle is used by one thread at a time. Each server worker opens
+ * its own handle with ledger_open; the database arbitrates between them. */
+#ifndef DEVID_VERIFIER_LEDGER_LEDGER_H
+#define DEVID_VERIFIER_LEDGER_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most rows any listing returns, whatever limit the caller asks for. */
+#define LEDGER_LIST_MAX 100000
+
+/* Largest certificate (DER) the ledger stores or returns. */
+#define LEDGER_CERT_MAX 16384
+
+/* Lengths of the fixed-size fields, NUL included. */
+#define LEDGER_SERIAL_LEN 64 /* lowercase hex, at most 20 bytes (RFC 5280) */
+#define LEDGER_NAME_LEN 128  /* manufacturer, model, device serial, replica */
+
+/* Revocation reasons: the RFC 5280 CRLReason values the ledger accepts. */
+enum ledger_reason {
+    LEDGER_REASON_UNSPECIFIED = 0,
+    LEDGER_REASON_KEY_COMPROMISE = 1,
+    LEDGER_REASON_AFFILIATION_CHANGED = 3,
+    LEDGER_REASON_SUPERSEDED = 4,
+    LEDGER_REASON_CESSATION_OF_OPERATION = 5,
+};
+
+/* One issuance. Filled by the caller for ledger_record; filled by the ledger
+ * for lookups and listings. */
+struct ledger_issuance {
+    /* The certificate serial, hex (case, "0x", colons and leading zero bytes
+     * are normalized away on input; output is lowercase). */
+    char cert_serial[LEDGER_SERIAL_LEN];
+    /* The certificate, DER. Borrowed from the caller by ledger_record; owned
+     * by the record when the ledger filled it (free with
+     * ledger_issuance_cleanup); borrowed from the ledger, valid during the
+     * call only, in listing callbacks. */
+    uint8_t *cert_der;
+    size_t cert_der_len;
+    char manufacturer[LEDGER_NAME_LEN];
+    char model[LEDGER_NAME_LEN];
+    char device_serial[LEDGER_NAME_LEN];
+    /* SHA-256 of the IDevID certificate DER and of the CSR DER. */
+    uint8_t idevid_sha256[32];
+    uint8_t csr_sha256[32];
+    /* The challenge nonce: single use across the whole ledger. */
+    uint8_t nonce[32];
+    /* SHA-256 of the enroll request body, to tell a retry of the same
+     * request from a replay of its nonce. */
+    uint8_t request_sha256[32];
+    /* devid.v1.SignerKind of the certify signer. */
+    int signer_kind;
+    /* Seconds since the epoch. */
+    int64_t issued_at;
+    int64_t not_after;
+    /* The replica that issued it; set by the ledger from its handle. */
+    char replica_id[LEDGER_NAME_LEN];
+    /* Serial of the certificate this one replaced, or "". */
+    char supersedes[LEDGER_SERIAL_LEN];
+    /* 0 when not revoked; else the revocation time and enum ledger_reason. */
+    int64_t revoked_at;
+    int revocation_reason;
+};
+
+/* What ledger_list returns. NULL strings match anything. */
+struct ledger_filter {
+    const char *manufacturer;
+    const char *device_serial;
+};
+
+/* A listing callback: |rec| is borrowed for the call. A nonzero return stops
+ * the listing, and the listing function returns it. */
+typedef int (*ledger_list_fn)(void *arg, const struct ledger_issuance *rec);
+
+struct ledger;
+
+/*
+ * ledger_open sets |*out| to a new handle on the ledger at |uri|:
+ * "sqlite:/path/ledger.db" or a plain path (SQLite, created when missing).
+ * |replica_id| names this replica in every record it writes; NULL means the
+ * host name. The schema is created or migrated to the version this program
+ * knows; a database with a newer version is refused with both versions
+ * logged. Errors are logged with the URI and the database's reason. The
+ * caller owns |*out| (ledger_free). Returns 0, DEVID_ERR_CONFIG for an unknown
+ * scheme or a newer schema, DEVID_ERR_IO when the database cannot be opened,
+ * or DEVID_ERR_LEDGER.
+ */
+int ledger_open(struct ledger **out, const char *uri, const char *replica_id);
+
+/*
+ * ledger_open_existing is ledger_open for operator tools: the ledger must
+ * already exist (DEVID_ERR_IO naming the path otherwise), so a mistyped path
+ * does not create an empty ledger.
+ */
+int ledger_open_existing(struct ledger **out, const char *uri);
+
+/* ledger_free closes |l|; NULL is a no-op. */
+void ledger_free(struct ledger *l);
+
+/* ledger_issuance_cleanup frees the certificate a lookup put into |rec| and
+ * zeroes |rec|. */
+void ledger_issuance_cleanup(struct ledger_issuance *rec);
+
+/*
+ * ledger_record records |rec| in one durable transaction: the call returns
+ * only after the commit reached stable storage. rec->replica_id is ignored
+ * (the handle's is used) and rec->revoked_at must be 0. When
+ * |supersede_previous| is set, this device's (manufacturer and serial)
+ * earlier unrevoked certificates are revoked with reason superseded at
+ * rec->issued_at, and the new row's supersedes names the newest of them.
+ * Returns 0; DEVID_ERR_NONCE_REPLAYED when rec->nonce is already recorded
+ * (nothing changes; ledger_nonce_use tells a retry from a replay);
+ * DEVID_ERR_INVALID_ARGUMENT for a malformed record; DEVID_ERR_LEDGER on a
+ * database error (logged with its message; nothing changes).
+ */
+int ledger_record(struct ledger *l, const struct ledger_issuance *rec, int supersede_previous);
+
+/*
+ * ledger_lookup_nonce fills |out| with the issuance that used |nonce|.
+ * The caller frees it with ledger_issuance_cleanup. Returns 0,
+ * DEVID_ERR_NOT_FOUND, or DEVID_ERR_LEDGER.
+ */
+int ledger_lookup_nonce(struct ledger *l, struct ledger_issuance *out, const uint8_t nonce[32]);
+
+/* What the ledger holds for a challenge nonce (ledger_nonce_use). */
+enum ledger_nonce_use {
+    /* No issuance used the nonce. */
+    LEDGER_NONCE_UNUSED = 0,
+    /* The same device sent the byte-identical request before and its
+     * certificate was recorded: a retry after a lost answer. */
+    LEDGER_NONCE_SAME_REQUEST,
+    /* Another request (or another device) used the nonce. */
+    LEDGER_NONCE_OTHER_REQUEST,
+};
+
+/*
+ * ledger_nonce_use sets |*use| to what the ledger holds for |nonce|, given
+ * the SHA-256 of the request body now presented (|request_sha256|) and of
+ * the presenting IDevID (|idevid_sha256|). For LEDGER_NONCE_SAME_REQUEST and
+ * LEDGER_NONCE_OTHER_REQUEST, |stored| gets the recorded issuance (free with
+ * ledger_issuance_cleanup); otherwise it is zeroed. Returns 0 or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_nonce_use(struct ledger *l, enum ledger_nonce_use *use, struct ledger_issuance *stored,
+                     const uint8_t nonce[32], const uint8_t request_sha256[32],
+                     const uint8_t idevid_sha256[32]);
+
+/*
+ * ledger_show fills |out| with the issuance of certificate serial
+ * |cert_serial| (hex). The caller frees it with ledger_issuance_cleanup.
+ * Returns 0, DEVID_ERR_NOT_FOUND, DEVID_ERR_INVALID_ARGUMENT for a serial that
+ * is not hex, or DEVID_ERR_LEDGER.
+ */
+int ledger_show(struct ledger *l, struct ledger_issuance *out, const char *cert_serial);
+
+/*
+ * ledger_device_active sets |*active| to 1 when device |manufacturer| /
+ * |device_serial| holds a certificate that is neither revoked nor expired at
+ * |now|, else 0. Returns 0 or DEVID_ERR_LEDGER.
+ */
+int ledger_device_active(struct ledger *l, int *active, const char *manufacturer,
+                         const char *device_serial, int64_t now);
+
+/*
+ * ledger_revoke revokes, at |now| with |reason| (enum ledger_reason), either
+ * the certificate with serial |cert_serial| (hex) or, when |cert_serial| is
+ * NULL, every certificate of device |device_serial| (of |manufacturer|, or of
+ * any manufacturer when NULL). Certificates already revoked keep their first
+ * revocation. |*count| gets the number newly revoked. One transaction.
+ * Returns 0; DEVID_ERR_NOT_FOUND when nothing matches at all;
+ * DEVID_ERR_INVALID_ARGUMENT for a bad serial or reason; DEVID_ERR_LEDGER.
+ */
+int ledger_revoke(struct ledger *l, int *count, const char *cert_serial, const char *manufacturer,
+                  const char *device_serial, int reason, int64_t now);
+
+/*
+ * ledger_list calls |fn| for at most |limit| (capped at LEDGER_LIST_MAX)
+ * issuances matching |filter| (NULL for all), newest first. The records
+ * carry no certificate (cert_der NULL). Returns 0, |fn|'s nonzero return, or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_list(struct ledger *l, const struct ledger_filter *filter, size_t limit,
+                ledger_list_fn fn, void *arg);
+
+/*
+ * ledger_list_revoked calls |fn| for the revoked certificates that have not
+ * expired at |now| (what a CRL must list), ordered by serial text. Only cert_serial,
+ * not_after, revoked_at and revocation_reason are filled. More than |limit|
+ * (capped at LEDGER_LIST_MAX) is DEVID_ERR_TOO_LARGE before any call, so a
+ * CRL is never silently cut short. Returns 0, |fn|'s nonzero return,
+ * DEVID_ERR_TOO_LARGE or DEVID_ERR_LEDGER.
+ */
+int ledger_list_revoked(struct ledger *l, int64_t now, size_t limit, ledger_list_fn fn, void *arg);
+
+/* ledger_count sets |*issued| to the number of recorded issuances. Returns 0
+ * or DEVID_ERR_LEDGER. */
+int ledger_count(struct ledger *l, int64_t *issued);
+
+/*
+ * ledger_next_crl_number sets |*number| to the next CRL number (1, 2, ...),
+ * durably and once across every replica sharing the ledger. Returns 0 or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_next_crl_number(struct ledger *l, uint64_t *number);
+
+/* ledger_reason_name returns the RFC 5280 name ("keyCompromise", ...) of
+ * |reason|, or NULL when the ledger does not accept it. */
+const char *ledger_reason_name(int reason);
+
+/* ledger_reason_parse sets |*reason| from RFC 5280 name |name|. Returns 0 or
+ * DEVID_ERR_INVALID_ARGUMENT. */
+int ledger_reason_parse(int *reason, const char *name);
+
+/*
+ * ledger_serial_normalize writes |in| (hex, optional "0x" and colons, any
+ * case) to |out| in lowercase without leading zero bytes. Returns 0, or
+ * DEVID_ERR_INVALID_ARGUMENT when it is not 1 to 20 bytes of hex.
+ */
+int ledger_serial_normalize(char out[LEDGER_SERIAL_LEN], const char *in);
+
+#endif

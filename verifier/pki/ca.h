@@ -1,0 +1,52 @@
+/* The issuing CA. The private key is reached only through ca_sign, so it can
+ * move into a TPM, an HSM or a separate process without touching callers. */
+#ifndef DEVID_VERIFIER_PKI_CA_H
+#define DEVID_VERIFIER_PKI_CA_H
+
+#include <openssl/x509.h>
+
+struct ca;
+
+/*
+ * ca_new sets |*out| to a CA with the certificate from |cert_file| (PEM; any
+ * further certificates in it form the issuing chain, issuer first) and the
+ * private key at OpenSSL store URI |key_uri| ("file:/path", a plain path, or a
+ * provider URI such as "handle:0x81000002"). A key file readable by group or
+ * others is refused. The key must match the certificate. Errors are logged
+ * with the file and reason. Returns 0 or a DEVID_ERR_* code.
+ */
+int ca_new(struct ca **out, const char *cert_file, const char *key_uri);
+
+/*
+ * ca_use_provider loads OpenSSL's default provider and then provider |name|
+ * (for example "tpm2"), so that ca_new can reach a key through it. |tcti|,
+ * when not NULL, is the TPM the tpm2 provider talks to (TPM2OPENSSL_TCTI).
+ * Call before ca_new and before any thread starts. Returns 0 or
+ * DEVID_ERR_CONFIG with the reason logged.
+ */
+int ca_use_provider(const char *name, const char *tcti);
+
+/* ca_release_providers unloads what ca_use_provider loaded. Call after the
+ * last ca_free. */
+void ca_release_providers(void);
+
+/* ca_free frees |ca|; NULL is a no-op. */
+void ca_free(struct ca *ca);
+
+/* ca_get0_cert returns the CA certificate, owned by |ca|. */
+X509 *ca_get0_cert(const struct ca *ca);
+
+/* ca_get0_chain returns the issuing chain above the CA certificate (may be
+ * empty), owned by |ca|. */
+STACK_OF(X509) *ca_get0_chain(const struct ca *ca);
+
+/* ca_sign signs |cert| in place with the CA key (SHA-256 for RSA and EC).
+ * Thread-safe; a key behind a provider other than the default one is used by
+ * one thread at a time. Returns 0 or DEVID_ERR_CRYPTO. */
+int ca_sign(struct ca *ca, X509 *cert);
+
+/* ca_sign_crl signs |crl| in place with the CA key (SHA-256 for RSA and EC).
+ * Returns 0 or DEVID_ERR_CRYPTO. */
+int ca_sign_crl(struct ca *ca, X509_CRL *crl);
+
+#endif

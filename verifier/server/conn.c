@@ -1,0 +1,272 @@
+#include "verifier/server/conn.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+
+#include "common/err.h"
+#include "common/io/log.h"
+#include "verifier/core/chain.h"
+
+static int conn_ex_index = -1;
+
+static void arm(struct conn *c, int seconds)
+{
+    struct timeval tv = {seconds, 0};
+
+    evtimer_add(c->deadline, &tv);
+}
+
+static void close_now(struct conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/*
+ * finish ends a connection gracefully while draining: it sends FIN after the
+ * answers already written and lets the client close first, so that no unread
+ * byte turns the close into a reset that would discard the answer. The
+ * deadline still bounds how long that may take.
+ */
+static void finish(struct conn *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    if (c->write_shut || fd < 0)
+        return;
+    c->write_shut = 1;
+    shutdown(fd, SHUT_WR);
+}
+
+static void set_phase(struct conn *c, enum conn_phase phase)
+{
+    const struct verifier_config *cfg = c->w->s->cfg;
+    enum conn_phase was = c->phase;
+
+    if (c->phase == CONN_BUSY && phase != CONN_BUSY)
+        atomic_fetch_sub(&c->w->s->requests, 1);
+    else if (c->phase != CONN_BUSY && phase == CONN_BUSY)
+        atomic_fetch_add(&c->w->s->requests, 1);
+    c->phase = phase;
+    switch (phase) {
+        case CONN_HANDSHAKE:
+            arm(c, cfg->timeout_handshake);
+            break;
+        case CONN_IDLE:
+            /* While draining, answers carry "Connection: close"; only a
+             * connection that never sent a request is closed here. */
+            if (c->w->draining && was == CONN_HANDSHAKE)
+                finish(c);
+            else
+                arm(c, cfg->timeout_idle);
+            break;
+        case CONN_BUSY:
+            arm(c, cfg->timeout_request);
+            break;
+    }
+}
+
+static void on_deadline(evutil_socket_t fd, short events, void *arg)
+{
+    struct conn *c = arg;
+
+    atomic_fetch_add_explicit(&c->w->metrics.deadline_closes, 1, memory_order_relaxed);
+    log_debug("closing connection: %s deadline passed", c->phase == CONN_HANDSHAKE ? "handshake"
+                                                        : c->phase == CONN_BUSY    ? "request"
+                                                                                   : "idle");
+    close_now(c);
+}
+
+/* A new request starts when application bytes arrive on an idle connection. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+
+    if (info->n_added > 0 && c->phase == CONN_IDLE)
+        set_phase(c, CONN_BUSY);
+}
+
+/* While draining, an answer still being written is let out before the close. */
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->close_when_flushed && info->n_deleted > 0 && evbuffer_get_length(buf) == 0)
+        finish(c);
+}
+
+/* The SSL ex_data free callback: the connection goes with its SSL. */
+static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct conn *c = ptr;
+
+    if (c == NULL)
+        return;
+    if (c->phase == CONN_HANDSHAKE)
+        atomic_fetch_sub(&c->w->s->handshakes, 1);
+    if (c->phase == CONN_BUSY)
+        atomic_fetch_sub(&c->w->s->requests, 1);
+    atomic_fetch_sub(&c->w->s->conns_open, 1);
+    LIST_REMOVE(c, link);
+    event_free(c->deadline);
+    if (c->w->draining && LIST_EMPTY(&c->w->conns))
+        event_base_loopexit(c->w->base, NULL);
+    free(c);
+}
+
+int conn_global_init(void)
+{
+    if (conn_ex_index < 0 &&
+        (conn_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, on_ssl_free)) < 0)
+        return DEVID_ERR_INTERNAL;
+    return 0;
+}
+
+static void on_ssl_info(const SSL *ssl, int where, int ret)
+{
+    struct conn *c;
+
+    if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
+        return;
+    c = SSL_get_ex_data(ssl, conn_ex_index);
+    if (c == NULL || c->phase != CONN_HANDSHAKE)
+        return;
+    atomic_fetch_sub(&c->w->s->handshakes, 1);
+    set_phase(c, CONN_IDLE);
+}
+
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    struct server *s = arg;
+    struct conn *c = SSL_get_ex_data(ssl, conn_ex_index);
+
+    if (atomic_load(&s->handshakes) > s->cfg->max_handshakes) {
+        if (c != NULL)
+            atomic_fetch_add_explicit(&c->w->metrics.handshake_rejections, 1, memory_order_relaxed);
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    /* The chain is judged by the trust core in the handler, so that a refusal
+     * reaches the device as an Error naming the reason, not a TLS alert. The
+     * handshake still proves possession of the certificate's key. */
+    return 1;
+}
+
+int conn_ssl_ctx_init(struct server *s)
+{
+    const struct verifier_config *cfg = s->cfg;
+    char reason[256];
+
+    if ((s->ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+        return DEVID_ERR_ALLOC;
+    SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (SSL_CTX_set_min_proto_version(s->ssl_ctx, cfg->tls_min) != 1 ||
+        SSL_CTX_set_max_proto_version(s->ssl_ctx, cfg->tls_max) != 1) {
+        log_err("unsupported TLS version range");
+        return DEVID_ERR_CONFIG;
+    }
+    if (SSL_CTX_use_certificate_chain_file(s->ssl_ctx, cfg->tls_cert) != 1) {
+        log_err("cannot load TLS certificate %s: %s", cfg->tls_cert,
+                devid_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CONFIG;
+    }
+    if (SSL_CTX_use_PrivateKey_file(s->ssl_ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(s->ssl_ctx) != 1) {
+        log_err("cannot load TLS key %s (or it does not match %s): %s", cfg->tls_key, cfg->tls_cert,
+                devid_openssl_reason(reason, sizeof(reason)));
+        return DEVID_ERR_CONFIG;
+    }
+    SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+                       accept_any_client_cert);
+    SSL_CTX_set_verify_depth(s->ssl_ctx, CHAIN_MAX_DEPTH);
+    SSL_CTX_set_info_callback(s->ssl_ctx, on_ssl_info);
+    SSL_CTX_set_client_hello_cb(s->ssl_ctx, on_client_hello, s);
+    return 0;
+}
+
+struct bufferevent *conn_accept(struct event_base *base, void *arg)
+{
+    struct worker *w = arg;
+    struct server *s = w->s;
+    struct conn *c = NULL;
+    SSL *ssl = NULL;
+
+    if ((c = calloc(1, sizeof(*c))) == NULL || (ssl = SSL_new(s->ssl_ctx)) == NULL ||
+        (c->deadline = evtimer_new(base, on_deadline, c)) == NULL)
+        goto fail;
+    c->w = w;
+    c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL)
+        goto fail;
+    /* From here on the SSL (and with it |c|) is freed with the bufferevent. */
+    SSL_set_ex_data(ssl, conn_ex_index, c);
+    LIST_INSERT_HEAD(&w->conns, c, link);
+    atomic_fetch_add_explicit(&w->metrics.connections_total, 1, memory_order_relaxed);
+    if (atomic_fetch_add(&s->conns_open, 1) >= s->cfg->max_connections)
+        c->over_limit = 1;
+    atomic_fetch_add(&s->handshakes, 1);
+    c->phase = CONN_HANDSHAKE;
+    arm(c, s->cfg->timeout_handshake);
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
+    evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c);
+    return c->bev;
+fail:
+    if (c != NULL && c->deadline != NULL)
+        event_free(c->deadline);
+    free(c);
+    SSL_free(ssl);
+    return NULL;
+}
+
+SSL *conn_get0_ssl(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+
+    return bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+}
+
+struct conn *conn_get0(struct evhttp_request *req)
+{
+    SSL *ssl = conn_get0_ssl(req);
+
+    return ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+}
+
+void conn_answered(struct conn *c)
+{
+    if (c != NULL && c->phase == CONN_BUSY)
+        set_phase(c, CONN_IDLE);
+}
+
+int conn_drain(struct worker *w)
+{
+    struct conn *c, *next;
+
+    w->draining = 1;
+    for (c = LIST_FIRST(&w->conns); c != NULL; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->phase == CONN_BUSY)
+            continue;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            c->close_when_flushed = 1;
+        else
+            finish(c);
+    }
+    return LIST_EMPTY(&w->conns);
+}

@@ -1,0 +1,60 @@
+/* HTTP plumbing the handlers share: the peer a request came from, the
+ * request checks every endpoint makes, and the replies (protobuf answers and
+ * devid.v1.Error refusals). Private to verifier/server/. */
+#ifndef DEVID_VERIFIER_SERVER_HTTP_H
+#define DEVID_VERIFIER_SERVER_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <openssl/ssl.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "verifier/server/conn.h"
+
+/* The content type of every request and answer body. */
+#define HTTP_CONTENT_TYPE "application/x-protobuf"
+
+/* The connection facts a handler needs; pointers borrowed from OpenSSL. */
+struct peer {
+    SSL *ssl;
+    struct conn *conn;
+    X509 *cert;
+    STACK_OF(X509) *chain;
+    char subject[256];
+};
+
+/*
+ * http_get_peer fills |p| with the connection of |req| and its client
+ * certificate. Returns 0, DEVID_ERR_NO_CLIENT_CERT (p->conn is set), or
+ * DEVID_ERR_INTERNAL when the request did not arrive over TLS; |why| says
+ * which.
+ */
+int http_get_peer(struct evhttp_request *req, struct peer *p, char *why, size_t why_len);
+
+/*
+ * http_accept_request finds the peer and checks, in order: that the
+ * connection is not shutting down, the connection limit, the method (POST),
+ * the header count, the content type, the body size (at most |max_body|),
+ * and that a client certificate was presented. Sets |*body| (borrowed from
+ * the request) and |*len|. Returns 0, or the DEVID_ERR_* code to refuse with
+ * and |why|.
+ */
+int http_accept_request(struct evhttp_request *req, struct peer *p, size_t max_body,
+                        const uint8_t **body, size_t *len, char *why, size_t why_len);
+
+/* http_reply_packed answers |req| on |c| (may be NULL) with 200 and |msg|. */
+void http_reply_packed(struct evhttp_request *req, struct conn *c, const ProtobufCMessage *msg);
+
+/* http_reply_error answers |req| on |c| (may be NULL) with the HTTP status
+ * and devid.v1.Error of DEVID_ERR_* code |r| and |message|, with
+ * Retry-After for the retryable overload and ledger refusals. */
+void http_reply_error(struct evhttp_request *req, struct conn *c, int r, const char *message);
+
+/* http_reply_body answers |req| on |c| (may be NULL) with |status|, the
+ * |len| bytes at |body| of type |content_type|; 500 when it cannot. */
+void http_reply_body(struct evhttp_request *req, struct conn *c, int status, const void *body,
+                     size_t len, const char *content_type);
+
+#endif

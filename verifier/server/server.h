@@ -1,0 +1,43 @@
+/* devid-verifier's HTTPS service: worker threads, each with its own libevent
+ * base, evhttp and SO_REUSEPORT listener, TLS through bufferevent_openssl. The
+ * handlers decode, call the pure core (enroll.h), encode and reply. */
+#ifndef DEVID_VERIFIER_SERVER_SERVER_H
+#define DEVID_VERIFIER_SERVER_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verifier/core/chain.h"
+#include "verifier/core/config.h"
+#include "verifier/core/policy.h"
+#include "verifier/core/token.h"
+#include "verifier/pki/ca.h"
+
+/* The trust state the server uses: borrowed pointers, and the owner that
+ * frees them when no worker uses this state any more. */
+struct server_trust {
+    const struct chain_store *store;
+    const struct policy *policy;
+    void *owner;
+    void (*free_owner)(void *owner);
+};
+
+/* How the server (re)loads its trust state: at start and on SIGHUP. */
+struct server_hooks {
+    /* Fills |out| from the configured files, or returns a DEVID_ERR_* code
+     * after logging the file, line and reason. */
+    int (*load_trust)(void *arg, struct server_trust *out);
+    void *arg;
+};
+
+/*
+ * server_run serves until SIGTERM or SIGINT, then lets in-flight requests
+ * finish (up to the grace period) and returns 0. SIGHUP reloads the trust
+ * state through |hooks|; a failed reload keeps the previous state. It borrows
+ * |cfg| and |ca|; |token_key| is TOKEN_KEY_LEN bytes. Returns a DEVID_ERR_* code when it
+ * cannot start (the reason is logged).
+ */
+int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca,
+               const uint8_t *token_key);
+
+#endif

@@ -1,0 +1,81 @@
+/* The state the server's files share: the server, its workers and the trust
+ * snapshots they serve with. Private to verifier/server/. */
+#ifndef DEVID_VERIFIER_SERVER_STATE_H
+#define DEVID_VERIFIER_SERVER_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "verifier/core/config.h"
+#include "verifier/core/metrics.h"
+#include "verifier/ledger/ledger.h"
+#include "verifier/pki/ca.h"
+#include "verifier/server/server.h"
+
+/* Most worker threads. */
+#define SERVER_MAX_WORKERS 64
+
+/* A refcounted trust state; each worker holds one reference to the one it
+ * uses, so a reload never frees state a request is using. */
+struct snapshot {
+    struct server_trust trust;
+    atomic_int refs;
+};
+
+struct conn;
+struct server;
+
+/* One worker thread: its event loop, HTTP server, listener and ledger
+ * handle, and the connections it serves. */
+struct worker {
+    struct server *s;
+    int index;
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evconnlistener *listener;
+    struct event *stop_ev;
+    struct event *reload_ev;
+    struct event *grace_ev;
+    struct snapshot *snap;
+    _Atomic(struct snapshot *) mailbox;
+    struct ledger *ledger;
+    /* The last CRL this worker served, and when it was made. */
+    uint8_t *crl_der;
+    int crl_der_len;
+    time_t crl_made;
+    struct metrics metrics;
+    LIST_HEAD(, conn) conns;
+    int draining;
+    int started;
+};
+
+struct server {
+    const struct verifier_config *cfg;
+    const struct server_hooks *hooks;
+    const uint8_t *token_key;
+    struct ca *ca;
+    SSL_CTX *ssl_ctx;
+    struct sockaddr_storage addr;
+    int addr_len;
+    int nworkers;
+    struct worker workers[SERVER_MAX_WORKERS];
+    struct event_base *control;
+    struct evhttp *metrics_http;
+    atomic_int conns_open;
+    atomic_int handshakes;
+    atomic_int requests;
+    atomic_int reloads_ok;
+    atomic_int reloads_failed;
+};
+
+#endif
