@@ -14,15 +14,16 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "common/limits.h"
 #include "common/transcript.h"
 
 /* ChallengeRequest.protocol_version: the version this agent speaks. */
 #define WIRE_PROTOCOL_VERSION 1
 /* Largest answer accepted from the verifier (the HTTP body limit). */
 #define WIRE_ANSWER_MAX (64 * 1024)
-/* Most certificates in a chain either way: the device's intermediates (the
- * schema's "at most 8" EnrollRequest.intermediates) and EnrollResponse.chain. */
-#define WIRE_CHAIN_MAX 8
+/* Most certificates in a chain either way: the device's intermediates and
+ * EnrollResponse.chain (common/limits.h). */
+#define WIRE_CHAIN_MAX DEVID_MAX_INTERMEDIATES
 /* Longest ChallengeResponse.token accepted. */
 #define WIRE_TOKEN_MAX 1024
 /* Longest CSR sent. */

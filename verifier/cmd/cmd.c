@@ -35,6 +35,7 @@ int cmd_exit_for(int r)
         case 0:
             return 0;
         case DEVID_ERR_IO:
+        case DEVID_ERR_NOT_FOUND:
             return EXIT_NOINPUT;
         case DEVID_ERR_CONFIG:
             return EXIT_CONFIG;

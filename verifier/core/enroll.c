@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "common/tpmkey.h"
 #include "verifier/core/csr.h"
 
@@ -59,9 +60,9 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if (req->n_intermediates > CHAIN_MAX_DEPTH) {
+    if (req->n_intermediates > DEVID_MAX_INTERMEDIATES) {
         snprintf(why, why_len, "request carries %zu intermediates, at most %d allowed",
-                 req->n_intermediates, CHAIN_MAX_DEPTH);
+                 req->n_intermediates, DEVID_MAX_INTERMEDIATES);
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
