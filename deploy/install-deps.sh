@@ -22,8 +22,10 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # runtime for the libFuzzer targets; the plain clang-format command (the
 # clang-format-14 package alone installs only clang-format-14); the curl
 # command for raw HTTP checks; tinyproxy for the proxy test; systemd for
-# systemd-analyze.
-tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd)
+# systemd-analyze; python3-protobuf and protobuf-compiler for the interop
+# client (tests/interop), which generates its Python bindings with protoc.
+tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
+       python3-protobuf protobuf-compiler)
 
 usage() {
     echo "usage: $0 [--tests]" >&2

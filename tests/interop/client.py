@@ -1,0 +1,713 @@
+#!/usr/bin/python3
+"""An independent devid enrollment client, for interoperability tests.
+
+Written from docs/protocol.md and proto/devid/v1/enroll.proto only, without
+reading devid's own C code, to show that the specification is enough to build
+a client. It uses off-the-shelf tools and nothing of devid:
+
+  - protoc --python_out, run here into a temporary directory, and
+    python3-protobuf for the messages;
+  - openssl s_client with the tpm2 provider for mutual TLS with the
+    TPM-resident IDevID key, and its -keymatexport for the RFC 9266 exporter;
+  - tpm2-tools 5.4 for the TPM: tpm2_create, tpm2_load, tpm2_evictcontrol,
+    tpm2_sign, tpm2_readpublic, tpm2_flushcontext; and tpm2_send for
+    TPM2_Certify, because tpm2_certify 5.4 has no way to pass qualifyingData;
+  - the openssl command for the CSR, signed by the new key inside the TPM.
+
+HTTP/1.1 is framed by hand: request line, Host, Content-Type, Content-Length
+and body out; status line, headers and a Content-Length body back.
+
+  client.py --url URL --ca-bundle PEM --idevid-cert PEM --chain PEM \
+            --proto DIR --tcti TCTI --work DIR [--tls 1.3|1.2] [--fault F]
+
+--fault makes a request the verifier must refuse:
+  wrong-connection  challenge on connection 1; T with connection 2's exporter,
+                    sent on connection 2 with connection 1's token
+  no-fixedtpm       the new key is created with fixedTPM and fixedParent clear
+  csr-mismatch      the CSR is made by a software key, not the certified key
+  no-ems            TLS 1.2 without the Extended Master Secret (an OpenSSL
+                    configuration with Options = -ExtendedMasterSecret)
+--no-handshake-chain sends the intermediates only in the messages, not in the
+TLS handshake.
+
+Writes WORK/result.json (what happened), WORK/cert.pem and WORK/cert.der on
+success, WORK/ldevid-pub.pem (the new key as the TPM reports it), and every
+intermediate artefact (csr.der, T.bin, ...) for a human to look at.
+Exit status: 0 enrolled, 1 refused by the verifier with an Error, 2 any other
+failure (a tool failed, the verifier broke the protocol, a timeout).
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+EXPORTER_LABEL = "EXPORTER-Channel-Binding"  # protocol.md 2.1
+TRANSCRIPT_PREFIX = b"devid/v1 enroll"        # protocol.md 5, 15 bytes
+CONTENT_TYPE = "application/x-protobuf"       # protocol.md 3
+TIMEOUT = 60                                  # seconds, for any one step
+
+# Section 6: the attributes the new key must have (tpm2-tools spelling).
+# userwithauth is "either" in the spec; it is needed here to use the key with
+# an empty password.
+LDEVID_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign"
+# For --fault no-fixedtpm: the same key, but it may be duplicated.
+LDEVID_ATTRS_NO_FIXEDTPM = "sensitivedataorigin|userwithauth|sign"
+
+# TPM 2.0 constants (TPM 2.0 Part 2), for the one command built by hand.
+TPM_ST_SESSIONS = 0x8002
+TPM_CC_CERTIFY = 0x00000148
+TPM_RS_PW = 0x40000009
+TPM_ALG_RSA = 0x0001
+TPM_ALG_ECC = 0x0023
+TPM_ALG_SHA256 = 0x000B
+TPM_ALG_RSASSA = 0x0014
+TPM_ALG_ECDSA = 0x0018
+TPM_GENERATED_VALUE = 0xFF544347
+TPM_ST_ATTEST_CERTIFY = 0x8017
+
+# Reasons the spec's table (section 9) has and proto/devid/v1/enroll.proto
+# does not (yet): the generated enum cannot name them.
+SPEC_ONLY_REASONS = {24: "REASON_TOKEN_WRONG_CONNECTION", 25: "REASON_TLS_NO_EMS"}
+
+
+class ClientError(Exception):
+    """Anything other than a refusal by the verifier."""
+
+
+def log(msg):
+    print(f"interop-client: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# running tools
+
+
+def run(cmd, env, stdin=None, what=None):
+    """Run a tool, bounded; fail with its stderr unless it exits 0."""
+    try:
+        p = subprocess.run(cmd, env=env, input=stdin, capture_output=True,
+                           timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ClientError(f"{what or cmd[0]} timed out after {TIMEOUT} s")
+    if p.returncode != 0:
+        err = p.stderr.decode(errors="replace").strip()
+        raise ClientError(f"{what or cmd[0]} failed (exit {p.returncode}): {err}")
+    return p.stdout
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def pem_certs_to_der(path):
+    """The DER of every certificate in a PEM file, in order."""
+    text = read_file(path).decode()
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----",
+                        text, re.S)
+    return [base64.b64decode("".join(b.split())) for b in blocks]
+
+
+def der_to_pem(der, label="CERTIFICATE"):
+    b64 = base64.b64encode(der).decode()
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return (f"-----BEGIN {label}-----\n" + "\n".join(lines) +
+            f"\n-----END {label}-----\n").encode()
+
+
+# --------------------------------------------------------------------------
+# protobuf
+
+
+def load_messages(proto_dir, tmp):
+    """Generate the Python bindings from proto/ with protoc and import them."""
+    out = os.path.join(tmp, "pb")
+    os.makedirs(out)
+    run(["protoc", f"--proto_path={proto_dir}", f"--python_out={out}",
+         "devid/v1/enroll.proto"], os.environ, what="protoc")
+    sys.path.insert(0, out)
+    from devid.v1 import enroll_pb2  # noqa: E402 (generated just now)
+    return enroll_pb2
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def bytes_field(number, value):
+    """One length-delimited protobuf field, encoded by hand."""
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def reason_name(pb, value):
+    try:
+        return pb.Reason.Name(value)
+    except ValueError:
+        return SPEC_ONLY_REASONS.get(value, f"REASON_{value}")
+
+
+# --------------------------------------------------------------------------
+# TLS: one openssl s_client process is one TLS connection
+
+
+class TlsConnection:
+    """A mutual TLS connection made by openssl s_client, driven over pipes.
+
+    s_client prints its handshake summary (with the exporter) and, in TLS 1.3,
+    each NewSessionTicket on the same stdout as the application data it
+    receives. It runs under `stdbuf -o0` so that its own text is written at
+    once, in order with the data, instead of sitting in a stdio buffer that
+    may be flushed in the middle of an HTTP answer; answers are then found by
+    their status line.
+    """
+
+    def __init__(self, name, url, args, env, work):
+        self.name = name
+        u = urllib.parse.urlsplit(url)
+        if u.scheme != "https" or not u.hostname or not u.port:
+            raise ClientError(f"URL {url} is not https://HOST:PORT")
+        self.host_header = u.netloc
+        host = u.hostname
+        is_ip = re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", host) is not None
+        connect = f"[{host}]:{u.port}" if ":" in host else f"{host}:{u.port}"
+        cmd = ["stdbuf", "-o0", "openssl", "s_client", "-connect", connect,
+               # the tpm2 provider after the default one; only signatures
+               # are taken from it (see the report: ?provider=tpm2 breaks
+               # TLS 1.2, no property query breaks both)
+               "-provider", "default", "-provider", "tpm2",
+               "-propquery", "?tpm2.signature",
+               "-cert", args.idevid_cert, "-key", f"handle:{args.idevid_handle}",
+               # protocol.md 2: verify the server against the CA bundle and
+               # the URL's host
+               "-CAfile", args.ca_bundle, "-verify_return_error",
+               "-keymatexport", EXPORTER_LABEL, "-keymatexportlen", "32",
+               # no command letters (Q, R, k...) in what we write
+               "-nocommands",
+               "-tls1_3" if args.tls == "1.3" else "-tls1_2"]
+        if not args.no_handshake_chain:
+            cmd += ["-cert_chain", args.chain]
+        if args.fault == "no-ems":
+            # s_client 3.0 has no -no_ems; the SSL_CONF option does it.
+            conf = os.path.join(work, "no-ems.cnf")
+            write_file(conf, b"openssl_conf = init\n[init]\nssl_conf = ssl\n"
+                             b"[ssl]\nsystem_default = sys\n"
+                             b"[sys]\nOptions = -ExtendedMasterSecret\n")
+            env = dict(env, OPENSSL_CONF=conf)
+        if is_ip:
+            cmd += ["-verify_ip", host, "-noservername"]
+        else:
+            cmd += ["-verify_hostname", host, "-servername", host]
+        self.err_path = os.path.join(work, f"s_client-{name}.err")
+        self.err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.err)
+        self.buf = bytearray()
+        self.pos = 0          # everything before this has been consumed
+        self.eof = False
+        self.cond = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.version = None
+        self.ems = None
+        self.exporter = None
+        self._handshake()
+
+    def _read(self):
+        fd = self.proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            with self.cond:
+                if not chunk:
+                    self.eof = True
+                    self.cond.notify_all()
+                    return
+                self.buf += chunk
+                self.cond.notify_all()
+
+    def _wait(self, found, what):
+        """Wait until found() returns something, bounded; return it."""
+        deadline = time.monotonic() + TIMEOUT
+        with self.cond:
+            while True:
+                r = found()
+                if r is not None:
+                    return r
+                if self.eof:
+                    raise ClientError(f"connection {self.name}: s_client ended "
+                                      f"before {what}; {self.stderr_tail()}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ClientError(f"connection {self.name}: no {what} "
+                                      f"within {TIMEOUT} s")
+                self.cond.wait(left)
+
+    def stderr_tail(self):
+        self.err.flush()
+        text = read_file(self.err_path).decode(errors="replace").strip()
+        return "s_client stderr: " + (text[-800:] if text else "(empty)")
+
+    def _handshake(self):
+        pat = re.compile(rb"Keying material: ([0-9A-Fa-f]+)\r?\n")
+        m = self._wait(lambda: pat.search(self.buf, self.pos), "handshake")
+        summary = bytes(self.buf[self.pos:m.start()])
+        self.pos = m.end()
+        self.exporter = bytes.fromhex(m.group(1).decode())
+        if len(self.exporter) != 32:
+            raise ClientError(f"exporter of {len(self.exporter)} bytes, want 32")
+        v = re.search(rb"New, (TLSv1(?:\.[0-9])?|SSLv3), Cipher is", summary)
+        if not v:
+            raise ClientError(f"connection {self.name}: no protocol in the "
+                              f"s_client summary")
+        self.version = v.group(1).decode()
+        if self.version != "TLSv1.3":
+            e = re.search(rb"Extended master secret: (yes|no)", summary)
+            self.ems = e.group(1) == b"yes" if e else None
+        log(f"connection {self.name}: {self.version}"
+            f"{'' if self.ems is None else ', EMS ' + ('yes' if self.ems else 'no')}"
+            f", exporter {self.exporter.hex()}")
+
+    def request(self, method, path, body):
+        """Send one HTTP/1.1 request; return (status, headers, body)."""
+        head = (f"{method} {path} HTTP/1.1\r\n"
+                f"Host: {self.host_header}\r\n"
+                f"Content-Type: {CONTENT_TYPE}\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "\r\n").encode()
+        try:
+            self.proc.stdin.write(head + body)
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise ClientError(f"connection {self.name}: s_client is gone; "
+                              f"{self.stderr_tail()}")
+        return self._response()
+
+    def _response(self):
+        status_re = re.compile(rb"HTTP/1\.[01] ([0-9]{3})[^\r\n]*\r\n")
+
+        def headers_done():
+            m = status_re.search(self.buf, self.pos)
+            if not m:
+                return None
+            end = self.buf.find(b"\r\n\r\n", m.start())
+            return (m, end) if end >= 0 else None
+
+        m, end = self._wait(headers_done, "HTTP answer")
+        skipped = bytes(self.buf[self.pos:m.start()])
+        if skipped.replace(b"---", b"").strip() and b"Session Ticket" not in skipped \
+                and b"read R BLOCK" not in skipped:
+            log(f"connection {self.name}: skipped s_client text {skipped[:200]!r}")
+        status = int(m.group(1))
+        headers = {}
+        for line in bytes(self.buf[m.end():end]).split(b"\r\n"):
+            if not line:
+                continue
+            k, sep, v = line.partition(b":")
+            if not sep:
+                raise ClientError(f"malformed answer header {line!r}")
+            key = k.strip().decode().lower()
+            if key in headers:
+                raise ClientError(f"answer has two {key} fields")
+            headers[key] = v.strip().decode()
+        if "transfer-encoding" in headers or "content-length" not in headers:
+            raise ClientError(f"answer {status} is not framed by Content-Length: "
+                              f"{headers}")
+        length = int(headers["content-length"])
+        start = end + 4
+        self._wait(lambda: True if len(self.buf) >= start + length else None,
+                   "answer body")
+        body = bytes(self.buf[start:start + length])
+        self.pos = start + length
+        return status, headers, body
+
+    def close(self):
+        """Close stdin: s_client sends close_notify and exits."""
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(timeout=5)
+        self.err.close()
+
+
+# --------------------------------------------------------------------------
+# TPM, with tpm2-tools
+
+
+class Tpm:
+    def __init__(self, env, work, srk_handle):
+        self.env = env
+        self.work = work
+        self.srk = srk_handle
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def tool(self, *cmd, stdin=None):
+        return run(list(cmd), self.env, stdin=stdin, what=cmd[0])
+
+    def flush_transients(self):
+        self.tool("tpm2_flushcontext", "-t")
+
+    def persistent_handles(self):
+        out = self.tool("tpm2_getcap", "handles-persistent").decode()
+        return {int(h, 16) for h in re.findall(r"^- (0x[0-9a-fA-F]+)$", out, re.M)}
+
+    def public(self, handle):
+        """The TPMT_PUBLIC at a handle: tpm2_readpublic -f tss writes a
+        TPM2B_PUBLIC, whose 2-byte size is dropped (protocol.md 4)."""
+        out = self.path(f"pub-{handle}.tss")
+        self.tool("tpm2_readpublic", "-c", handle, "-f", "tss", "-o", out)
+        return strip_size(read_file(out), "TPM2B_PUBLIC from tpm2_readpublic")
+
+    def ensure_srk(self):
+        """A storage key of the owner hierarchy at the SRK handle, created
+        (tpm2-tools' default ECC P-256 storage template) if absent."""
+        if int(self.srk, 16) in self.persistent_handles():
+            return
+        ctx = self.path("srk.ctx")
+        self.tool("tpm2_createprimary", "-C", "o", "-g", "sha256",
+                  "-G", "ecc256:aes128cfb", "-c", ctx)
+        self.tool("tpm2_evictcontrol", "-C", "o", "-c", ctx, self.srk)
+        self.flush_transients()
+        log(f"created the SRK at {self.srk}")
+
+    def create_key(self, attrs, handle):
+        """Create a P-256 signing key under the SRK, persist it at handle
+        (tpm2_send needs it there, see certify()), return its TPMT_PUBLIC."""
+        pub, priv, ctx = self.path("ldevid.pub"), self.path("ldevid.priv"), self.path("ldevid.ctx")
+        self.tool("tpm2_create", "-C", self.srk, "-g", "sha256",
+                  "-G", "ecc256:ecdsa-sha256", "-a", attrs, "-u", pub, "-r", priv)
+        self.tool("tpm2_load", "-C", self.srk, "-u", pub, "-r", priv, "-c", ctx)
+        self.tool("tpm2_evictcontrol", "-C", "o", "-c", ctx, handle)
+        self.flush_transients()
+        os.unlink(ctx)
+        # tpm2_create -u writes a TPM2B_PUBLIC too.
+        return strip_size(read_file(pub), "TPM2B_PUBLIC from tpm2_create -u")
+
+    def evict(self, handle):
+        self.tool("tpm2_evictcontrol", "-C", "o", "-c", handle)
+
+    def sign_digest(self, handle, key_type, digest):
+        """TPM2_Sign(handle, digest, SHA-256 scheme, NULL ticket): a
+        marshalled TPMT_SIGNATURE (tpm2_sign's default tss format)."""
+        d, sig = self.path("T.bin"), self.path("challenge_signature.tss")
+        write_file(d, digest)
+        scheme = "ecdsa" if key_type == TPM_ALG_ECC else "rsassa"
+        self.tool("tpm2_sign", "-c", handle, "-g", "sha256", "-s", scheme,
+                  "-d", "-o", sig, d)
+        return read_file(sig)
+
+    def certify(self, object_handle, sign_handle, signer_type, qualifying):
+        """TPM2_Certify(object, signer, qualifyingData, SHA-256 scheme).
+
+        tpm2_certify (tpm2-tools 5.4) always sends an empty qualifyingData,
+        so the command is marshalled here (TPM 2.0 Part 3, 18.2) and sent
+        with tpm2_send. Both handles are persistent: tpm2_send is one
+        command on one connection, and through tpm2-abrmd a transient object
+        does not outlive the tool that loaded it. Both take the empty
+        password (TPM_RS_PW); objectHandle needs the ADMIN role, which the
+        password gives since the new key has adminWithPolicy clear.
+        """
+        pw = struct.pack(">IHBH", TPM_RS_PW, 0, 0, 0)
+        auth = pw + pw
+        if signer_type == TPM_ALG_ECC:
+            scheme = struct.pack(">HH", TPM_ALG_ECDSA, TPM_ALG_SHA256)
+        else:
+            scheme = struct.pack(">HH", TPM_ALG_RSASSA, TPM_ALG_SHA256)
+        params = struct.pack(">H", len(qualifying)) + qualifying + scheme
+        body = (struct.pack(">II", int(object_handle, 16), int(sign_handle, 16)) +
+                struct.pack(">I", len(auth)) + auth + params)
+        cmd = struct.pack(">HII", TPM_ST_SESSIONS, 10 + len(body), TPM_CC_CERTIFY) + body
+        write_file(self.path("certify.cmd"), cmd)
+        rsp = self.tool("tpm2_send", stdin=cmd)
+        write_file(self.path("certify.rsp"), rsp)
+        if len(rsp) < 10:
+            raise ClientError("TPM2_Certify: short response")
+        tag, size, rc = struct.unpack(">HII", rsp[:10])
+        if rc != 0:
+            raise ClientError(f"TPM2_Certify failed: TPM response code 0x{rc:08x}")
+        if size != len(rsp) or tag != TPM_ST_SESSIONS:
+            raise ClientError("TPM2_Certify: malformed response")
+        (param_size,) = struct.unpack(">I", rsp[10:14])
+        params = rsp[14:14 + param_size]
+        (attest_size,) = struct.unpack(">H", params[:2])
+        certify_info = params[2:2 + attest_size]      # TPMS_ATTEST, no size
+        signature = params[2 + attest_size:]          # TPMT_SIGNATURE
+        if len(certify_info) != attest_size or len(signature) < 4:
+            raise ClientError("TPM2_Certify: malformed response parameters")
+        magic, st = struct.unpack(">IH", certify_info[:6])
+        if magic != TPM_GENERATED_VALUE or st != TPM_ST_ATTEST_CERTIFY:
+            raise ClientError("TPM2_Certify: not a TPM-generated certify structure")
+        return certify_info, signature
+
+
+def strip_size(data, what):
+    """A TPM2B's contents: check the 2-byte size against the rest, drop it."""
+    if len(data) < 2 or struct.unpack(">H", data[:2])[0] != len(data) - 2:
+        raise ClientError(f"{what} does not start with its own size")
+    return data[2:]
+
+
+def tpm_name(public):
+    """The Name of a TPMT_PUBLIC: nameAlg || H_nameAlg(TPMT_PUBLIC)."""
+    name_alg = struct.unpack(">H", public[2:4])[0]
+    if name_alg != TPM_ALG_SHA256:
+        raise ClientError(f"nameAlg 0x{name_alg:04x}: only SHA-256 is computed here")
+    return public[2:4] + hashlib.sha256(public).digest()
+
+
+# --------------------------------------------------------------------------
+# the enrollment
+
+
+def transcript(nonce, exporter, csr):
+    """protocol.md 5: T = SHA-256("devid/v1 enroll" || nonce || exporter ||
+    SHA-256(csr))."""
+    assert len(TRANSCRIPT_PREFIX) == 15
+    if len(nonce) != 32 or len(exporter) != 32:
+        raise ClientError(f"nonce of {len(nonce)} and exporter of "
+                          f"{len(exporter)} bytes, want 32 each")
+    return hashlib.sha256(TRANSCRIPT_PREFIX + nonce + exporter +
+                          hashlib.sha256(csr).digest()).digest()
+
+
+def make_csr(args, env, work, key_uri, software):
+    """A DER PKCS#10 request signed by the key (its subject is ignored by the
+    verifier, protocol.md 4)."""
+    out = os.path.join(work, "csr.der")
+    cmd = ["openssl", "req", "-new", "-sha256", "-subj", "/CN=devid interop client",
+           "-outform", "DER", "-out", out, "-key", key_uri]
+    if not software:
+        cmd[2:2] = ["-provider", "default", "-provider", "tpm2",
+                    "-propquery", "?tpm2.signature"]
+    run(cmd, env, what="openssl req")
+    run(["openssl", "req", "-inform", "DER", "-in", out, "-noout", "-verify"],
+        env, what="openssl req -verify")
+    return read_file(out)
+
+
+class Exchange:
+    """The outcome of one request, for result.json."""
+
+    def __init__(self, pb, what, status, headers, body):
+        self.what, self.status, self.headers, self.body = what, status, headers, body
+        self.error = None
+        if status != 200:
+            if headers.get("content-type") != CONTENT_TYPE:
+                raise ClientError(f"{what}: {status} without an Error body "
+                                  f"(Content-Type {headers.get('content-type')})")
+            self.error = pb.Error.FromString(body)
+
+    def summary(self, pb):
+        s = {"status": self.status, "content_type": self.headers.get("content-type")}
+        if self.error is not None:
+            s.update(reason=reason_name(pb, self.error.reason),
+                     reason_value=int(self.error.reason),
+                     message=self.error.message,
+                     retryable=self.error.retryable,
+                     retry_after_seconds=self.error.retry_after_seconds)
+        return s
+
+
+def challenge(pb, conn, intermediates):
+    req = pb.ChallengeRequest(protocol_version=1, agent_version="devid-interop/1")
+    body = req.SerializeToString()
+    # protocol.md 4 has ChallengeRequest.intermediates (3); enroll.proto
+    # reserves 3, so the field is encoded by hand.
+    for der in intermediates:
+        body += bytes_field(3, der)
+    ex = Exchange(pb, "challenge", *conn.request("POST", "/v1/challenge", body))
+    if ex.error is None:
+        resp = pb.ChallengeResponse.FromString(ex.body)
+        if len(resp.nonce) != 32 or not resp.token:
+            raise ClientError(f"challenge answer with a {len(resp.nonce)}-byte "
+                              f"nonce and a {len(resp.token)}-byte token")
+        return ex, resp
+    return ex, None
+
+
+def enroll(args):
+    work = os.path.abspath(args.work)
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, TPM2TOOLS_TCTI=args.tcti, TPM2OPENSSL_TCTI=args.tcti)
+    result = {"fault": args.fault, "tls_requested": args.tls}
+    result_path = os.path.join(work, "result.json")
+    conns = []
+    tpm = Tpm(env, work, args.srk_handle)
+    key_made = False
+    enrolled = False
+    with tempfile.TemporaryDirectory(prefix="devid-interop-") as tmp:
+        try:
+            pb = load_messages(args.proto, tmp)
+            intermediates = pem_certs_to_der(args.chain)
+            idevid_public = tpm.public(args.idevid_handle)
+            signer_type = struct.unpack(">H", idevid_public[:2])[0]
+            if signer_type not in (TPM_ALG_ECC, TPM_ALG_RSA):
+                raise ClientError(f"IDevID key type 0x{signer_type:04x}")
+            tpm.ensure_srk()
+            if int(args.key_handle, 16) in tpm.persistent_handles():
+                raise ClientError(f"handle {args.key_handle} is already in use")
+
+            c1 = TlsConnection("1", args.url, args, env, work)
+            conns.append(c1)
+            result.update(tls=c1.version, ems=c1.ems)
+            if args.fault == "no-ems" and c1.ems is not False:
+                raise ClientError(f"{c1.version} with EMS {c1.ems}: cannot test without EMS")
+            ex, ch = challenge(pb, c1, intermediates)
+            result["challenge"] = ex.summary(pb)
+            if ch is None:
+                log(f"challenge refused: {result['challenge']}")
+                return 1
+            result["expires_at"] = ch.expires_at
+
+            conn = c1
+            if args.fault == "wrong-connection":
+                conn = TlsConnection("2", args.url, args, env, work)
+                conns.append(conn)
+                result["exporters_differ"] = conn.exporter != c1.exporter
+
+            # The new key (section 6), persistent at --key-handle.
+            attrs = LDEVID_ATTRS_NO_FIXEDTPM if args.fault == "no-fixedtpm" else LDEVID_ATTRS
+            ldevid_public = tpm.create_key(attrs, args.key_handle)
+            key_made = True
+            write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
+            run(["tpm2_readpublic", "-c", args.key_handle, "-f", "pem",
+                 "-o", os.path.join(work, "ldevid-pub.pem")], env, what="tpm2_readpublic")
+
+            if args.fault == "csr-mismatch":
+                other = os.path.join(work, "other.key")
+                run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                     "ec_paramgen_curve:P-256", "-out", other], env, what="openssl genpkey")
+                csr = make_csr(args, env, work, other, software=True)
+            else:
+                csr = make_csr(args, env, work, f"handle:{args.key_handle}", software=False)
+
+            T = transcript(ch.nonce, conn.exporter, csr)
+            signature = tpm.sign_digest(args.idevid_handle, signer_type, T)
+            certify_info, certify_signature = tpm.certify(
+                args.key_handle, args.idevid_handle, signer_type, T)
+            # What the verifier will check (section 6), checked here first so
+            # that a refusal cannot come from a mistake of this client.
+            check_attest(certify_info, T, tpm_name(ldevid_public))
+
+            req = pb.EnrollRequest(
+                token=ch.token, csr=csr, challenge_signature=signature,
+                evidence=pb.TpmEvidence(
+                    certify_info=certify_info, certify_signature=certify_signature,
+                    ldevid_public=ldevid_public, signer=pb.SIGNER_KIND_IDEVID,
+                    signer_public=idevid_public),
+                intermediates=intermediates)
+            body = req.SerializeToString()
+            write_file(os.path.join(work, "enroll_request.bin"), body)
+            ex = Exchange(pb, "enroll", *conn.request("POST", "/v1/enroll", body))
+            result["enroll"] = ex.summary(pb)
+            if ex.error is not None:
+                log(f"enroll refused: {result['enroll']}")
+                return 1
+            resp = pb.EnrollResponse.FromString(ex.body)
+            if not resp.certificate:
+                raise ClientError("enroll answered 200 without a certificate")
+            write_file(os.path.join(work, "cert.der"), resp.certificate)
+            write_file(os.path.join(work, "cert.pem"), der_to_pem(resp.certificate))
+            write_file(os.path.join(work, "chain.pem"),
+                       b"".join(der_to_pem(c) for c in resp.chain))
+            result.update(serial=resp.serial, chain_len=len(resp.chain))
+            enrolled = True
+            log(f"enrolled: certificate serial {resp.serial}")
+            return 0
+        except ClientError as e:
+            result["error"] = str(e)
+            log(f"error: {e}")
+            return 2
+        except Exception as e:  # a malformed answer, a bug here: not a refusal
+            result["error"] = f"{type(e).__name__}: {e}"
+            log(f"error: {type(e).__name__}: {e}")
+            return 2
+        finally:
+            for c in conns:
+                c.close()
+            result["s_client_pids"] = [c.proc.pid for c in conns]
+            # Only an issued key stays in the TPM.
+            if key_made and not enrolled:
+                try:
+                    tpm.evict(args.key_handle)
+                except ClientError as e:
+                    log(f"cannot evict {args.key_handle}: {e}")
+            try:
+                tpm.flush_transients()
+            except ClientError as e:
+                log(f"cannot flush transient objects: {e}")
+            with open(result_path, "w") as f:
+                json.dump(result, f, indent=1, sort_keys=True)
+
+
+def check_attest(info, T, name):
+    """TPMS_ATTEST: magic, type, qualifiedSigner (TPM2B_NAME), extraData
+    (TPM2B_DATA) = T, clockInfo (17 bytes), firmwareVersion (8), then
+    attested.certify: name (TPM2B_NAME) = the new key's Name."""
+    off = 6
+    (n,) = struct.unpack(">H", info[off:off + 2])
+    off += 2 + n
+    (n,) = struct.unpack(">H", info[off:off + 2])
+    extra = info[off + 2:off + 2 + n]
+    off += 2 + n + 17 + 8
+    (n,) = struct.unpack(">H", info[off:off + 2])
+    certified = info[off + 2:off + 2 + n]
+    if extra != T:
+        raise ClientError("TPM2_Certify: extraData is not T")
+    if certified != name:
+        raise ClientError("TPM2_Certify: the certified Name is not the new key's")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--ca-bundle", required=True, help="verifies the verifier's TLS certificate")
+    ap.add_argument("--idevid-cert", required=True, help="PEM IDevID certificate")
+    ap.add_argument("--chain", required=True, help="PEM intermediates the device holds")
+    ap.add_argument("--proto", required=True, help="directory holding devid/v1/enroll.proto")
+    ap.add_argument("--tcti", required=True)
+    ap.add_argument("--work", required=True, help="output directory")
+    ap.add_argument("--tls", choices=["1.3", "1.2"], default="1.3")
+    ap.add_argument("--idevid-handle", default="0x81020000")
+    ap.add_argument("--srk-handle", default="0x81000001")
+    ap.add_argument("--key-handle", default="0x81020001",
+                    help="where the new key is kept (persistent)")
+    ap.add_argument("--fault", default="none",
+                    choices=["none", "wrong-connection", "no-fixedtpm", "csr-mismatch",
+                             "no-ems"])
+    ap.add_argument("--no-handshake-chain", action="store_true",
+                    help="send the intermediates only in the messages")
+    return enroll(ap.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
