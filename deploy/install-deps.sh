@@ -13,7 +13,8 @@ set -euo pipefail
 
 # Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for.
 build=(cmake make gcc pkg-config libssl-dev libtss2-dev libcurl4-openssl-dev
-       libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev)
+       libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev
+       libsystemd-dev)
 # The demo: a software TPM with its resource manager, tpm2-tools for the
 # factory simulator, the openssl command for the lab PKI, ss for free ports.
 runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0
