@@ -91,6 +91,59 @@ static int check_attributes(const TPMT_PUBLIC *pub, char *why, size_t why_len)
     return 0;
 }
 
+/* The key types and parameters accepted for the new key (docs/protocol.md
+ * section 6): ECC on NIST P-256, P-384 or P-521, or RSA of at least
+ * ATTEST_RSA_MIN_BITS whose modulus is as long as keyBits says. */
+static int check_key_type(const TPMT_PUBLIC *pub, char *why, size_t why_len)
+{
+    const TPMS_RSA_PARMS *rsa = &pub->parameters.rsaDetail;
+
+    switch (pub->type) {
+        case TPM2_ALG_ECC:
+            switch (pub->parameters.eccDetail.curveID) {
+                case TPM2_ECC_NIST_P256:
+                case TPM2_ECC_NIST_P384:
+                case TPM2_ECC_NIST_P521:
+                    return 0;
+                default:
+                    snprintf(why, why_len,
+                             "ldevid_public: ECC curve 0x%04x: only NIST P-256, P-384 and P-521",
+                             (unsigned)pub->parameters.eccDetail.curveID);
+                    return DEVID_ERR_ATTEST_ATTRIBUTES;
+            }
+        case TPM2_ALG_RSA:
+            if (rsa->keyBits < ATTEST_RSA_MIN_BITS || pub->unique.rsa.size * 8u != rsa->keyBits) {
+                snprintf(why, why_len,
+                         "ldevid_public: RSA key of %u bits (modulus of %u bytes): at least %d "
+                         "bits",
+                         (unsigned)rsa->keyBits, (unsigned)pub->unique.rsa.size,
+                         ATTEST_RSA_MIN_BITS);
+                return DEVID_ERR_ATTEST_ATTRIBUTES;
+            }
+            return 0;
+        default:
+            snprintf(why, why_len, "ldevid_public: key type 0x%04x: only ECC and RSA",
+                     (unsigned)pub->type);
+            return DEVID_ERR_ATTEST_ATTRIBUTES;
+    }
+}
+
+/* The name algorithms accepted for the new key. */
+static int check_name_alg(const TPMT_PUBLIC *pub, char *why, size_t why_len)
+{
+    switch (pub->nameAlg) {
+        case TPM2_ALG_SHA256:
+        case TPM2_ALG_SHA384:
+        case TPM2_ALG_SHA512:
+            return 0;
+        default:
+            snprintf(why, why_len,
+                     "ldevid_public: nameAlg 0x%04x: only SHA-256, SHA-384 and SHA-512",
+                     (unsigned)pub->nameAlg);
+            return DEVID_ERR_ATTEST_ATTRIBUTES;
+    }
+}
+
 static int check_signer(struct attest_result *res, const struct attest_input *in, char *why,
                         size_t why_len)
 {
@@ -208,6 +261,8 @@ int attest_check_certify(struct attest_result *res, const struct attest_input *i
         r = DEVID_ERR_ATTEST_MALFORMED;
         goto out;
     }
+    if ((r = check_name_alg(&pub, why, why_len)) != 0)
+        goto out;
     if (tpmkey_name_from_bytes(name, &name_len, in->pub, in->pub_len) != 0) {
         snprintf(why, why_len, "ldevid_public: unsupported nameAlg");
         r = DEVID_ERR_ATTEST_NAME;
@@ -219,7 +274,8 @@ int attest_check_certify(struct attest_result *res, const struct attest_input *i
         r = DEVID_ERR_ATTEST_NAME;
         goto out;
     }
-    if ((r = check_attributes(&pub, why, why_len)) != 0)
+    if ((r = check_attributes(&pub, why, why_len)) != 0 ||
+        (r = check_key_type(&pub, why, why_len)) != 0)
         goto out;
     if ((r = check_signer(res, in, why, why_len)) != 0)
         goto out;

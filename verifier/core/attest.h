@@ -10,6 +10,9 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
+/* Smallest RSA key accepted for the new key, in bits. */
+#define ATTEST_RSA_MIN_BITS 2048
+
 struct attest_input {
     /* Raw TPMS_ATTEST bytes (contents of TPM2B_ATTEST). */
     const uint8_t *info;
@@ -63,10 +66,13 @@ void attest_result_cleanup(struct attest_result *res);
 /*
  * attest_check_certify checks |in|: TPMS_ATTEST magic TPM_GENERATED_VALUE,
  * type TPM_ST_ATTEST_CERTIFY, no trailing bytes (DEVID_ERR_ATTEST_MALFORMED);
- * extraData == qualifying (DEVID_ERR_ATTEST_NONCE); certified Name == Name of
- * |pub| computed over its bytes (DEVID_ERR_ATTEST_NAME); key attributes
- * fixedTPM, fixedParent, sensitiveDataOrigin, sign, not decrypt, not
- * restricted (DEVID_ERR_ATTEST_ATTRIBUTES); signer_public parses, its key
+ * extraData == qualifying (DEVID_ERR_ATTEST_NONCE); |pub| parses
+ * (DEVID_ERR_ATTEST_MALFORMED) and its nameAlg is SHA-256, SHA-384 or SHA-512
+ * (DEVID_ERR_ATTEST_ATTRIBUTES); certified Name == Name of |pub| computed
+ * over its bytes (DEVID_ERR_ATTEST_NAME); key attributes fixedTPM,
+ * fixedParent, sensitiveDataOrigin, sign, not decrypt, not restricted, and
+ * type ECC P-256/P-384/P-521 or RSA of at least ATTEST_RSA_MIN_BITS
+ * (DEVID_ERR_ATTEST_ATTRIBUTES); signer_public parses, its key
  * equals |signer| (DEVID_ERR_ATTEST_SIGNATURE) and, for an IAK, it is
  * restricted, sign and fixedTPM (DEVID_ERR_ATTEST_ATTRIBUTES); signature by
  * |signer| over the hash of |info| (DEVID_ERR_ATTEST_SIGNATURE). Fills |res|

@@ -288,6 +288,75 @@ static void test_pub_trailing(void **state)
     assert_int_equal(check(e, why, sizeof(why)), DEVID_ERR_ATTEST_MALFORMED);
 }
 
+/* Certifies the public area |pub| (marshalled here) instead of the
+ * fixture's key. */
+static void ev_certify_public(struct ev *e, const TPMT_PUBLIC *pub)
+{
+    size_t off = 0;
+
+    assert_int_equal(Tss2_MU_TPMT_PUBLIC_Marshal(pub, e->pub, sizeof(e->pub), &off),
+                     TSS2_RC_SUCCESS);
+    e->pub_len = off;
+    tu_tpm_name(&e->name, e->pub, e->pub_len);
+    e->info_len = sizeof(e->info);
+    tu_certify_info(e->info, &e->info_len, &e->name, e->t, sizeof(e->t));
+    ev_sign(e, e->signer);
+}
+
+/* An RSA public area of |bits| bits with a modulus of |bytes| bytes. */
+static void rsa_public(TPMT_PUBLIC *pub, unsigned bits, unsigned bytes)
+{
+    memset(pub, 0, sizeof(*pub));
+    pub->type = TPM2_ALG_RSA;
+    pub->nameAlg = TPM2_ALG_SHA256;
+    pub->objectAttributes = TU_LDEVID_ATTRS;
+    pub->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    pub->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
+    pub->parameters.rsaDetail.keyBits = (TPMI_RSA_KEY_BITS)bits;
+    pub->unique.rsa.size = (UINT16)bytes;
+    memset(pub->unique.rsa.buffer, 0xc5, bytes);
+}
+
+static void expect_type_refused(struct ev *e, const TPMT_PUBLIC *pub, const char *word)
+{
+    char why[256];
+
+    ev_certify_public(e, pub);
+    assert_int_equal(check(e, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, word));
+}
+
+/* RSA below 2048 bits, or whose modulus is not keyBits long, is refused. */
+static void test_rsa_small(void **state)
+{
+    TPMT_PUBLIC pub;
+
+    rsa_public(&pub, 1024, 128);
+    expect_type_refused(*state, &pub, "1024 bits");
+    rsa_public(&pub, 2048, 128);
+    expect_type_refused(*state, &pub, "at least 2048 bits");
+}
+
+static void test_key_type_refused(void **state)
+{
+    struct ev *e = *state;
+    TPMT_PUBLIC pub;
+
+    e->pub_len = sizeof(e->pub);
+    tu_tpm_public(&pub, e->pub, &e->pub_len, e->ldevid, TU_LDEVID_ATTRS);
+    pub.parameters.eccDetail.curveID = TPM2_ECC_BN_P256;
+    expect_type_refused(e, &pub, "curve 0x0010");
+    tu_tpm_public(&pub, e->pub, &e->pub_len, e->ldevid, TU_LDEVID_ATTRS);
+    pub.nameAlg = TPM2_ALG_SHA1;
+    expect_type_refused(e, &pub, "nameAlg 0x0004");
+    memset(&pub, 0, sizeof(pub));
+    pub.type = TPM2_ALG_KEYEDHASH;
+    pub.nameAlg = TPM2_ALG_SHA256;
+    pub.objectAttributes = TU_LDEVID_ATTRS;
+    pub.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+    expect_type_refused(e, &pub, "key type 0x0008");
+}
+
 static void test_missing_input(void **state)
 {
     struct ev *e = *state;
@@ -432,6 +501,8 @@ int main(void)
         T(test_wrong_type),
         T(test_pub_trailing),
         T(test_missing_input),
+        T(test_rsa_small),
+        T(test_key_type_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
