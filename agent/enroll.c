@@ -209,7 +209,7 @@ static int challenge(struct flow *f)
 {
     int r;
 
-    if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http)) != 0)
+    if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http, f->dev.chain)) != 0)
         return r;
     return http_exporter(f->http, f->exporter);
 }

@@ -55,14 +55,15 @@ static int post(uint8_t **body, size_t *body_len, struct exchange_refusal *refus
     return r;
 }
 
-int exchange_challenge(struct wire_challenge *out, struct exchange_refusal *refusal, struct http *h)
+int exchange_challenge(struct wire_challenge *out, struct exchange_refusal *refusal, struct http *h,
+                       STACK_OF(X509) *intermediates)
 {
     uint8_t *req = NULL, *body = NULL;
     size_t req_len = 0, body_len = 0;
     char why[256];
     int r;
 
-    if ((r = wire_challenge_request(&req, &req_len)) != 0)
+    if ((r = wire_challenge_request(&req, &req_len, intermediates)) != 0)
         return r;
     if ((r = post(&body, &body_len, refusal, h, CHALLENGE_PATH, req, req_len)) != 0)
         goto out;

@@ -28,14 +28,48 @@ struct request_parts {
     size_t n_inter;
 };
 
-static void request_parts_cleanup(struct request_parts *p)
+/* Frees the |n| DER certificates of |inter|. */
+static void chain_der_free(ProtobufCBinaryData *inter, size_t n)
 {
     size_t i;
 
+    for (i = 0; i < n; i++)
+        OPENSSL_free(inter[i].data);
+}
+
+static void request_parts_cleanup(struct request_parts *p)
+{
     OPENSSL_free(p->iak_der);
-    for (i = 0; i < p->n_inter; i++)
-        OPENSSL_free(p->inter[i].data);
+    chain_der_free(p->inter, p->n_inter);
     memset(p, 0, sizeof(*p));
+}
+
+static int der(uint8_t **out, size_t *out_len, X509 *x)
+{
+    int n;
+
+    *out = NULL;
+    if ((n = i2d_X509(x, out)) <= 0)
+        return DEVID_ERR_ALLOC;
+    *out_len = (size_t)n;
+    return 0;
+}
+
+/* chain_der encodes the certificates of |sk| (may be NULL) into |inter|,
+ * counting them in |*n|; the caller frees them with chain_der_free. */
+static int chain_der(ProtobufCBinaryData inter[WIRE_CHAIN_MAX], size_t *n, STACK_OF(X509) *sk)
+{
+    int i, r;
+
+    *n = 0;
+    if (sk != NULL && sk_X509_num(sk) > WIRE_CHAIN_MAX)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    for (i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
+        if ((r = der(&inter[i].data, &inter[i].len, sk_X509_value(sk, i))) != 0)
+            return r;
+        *n = (size_t)i + 1;
+    }
+    return 0;
 }
 
 /* pack sets |*out| (malloc) to the encoding of |msg|. */
@@ -49,9 +83,12 @@ static int pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *msg)
     return 0;
 }
 
-int wire_challenge_request(uint8_t **out, size_t *out_len)
+int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates)
 {
     Devid__V1__ChallengeRequest req = DEVID__V1__CHALLENGE_REQUEST__INIT;
+    ProtobufCBinaryData inter[WIRE_CHAIN_MAX];
+    size_t n = 0;
+    int r;
 
     if (out == NULL || out_len == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
@@ -59,7 +96,13 @@ int wire_challenge_request(uint8_t **out, size_t *out_len)
     *out_len = 0;
     req.protocol_version = WIRE_PROTOCOL_VERSION;
     req.agent_version = (char *)"devid-agent/" DEVID_VERSION;
-    return pack(out, out_len, &req.base);
+    if ((r = chain_der(inter, &n, intermediates)) == 0) {
+        req.intermediates = n > 0 ? inter : NULL;
+        req.n_intermediates = n;
+        r = pack(out, out_len, &req.base);
+    }
+    chain_der_free(inter, n);
+    return r;
 }
 
 int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t len, char *why,
@@ -117,21 +160,10 @@ static bool check_request(const struct wire_enroll_request *in, char *why, size_
     return false;
 }
 
-static int der(uint8_t **out, size_t *out_len, X509 *x)
-{
-    int n;
-
-    *out = NULL;
-    if ((n = i2d_X509(x, out)) <= 0)
-        return DEVID_ERR_ALLOC;
-    *out_len = (size_t)n;
-    return 0;
-}
-
 /* encode_parts marshals the TPM structures and encodes the certificates. */
 static int encode_parts(struct request_parts *p, const struct wire_enroll_request *in)
 {
-    int i, r;
+    int r;
 
     if (Tss2_MU_TPMT_SIGNATURE_Marshal(in->challenge_signature, p->challenge_sig,
                                        sizeof(p->challenge_sig),
@@ -146,13 +178,7 @@ static int encode_parts(struct request_parts *p, const struct wire_enroll_reques
         return DEVID_ERR_INVALID_ARGUMENT;
     if (in->iak_cert != NULL && (r = der(&p->iak_der, &p->iak_der_len, in->iak_cert)) != 0)
         return r;
-    for (i = 0; in->intermediates != NULL && i < sk_X509_num(in->intermediates); i++) {
-        if ((r = der(&p->inter[i].data, &p->inter[i].len, sk_X509_value(in->intermediates, i))) !=
-            0)
-            return r;
-        p->n_inter = (size_t)i + 1;
-    }
-    return 0;
+    return chain_der(p->inter, &p->n_inter, in->intermediates);
 }
 
 int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll_request *in,

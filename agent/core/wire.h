@@ -72,10 +72,12 @@ struct wire_error {
 
 /*
  * wire_challenge_request sets |*out| (malloc) to the encoded ChallengeRequest
- * of this agent (WIRE_PROTOCOL_VERSION, "devid-agent/VERSION") and |*out_len|
- * to its length. Returns 0 or DEVID_ERR_ALLOC.
+ * of this agent (WIRE_PROTOCOL_VERSION, "devid-agent/VERSION", and the DER
+ * of each of |intermediates|, the device's chain: may be NULL) and |*out_len|
+ * to its length. Returns 0, DEVID_ERR_INVALID_ARGUMENT for more than
+ * WIRE_CHAIN_MAX intermediates, or DEVID_ERR_ALLOC.
  */
-int wire_challenge_request(uint8_t **out, size_t *out_len);
+int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates);
 
 /*
  * wire_challenge_parse decodes the ChallengeResponse |buf| (|len| bytes) into

@@ -82,18 +82,46 @@ static uint8_t *packed(size_t *len, const ProtobufCMessage *msg)
 
 static void challenge_request_decodes(void **state)
 {
+    struct fixture *f = *state;
     Devid__V1__ChallengeRequest *req;
-    uint8_t *buf = NULL;
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    uint8_t *buf = NULL, *want = NULL;
     size_t len = 0;
+    int i, n;
 
-    (void)state;
-    assert_int_equal(wire_challenge_request(&buf, &len), 0);
+    assert_int_equal(wire_challenge_request(&buf, &len, NULL), 0);
     assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
     assert_int_equal(req->protocol_version, WIRE_PROTOCOL_VERSION);
     assert_string_equal(req->agent_version, "devid-agent/" DEVID_VERSION);
+    assert_int_equal(req->n_intermediates, 0);
     devid__v1__challenge_request__free_unpacked(req, NULL);
     free(buf);
-    assert_int_equal(wire_challenge_request(NULL, &len), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(wire_challenge_request(NULL, &len, NULL), DEVID_ERR_INVALID_ARGUMENT);
+
+    /* The device's chain goes along, in order, as DER. */
+    assert_non_null(chain);
+    assert_true(sk_X509_push(chain, f->ca) > 0);
+    assert_true(sk_X509_push(chain, f->cert) > 0);
+    assert_int_equal(wire_challenge_request(&buf, &len, chain), 0);
+    assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
+    assert_int_equal(req->n_intermediates, 2);
+    for (i = 0; i < 2; i++) {
+        assert_true((n = i2d_X509(sk_X509_value(chain, i), &want)) > 0);
+        assert_int_equal(req->intermediates[i].len, n);
+        assert_memory_equal(req->intermediates[i].data, want, (size_t)n);
+        OPENSSL_free(want);
+        want = NULL;
+    }
+    devid__v1__challenge_request__free_unpacked(req, NULL);
+    free(buf);
+
+    /* More than the schema allows is refused, not cut. */
+    while (sk_X509_num(chain) <= WIRE_CHAIN_MAX)
+        assert_true(sk_X509_push(chain, f->ca) > 0);
+    buf = NULL;
+    assert_int_equal(wire_challenge_request(&buf, &len, chain), DEVID_ERR_INVALID_ARGUMENT);
+    assert_null(buf);
+    sk_X509_free(chain);
 }
 
 /* challenge packs a ChallengeResponse with a nonce of |nonce_len| bytes and
