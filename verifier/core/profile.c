@@ -187,3 +187,33 @@ out:
     X509_free(x);
     return r;
 }
+
+int profile_response_chain(STACK_OF(X509) **out, X509 *issuer, STACK_OF(X509) *above)
+{
+    STACK_OF(X509) *sk = NULL;
+    X509 *x;
+    int i, r = DEVID_ERR_ALLOC;
+
+    if (out == NULL || issuer == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if ((sk = sk_X509_new_null()) == NULL)
+        goto out;
+    for (i = 0, x = issuer; x != NULL;
+         x = i < sk_X509_num(above) ? sk_X509_value(above, i++) : NULL) {
+        if (X509_self_signed(x, 0) == 1)
+            break;
+        if (X509_up_ref(x) != 1)
+            goto out;
+        if (sk_X509_push(sk, x) <= 0) {
+            X509_free(x);
+            goto out;
+        }
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    sk_X509_pop_free(sk, X509_free);
+    return r;
+}

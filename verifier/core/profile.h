@@ -40,4 +40,15 @@ struct profile_input {
  */
 int profile_build(X509 **out, const struct profile_input *in);
 
+/*
+ * profile_response_chain sets |*out| to a new stack of what
+ * EnrollResponse.chain carries for certificates issued by |issuer|: |issuer|
+ * and then the certificates of |above| (issuer's issuer first, may be NULL),
+ * up to but not including the first self-signed one (the root, which the
+ * client has out of band). Empty when |issuer| is itself self-signed. The
+ * stack holds a reference to each (free with sk_X509_pop_free). Returns 0,
+ * DEVID_ERR_INVALID_ARGUMENT or DEVID_ERR_ALLOC.
+ */
+int profile_response_chain(STACK_OF(X509) **out, X509 *issuer, STACK_OF(X509) *above);
+
 #endif

@@ -207,13 +207,62 @@ static void test_serial_not_printablestring(void **state)
     X509_free(x);
 }
 
+/* response_chain_is checks that profile_response_chain of |issuer| and
+ * |above| is exactly the |n| certificates of |want|, in order. */
+static void response_chain_is(X509 *issuer, STACK_OF(X509) *above, X509 *const *want, int n)
+{
+    STACK_OF(X509) *out = NULL;
+    int i;
+
+    assert_int_equal(profile_response_chain(&out, issuer, above), 0);
+    assert_int_equal(sk_X509_num(out), n);
+    for (i = 0; i < n; i++)
+        assert_ptr_equal(sk_X509_value(out, i), want[i]);
+    sk_X509_pop_free(out, X509_free);
+}
+
+/* EnrollResponse.chain: from the issuer up to, not including, the root. */
+static void test_response_chain(void **state)
+{
+    struct fx *f = *state;
+    struct tu_cert_spec spec = {.o = "Example Ops",
+                                .cn = "Ops Sub CA",
+                                .ca = 1,
+                                .not_before = TU_NOW - TU_DAY,
+                                .not_after = TU_NOW + 365 * TU_DAY};
+    EVP_PKEY *k1 = tu_ec_key(), *k2 = tu_ec_key();
+    X509 *sub1 = tu_cert(&spec, k1, f->ca, f->ca_key), *sub2 = tu_cert(&spec, k2, sub1, k1);
+    STACK_OF(X509) *above = sk_X509_new_null();
+    STACK_OF(X509) *out = NULL;
+    X509 *want[2] = {sub2, sub1};
+
+    assert_non_null(above);
+    response_chain_is(f->ca, NULL, want, 0);
+    response_chain_is(sub1, NULL, want + 1, 1);
+    assert_true(sk_X509_push(above, f->ca) > 0);
+    response_chain_is(sub1, above, want + 1, 1);
+    assert_true(sk_X509_unshift(above, sub1) > 0);
+    response_chain_is(sub2, above, want, 2);
+    assert_int_equal(profile_response_chain(&out, NULL, above), DEVID_ERR_INVALID_ARGUMENT);
+    assert_null(out);
+    sk_X509_free(above);
+    X509_free(sub2);
+    X509_free(sub1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_build_and_inspect),          T(test_san_copied), T(test_no_san), T(test_bad_serial),
+        T(test_build_and_inspect),
+        T(test_san_copied),
+        T(test_no_san),
+        T(test_bad_serial),
         T(test_serial_not_printablestring),
+        T(test_response_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
