@@ -26,9 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((req = devid__v1__enroll_request__unpack(NULL, size, data)) == NULL)
         return 0;
     memset(&facts, 0, sizeof(facts));
-    if (enroll_peek(&facts.asked, &cfg, req, w->idevid, NULL, FU_NOW) == 0)
+    in = (struct enroll_input){req, fu_tls(), &facts, FU_NOW};
+    if (enroll_peek(&facts.asked, &cfg, req, &in.tls, FU_NOW) == 0)
         facts.nonce = ENROLL_NONCE_UNUSED;
-    in = (struct enroll_input){req, w->idevid, NULL, w->exporter, &facts, FU_NOW};
     enroll_decide(&out, &cfg, &in);
     enroll_verdict_cleanup(&out);
     devid__v1__enroll_request__free_unpacked(req, NULL);

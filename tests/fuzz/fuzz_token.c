@@ -14,8 +14,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct fu_world *w = fu_world();
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
-    token_open(nonce, w->token_key, data, size, (int64_t)FU_NOW, w->idevid_sha256);
+    token_open(nonce, conn, w->token_key, data, size, (int64_t)FU_NOW, w->idevid_sha256);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <openssl/ec.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/tls1.h>
 #include <openssl/x509v3.h>
 #include <tss2/tss2_mu.h>
 
@@ -312,6 +313,7 @@ static void build(struct fu_world *w)
     CHECK(policy_add(w->policy, POLICY_DENY_SERIAL, "DENY*") == 0);
     fu_sha256(w->token_key, (const uint8_t *)"devid fuzz token key", 20);
     fu_sha256(w->exporter, (const uint8_t *)"devid fuzz exporter", 19);
+    CHECK(token_conn_hash(w->conn_hash, w->exporter, sizeof(w->exporter)) == 0);
     fu_sha256(w->qualifying, (const uint8_t *)"devid fuzz qualifying", 21);
     der = fu_der(&len, w->idevid);
     fu_sha256(w->idevid_sha256, der, len);
@@ -328,4 +330,12 @@ const struct fu_world *fu_world(void)
         built = 1;
     }
     return &w;
+}
+
+struct enroll_tls fu_tls(void)
+{
+    const struct fu_world *w = fu_world();
+    struct enroll_tls tls = {TLS1_3_VERSION, false, w->idevid, NULL, w->exporter};
+
+    return tls;
 }

@@ -17,6 +17,7 @@
 
 #include "common/transcript.h"
 #include "verifier/core/chain.h"
+#include "verifier/core/enroll.h"
 #include "verifier/core/policy.h"
 #include "verifier/core/token.h"
 
@@ -42,7 +43,9 @@ struct fu_world {
     struct policy *policy;
     uint8_t token_key[TOKEN_KEY_LEN];
     uint8_t exporter[TRANSCRIPT_EXPORTER_LEN];
-    /* SHA-256 of the IDevID DER: what tokens are bound to. */
+    /* token_conn_hash of |exporter|: the connection tokens are bound to. */
+    uint8_t conn_hash[TOKEN_CONN_HASH_LEN];
+    /* SHA-256 of the IDevID DER: the client tokens are bound to. */
     uint8_t idevid_sha256[TOKEN_CERT_HASH_LEN];
     /* A fixed 32-byte qualifyingData for the attest target. */
     uint8_t qualifying[32];
@@ -51,6 +54,10 @@ struct fu_world {
 /* fu_world returns the process-wide fixture, building it on first use. It is
  * never freed. */
 const struct fu_world *fu_world(void);
+
+/* fu_tls returns the TLS facts of the fixed connection: TLS 1.3, the IDevID
+ * as client certificate without a handshake chain, |exporter|. */
+struct enroll_tls fu_tls(void);
 
 /* fu_fail prints |what| and aborts. */
 void fu_fail(const char *what) __attribute__((noreturn));

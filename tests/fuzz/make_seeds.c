@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "fuzzutil.h"
 #include "verifier/core/attest.h"
+#include "verifier/core/challenge.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/csr.h"
 #include "verifier/core/enroll.h"
@@ -53,6 +54,7 @@ struct req_opts {
     int no_intermediates;
     int signer;
     TPMA_OBJECT attrs;
+    int other_connection; /* token sealed on another connection */
 };
 
 static uint8_t *pack_request(size_t *len, const struct req_opts *o)
@@ -70,7 +72,8 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     TPM2B_NAME name;
 
     memset(nonce, 0x5a, sizeof(nonce));
-    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256))
+    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256,
+                   o->other_connection ? w->idevid_sha256 : w->conn_hash))
         fu_fail("token_seal");
     csr = fu_csr_der(&csr_len, o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key,
                      o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key);
@@ -123,9 +126,9 @@ static int check_request(const uint8_t *buf, size_t len)
     if (req == NULL)
         fu_fail("unpack seed");
     memset(&facts, 0, sizeof(facts));
-    if (enroll_peek(&facts.asked, &cfg, req, w->idevid, NULL, FU_NOW) == 0)
+    in = (struct enroll_input){req, fu_tls(), &facts, FU_NOW};
+    if (enroll_peek(&facts.asked, &cfg, req, &in.tls, FU_NOW) == 0)
         facts.nonce = ENROLL_NONCE_UNUSED;
-    in = (struct enroll_input){req, w->idevid, NULL, w->exporter, &facts, FU_NOW};
     r = enroll_decide(&out, &cfg, &in);
     if (r != 0)
         fprintf(stderr, "  (%s)\n", out.why);
@@ -141,14 +144,17 @@ static void enroll_seeds(void)
         struct req_opts o;
         int want;
     } cases[] = {
-        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS}, 0},
-        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS}, DEVID_ERR_TOKEN_EXPIRED},
-        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS}, DEVID_ERR_CSR_KEY_MISMATCH},
-        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS}, DEVID_ERR_CHAIN_UNTRUSTED},
-        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS}, DEVID_ERR_ATTEST_SIGNATURE},
+        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0}, 0},
+        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_TOKEN_EXPIRED},
+        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_CSR_KEY_MISMATCH},
+        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_CHAIN_UNTRUSTED},
+        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS, 0}, DEVID_ERR_ATTEST_SIGNATURE},
         {"attrs_decrypt",
-         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT},
+         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT, 0},
          DEVID_ERR_ATTEST_ATTRIBUTES},
+        {"token_other_connection",
+         {300, 0, 0, 1, FU_LDEVID_ATTRS, 1},
+         DEVID_ERR_TOKEN_WRONG_CONNECTION},
     };
     size_t i, len;
     uint8_t *buf, *msg;
@@ -207,7 +213,8 @@ static void message_seeds(void)
     put_message("challenge_request", 0, &creq.base);
 
     memset(nonce, 0x5a, sizeof(nonce));
-    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256))
+    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256,
+                   w->conn_hash))
         fu_fail("token_seal");
     cresp.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
     cresp.token = (ProtobufCBinaryData){sizeof(token), token};
@@ -474,19 +481,93 @@ static void token_seeds(void)
 {
     const struct fu_world *w = fu_world();
     uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN], other[TOKEN_CERT_HASH_LEN];
+    uint8_t conn[TOKEN_CONN_HASH_LEN];
 
     memset(nonce, 0x5a, sizeof(nonce));
     memset(other, 0x11, sizeof(other));
-    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256);
-    expect(token_open(nonce, w->token_key, token, sizeof(token), FU_NOW, w->idevid_sha256), 0,
-           "token valid");
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256, w->conn_hash);
+    expect(token_open(nonce, conn, w->token_key, token, sizeof(token), FU_NOW, w->idevid_sha256),
+           0, "token valid");
     put("fuzz_token", "valid", token, sizeof(token));
-    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW - 1, w->idevid_sha256);
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW - 1, w->idevid_sha256, w->conn_hash);
     put("fuzz_token", "expired", token, sizeof(token));
-    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, other);
+    token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, other, w->conn_hash);
     put("fuzz_token", "wrong_client", token, sizeof(token));
-    token[0] = 2;
+    token[0] = 1;
     put("fuzz_token", "bad_version", token, sizeof(token));
+}
+
+/* ---- ChallengeRequest ---- */
+
+/* challenge_seed writes |creq| as seed |name| after checking that
+ * challenge_decide gives |want| for it. */
+static void challenge_seed(const char *name, const Devid__V1__ChallengeRequest *creq, int want)
+{
+    const struct fu_world *w = fu_world();
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key};
+    uint8_t nonce[TOKEN_NONCE_LEN], buf[2048];
+    struct challenge_input in = {creq, fu_tls(), nonce, FU_NOW, 120};
+    struct challenge_verdict v;
+    size_t len = devid__v1__challenge_request__get_packed_size(creq);
+
+    memset(nonce, 0x5a, sizeof(nonce));
+    expect(challenge_decide(&v, &cfg, &in), want, name);
+    if (len > sizeof(buf))
+        fu_fail(name);
+    devid__v1__challenge_request__pack(creq, buf);
+    put("fuzz_challenge_request", name, buf, len);
+}
+
+static void challenge_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    Devid__V1__ChallengeRequest creq = DEVID__V1__CHALLENGE_REQUEST__INIT;
+    ProtobufCBinaryData inter;
+    size_t len;
+
+    inter.data = fu_der(&len, w->inter);
+    inter.len = len;
+    creq.protocol_version = 1;
+    creq.agent_version = "devid-agent/0.1";
+    creq.intermediates = &inter;
+    creq.n_intermediates = 1;
+    challenge_seed("valid", &creq, 0);
+    creq.n_intermediates = 0;
+    challenge_seed("no_intermediates", &creq, DEVID_ERR_CHAIN_UNTRUSTED);
+    creq.protocol_version = 2;
+    challenge_seed("version_2", &creq, DEVID_ERR_BAD_REQUEST);
+    free(inter.data);
+}
+
+/* ---- HTTP request heads ---- */
+
+static void http_head_seeds(void)
+{
+    static const struct {
+        const char *name, *head;
+    } heads[] = {
+        {"challenge", "POST /v1/challenge HTTP/1.1\r\nHost: v.example:8443\r\n"
+                      "Content-Type: application/x-protobuf\r\nContent-Length: 4\r\n\r\nbody"},
+        {"crl", "GET /v1/crl?x=1 HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n"},
+        {"enroll_continue", "POST /v1/enroll HTTP/1.0\r\ncontent-type: application/x-protobuf; a=b\r\n"
+                            "Content-Length: 65536\r\nExpect: 100-continue\r\n"
+                            "Connection: keep-alive\r\n\r\n"},
+        {"chunked", "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "4\r\nbody\r\n0\r\n\r\n"},
+        {"two_lengths", "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nContent-Length: 1\r\n"
+                        "Content-Length: 2\r\n\r\nab"},
+        {"put", "PUT /v1/enroll HTTP/1.1\r\nHost: v\r\n\r\n"},
+        {"bare_lf", "GET /v1/crl HTTP/1.1\nHost: v\n\n"},
+        {"folded", "GET /v1/crl HTTP/1.1\r\nHost: v\r\n x\r\n\r\n"},
+        {"http2", "GET /v1/crl HTTP/2.0\r\nHost: v\r\n\r\n"},
+    };
+    static const char nul[] = "GET /v1/crl HTTP/1.1\r\nHost: v\0x\r\n\r\n";
+    size_t i;
+
+    for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
+        put("fuzz_http_head", heads[i].name, (const uint8_t *)heads[i].head,
+            strlen(heads[i].head));
+    put("fuzz_http_head", "nul", (const uint8_t *)nul, sizeof(nul) - 1);
 }
 
 /* ---- tpmkey ---- */
@@ -578,6 +659,8 @@ int main(int argc, char **argv)
     csr_seeds();
     chain_seeds();
     token_seeds();
+    challenge_seeds();
+    http_head_seeds();
     tpmkey_seeds();
     return 0;
 }

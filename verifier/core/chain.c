@@ -1,5 +1,6 @@
 #include "verifier/core/chain.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -279,19 +280,33 @@ void chain_verdict_cleanup(struct chain_verdict *v)
     memset(v, 0, sizeof(*v));
 }
 
-void chain_subject(char *buf, size_t len, X509 *cert)
+void chain_name_str(char *buf, size_t len, const X509_NAME *name)
 {
     BIO *bio = NULL;
     char *data = NULL;
     long n;
 
-    snprintf(buf, len, "(unknown certificate)");
-    if (cert == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
+    if (len == 0)
         return;
-    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0 &&
+    snprintf(buf, len, "(unknown)");
+    if (name == NULL || (bio = BIO_new(BIO_s_mem())) == NULL)
+        return;
+    if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0 &&
         (n = BIO_get_mem_data(bio, &data)) >= 0)
-        snprintf(buf, len, "\"%.*s\"", (int)(n > 256 ? 256 : n), data);
+        snprintf(buf, len, "%.*s", (int)(n > INT_MAX ? INT_MAX : n), data);
     BIO_free(bio);
+}
+
+void chain_subject(char *buf, size_t len, X509 *cert)
+{
+    char name[257];
+
+    if (cert == NULL) {
+        snprintf(buf, len, "(unknown certificate)");
+        return;
+    }
+    chain_name_str(name, sizeof(name), X509_get_subject_name(cert));
+    snprintf(buf, len, "\"%s\"", name);
 }
 
 void chain_describe(char *buf, size_t len, X509 *x)

@@ -200,4 +200,9 @@ int chain_refuse(int code, char *why, size_t why_len, X509 *x, int depth, const 
  * to |buf|. */
 void chain_subject(char *buf, size_t len, X509 *x);
 
+/* chain_name_str writes |name| in RFC 2253 form (OpenSSL's escaping:
+ * printable ASCII only), unquoted and cut to |len| - 1 bytes, to |buf|;
+ * "(unknown)" when it cannot. */
+void chain_name_str(char *buf, size_t len, const X509_NAME *name);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/tls1.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -48,10 +49,23 @@ static X509 *one_der_cert(const ProtobufCBinaryData *b)
     return x;
 }
 
-/* Builds the untrusted chain from the TLS chain and the request's DER
- * intermediates. The stack owns a reference to each certificate. */
-static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
-                        const Devid__V1__EnrollRequest *req, char *why, size_t why_len)
+int enroll_check_tls(const struct enroll_tls *tls, char *why, size_t why_len)
+{
+    if (tls == NULL || tls->client_cert == NULL) {
+        snprintf(why, why_len, "no TLS client certificate (the IDevID) was presented");
+        return DEVID_ERR_NO_CLIENT_CERT;
+    }
+    if (tls->version < TLS1_3_VERSION && !tls->ems) {
+        snprintf(why, why_len,
+                 "TLS 1.2 without the Extended Master Secret (RFC 7627): tls-exporter does not "
+                 "bind such a connection; use TLS 1.3, or TLS 1.2 with EMS");
+        return DEVID_ERR_TLS_NO_EMS;
+    }
+    return 0;
+}
+
+int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
+                        const ProtobufCBinaryData *der, size_t n, char *why, size_t why_len)
 {
     STACK_OF(X509) *sk = NULL;
     X509 *x = NULL;
@@ -60,9 +74,9 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if (req->n_intermediates > DEVID_MAX_INTERMEDIATES) {
-        snprintf(why, why_len, "request carries %zu intermediates, at most %d allowed",
-                 req->n_intermediates, DEVID_MAX_INTERMEDIATES);
+    if (n > DEVID_MAX_INTERMEDIATES) {
+        snprintf(why, why_len, "request carries %zu intermediates, at most %d allowed", n,
+                 DEVID_MAX_INTERMEDIATES);
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
@@ -82,8 +96,8 @@ static int device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
         }
         x = NULL;
     }
-    for (i = 0; i < req->n_intermediates; i++) {
-        if ((x = one_der_cert(&req->intermediates[i])) == NULL) {
+    for (i = 0; i < n; i++) {
+        if ((x = one_der_cert(&der[i])) == NULL) {
             snprintf(why, why_len, "intermediates[%zu] is not exactly one DER certificate", i);
             r = DEVID_ERR_CHAIN_INVALID;
             goto out;
@@ -259,6 +273,7 @@ static void drop_issuance(struct enroll_verdict *v)
     EVP_PKEY_free(v->ldevid_key);
     v->ldevid_key = NULL;
     OPENSSL_cleanse(v->nonce, sizeof(v->nonce));
+    OPENSSL_cleanse(v->conn_hash, sizeof(v->conn_hash));
     OPENSSL_cleanse(v->transcript, sizeof(v->transcript));
 }
 
@@ -273,11 +288,10 @@ static int refuse(struct enroll_verdict *v, int r)
     return r;
 }
 
-/* identify runs the checks of enroll_peek into |v|: the chain, the identity
- * and the token, which yields the nonce. */
+/* identify runs the checks of enroll_peek into |v|: TLS, the chain, the
+ * identity and the token, which yields the nonce and the connection hash. */
 static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
-                    const Devid__V1__EnrollRequest *req, X509 *client_cert,
-                    STACK_OF(X509) *tls_chain, time_t now)
+                    const Devid__V1__EnrollRequest *req, const struct enroll_tls *tls, time_t now)
 {
     STACK_OF(X509) *chain = NULL;
     struct chain_verdict verdict;
@@ -285,28 +299,26 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
 
     memset(&verdict, 0, sizeof(verdict));
     if (cfg == NULL || cfg->store == NULL || cfg->policy == NULL || cfg->token_key == NULL ||
-        req == NULL) {
+        req == NULL || tls == NULL) {
         snprintf(v->why, sizeof(v->why), "enroll_decide called without configuration or request");
         r = DEVID_ERR_INVALID_ARGUMENT;
         goto out;
     }
-    if (client_cert == NULL) {
-        snprintf(v->why, sizeof(v->why), "no TLS client certificate (the IDevID) was presented");
-        r = DEVID_ERR_NO_CLIENT_CERT;
+    if ((r = enroll_check_tls(tls, v->why, sizeof(v->why))) != 0)
         goto out;
-    }
-    if ((r = device_chain(&chain, tls_chain, req, v->why, sizeof(v->why))) != 0 ||
-        (r = chain_verify(cfg->store, &verdict, client_cert, chain, now, v->why, sizeof(v->why))) !=
-            0)
+    if ((r = enroll_device_chain(&chain, tls->chain, req->intermediates, req->n_intermediates,
+                                 v->why, sizeof(v->why))) != 0 ||
+        (r = chain_verify(cfg->store, &verdict, tls->client_cert, chain, now, v->why,
+                          sizeof(v->why))) != 0)
         goto out;
     v->revocation = verdict.revocation;
     snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", verdict.revocation_detail);
-    if ((r = identity_extract(&v->id, client_cert, verdict.manufacturer, v->why, sizeof(v->why))) !=
-            0 ||
-        (r = enroll_cert_hash(v->idevid_sha256, client_cert)) != 0)
+    if ((r = identity_extract(&v->id, tls->client_cert, verdict.manufacturer, v->why,
+                              sizeof(v->why))) != 0 ||
+        (r = enroll_cert_hash(v->idevid_sha256, tls->client_cert)) != 0)
         goto out;
-    if ((r = token_open(v->nonce, cfg->token_key, req->token.data, req->token.len, (int64_t)now,
-                        v->idevid_sha256)) != 0)
+    if ((r = token_open(v->nonce, v->conn_hash, cfg->token_key, req->token.data, req->token.len,
+                        (int64_t)now, v->idevid_sha256)) != 0)
         why_token(r, v->why, sizeof(v->why));
 out:
     chain_verdict_cleanup(&verdict);
@@ -315,8 +327,7 @@ out:
 }
 
 int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
-                const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
-                time_t now)
+                const Devid__V1__EnrollRequest *req, const struct enroll_tls *tls, time_t now)
 {
     struct enroll_verdict v;
     int r;
@@ -325,7 +336,7 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
         return DEVID_ERR_INVALID_ARGUMENT;
     memset(out, 0, sizeof(*out));
     memset(&v, 0, sizeof(v));
-    if ((r = identify(&v, cfg, req, client_cert, tls_chain, now)) == 0) {
+    if ((r = identify(&v, cfg, req, tls, now)) == 0) {
         memcpy(out->nonce, v.nonce, sizeof(out->nonce));
         memcpy(out->idevid_sha256, v.idevid_sha256, sizeof(out->idevid_sha256));
         snprintf(out->manufacturer, sizeof(out->manufacturer), "%s", v.id.manufacturer);
@@ -370,6 +381,30 @@ static int check_nonce(struct enroll_verdict *v, const struct enroll_ledger_fact
     return nonce_answer(v, f);
 }
 
+/* check_connection checks that the token was sealed on the connection whose
+ * tls-exporter value is |exporter|. */
+static int check_connection(struct enroll_verdict *v, const uint8_t *exporter)
+{
+    uint8_t h[TOKEN_CONN_HASH_LEN];
+    int r;
+
+    if (exporter == NULL) {
+        snprintf(v->why, sizeof(v->why), "TLS exporter unavailable on this connection");
+        return DEVID_ERR_TLS;
+    }
+    if ((r = token_conn_hash(h, exporter, TRANSCRIPT_EXPORTER_LEN)) != 0) {
+        snprintf(v->why, sizeof(v->why), "hashing the TLS exporter failed");
+        return r;
+    }
+    r = CRYPTO_memcmp(h, v->conn_hash, sizeof(h)) == 0 ? 0 : DEVID_ERR_TOKEN_WRONG_CONNECTION;
+    if (r != 0)
+        snprintf(v->why, sizeof(v->why),
+                 "token was issued on another TLS connection: send POST /v1/enroll on the "
+                 "connection that answered the challenge");
+    OPENSSL_cleanse(h, sizeof(h));
+    return r;
+}
+
 /* check_request runs the checks over the evidence, after the nonce: the
  * challenge signature, the certify evidence, the CSR and policy. */
 static int check_request(struct enroll_verdict *v, const struct enroll_config *cfg,
@@ -387,15 +422,16 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }
-    if ((r = transcript_compute(v->transcript, v->nonce, sizeof(v->nonce), in->exporter,
+    if ((r = transcript_compute(v->transcript, v->nonce, sizeof(v->nonce), in->tls.exporter,
                                 TRANSCRIPT_EXPORTER_LEN, req->csr.data, req->csr.len)) != 0) {
         snprintf(why, why_len, "transcript computation failed");
         goto out;
     }
-    if ((r = check_challenge(in->client_cert, req, v->transcript, why, why_len)) != 0 ||
-        (r = device_chain(&chain, in->tls_chain, req, why, why_len)) != 0 ||
-        (r = check_evidence(ares, v, cfg, in->client_cert, req, chain, in->now, why, why_len)) !=
-            0 ||
+    if ((r = check_challenge(in->tls.client_cert, req, v->transcript, why, why_len)) != 0 ||
+        (r = enroll_device_chain(&chain, in->tls.chain, req->intermediates, req->n_intermediates,
+                                 why, why_len)) != 0 ||
+        (r = check_evidence(ares, v, cfg, in->tls.client_cert, req, chain, in->now, why,
+                            why_len)) != 0 ||
         (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||
         (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
         (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
@@ -432,15 +468,13 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
         snprintf(out->why, sizeof(out->why), "enroll_decide called without its input");
         return refuse(out, DEVID_ERR_INVALID_ARGUMENT);
     }
-    if ((r = identify(out, cfg, in->req, in->client_cert, in->tls_chain, in->now)) != 0 ||
+    if ((r = identify(out, cfg, in->req, &in->tls, in->now)) != 0 ||
         (r = check_nonce(out, in->ledger)) < 0)
         return refuse(out, r);
     if (r == 1)
         return 0;
-    if (in->exporter == NULL) {
-        snprintf(out->why, sizeof(out->why), "TLS exporter unavailable on this connection");
-        return refuse(out, DEVID_ERR_TLS);
-    }
+    if ((r = check_connection(out, in->tls.exporter)) != 0)
+        return refuse(out, r);
     r = check_request(out, cfg, in, &ares);
     attest_result_cleanup(&ares);
     if (r != 0)

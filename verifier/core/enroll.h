@@ -63,15 +63,27 @@ struct enroll_ledger_facts {
     bool device_active;
 };
 
-/* Everything enroll_decide judges; every pointer is borrowed. */
-struct enroll_input {
-    const Devid__V1__EnrollRequest *req;
+/* What the shell read from the TLS connection a request arrived on; every
+ * pointer is borrowed. */
+struct enroll_tls {
+    /* SSL_version() of the connection: TLS1_3_VERSION or TLS1_2_VERSION;
+     * anything below TLS 1.3 needs |ems|. */
+    int version;
+    /* TLS 1.2 only: the handshake negotiated the Extended Master Secret
+     * (RFC 7627), without which tls-exporter does not bind (RFC 9266 §3). */
+    bool ems;
     /* The TLS client certificate (the IDevID) and the chain it sent. */
     X509 *client_cert;
-    STACK_OF(X509) *tls_chain;
+    STACK_OF(X509) *chain;
     /* The verifier's own RFC 9266 tls-exporter value of the connection
      * (TRANSCRIPT_EXPORTER_LEN bytes), or NULL when TLS had none. */
     const uint8_t *exporter;
+};
+
+/* Everything enroll_decide judges; every pointer is borrowed. */
+struct enroll_input {
+    const Devid__V1__EnrollRequest *req;
+    struct enroll_tls tls;
     const struct enroll_ledger_facts *ledger;
     time_t now;
 };
@@ -101,6 +113,8 @@ struct enroll_verdict {
     X509_REQ *csr;
     EVP_PKEY *ldevid_key;
     uint8_t nonce[TOKEN_NONCE_LEN];
+    /* What the token sealed of the connection its challenge was answered on. */
+    uint8_t conn_hash[TOKEN_CONN_HASH_LEN];
     uint8_t transcript[TRANSCRIPT_LEN];
     /* SHA-256 of the IDevID DER and of the CSR DER. */
     uint8_t idevid_sha256[32];
@@ -124,25 +138,46 @@ void enroll_verdict_cleanup(struct enroll_verdict *v);
 int enroll_cert_hash(uint8_t out[32], X509 *cert);
 
 /*
- * enroll_peek runs the checks that identify a request, the first of
- * enroll_decide's: the chain of |client_cert| with |tls_chain| and
- * req->intermediates (at most CHAIN_MAX_DEPTH) to a root of cfg->store
- * (with revocation), identity extraction and the token (MAC, expiry, bound
- * to |client_cert|). Fills |out| with what the shell then asks the ledger.
- * Returns 0, or the failing check's DEVID_ERR_* code; enroll_decide on the
- * same inputs refuses with that code and its reason, so the shell asks the
- * ledger nothing and passes ENROLL_NONCE_UNKNOWN.
+ * enroll_check_tls checks what |tls| says of the connection, the first check
+ * of both requests: a client certificate (DEVID_ERR_NO_CLIENT_CERT), and TLS
+ * 1.3 or TLS 1.2 with the Extended Master Secret (DEVID_ERR_TLS_NO_EMS).
+ * Returns 0 or that code with |why|.
  */
-int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
-                const Devid__V1__EnrollRequest *req, X509 *client_cert, STACK_OF(X509) *tls_chain,
-                time_t now);
+int enroll_check_tls(const struct enroll_tls *tls, char *why, size_t why_len);
 
 /*
- * enroll_decide judges |in| and fills |out|. In order: the checks of
- * enroll_peek; that in->ledger answers for this request (else
- * DEVID_ERR_INTERNAL); the nonce (the same request again is
- * ENROLL_RETURN_STORED, any other use DEVID_ERR_NONCE_REPLAYED); the TLS
- * exporter (DEVID_ERR_TLS when absent); the challenge signature over T
+ * enroll_device_chain sets |*out| to a new stack of the untrusted
+ * certificates a device sent: those of |tls_chain| (may be NULL), then the
+ * |n| DER certificates of a request's intermediates field |der|. The stack
+ * holds a reference to each (free with sk_X509_pop_free). Returns 0;
+ * DEVID_ERR_BAD_REQUEST for more than DEVID_MAX_INTERMEDIATES;
+ * DEVID_ERR_CHAIN_INVALID for one that is not exactly one DER certificate,
+ * with |why| naming it; or DEVID_ERR_ALLOC.
+ */
+int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
+                        const ProtobufCBinaryData *der, size_t n, char *why, size_t why_len);
+
+/*
+ * enroll_peek runs the checks that identify a request, the first of
+ * enroll_decide's: the TLS facts (enroll_check_tls), the chain of
+ * tls->client_cert with tls->chain and req->intermediates to a root of
+ * cfg->store (with revocation), identity extraction and the token (MAC,
+ * expiry, bound to the client certificate). Fills |out| with what the shell
+ * then asks the ledger. Returns 0, or the failing check's DEVID_ERR_* code;
+ * enroll_decide on the same inputs refuses with that code and its reason, so
+ * the shell asks the ledger nothing and passes ENROLL_NONCE_UNKNOWN.
+ */
+int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg,
+                const Devid__V1__EnrollRequest *req, const struct enroll_tls *tls, time_t now);
+
+/*
+ * enroll_decide judges |in| and fills |out|. In order (docs/protocol.md
+ * section 8): the checks of enroll_peek; that in->ledger answers for this
+ * request (else DEVID_ERR_INTERNAL); the nonce (the same request again is
+ * ENROLL_RETURN_STORED, on whatever connection it arrives; any other use
+ * DEVID_ERR_NONCE_REPLAYED); the TLS exporter (DEVID_ERR_TLS when absent)
+ * and that the token was sealed on this connection
+ * (DEVID_ERR_TOKEN_WRONG_CONNECTION); the challenge signature over T
  * (recomputed with the exporter) by the IDevID key; the certify evidence (by
  * the IDevID, or by an IAK whose certificate chains to the same
  * manufacturer and names the same device serial); the CSR (parsed and its

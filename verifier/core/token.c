@@ -14,8 +14,9 @@
 #define OFF_NONCE 1
 #define OFF_EXPIRES (OFF_NONCE + TOKEN_NONCE_LEN)
 #define OFF_HASH (OFF_EXPIRES + 8)
+#define OFF_CONN (OFF_HASH + TOKEN_CERT_HASH_LEN)
 
-_Static_assert(OFF_HASH + TOKEN_CERT_HASH_LEN == TOKEN_BODY_LEN, "token layout");
+_Static_assert(OFF_CONN + TOKEN_CONN_HASH_LEN == TOKEN_BODY_LEN, "token layout");
 
 static int hmac_sha256(uint8_t out[TOKEN_MAC_LEN], const uint8_t key[TOKEN_KEY_LEN],
                        const uint8_t *in, size_t in_len)
@@ -46,22 +47,35 @@ out:
     return r;
 }
 
+int token_conn_hash(uint8_t out[TOKEN_CONN_HASH_LEN], const uint8_t *exporter, size_t len)
+{
+    unsigned int n = 0;
+
+    if (out == NULL || exporter == NULL || len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (EVP_Digest(exporter, len, out, &n, EVP_sha256(), NULL) != 1 || n != TOKEN_CONN_HASH_LEN)
+        return DEVID_ERR_CRYPTO;
+    return 0;
+}
+
 int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
                const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
-               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
+               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
+               const uint8_t conn_hash[TOKEN_CONN_HASH_LEN])
 {
     uint8_t buf[TOKEN_LEN];
     uint64_t e = (uint64_t)expires_at;
     int i;
     int r = DEVID_ERR_INTERNAL;
 
-    if (out == NULL || key == NULL || nonce == NULL || cert_hash == NULL)
+    if (out == NULL || key == NULL || nonce == NULL || cert_hash == NULL || conn_hash == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     buf[0] = TOKEN_VERSION;
     memcpy(buf + OFF_NONCE, nonce, TOKEN_NONCE_LEN);
     for (i = 0; i < 8; i++)
         buf[OFF_EXPIRES + i] = (uint8_t)(e >> (56 - 8 * i));
     memcpy(buf + OFF_HASH, cert_hash, TOKEN_CERT_HASH_LEN);
+    memcpy(buf + OFF_CONN, conn_hash, TOKEN_CONN_HASH_LEN);
     if ((r = hmac_sha256(buf + TOKEN_BODY_LEN, key, buf, TOKEN_BODY_LEN)) != 0)
         goto out;
     memcpy(out, buf, TOKEN_LEN);
@@ -71,8 +85,8 @@ out:
     return r;
 }
 
-int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], const uint8_t key[TOKEN_KEY_LEN],
-               const uint8_t *token, size_t len, int64_t now,
+int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
+               const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token, size_t len, int64_t now,
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
 {
     uint8_t mac[TOKEN_MAC_LEN];
@@ -80,7 +94,7 @@ int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], const uint8_t key[TOKEN_KEY_L
     int i;
     int r = DEVID_ERR_INTERNAL;
 
-    if (nonce_out == NULL || key == NULL || cert_hash == NULL)
+    if (nonce_out == NULL || conn_hash_out == NULL || key == NULL || cert_hash == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     if (token == NULL || len != TOKEN_LEN || token[0] != TOKEN_VERSION) {
         r = DEVID_ERR_TOKEN_INVALID;
@@ -103,6 +117,7 @@ int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], const uint8_t key[TOKEN_KEY_L
         goto out;
     }
     memcpy(nonce_out, token + OFF_NONCE, TOKEN_NONCE_LEN);
+    memcpy(conn_hash_out, token + OFF_CONN, TOKEN_CONN_HASH_LEN);
     r = 0;
 out:
     OPENSSL_cleanse(mac, sizeof(mac));

@@ -9,29 +9,44 @@
 #define TOKEN_KEY_LEN 32
 #define TOKEN_NONCE_LEN 32
 #define TOKEN_CERT_HASH_LEN 32
+#define TOKEN_CONN_HASH_LEN 32
 /* version(1) || nonce(32) || expires_at(8, big-endian) || cert_hash(32) ||
- * HMAC-SHA-256 over everything before it (32). */
-#define TOKEN_LEN (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + 32)
-#define TOKEN_VERSION 1
+ * conn_hash(32) || HMAC-SHA-256 over everything before it (32). The format
+ * is the verifier's own: clients return the token unchanged. Version 1 had
+ * no conn_hash. */
+#define TOKEN_LEN (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 32)
+#define TOKEN_VERSION 2
+
+/*
+ * token_conn_hash writes to |out| what a token seals of the TLS connection:
+ * SHA-256 of its tls-exporter value |exporter| (|len| bytes). Returns 0 or a
+ * DEVID_ERR_* code.
+ */
+int token_conn_hash(uint8_t out[TOKEN_CONN_HASH_LEN], const uint8_t *exporter, size_t len);
 
 /*
  * token_seal writes a TOKEN_LEN-byte token to |out| binding |nonce|,
- * |expires_at| (Unix seconds) and |cert_hash| (SHA-256 of the client
- * certificate's DER) under |key|. Returns 0 or a DEVID_ERR_* code.
+ * |expires_at| (Unix seconds), |cert_hash| (SHA-256 of the client
+ * certificate's DER) and |conn_hash| (token_conn_hash of the connection the
+ * challenge was answered on) under |key|. Returns 0 or a DEVID_ERR_* code.
  */
 int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
                const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
-               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
+               const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
+               const uint8_t conn_hash[TOKEN_CONN_HASH_LEN]);
 
 /*
  * token_open checks |token| (|len| bytes) under |key| at time |now| against
  * the presenting client's |cert_hash| and, on success, copies the sealed nonce
- * to |nonce_out|. Checks in order: length and version, then MAC
- * (DEVID_ERR_TOKEN_INVALID), then expiry (DEVID_ERR_TOKEN_EXPIRED), then the
- * binding (DEVID_ERR_TOKEN_WRONG_CLIENT). Returns 0 or that code.
+ * to |nonce_out| and the sealed connection hash to |conn_hash_out|. Checks in
+ * order: length and version, then MAC (DEVID_ERR_TOKEN_INVALID), then expiry
+ * (DEVID_ERR_TOKEN_EXPIRED), then the client binding
+ * (DEVID_ERR_TOKEN_WRONG_CLIENT). The connection binding is the caller's to
+ * compare, after the nonce (a retry of a recorded request may come on any
+ * connection). Returns 0 or that code.
  */
-int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], const uint8_t key[TOKEN_KEY_LEN],
-               const uint8_t *token, size_t len, int64_t now,
+int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
+               const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token, size_t len, int64_t now,
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
 
 #endif

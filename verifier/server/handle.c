@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -13,8 +14,10 @@
 #include "common/io/log.h"
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/challenge.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/metrics.h"
+#include "verifier/core/profile.h"
 #include "verifier/pki/revocation.h"
 #include "verifier/server/http.h"
 #include "verifier/server/issue.h"
@@ -37,45 +40,41 @@ static struct enroll_config core_config(const struct worker *w)
     return cfg;
 }
 
-/* Answers a challenge: a fresh nonce sealed in a token bound to |cert|. */
-static int reply_challenge(struct evhttp_request *req, struct worker *w, const struct peer *peer,
-                           time_t now, char *why, size_t why_len)
+/* Logs the decision on a challenge: answered (debug) or refused (info). */
+static void log_challenge(const struct peer *peer, const Devid__V1__ChallengeRequest *creq,
+                          const struct challenge_verdict *v, int r, const char *why)
 {
-    Devid__V1__ChallengeResponse cres = DEVID__V1__CHALLENGE_RESPONSE__INIT;
-    uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN], cert_hash[32];
-    int64_t expires_at = (int64_t)now + w->s->cfg->token_ttl_seconds;
-    int r;
+    const struct log_field f[] = {
+        LOG_WORD("result", r == 0 ? "answered" : "refused"),
+        LOG_TEXT("device_serial", v->id.serial),
+        LOG_TEXT("model", v->id.model),
+        LOG_TEXT("manufacturer", v->id.manufacturer),
+        LOG_TEXT("client", peer->subject),
+        LOG_TEXT("agent_version", creq != NULL ? creq->agent_version : ""),
+        LOG_WORD("tls", peer->ssl != NULL ? SSL_get_version(peer->ssl) : "none"),
+        LOG_TEXT("reason", r == 0 ? "" : devid_err_str(r)),
+        LOG_TEXT("why", r == 0 ? "" : why),
+    };
 
-    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-        snprintf(why, why_len, "random generator failed");
-        return DEVID_ERR_CRYPTO;
-    }
-    if ((r = enroll_cert_hash(cert_hash, peer->cert)) != 0 ||
-        (r = token_seal(token, w->s->token_key, nonce, expires_at, cert_hash)) != 0) {
-        snprintf(why, why_len, "sealing the token failed");
-        return r;
-    }
-    cres.nonce.data = nonce;
-    cres.nonce.len = sizeof(nonce);
-    cres.token.data = token;
-    cres.token.len = sizeof(token);
-    cres.expires_at = expires_at;
-    http_reply_packed(req, peer->conn, &cres.base);
-    return 0;
+    log_event(r == 0 ? LOG_DEBUG : LOG_INFO, "challenge", f, r == 0 ? 7 : sizeof(f) / sizeof(f[0]));
 }
 
 void handle_challenge(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
+    const struct enroll_config cfg = core_config(w);
     Devid__V1__ChallengeRequest *creq = NULL;
-    struct chain_verdict verdict = {0};
+    Devid__V1__ChallengeResponse cres = DEVID__V1__CHALLENGE_RESPONSE__INIT;
+    struct challenge_verdict v;
+    struct challenge_input in;
     struct peer peer;
+    uint8_t nonce[TOKEN_NONCE_LEN];
     const uint8_t *body = NULL;
     char why[512] = "";
     size_t len = 0;
-    time_t now = time(NULL);
     int r;
 
+    memset(&v, 0, sizeof(v));
     if ((r = http_accept_request(req, &peer, w->s->cfg->max_body_challenge, &body, &len, why,
                                  sizeof(why))) != 0)
         goto out;
@@ -84,44 +83,47 @@ void handle_challenge(struct evhttp_request *req, void *arg)
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
-    if (creq->protocol_version != 1) {
-        snprintf(why, sizeof(why), "protocol_version %u is not supported (this verifier speaks 1)",
-                 creq->protocol_version);
-        r = DEVID_ERR_BAD_REQUEST;
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        snprintf(why, sizeof(why), "random generator failed");
+        r = DEVID_ERR_CRYPTO;
         goto out;
     }
-    /* Refuse an untrusted device here already, so it learns why at once. */
-    if ((r = chain_verify(w->snap->trust.store, &verdict, peer.cert, peer.chain, now, why,
-                          sizeof(why))) != 0 ||
-        (r = reply_challenge(req, w, &peer, now, why, sizeof(why))) != 0)
+    in = (struct challenge_input){creq, peer.tls, nonce, time(NULL), w->s->cfg->token_ttl_seconds};
+    if ((r = challenge_decide(&v, &cfg, &in)) != 0) {
+        snprintf(why, sizeof(why), "%s", v.why);
         goto out;
-    log_debug("challenge issued to %s (%s)", peer.subject, verdict.manufacturer);
+    }
+    cres.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    cres.token = (ProtobufCBinaryData){sizeof(v.token), v.token};
+    cres.expires_at = v.expires_at;
+    http_reply_packed(req, peer.conn, &cres.base);
 out:
-    if (r != 0) {
-        log_info("challenge result=refused client=\"%s\" reason=\"%s\" why: %s", peer.subject,
-                 devid_err_str(r), why);
+    log_challenge(&peer, creq, &v, r, why);
+    if (r != 0)
         http_reply_error(req, peer.conn, r, why);
-    }
     metrics_challenge_done(&w->metrics, r);
-    chain_verdict_cleanup(&verdict);
+    http_peer_cleanup(&peer);
+    OPENSSL_cleanse(nonce, sizeof(nonce));
+    OPENSSL_cleanse(&v, sizeof(v));
     devid__v1__challenge_request__free_unpacked(creq, NULL);
 }
 
-/* Answers an EnrollResponse carrying |cert| and the CA chain. */
+/* Answers an EnrollResponse carrying |cert| and the CA chain below the
+ * root. */
 static int reply_issued(struct evhttp_request *req, struct server *s, struct conn *c,
                         const struct issued *cert)
 {
     Devid__V1__EnrollResponse eres = DEVID__V1__ENROLL_RESPONSE__INIT;
-    STACK_OF(X509) *ca_chain = ca_get0_chain(s->ca);
     ProtobufCBinaryData chain_der[1 + CHAIN_MAX_DEPTH];
     uint8_t *chain_buf[1 + CHAIN_MAX_DEPTH] = {0};
+    STACK_OF(X509) *chain = NULL;
     size_t i, n_chain = 0;
-    int l, r = DEVID_ERR_INTERNAL;
+    int l, r;
 
-    for (i = 0; i < (size_t)sk_X509_num(ca_chain) + 1 && i < 1 + CHAIN_MAX_DEPTH; i++) {
-        X509 *x = i == 0 ? ca_get0_cert(s->ca) : sk_X509_value(ca_chain, (int)i - 1);
-
-        if ((l = i2d_X509(x, &chain_buf[i])) <= 0) {
+    if ((r = profile_response_chain(&chain, ca_get0_cert(s->ca), ca_get0_chain(s->ca))) != 0)
+        goto out;
+    for (i = 0; i < (size_t)sk_X509_num(chain) && i < 1 + CHAIN_MAX_DEPTH; i++) {
+        if ((l = i2d_X509(sk_X509_value(chain, (int)i), &chain_buf[i])) <= 0) {
             r = DEVID_ERR_CRYPTO;
             goto out;
         }
@@ -131,7 +133,7 @@ static int reply_issued(struct evhttp_request *req, struct server *s, struct con
     }
     eres.certificate.data = cert->der;
     eres.certificate.len = cert->der_len;
-    eres.chain = chain_der;
+    eres.chain = n_chain > 0 ? chain_der : NULL;
     eres.n_chain = n_chain;
     eres.serial = (char *)cert->serial;
     http_reply_packed(req, c, &eres.base);
@@ -139,6 +141,7 @@ static int reply_issued(struct evhttp_request *req, struct server *s, struct con
 out:
     for (i = 0; i < n_chain; i++)
         OPENSSL_free(chain_buf[i]);
+    sk_X509_pop_free(chain, X509_free);
     return r;
 }
 
@@ -176,33 +179,26 @@ static int decode(struct enrollment *e, struct evhttp_request *req)
     return 0;
 }
 
-/* judge asks the ledger and TLS what the core needs, then calls the core
- * once. */
+/* judge asks the ledger what the core needs, then calls the core once with
+ * the TLS facts of the connection. */
 static int judge(struct enrollment *e)
 {
     const struct enroll_config cfg = core_config(e->w);
     struct enroll_ledger_query query;
     struct enroll_ledger_facts facts;
     struct enroll_input in;
-    uint8_t exporter[TRANSCRIPT_EXPORTER_LEN];
-    int peeked, exported, r;
+    int peeked, r;
 
-    peeked = enroll_peek(&query, &cfg, e->ereq, e->peer.cert, e->peer.chain, e->now) == 0;
+    peeked = enroll_peek(&query, &cfg, e->ereq, &e->peer.tls, e->now) == 0;
     if ((r = issue_ask_ledger(e->w, &facts, &e->stored, peeked ? &query : NULL, e->request_sha256,
                               e->now, e->why, sizeof(e->why))) != 0)
         return r;
-    exported = SSL_export_keying_material(e->peer.ssl, exporter, sizeof(exporter),
-                                          TRANSCRIPT_EXPORTER_LABEL,
-                                          strlen(TRANSCRIPT_EXPORTER_LABEL), NULL, 0, 0) == 1;
     in.req = e->ereq;
-    in.client_cert = e->peer.cert;
-    in.tls_chain = e->peer.chain;
-    in.exporter = exported ? exporter : NULL;
+    in.tls = e->peer.tls;
     in.ledger = &facts;
     in.now = e->now;
     if ((r = enroll_decide(&e->verdict, &cfg, &in)) != 0)
         snprintf(e->why, sizeof(e->why), "%s", e->verdict.why);
-    OPENSSL_cleanse(exporter, sizeof(exporter));
     return r;
 }
 
@@ -229,23 +225,37 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
     const struct enroll_verdict *v = &e->verdict;
     int replayed = r == 0 && v->action == ENROLL_RETURN_STORED;
     double seconds = elapsed_s(&e->start);
+    char ms[32];
 
+    snprintf(ms, sizeof(ms), "%.1f", seconds * 1e3);
     if (r == 0) {
+        const struct log_field f[] = {
+            LOG_WORD("result", replayed ? "replayed" : "issued"),
+            LOG_TEXT("device_serial", v->id.serial),
+            LOG_TEXT("model", v->id.model),
+            LOG_TEXT("manufacturer", v->id.manufacturer),
+            LOG_WORD("cert_serial", e->cert.serial),
+            LOG_WORD("signer",
+                     v->signer_kind == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK ? "iak" : "idevid"),
+            LOG_WORD("tls", SSL_get_version(e->peer.ssl)),
+            LOG_WORD("duration_ms", ms),
+        };
+
         if (replayed)
             atomic_fetch_add_explicit(&e->w->metrics.enroll_replayed_ok, 1, memory_order_relaxed);
-        log_info(
-            "enroll result=%s device_serial=\"%s\" model=\"%s\" manufacturer=\"%s\" "
-            "cert_serial=%s signer=%s tls=%s duration_ms=%.1f",
-            replayed ? "replayed" : "issued", v->id.serial, v->id.model, v->id.manufacturer,
-            e->cert.serial,
-            v->signer_kind == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK ? "iak" : "idevid",
-            SSL_get_version(e->peer.ssl), seconds * 1e3);
+        log_event(LOG_INFO, "enroll", f, sizeof(f) / sizeof(f[0]));
     } else {
-        log_info(
-            "enroll result=refused client=\"%s\" device_serial=\"%s\" manufacturer=\"%s\" "
-            "reason=\"%s\" duration_ms=%.1f why: %s",
-            e->peer.subject, v->id.serial, v->id.manufacturer, devid_err_str(r), seconds * 1e3,
-            e->why);
+        const struct log_field f[] = {
+            LOG_WORD("result", "refused"),
+            LOG_TEXT("client", e->peer.subject),
+            LOG_TEXT("device_serial", v->id.serial),
+            LOG_TEXT("manufacturer", v->id.manufacturer),
+            LOG_TEXT("reason", devid_err_str(r)),
+            LOG_WORD("duration_ms", ms),
+            LOG_TEXT("why", e->why),
+        };
+
+        log_event(LOG_INFO, "enroll", f, sizeof(f) / sizeof(f[0]));
         http_reply_error(req, e->peer.conn, r, e->why);
     }
     if (!replayed)
@@ -268,6 +278,7 @@ void handle_enroll(struct evhttp_request *req, void *arg)
     if ((r = decode(e, req)) == 0 && (r = judge(e)) == 0 && (r = act(e)) == 0)
         r = reply_issued(req, e->w->s, e->peer.conn, &e->cert);
     finish(e, req, r);
+    http_peer_cleanup(&e->peer);
     issued_cleanup(&e->cert);
     ledger_issuance_cleanup(&e->stored);
     enroll_verdict_cleanup(&e->verdict);
@@ -278,14 +289,15 @@ void handle_enroll(struct evhttp_request *req, void *arg)
 void handle_crl(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
+    struct conn *c = conn_get0(req);
     X509_CRL *crl = NULL;
     uint8_t *der = NULL;
     time_t now = time(NULL);
     int len = 0;
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-        conn_answered(conn_get0(req));
-        evhttp_send_error(req, 405, "GET only");
+        http_reply_status(req, c, DEVID_ERR_BAD_REQUEST, 405, "GET",
+                          "this resource takes GET only");
         return;
     }
     /* A CRL is rebuilt at most once a second per worker. */
@@ -295,8 +307,9 @@ void handle_crl(struct evhttp_request *req, void *arg)
             (len = i2d_X509_CRL(crl, &der)) <= 0) {
             X509_CRL_free(crl);
             atomic_fetch_add_explicit(&w->metrics.ledger_errors, 1, memory_order_relaxed);
-            conn_answered(conn_get0(req));
-            evhttp_send_error(req, 503, "CRL unavailable");
+            log_warn("GET /v1/crl: the CRL could not be built from the ledger");
+            http_reply_error(req, c, DEVID_ERR_LEDGER,
+                             "the CRL could not be built from the ledger; retry");
             return;
         }
         X509_CRL_free(crl);
@@ -305,18 +318,12 @@ void handle_crl(struct evhttp_request *req, void *arg)
         w->crl_der_len = len;
         w->crl_made = now;
     }
-    http_reply_body(req, conn_get0(req), 200, w->crl_der, (size_t)w->crl_der_len,
-                    "application/pkix-crl");
+    http_reply_body(req, c, 200, w->crl_der, (size_t)w->crl_der_len, "application/pkix-crl");
 }
 
 void handle_other(struct evhttp_request *req, void *arg)
 {
-    struct peer peer;
-    char why[256];
-
-    http_get_peer(req, &peer, why, sizeof(why));
-    snprintf(why, sizeof(why), "no such endpoint: %s", evhttp_request_get_uri(req));
-    http_reply_error(req, peer.conn, DEVID_ERR_NOT_FOUND, why);
+    http_reply_status(req, conn_get0(req), DEVID_ERR_NOT_FOUND, 404, NULL, "no such resource");
 }
 
 void handle_healthz(struct evhttp_request *req, void *arg)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/tls1.h>
 
 #include "common/err.h"
 #include "testutil.h"
@@ -25,6 +26,9 @@ struct fx {
     uint8_t nonce[TOKEN_NONCE_LEN];
     uint8_t exporter[32];       /* the verifier's value */
     uint8_t agent_exporter[32]; /* what the agent used */
+    uint8_t token_exporter[32]; /* the challenge's connection */
+    int tls_version;
+    bool ems;
     uint8_t token[TOKEN_LEN];
     uint8_t *csr;
     size_t csr_len;
@@ -60,14 +64,15 @@ static const struct tu_cert_spec leaf_spec = {.cn = "Widget 3000",
 /* Recomputes the agent's side from the fixture's current inputs. */
 static void build(struct fx *f)
 {
-    uint8_t t[TRANSCRIPT_LEN], d[32], hash[32];
+    uint8_t t[TRANSCRIPT_LEN], d[32], hash[32], conn[TOKEN_CONN_HASH_LEN];
     TPMT_PUBLIC pub;
     TPM2B_NAME name;
     int len;
     unsigned char *p;
 
     assert_int_equal(enroll_cert_hash(hash, f->idevid), 0);
-    assert_int_equal(token_seal(f->token, f->token_key, f->nonce, TU_NOW + 60, hash), 0);
+    assert_int_equal(token_conn_hash(conn, f->token_exporter, sizeof(f->token_exporter)), 0);
+    assert_int_equal(token_seal(f->token, f->token_key, f->nonce, TU_NOW + 60, hash, conn), 0);
     free(f->csr);
     f->csr = tu_csr_der(&f->csr_len, f->csr_key, f->csr_key);
     assert_int_equal(transcript_compute(t, f->nonce, 32, f->agent_exporter, 32, f->csr, f->csr_len),
@@ -156,6 +161,8 @@ static int setup(void **state)
         f->exporter[i] = (uint8_t)(0xa0 + i);
     }
     memcpy(f->agent_exporter, f->exporter, 32);
+    memcpy(f->token_exporter, f->exporter, 32);
+    f->tls_version = TLS1_3_VERSION;
     f->cfg.store = f->store;
     f->cfg.policy = f->policy;
     f->cfg.token_key = f->token_key;
@@ -198,15 +205,13 @@ static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF
     struct enroll_input in;
 
     memset(&facts, 0, sizeof(facts));
-    if (enroll_peek(&facts.asked, &f->cfg, &f->req, client, chain, now) == 0) {
+    in.req = &f->req;
+    in.tls = (struct enroll_tls){f->tls_version, f->ems, client, chain, exporter};
+    if (enroll_peek(&facts.asked, &f->cfg, &f->req, &in.tls, now) == 0) {
         facts.nonce = f->nonce_use;
         facts.nonce_cert_serial = "0a1b2c";
         facts.device_active = f->device_active;
     }
-    in.req = &f->req;
-    in.client_cert = client;
-    in.tls_chain = chain;
-    in.exporter = exporter;
     in.ledger = &facts;
     in.now = now;
     return enroll_decide(o, &f->cfg, &in);
@@ -344,6 +349,50 @@ static void test_other_channel(void **state)
     f->agent_exporter[0] ^= 1;
     build(f);
     assert_int_equal(run_simple(f), DEVID_ERR_CHALLENGE_SIG);
+}
+
+/* A token from another connection: refused once the ledger knows the nonce
+ * is unused, but a recorded request sent again on any connection gets its
+ * certificate back. */
+static void test_token_other_connection(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->token_exporter[31] ^= 1;
+    build(f);
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_TOKEN_WRONG_CONNECTION);
+    assert_non_null(strstr(o.why, "another TLS connection"));
+    enroll_verdict_cleanup(&o);
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+    f->nonce_use = ENROLL_NONCE_OTHER_REQUEST;
+    assert_int_equal(run_simple(f), DEVID_ERR_NONCE_REPLAYED);
+}
+
+/* TLS 1.2 binds only with the Extended Master Secret; the check comes
+ * first, before a stored answer. */
+static void test_tls12_ems(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->tls_version = TLS1_2_VERSION;
+    f->ems = true;
+    assert_int_equal(run_simple(f), 0);
+    f->ems = false;
+    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_TLS_NO_EMS);
+    assert_non_null(strstr(o.why, "Extended Master Secret"));
+    enroll_verdict_cleanup(&o);
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(run_simple(f), DEVID_ERR_TLS_NO_EMS);
+    f->tls_version = 0;
+    f->ems = true;
+    assert_int_equal(run_simple(f), 0);
+    f->ems = false;
+    assert_int_equal(run_simple(f), DEVID_ERR_TLS_NO_EMS);
 }
 
 static void test_challenge_sig_garbage(void **state)
@@ -513,14 +562,15 @@ static void test_ledger_not_asked(void **state)
 {
     struct fx *f = *state;
     struct enroll_ledger_facts facts;
-    struct enroll_input in = {&f->req, f->idevid, NULL, f->exporter, &facts, TU_NOW};
+    struct enroll_input in = {
+        &f->req, {TLS1_3_VERSION, false, f->idevid, NULL, f->exporter}, &facts, TU_NOW};
     struct enroll_verdict o;
 
     memset(&facts, 0, sizeof(facts));
     assert_int_equal(enroll_decide(&o, &f->cfg, &in), DEVID_ERR_INTERNAL);
     enroll_verdict_cleanup(&o);
     /* Answers about another nonce are not this request's. */
-    assert_int_equal(enroll_peek(&facts.asked, &f->cfg, &f->req, f->idevid, NULL, TU_NOW), 0);
+    assert_int_equal(enroll_peek(&facts.asked, &f->cfg, &f->req, &in.tls, TU_NOW), 0);
     facts.nonce = ENROLL_NONCE_UNUSED;
     facts.asked.nonce[0] ^= 1;
     assert_int_equal(enroll_decide(&o, &f->cfg, &in), DEVID_ERR_INTERNAL);
@@ -592,6 +642,8 @@ int main(void)
         T(test_token_other_client),
         T(test_token_tampered),
         T(test_other_channel),
+        T(test_token_other_connection),
+        T(test_tls12_ems),
         T(test_challenge_sig_garbage),
         T(test_no_evidence),
         T(test_iak_accepted),

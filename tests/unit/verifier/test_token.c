@@ -16,6 +16,7 @@ struct fixture {
     uint8_t key[TOKEN_KEY_LEN];
     uint8_t nonce[TOKEN_NONCE_LEN];
     uint8_t hash[TOKEN_CERT_HASH_LEN];
+    uint8_t conn[TOKEN_CONN_HASH_LEN];
     uint8_t tok[TOKEN_LEN];
 };
 
@@ -29,29 +30,32 @@ static void setup(struct fixture *f, int64_t expires)
         f->nonce[i] = (uint8_t)(0x90 ^ i);
     for (i = 0; i < TOKEN_CERT_HASH_LEN; i++)
         f->hash[i] = (uint8_t)(3 * i);
-    assert_int_equal(token_seal(f->tok, f->key, f->nonce, expires, f->hash), 0);
+    for (i = 0; i < TOKEN_CONN_HASH_LEN; i++)
+        f->conn[i] = (uint8_t)(0xc0 + 5 * i);
+    assert_int_equal(token_seal(f->tok, f->key, f->nonce, expires, f->hash, f->conn), 0);
 }
 
 static void test_good(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
     setup(&f, NOW + 60);
     assert_int_equal(f.tok[0], TOKEN_VERSION);
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW, f.hash), 0);
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW, f.hash), 0);
     assert_memory_equal(nonce, f.nonce, TOKEN_NONCE_LEN);
+    assert_memory_equal(conn, f.conn, TOKEN_CONN_HASH_LEN);
     /* Still valid at the expiry second itself. */
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW + 60, f.hash), 0);
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW + 60, f.hash), 0);
 }
 
 static void test_expired(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
     setup(&f, NOW + 60);
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW + 61, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW + 61, f.hash),
                      DEVID_ERR_TOKEN_EXPIRED);
 }
 
@@ -59,18 +63,18 @@ static void test_expired(void **state)
 static void test_tampered_every_byte(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN], t[TOKEN_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], t[TOKEN_LEN];
     size_t i;
 
     setup(&f, NOW + 60);
     for (i = 0; i < TOKEN_LEN; i++) {
         memcpy(t, f.tok, TOKEN_LEN);
         t[i] ^= 0x01;
-        assert_int_equal(token_open(nonce, f.key, t, TOKEN_LEN, NOW, f.hash),
+        assert_int_equal(token_open(nonce, conn, f.key, t, TOKEN_LEN, NOW, f.hash),
                          DEVID_ERR_TOKEN_INVALID);
         memcpy(t, f.tok, TOKEN_LEN);
         t[i] ^= 0x80;
-        assert_int_equal(token_open(nonce, f.key, t, TOKEN_LEN, NOW, f.hash),
+        assert_int_equal(token_open(nonce, conn, f.key, t, TOKEN_LEN, NOW, f.hash),
                          DEVID_ERR_TOKEN_INVALID);
     }
 }
@@ -80,52 +84,53 @@ static void test_tampered_every_byte(void **state)
 static void test_tampered_expiry_checked_before_time(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
     setup(&f, NOW - 10);
     f.tok[1 + TOKEN_NONCE_LEN + 7] ^= 0xff;
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
                      DEVID_ERR_TOKEN_INVALID);
 }
 
 static void test_wrong_key(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
     setup(&f, NOW + 60);
     f.key[31] ^= 1;
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
                      DEVID_ERR_TOKEN_INVALID);
 }
 
 static void test_wrong_client(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
 
     setup(&f, NOW + 60);
     f.hash[0] ^= 1;
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
                      DEVID_ERR_TOKEN_WRONG_CLIENT);
 }
 
 static void test_wrong_length_version(void **state)
 {
     struct fixture f;
-    uint8_t nonce[TOKEN_NONCE_LEN], big[TOKEN_LEN + 1];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], big[TOKEN_LEN + 1];
 
     setup(&f, NOW + 60);
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN - 1, NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN - 1, NOW, f.hash),
                      DEVID_ERR_TOKEN_INVALID);
-    assert_int_equal(token_open(nonce, f.key, f.tok, 0, NOW, f.hash), DEVID_ERR_TOKEN_INVALID);
-    assert_int_equal(token_open(nonce, f.key, NULL, 0, NOW, f.hash), DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, 0, NOW, f.hash),
+                     DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(token_open(nonce, conn, f.key, NULL, 0, NOW, f.hash), DEVID_ERR_TOKEN_INVALID);
     memcpy(big, f.tok, TOKEN_LEN);
     big[TOKEN_LEN] = 0;
-    assert_int_equal(token_open(nonce, f.key, big, sizeof(big), NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, big, sizeof(big), NOW, f.hash),
                      DEVID_ERR_TOKEN_INVALID);
     f.tok[0] = TOKEN_VERSION + 1;
-    assert_int_equal(token_open(nonce, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
+    assert_int_equal(token_open(nonce, conn, f.key, f.tok, TOKEN_LEN, NOW, f.hash),
                      DEVID_ERR_TOKEN_INVALID);
 }
 
@@ -140,6 +145,36 @@ static void test_deterministic(void **state)
     assert_memory_not_equal(a.tok, b.tok, TOKEN_LEN);
 }
 
+/* Another connection's hash gives another token; token_open does not judge
+ * the connection, it returns what was sealed. */
+static void test_connection_sealed(void **state)
+{
+    struct fixture a;
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], other[TOKEN_LEN];
+
+    setup(&a, NOW + 60);
+    a.conn[7] ^= 1;
+    assert_int_equal(token_seal(other, a.key, a.nonce, NOW + 60, a.hash, a.conn), 0);
+    assert_memory_not_equal(a.tok, other, TOKEN_LEN);
+    assert_int_equal(token_open(nonce, conn, a.key, other, TOKEN_LEN, NOW, a.hash), 0);
+    assert_memory_equal(conn, a.conn, TOKEN_CONN_HASH_LEN);
+}
+
+/* token_conn_hash is SHA-256 of the exporter value. */
+static void test_conn_hash(void **state)
+{
+    static const uint8_t abc_sha256[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                           0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                           0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                           0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    uint8_t h[TOKEN_CONN_HASH_LEN];
+
+    assert_int_equal(token_conn_hash(h, (const uint8_t *)"abc", 3), 0);
+    assert_memory_equal(h, abc_sha256, sizeof(h));
+    assert_int_equal(token_conn_hash(h, NULL, 32), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(token_conn_hash(h, (const uint8_t *)"abc", 0), DEVID_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +186,8 @@ int main(void)
         cmocka_unit_test(test_wrong_client),
         cmocka_unit_test(test_wrong_length_version),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_connection_sealed),
+        cmocka_unit_test(test_conn_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

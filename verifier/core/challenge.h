@@ -1,0 +1,60 @@
+/* The verifier's answer to POST /v1/challenge: the checks of
+ * docs/protocol.md section 8 (TLS, the chain with the request's
+ * intermediates, identity, policy), so that a device the enrollment would
+ * refuse learns why before it spends TPM work, and the token it is to return.
+ * Pure: the shell brings the fresh nonce and the time. */
+#ifndef DEVID_VERIFIER_CORE_CHALLENGE_H
+#define DEVID_VERIFIER_CORE_CHALLENGE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/enroll.h"
+#include "verifier/core/identity.h"
+#include "verifier/core/token.h"
+
+/* The protocol_version a ChallengeRequest must carry. */
+#define CHALLENGE_PROTOCOL_VERSION 1
+
+/* Everything challenge_decide judges; every pointer is borrowed. */
+struct challenge_input {
+    const Devid__V1__ChallengeRequest *req;
+    struct enroll_tls tls;
+    /* TOKEN_NONCE_LEN fresh random bytes: the challenge. */
+    const uint8_t *nonce;
+    time_t now;
+    /* How long the token is valid, in seconds. */
+    long ttl_seconds;
+};
+
+/* The verdict on one challenge request. */
+struct challenge_verdict {
+    /* 0, or the refusal's DEVID_ERR_* code, with |why|. */
+    int reason;
+    char why[512];
+    /* The device, as far as it was learned (for logs); the manufacturer is
+     * set once the chain verified. */
+    struct device_identity id;
+    /* On success: the token sealing the nonce, its expiry, the client
+     * certificate and the connection, and the expiry. */
+    uint8_t token[TOKEN_LEN];
+    int64_t expires_at;
+};
+
+/*
+ * challenge_decide judges |in| under |cfg| and fills |out|. In order:
+ * enroll_check_tls (a client certificate; TLS 1.3 or 1.2 with EMS);
+ * protocol_version (DEVID_ERR_BAD_REQUEST); the chain of the client
+ * certificate with the handshake's chain and req->intermediates (at most
+ * DEVID_MAX_INTERMEDIATES), with revocation; the identity and policy
+ * (enroll_check_idevid); the exporter (DEVID_ERR_TLS when absent). Then it
+ * seals the token (token_seal) with in->nonce, in->now + in->ttl_seconds,
+ * SHA-256 of the client certificate and token_conn_hash of the exporter.
+ * Returns 0, or the first failing check's DEVID_ERR_* code (also in
+ * out->reason, with out->why).
+ */
+int challenge_decide(struct challenge_verdict *out, const struct enroll_config *cfg,
+                     const struct challenge_input *in);
+
+#endif
