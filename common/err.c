@@ -56,7 +56,7 @@ static const struct err_info errs[] = {
     [32] = {"TLS error", DEVID__V1__REASON__REASON_INTERNAL, 500, false},
     [33] = {"protocol error", DEVID__V1__REASON__REASON_BAD_REQUEST, 400, false},
     [34] = {"refused by verifier", DEVID__V1__REASON__REASON_UNSPECIFIED, 403, false},
-    [35] = {"not found", DEVID__V1__REASON__REASON_UNSPECIFIED, 404, false},
+    [35] = {"not found", DEVID__V1__REASON__REASON_BAD_REQUEST, 404, false},
     [36] = {"token bound to another connection", DEVID__V1__REASON__REASON_TOKEN_WRONG_CONNECTION,
             403, false},
     [37] = {"TLS 1.2 without Extended Master Secret", DEVID__V1__REASON__REASON_TLS_NO_EMS, 403,

@@ -157,6 +157,11 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          (unsigned long long)SUM(deadline_closes));
     emit(&o, "# TYPE devid_ledger_errors_total counter\ndevid_ledger_errors_total %llu\n",
          (unsigned long long)SUM(ledger_errors));
+    emit(&o,
+         "# HELP devid_bad_requests_total Requests refused for their HTTP head (method, path, "
+         "framing, sizes).\n# TYPE devid_bad_requests_total counter\n"
+         "devid_bad_requests_total %llu\n",
+         (unsigned long long)SUM(bad_requests));
     emit(&o, "# TYPE devid_workers gauge\ndevid_workers %lld\n", (long long)g->workers);
     emit(&o,
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"

@@ -27,6 +27,8 @@ struct metrics {
     atomic_uint_fast64_t handshake_rejections;
     atomic_uint_fast64_t deadline_closes;
     atomic_uint_fast64_t ledger_errors;
+    /* Requests refused by their head (docs/protocol.md section 3). */
+    atomic_uint_fast64_t bad_requests;
 };
 
 /* Gauges kept by the server across workers. */

@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "verifier/core/chain.h"
+#include "verifier/server/filter.h"
 
 static int conn_ex_index = -1;
 
@@ -224,7 +225,8 @@ struct bufferevent *conn_accept(struct event_base *base, void *arg)
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
     evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c);
-    return c->bev;
+    /* evhttp reads through the request filter (filter.h). */
+    return filter_wrap(c);
 fail:
     if (c != NULL && c->deadline != NULL)
         event_free(c->deadline);
@@ -237,8 +239,9 @@ SSL *conn_get0_ssl(struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct bufferevent *tls = bev != NULL ? bufferevent_get_underlying(bev) : NULL;
 
-    return bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return bufferevent_openssl_get_ssl(tls != NULL ? tls : bev);
 }
 
 struct conn *conn_get0(struct evhttp_request *req)
@@ -263,7 +266,7 @@ int conn_drain(struct worker *w)
         next = LIST_NEXT(c, link);
         if (c->phase == CONN_BUSY)
             continue;
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 || filter_output_pending(c))
             c->close_when_flushed = 1;
         else
             finish(c);

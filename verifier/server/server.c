@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "verifier/server/conn.h"
+#include "verifier/server/filter.h"
 #include "verifier/server/handle.h"
 #include "verifier/server/state.h"
 
@@ -110,9 +111,11 @@ static int worker_http(struct worker *w)
     if ((w->http = evhttp_new(w->base)) == NULL)
         return DEVID_ERR_ALLOC;
     evhttp_set_bevcb(w->http, conn_accept, w);
+    /* The request filter (filter.h) refuses every head evhttp would refuse
+     * before evhttp sees it; evhttp's own limits stay above the filter's. */
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)max_body);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)cfg->max_headers_size);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)max_body + 1);
+    evhttp_set_max_headers_size(w->http, 2 * (ev_ssize_t)cfg->max_headers_size);
     /* evhttp's own inactivity timeout stays above ours, which rule. */
     evhttp_set_timeout(
         w->http,
@@ -120,6 +123,7 @@ static int worker_http(struct worker *w)
     evhttp_set_cb(w->http, "/v1/challenge", handle_challenge, w);
     evhttp_set_cb(w->http, "/v1/enroll", handle_enroll, w);
     evhttp_set_cb(w->http, "/v1/crl", handle_crl, w);
+    evhttp_set_cb(w->http, FILTER_REFUSED_PATH, filter_handle_refused, w);
     evhttp_set_gencb(w->http, handle_other, w);
     return 0;
 }
@@ -300,7 +304,7 @@ static int prepare(struct server *s, struct event **sig_ev)
     size_t k;
     int i, r;
 
-    if ((r = conn_global_init()) != 0)
+    if ((r = conn_global_init()) != 0 || (r = filter_global_init()) != 0)
         return r;
     if (evthread_use_pthreads() != 0) {
         log_err("libevent without thread support");
