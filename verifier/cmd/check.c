@@ -34,44 +34,67 @@ static void usage(FILE *f)
             cmd_prog, cmd_prog);
 }
 
-static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(X509) *device,
-                   int r)
+/* Prints why a stage refused. */
+static void refused(int r, const char *why)
+{
+    char t[CMD_TEXT_MAX];
+
+    printf("refused: %s: %s\n", devid_err_str(r), cmd_text(t, sizeof(t), why));
+}
+
+/* Prints the chain: each certificate's subject (RFC 2253, as OpenSSL escapes
+ * it, and escaped again) and keys. */
+static void print_chain(const struct enroll_idevid_report *rep)
 {
     STACK_OF(X509) *path = rep->chain.path;
-    char subject[300], desc[200];
-    int i, n;
+    char subject[300], desc[200], t[CMD_TEXT_MAX];
+    int i, n = sk_X509_num(path);
 
-    chain_subject(subject, sizeof(subject), leaf);
-    chain_describe(desc, sizeof(desc), leaf);
-    printf("certificate: %s\n  %s\n", subject, desc);
-    if (!rep->chain_ok) {
-        printf("chain: FAILED (%d device intermediates given)\n", sk_X509_num(device));
-        printf("refused: %s: %s\n", devid_err_str(r), rep->why);
-        return;
-    }
-    n = sk_X509_num(path);
-    printf("chain: ok, %d certificates to manufacturer \"%s\"\n", n, rep->chain.manufacturer);
+    printf("chain: ok, %d certificates to manufacturer \"%s\"\n", n,
+           cmd_text(t, sizeof(t), rep->chain.manufacturer));
     for (i = 0; i < n; i++) {
         chain_subject(subject, sizeof(subject), sk_X509_value(path, i));
         chain_describe(desc, sizeof(desc), sk_X509_value(path, i));
-        printf("  [%d] %s%s\n      %s\n", i, subject, i == n - 1 ? " (trust anchor)" : "", desc);
+        printf("  [%d] %s%s\n      %s\n", i, cmd_text(t, sizeof(t), subject),
+               i == n - 1 ? " (trust anchor)" : "", desc);
     }
     printf("revocation: %s (%s)\n", chain_revocation_str(rep->chain.revocation),
-           rep->chain.revocation_detail);
-    if (!rep->identity_ok) {
-        printf("identity: FAILED\nrefused: %s: %s\n", devid_err_str(r), rep->why);
+           cmd_text(t, sizeof(t), rep->chain.revocation_detail));
+}
+
+static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(X509) *device,
+                   int r)
+{
+    const struct device_identity *id = &rep->id;
+    char subject[300], desc[200], t[CMD_TEXT_MAX], model[CMD_TEXT_MAX], serial[CMD_TEXT_MAX];
+
+    chain_subject(subject, sizeof(subject), leaf);
+    chain_describe(desc, sizeof(desc), leaf);
+    printf("certificate: %s\n  %s\n", cmd_text(t, sizeof(t), subject), desc);
+    if (!rep->chain_ok) {
+        printf("chain: FAILED (%d device intermediates given)\n", sk_X509_num(device));
+        refused(r, rep->why);
         return;
     }
-    printf("identity: model \"%s\", serial \"%s\"%s%s\n  fingerprint (SHA-256): %s\n",
-           rep->id.model, rep->id.serial, rep->id.hw_type[0] ? ", hwType " : "", rep->id.hw_type,
-           rep->id.fingerprint);
+    print_chain(rep);
+    if (!rep->identity_ok) {
+        printf("identity: FAILED\n");
+        refused(r, rep->why);
+        return;
+    }
+    cmd_text(model, sizeof(model), id->model);
+    cmd_text(serial, sizeof(serial), id->serial);
+    printf("identity: model \"%s\", serial \"%s\"%s%s\n  fingerprint (SHA-256): %s\n", model,
+           serial, id->hw_type[0] ? ", hwType " : "", cmd_text(t, sizeof(t), id->hw_type),
+           id->fingerprint);
     if (!rep->policy_ok) {
-        printf("policy: denied\nrefused: %s: %s\n", devid_err_str(r), rep->why);
+        printf("policy: denied\n");
+        refused(r, rep->why);
         return;
     }
     printf("policy: allowed\n");
-    printf("accepted\nmanufacturer: %s\nmodel: %s\nserial: %s\n", rep->id.manufacturer,
-           rep->id.model, rep->id.serial);
+    printf("accepted\nmanufacturer: %s\nmodel: %s\nserial: %s\n",
+           cmd_text(t, sizeof(t), id->manufacturer), model, serial);
 }
 
 /* What check-idevid's options set. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/escape.h"
 
 /* Most options one subcommand declares. */
 #define MAX_OPTIONS 64
@@ -159,4 +160,9 @@ void cmd_print_options(FILE *f, const struct cmd_option *opts, size_t n)
             fprintf(f, "%.*s\n%*s", (int)(nl - line), line, HELP_COLUMN, "");
         fprintf(f, "%s\n", line);
     }
+}
+
+const char *cmd_text(char *buf, size_t len, const char *s)
+{
+    return escape_str(buf, len, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
 }

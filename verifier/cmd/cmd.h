@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "common/escape.h"
+
 /* Exit codes (sysexits.h values where one fits). */
 enum {
     EXIT_REFUSED = 1,
@@ -21,6 +23,15 @@ extern const char *cmd_prog;
 /* cmd_parse_ulong parses decimal |s| into |*out| when it lies in [min, max].
  * Returns 0, or -1 for anything else (sign, junk, overflow, range). */
 int cmd_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Room for cmd_text of a value of up to 512 bytes. */
+#define CMD_TEXT_MAX ESCAPE_SIZE(512)
+
+/* cmd_text writes |s| (NULL: "") to |buf| (|len| bytes) escaped with
+ * escape_str, so that text from a certificate or a device (a subject, a
+ * model, a serial) cannot end its line or field in command output. Returns
+ * |buf|. */
+const char *cmd_text(char *buf, size_t len, const char *s);
 
 /* cmd_exit_for returns the exit code for DEVID_ERR_* code |r|. */
 int cmd_exit_for(int r);

@@ -20,6 +20,7 @@
 #include "common/io/store.h"
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/cmd/cmd.h"
+#include "verifier/core/chain.h"
 #include "verifier/core/config.h"
 #include "verifier/core/crl.h"
 #include "verifier/ledger/ledger.h"
@@ -254,14 +255,16 @@ struct list_state {
 static int print_row(void *arg, const struct ledger_issuance *rec)
 {
     struct list_state *st = arg;
-    char issued[32], status[96];
+    char issued[32], status[96], t[CMD_TEXT_MAX];
 
     if (st->n == 0)
         printf("ISSUED\tSERIAL\tSTATUS\tMANUFACTURER\tMODEL\tDEVICE\n");
     fmt_time(issued, sizeof(issued), rec->issued_at);
     fmt_status(status, sizeof(status), rec, st->now);
-    printf("%s\t%s\t%s\t%s\t%s\t%s\n", issued, rec->cert_serial, status, rec->manufacturer,
-           rec->model, rec->device_serial);
+    printf("%s\t%s\t%s\t", issued, rec->cert_serial, status);
+    printf("%s\t", cmd_text(t, sizeof(t), rec->manufacturer));
+    printf("%s\t", cmd_text(t, sizeof(t), rec->model));
+    printf("%s\n", cmd_text(t, sizeof(t), rec->device_serial));
     st->n++;
     return 0;
 }
@@ -326,14 +329,10 @@ out:
 
 static void print_name(const char *label, const X509_NAME *name)
 {
-    BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
+    char text[257], t[CMD_TEXT_MAX];
 
-    printf("%s: ", label);
-    fflush(stdout);
-    if (out != NULL)
-        X509_NAME_print_ex(out, name, 0, XN_FLAG_RFC2253);
-    BIO_free(out);
-    printf("\n");
+    chain_name_str(text, sizeof(text), name);
+    printf("%s: %s\n", label, cmd_text(t, sizeof(t), text));
 }
 
 static void print_time(const char *label, const ASN1_TIME *at)
@@ -385,7 +384,7 @@ int cmd_show_main(int argc, char **argv)
     struct ledger *l = NULL;
     const uint8_t *p;
     X509 *cert = NULL;
-    char norm[LEDGER_SERIAL_LEN], hex[65], when[32], status[96];
+    char norm[LEDGER_SERIAL_LEN], hex[65], when[32], status[96], t[CMD_TEXT_MAX];
     int r, rc = EXIT_USAGE;
 
     memset(&rec, 0, sizeof(rec));
@@ -428,10 +427,11 @@ int cmd_show_main(int argc, char **argv)
     print_cert(cert);
     fmt_status(status, sizeof(status), &rec, (int64_t)time(NULL));
     printf("status: %s\n", status);
-    printf("manufacturer: %s\nmodel: %s\ndevice serial: %s\n", rec.manufacturer, rec.model,
-           rec.device_serial);
+    printf("manufacturer: %s\n", cmd_text(t, sizeof(t), rec.manufacturer));
+    printf("model: %s\n", cmd_text(t, sizeof(t), rec.model));
+    printf("device serial: %s\n", cmd_text(t, sizeof(t), rec.device_serial));
     fmt_time(when, sizeof(when), rec.issued_at);
-    printf("issued at: %s\nreplica: %s\n", when, rec.replica_id);
+    printf("issued at: %s\nreplica: %s\n", when, cmd_text(t, sizeof(t), rec.replica_id));
     printf("supersedes: %s\n", rec.supersedes[0] != '\0' ? rec.supersedes : "-");
     printf("attestation signer: %s\n", signer_name(rec.signer_kind));
     hex_encode(hex, rec.idevid_sha256, 32);
