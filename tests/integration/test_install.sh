@@ -32,9 +32,13 @@ for f in usr/lib/sysusers.d/devid.conf usr/lib/tmpfiles.d/devid.conf \
     usr/share/doc/devid/README.md usr/share/doc/devid/examples/verifier.conf.example \
     usr/share/doc/devid/examples/agent.conf.example \
     usr/share/doc/devid/examples/manufacturers.conf.example \
-    usr/share/doc/devid/examples/policy.conf.example; do
+    usr/share/doc/devid/examples/policy.conf.example \
+    usr/share/doc/devid/protocol.md usr/share/devid/proto/devid/v1/enroll.proto; do
     check "$f is installed" test -s "$R/$f"
 done
+check "the installed schema decodes a message (protoc --decode, docs/protocol.md)" \
+    sh -c "printf '\\010\\001' | protoc --proto_path='$R/usr/share/devid/proto' \
+        --decode=devid.v1.ChallengeRequest devid/v1/enroll.proto | grep -qx 'protocol_version: 1'"
 check "no installed unit names /usr/local" \
     test -z "$(grep -l /usr/local "$R"/usr/lib/systemd/system/devid-* 2>&1)"
 check "the verifier unit runs the installed binary with /etc/devid/verifier.conf" \
