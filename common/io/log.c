@@ -9,6 +9,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* CODE_FILE and CODE_LINE would always name this file's one call. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "common/escape.h"

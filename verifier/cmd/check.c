@@ -42,20 +42,28 @@ static void refused(int r, const char *why)
     printf("refused: %s: %s\n", devid_err_str(r), cmd_text(t, sizeof(t), why));
 }
 
-/* Prints the chain: each certificate's subject (RFC 2253, as OpenSSL escapes
- * it, and escaped again) and keys. */
+/* subject writes |x|'s subject to |buf|: RFC 2253 as OpenSSL escapes it,
+ * then escaped for output. */
+static const char *subject(char buf[CMD_TEXT_MAX], X509 *x)
+{
+    char name[257];
+
+    chain_name_str(name, sizeof(name), X509_get_subject_name(x));
+    return cmd_text(buf, CMD_TEXT_MAX, name);
+}
+
+/* Prints the chain: each certificate's subject and keys. */
 static void print_chain(const struct enroll_idevid_report *rep)
 {
     STACK_OF(X509) *path = rep->chain.path;
-    char subject[300], desc[200], t[CMD_TEXT_MAX];
+    char desc[200], t[CMD_TEXT_MAX];
     int i, n = sk_X509_num(path);
 
     printf("chain: ok, %d certificates to manufacturer \"%s\"\n", n,
            cmd_text(t, sizeof(t), rep->chain.manufacturer));
     for (i = 0; i < n; i++) {
-        chain_subject(subject, sizeof(subject), sk_X509_value(path, i));
         chain_describe(desc, sizeof(desc), sk_X509_value(path, i));
-        printf("  [%d] %s%s\n      %s\n", i, cmd_text(t, sizeof(t), subject),
+        printf("  [%d] \"%s\"%s\n      %s\n", i, subject(t, sk_X509_value(path, i)),
                i == n - 1 ? " (trust anchor)" : "", desc);
     }
     printf("revocation: %s (%s)\n", chain_revocation_str(rep->chain.revocation),
@@ -66,11 +74,10 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
                    int r)
 {
     const struct device_identity *id = &rep->id;
-    char subject[300], desc[200], t[CMD_TEXT_MAX], model[CMD_TEXT_MAX], serial[CMD_TEXT_MAX];
+    char desc[200], t[CMD_TEXT_MAX], model[CMD_TEXT_MAX], serial[CMD_TEXT_MAX];
 
-    chain_subject(subject, sizeof(subject), leaf);
     chain_describe(desc, sizeof(desc), leaf);
-    printf("certificate: %s\n  %s\n", cmd_text(t, sizeof(t), subject), desc);
+    printf("certificate: \"%s\"\n  %s\n", subject(t, leaf), desc);
     if (!rep->chain_ok) {
         printf("chain: FAILED (%d device intermediates given)\n", sk_X509_num(device));
         refused(r, rep->why);
