@@ -9,6 +9,8 @@
 #                                 fresh swtpm + tpm2-abrmd, factory-provisioned;
 #                                 sets DEV_<NAME>_ENV (a file of exports)
 #   agent NAME ARGS...            run devid-agent with that device's TPM
+#   issue_idevid CADIR OUT SUBJECT SERIAL [PUBKEY]
+#                                 an IDevID certificate from the factory CA
 #
 # Counting: `check DESCRIPTION CMD...` runs CMD and counts a pass or a failure
 # (and returns CMD's verdict); `skip DESCRIPTION` counts a check that cannot run
@@ -244,4 +246,35 @@ tpm() {
         . "$DEVID_TMP/dev-$name/env"
         TPM2TOOLS_TCTI=$DEV_TCTI "$@"
     )
+}
+
+# issue_idevid CADIR OUT SUBJECT SERIAL [PUBKEY]: an IDevID certificate
+# OUT.pem from the intermediate CA in CADIR (devid-factory ca), with the
+# factory's profile: SUBJECT as given (openssl -subj syntax, any bytes) and
+# the hardwareModuleName SAN with SERIAL. For the public key PUBKEY (PEM; for
+# instance a TPM's key) or, without it, a new software P-256 key in OUT.key.
+issue_idevid() {
+    local ca=$1 out=$2 subj=$3 serial=$4 pub=${5:-} key force=()
+    key=$out.key
+    if [[ -n $pub ]]; then
+        key=$out.throwaway.key
+        force=(-force_pubkey "$pub")
+    fi
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$key" 2>"$out.err" &&
+        openssl req -new -key "$key" -utf8 -subj "$subj" -out "$out.csr" 2>>"$out.err" ||
+        return 1
+    cat >"$out.cnf" <<EOF
+[v3_idevid]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+subjectAltName = otherName:1.3.6.1.5.5.7.8.4;SEQUENCE:hmn
+[hmn]
+hwType = OID:1.3.6.1.4.1.32473.1.1
+hwSerialNum = OCTETSTRING:$serial
+EOF
+    openssl x509 -req -in "$out.csr" -CA "$ca/intermediate.pem" -CAkey "$ca/intermediate.key" \
+        -set_serial "0x$(openssl rand -hex 8)" -days 365 "${force[@]}" \
+        -extfile "$out.cnf" -extensions v3_idevid -out "$out.pem" 2>>"$out.err"
 }
