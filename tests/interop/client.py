@@ -75,9 +75,6 @@ TPM_ALG_ECDSA = 0x0018
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_CERTIFY = 0x8017
 
-# Reasons the spec's table (section 9) has and proto/devid/v1/enroll.proto
-# does not (yet): the generated enum cannot name them.
-SPEC_ONLY_REASONS = {24: "REASON_TOKEN_WRONG_CONNECTION", 25: "REASON_TLS_NO_EMS"}
 
 
 class ClientError(Exception):
@@ -145,28 +142,11 @@ def load_messages(proto_dir, tmp):
     return enroll_pb2
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def bytes_field(number, value):
-    """One length-delimited protobuf field, encoded by hand."""
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
 def reason_name(pb, value):
     try:
         return pb.Reason.Name(value)
     except ValueError:
-        return SPEC_ONLY_REASONS.get(value, f"REASON_{value}")
+        return f"REASON_{value}"
 
 
 # --------------------------------------------------------------------------
@@ -538,12 +518,9 @@ class Exchange:
 
 
 def challenge(pb, conn, intermediates):
-    req = pb.ChallengeRequest(protocol_version=1, agent_version="devid-interop/1")
+    req = pb.ChallengeRequest(protocol_version=1, agent_version="devid-interop/1",
+                              intermediates=intermediates)
     body = req.SerializeToString()
-    # protocol.md 4 has ChallengeRequest.intermediates (3); enroll.proto
-    # reserves 3, so the field is encoded by hand.
-    for der in intermediates:
-        body += bytes_field(3, der)
     ex = Exchange(pb, "challenge", *conn.request("POST", "/v1/challenge", body))
     if ex.error is None:
         resp = pb.ChallengeResponse.FromString(ex.body)
