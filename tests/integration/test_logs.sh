@@ -13,12 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 . "$here/../lib/swtpm.sh"
 . "$here/../lib/devid.sh"
 
-PY=/usr/bin/python3
-for t in protoc openssl unshare mount stat; do
-    have "$t" || die "$t is missing (deploy/install-deps.sh --tests installs it)"
-done
-"$PY" -c 'import google.protobuf' 2>/dev/null ||
-    die "$PY has no protobuf module (python3-protobuf; deploy/install-deps.sh --tests)"
+need protoc openssl unshare mount stat
+need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
@@ -27,10 +23,7 @@ NL_CN=$'Line\nenroll result=issued device_serial="SN-FAKE" model="x"'
 NL_O=$'Acme\n" result=issued manufacturer="Evil'
 
 log "manufacturer CA, verifier PKI"
-"$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
-"$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
-mkdir -p "$T/roots"
-cp "$T/acme/root.pem" "$T/roots/acme.pem"
+lab_pki
 VARGS=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T/roots"
     --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem"
     --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key")

@@ -17,22 +17,15 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 . "$here/../lib/swtpm.sh"
 . "$here/../lib/devid.sh"
 
-PY=/usr/bin/python3
-for t in protoc openssl cc; do
-    have "$t" || die "$t is missing (deploy/install-deps.sh --tests installs it)"
-done
-"$PY" -c 'import google.protobuf' 2>/dev/null ||
-    die "$PY has no protobuf module (python3-protobuf; deploy/install-deps.sh --tests)"
+need protoc openssl cc
+need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
 LEDGER=sqlite:$T/ledger.db
 
 log "manufacturer CA, verifier PKI, a software IDevID"
-"$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
-"$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
-mkdir -p "$T/roots"
-cp "$T/acme/root.pem" "$T/roots/acme.pem"
+lab_pki
 issue_idevid "$T/acme" "$T/soft" "/O=Acme Devices/CN=Wire Gateway/serialNumber=SN-W-0001" SN-W-0001 ||
     die "cannot make a software IDevID"
 cc -shared -fPIC -o "$T/ledgerfault.so" "$DEVID_SRC/tests/lib/ledgerfault.c" -ldl ||
@@ -213,9 +206,5 @@ check "chain.pem is empty: the lab operational CA is self-signed" \
 check "every refused head ($REFUSED_N and the pipelined one) was logged as a request event" \
     test "$(grep -c 'request result=refused status=' "$VERIFIER_LOG")" -eq $((REFUSED_N + 1))
 
-check "verifier still running" pid_alive "$VERIFIER_PID"
-kill -TERM "$VERIFIER_PID"
-wait "$VERIFIER_PID"
-rc=$?
-check "verifier exits 0 on SIGTERM (got $rc)" test $rc -eq 0
+verifier_stop_checked
 finish

@@ -17,27 +17,20 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 . "$here/../lib/swtpm.sh"
 . "$here/../lib/devid.sh"
 
-# The system python: the one python3-protobuf is installed for.
-PY=/usr/bin/python3
 CLIENT=$here/client.py
 TLS=${DEVID_INTEROP_TLS:-1.3}
 [[ $TLS == 1.3 || $TLS == 1.2 ]] || die "DEVID_INTEROP_TLS is 1.3 or 1.2, not '$TLS'"
 
-for t in protoc stdbuf openssl tpm2_send tpm2_create tpm2_sign tpm2_readpublic; do
-    have "$t" || die "$t is missing (deploy/install-deps.sh --tests installs it)"
-done
-"$PY" -c 'import google.protobuf' 2>/dev/null ||
-    die "$PY has no protobuf module (python3-protobuf; deploy/install-deps.sh --tests)"
+need protoc stdbuf openssl tpm2_send tpm2_create tpm2_sign tpm2_readpublic
+# PY: the system python, the one python3-protobuf is installed for.
+need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
 LEDGER=sqlite:$T/ledger.db
 
 log "manufacturer CA and verifier PKI"
-"$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
-"$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
-mkdir -p "$T/roots"
-cp "$T/acme/root.pem" "$T/roots/acme.pem"
+lab_pki
 # The root only: the device brings its intermediate (handshake and messages).
 verifier_start main --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
     --roots "$T/roots" --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" \
@@ -291,9 +284,5 @@ for d in a b c d e f g; do
     pids+=("${p[@]}")
 done
 check "every s_client the client started has exited (${#pids[@]})" exited "${pids[@]}"
-check "verifier still running" pid_alive "$VERIFIER_PID"
-kill -TERM "$VERIFIER_PID"
-wait "$VERIFIER_PID"
-rc=$?
-check "verifier exits 0 on SIGTERM (got $rc)" test $rc -eq 0
+verifier_stop_checked
 finish

@@ -11,6 +11,10 @@
 #   agent NAME ARGS...            run devid-agent with that device's TPM
 #   issue_idevid CADIR OUT SUBJECT SERIAL [PUBKEY]
 #                                 an IDevID certificate from the factory CA
+#   lab_pki                       manufacturer CA, roots and verifier PKI
+#   need TOOL..., need_py_protobuf
+#                                 what a test needs, or it dies
+#   verifier_stop_checked         SIGTERM the verifier; check it ran and exits 0
 #
 # Counting: `check DESCRIPTION CMD...` runs CMD and counts a pass or a failure
 # (and returns CMD's verdict); `skip DESCRIPTION` counts a check that cannot run
@@ -277,4 +281,41 @@ EOF
     openssl x509 -req -in "$out.csr" -CA "$ca/intermediate.pem" -CAkey "$ca/intermediate.key" \
         -set_serial "0x$(openssl rand -hex 8)" -days 365 "${force[@]}" \
         -extfile "$out.cnf" -extensions v3_idevid -out "$out.pem" 2>>"$out.err"
+}
+
+# need TOOL...: every TOOL is on PATH, or the test dies naming the installer.
+need() {
+    local t
+    for t in "$@"; do
+        have "$t" || die "$t is missing (deploy/install-deps.sh --tests installs it)"
+    done
+}
+
+# need_py_protobuf: sets PY to the system python, the one python3-protobuf
+# is installed for (the python3 on PATH may be another), or dies.
+need_py_protobuf() {
+    PY=/usr/bin/python3
+    "$PY" -c 'import google.protobuf' 2>/dev/null ||
+        die "$PY has no protobuf module (python3-protobuf; deploy/install-deps.sh --tests)"
+}
+
+# lab_pki: the manufacturer "Acme Devices" (devid-factory ca) in
+# $DEVID_TMP/acme, its root alone in $DEVID_TMP/roots, and a verifier's lab
+# PKI (devid-dev-pki) in $DEVID_TMP/pki; dies if one cannot be made.
+lab_pki() {
+    "$FACTORY" ca --dir "$DEVID_TMP/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
+    "$DEV_PKI" --dir "$DEVID_TMP/pki" >/dev/null || die "dev pki failed"
+    mkdir -p "$DEVID_TMP/roots"
+    cp "$DEVID_TMP/acme/root.pem" "$DEVID_TMP/roots/acme.pem"
+}
+
+# verifier_stop_checked: two checks, that the verifier still runs and that
+# SIGTERM stops it with exit 0.
+verifier_stop_checked() {
+    local rc
+    check "verifier still running" pid_alive "$VERIFIER_PID"
+    kill -TERM "$VERIFIER_PID"
+    wait "$VERIFIER_PID"
+    rc=$?
+    check "verifier exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 }

@@ -240,3 +240,53 @@ void tu_certify_info(uint8_t *buf, size_t *len, const TPM2B_NAME *name, const ui
     assert_int_equal(Tss2_MU_TPMS_ATTEST_Marshal(&att, buf, *len, &off), TSS2_RC_SUCCESS);
     *len = off;
 }
+
+static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
+                                              .cn = "Acme Root CA",
+                                              .ca = 1,
+                                              .not_before = TU_NOW - 365 * TU_DAY,
+                                              .not_after = TU_NOW + 3650 * TU_DAY};
+static const struct tu_cert_spec int_spec = {.o = "Acme Devices",
+                                             .cn = "Acme IDevID CA",
+                                             .ca = 1,
+                                             .not_before = TU_NOW - 365 * TU_DAY,
+                                             .not_after = TU_NOW + 3650 * TU_DAY};
+const struct tu_cert_spec tu_leaf_spec = {.cn = "Widget 3000",
+                                          .serial = "SN0001",
+                                          .hw_serial = "SN0001",
+                                          .not_before = TU_NOW - 30 * TU_DAY,
+                                          .not_after = TU_NOW + 3650 * TU_DAY};
+
+void tu_pki_init(struct tu_pki *p)
+{
+    unsigned char *q;
+    int len;
+
+    memset(p, 0, sizeof(*p));
+    p->root_key = tu_ec_key();
+    p->int_key = tu_ec_key();
+    p->idev_key = tu_ec_key();
+    p->root = tu_cert(&root_spec, p->root_key, NULL, p->root_key);
+    p->intermediate = tu_cert(&int_spec, p->int_key, p->root, p->root_key);
+    p->idevid = tu_cert(&tu_leaf_spec, p->idev_key, p->intermediate, p->int_key);
+    assert_true((len = i2d_X509(p->intermediate, NULL)) > 0);
+    assert_non_null(p->int_der = malloc((size_t)len));
+    q = p->int_der;
+    assert_int_equal(i2d_X509(p->intermediate, &q), len);
+    p->int_der_len = (size_t)len;
+    assert_non_null(p->store = chain_store_new());
+    assert_int_equal(chain_store_add_root(p->store, p->root), 0);
+}
+
+void tu_pki_cleanup(struct tu_pki *p)
+{
+    chain_store_free(p->store);
+    free(p->int_der);
+    X509_free(p->idevid);
+    X509_free(p->intermediate);
+    X509_free(p->root);
+    EVP_PKEY_free(p->idev_key);
+    EVP_PKEY_free(p->int_key);
+    EVP_PKEY_free(p->root_key);
+    memset(p, 0, sizeof(*p));
+}

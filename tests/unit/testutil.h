@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "verifier/core/chain.h"
+
 /* A fixed reference time for certificates and checks: 2025-01-01T00:00:00Z. */
 #define TU_NOW ((time_t)1735689600)
 #define TU_DAY ((time_t)86400)
@@ -65,5 +67,24 @@ void tu_certify_info(uint8_t *buf, size_t *len, const TPM2B_NAME *name, const ui
 
 /* tu_sha256 writes SHA-256 of |in| to |out|. */
 void tu_sha256(uint8_t out[32], const uint8_t *in, size_t len);
+
+/* The IDevID of struct tu_pki: CN "Widget 3000", serial "SN0001" (subject
+ * and hardwareModuleName), valid from 30 days before TU_NOW for 10 years. */
+extern const struct tu_cert_spec tu_leaf_spec;
+
+/* A manufacturer as the factory makes it, and one device: a root (O "Acme
+ * Devices"), an intermediate and an IDevID (tu_leaf_spec), P-256, valid
+ * around TU_NOW; the intermediate's DER; a trust store holding the root. */
+struct tu_pki {
+    EVP_PKEY *root_key, *int_key, *idev_key;
+    X509 *root, *intermediate, *idevid;
+    uint8_t *int_der;
+    size_t int_der_len;
+    struct chain_store *store;
+};
+
+/* tu_pki_init fills |p|; tu_pki_cleanup frees what it holds. */
+void tu_pki_init(struct tu_pki *p);
+void tu_pki_cleanup(struct tu_pki *p);
 
 #endif

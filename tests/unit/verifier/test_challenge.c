@@ -16,11 +16,8 @@
 #include "verifier/core/challenge.h"
 
 struct fx {
-    EVP_PKEY *root_key, *int_key, *idev_key;
-    X509 *root, *intermediate, *idevid;
-    uint8_t *int_der;
+    struct tu_pki pki;
     ProtobufCBinaryData inter[DEVID_MAX_INTERMEDIATES + 1];
-    struct chain_store *store;
     struct policy *policy;
     uint8_t token_key[TOKEN_KEY_LEN], nonce[TOKEN_NONCE_LEN], exporter[32];
     Devid__V1__ChallengeRequest req;
@@ -28,56 +25,27 @@ struct fx {
     struct challenge_input in;
 };
 
-static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
-                                              .cn = "Acme Root CA",
-                                              .ca = 1,
-                                              .not_before = TU_NOW - 365 * TU_DAY,
-                                              .not_after = TU_NOW + 3650 * TU_DAY};
-static const struct tu_cert_spec int_spec = {.o = "Acme Devices",
-                                             .cn = "Acme IDevID CA",
-                                             .ca = 1,
-                                             .not_before = TU_NOW - 365 * TU_DAY,
-                                             .not_after = TU_NOW + 3650 * TU_DAY};
-static const struct tu_cert_spec leaf_spec = {.cn = "Widget 3000",
-                                              .serial = "SN0001",
-                                              .hw_serial = "SN0001",
-                                              .not_before = TU_NOW - 30 * TU_DAY,
-                                              .not_after = TU_NOW + 3650 * TU_DAY};
-
 static int setup(void **state)
 {
     struct fx *f = test_calloc(1, sizeof(*f));
-    unsigned char *p;
-    int len;
     size_t i;
 
-    f->root_key = tu_ec_key();
-    f->int_key = tu_ec_key();
-    f->idev_key = tu_ec_key();
-    f->root = tu_cert(&root_spec, f->root_key, NULL, f->root_key);
-    f->intermediate = tu_cert(&int_spec, f->int_key, f->root, f->root_key);
-    f->idevid = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
-    assert_true((len = i2d_X509(f->intermediate, NULL)) > 0);
-    assert_non_null(f->int_der = malloc((size_t)len));
-    p = f->int_der;
-    assert_int_equal(i2d_X509(f->intermediate, &p), len);
+    tu_pki_init(&f->pki);
     for (i = 0; i <= DEVID_MAX_INTERMEDIATES; i++)
-        f->inter[i] = (ProtobufCBinaryData){(size_t)len, f->int_der};
-    assert_non_null(f->store = chain_store_new());
-    assert_int_equal(chain_store_add_root(f->store, f->root), 0);
+        f->inter[i] = (ProtobufCBinaryData){f->pki.int_der_len, f->pki.int_der};
     assert_non_null(f->policy = policy_new());
     for (i = 0; i < 32; i++) {
         f->token_key[i] = (uint8_t)(7 * i);
         f->nonce[i] = (uint8_t)(0x33 ^ i);
         f->exporter[i] = (uint8_t)(0x80 + i);
     }
-    f->cfg = (struct enroll_config){f->store, f->policy, f->token_key};
+    f->cfg = (struct enroll_config){f->pki.store, f->policy, f->token_key};
     devid__v1__challenge_request__init(&f->req);
     f->req.protocol_version = 1;
     f->req.intermediates = f->inter;
     f->req.n_intermediates = 1;
     f->in.req = &f->req;
-    f->in.tls = (struct enroll_tls){TLS1_3_VERSION, false, f->idevid, NULL, f->exporter};
+    f->in.tls = (struct enroll_tls){TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter};
     f->in.nonce = f->nonce;
     f->in.now = TU_NOW;
     f->in.ttl_seconds = 120;
@@ -90,14 +58,7 @@ static int teardown(void **state)
     struct fx *f = *state;
 
     policy_free(f->policy);
-    chain_store_free(f->store);
-    free(f->int_der);
-    X509_free(f->idevid);
-    X509_free(f->intermediate);
-    X509_free(f->root);
-    EVP_PKEY_free(f->idev_key);
-    EVP_PKEY_free(f->int_key);
-    EVP_PKEY_free(f->root_key);
+    tu_pki_cleanup(&f->pki);
     test_free(f);
     return 0;
 }
@@ -129,7 +90,7 @@ static void test_good(void **state)
     assert_string_equal(v.id.model, "Widget 3000");
     assert_string_equal(v.id.manufacturer, "Acme Devices");
     /* The token seals the nonce, the client certificate and this connection. */
-    assert_int_equal(enroll_cert_hash(cert_hash, f->idevid), 0);
+    assert_int_equal(enroll_cert_hash(cert_hash, f->pki.idevid), 0);
     assert_int_equal(
         token_open(nonce, conn, f->token_key, v.token, TOKEN_LEN, TU_NOW + 120, cert_hash), 0);
     assert_memory_equal(nonce, f->nonce, sizeof(nonce));
@@ -152,7 +113,7 @@ static void test_intermediates(void **state)
     assert_int_equal(decide(f, &v), DEVID_ERR_CHAIN_UNTRUSTED);
     assert_string_equal(v.id.serial, "");
     assert_non_null(sk);
-    assert_true(sk_X509_push(sk, f->intermediate) > 0);
+    assert_true(sk_X509_push(sk, f->pki.intermediate) > 0);
     f->in.tls.chain = sk;
     assert_int_equal(decide(f, &v), 0);
     f->req.n_intermediates = 1;
@@ -180,7 +141,7 @@ static void test_tls(void **state)
     f->in.tls.client_cert = NULL;
     assert_int_equal(decide(f, &v), DEVID_ERR_NO_CLIENT_CERT);
     /* TLS comes first: before the body and the chain. */
-    f->in.tls.client_cert = f->idevid;
+    f->in.tls.client_cert = f->pki.idevid;
     f->in.tls.ems = false;
     f->req.protocol_version = 2;
     f->req.n_intermediates = 0;
@@ -204,7 +165,7 @@ static void test_policy_and_identity(void **state)
 {
     struct fx *f = *state;
     struct challenge_verdict v;
-    struct tu_cert_spec nameless = leaf_spec;
+    struct tu_cert_spec nameless = tu_leaf_spec;
     X509 *anonymous;
 
     assert_int_equal(policy_add(f->policy, POLICY_DENY_MODEL, "Widget 3000"), 0);
@@ -213,7 +174,7 @@ static void test_policy_and_identity(void **state)
     assert_string_equal(v.id.manufacturer, "Acme Devices");
     nameless.serial = NULL;
     nameless.hw_serial = NULL;
-    anonymous = tu_cert(&nameless, f->idev_key, f->intermediate, f->int_key);
+    anonymous = tu_cert(&nameless, f->pki.idev_key, f->pki.intermediate, f->pki.int_key);
     f->in.tls.client_cert = anonymous;
     assert_int_equal(decide(f, &v), DEVID_ERR_IDENTITY);
     assert_string_equal(v.id.manufacturer, "Acme Devices");

@@ -15,12 +15,12 @@
 #include "verifier/core/enroll.h"
 
 struct fx {
-    EVP_PKEY *root_key, *int_key, *idev_key, *ldev_key, *csr_key, *iak_key;
-    X509 *root, *intermediate, *idevid, *iak;
+    struct tu_pki pki;
+    EVP_PKEY *ldev_key, *csr_key, *iak_key;
+    X509 *iak;
     int use_iak;
     uint8_t spub[1024], *iak_der;
     size_t spub_len, iak_der_len;
-    struct chain_store *store;
     struct policy *policy;
     uint8_t token_key[TOKEN_KEY_LEN];
     uint8_t nonce[TOKEN_NONCE_LEN];
@@ -34,8 +34,6 @@ struct fx {
     size_t csr_len;
     uint8_t sig[512], info[2048], cert_sig[512], pub[1024];
     size_t sig_len, info_len, cert_sig_len, pub_len;
-    uint8_t *int_der;
-    size_t int_der_len;
     ProtobufCBinaryData intermediates[CHAIN_MAX_DEPTH + 1];
     Devid__V1__TpmEvidence ev;
     Devid__V1__EnrollRequest req;
@@ -44,22 +42,6 @@ struct fx {
     enum enroll_nonce_use nonce_use;
     bool device_active;
 };
-
-static const struct tu_cert_spec root_spec = {.o = "Acme Devices",
-                                              .cn = "Acme Root CA",
-                                              .ca = 1,
-                                              .not_before = TU_NOW - 365 * TU_DAY,
-                                              .not_after = TU_NOW + 3650 * TU_DAY};
-static const struct tu_cert_spec int_spec = {.o = "Acme Devices",
-                                             .cn = "Acme IDevID CA",
-                                             .ca = 1,
-                                             .not_before = TU_NOW - 365 * TU_DAY,
-                                             .not_after = TU_NOW + 3650 * TU_DAY};
-static const struct tu_cert_spec leaf_spec = {.cn = "Widget 3000",
-                                              .serial = "SN0001",
-                                              .hw_serial = "SN0001",
-                                              .not_before = TU_NOW - 30 * TU_DAY,
-                                              .not_after = TU_NOW + 3650 * TU_DAY};
 
 /* Recomputes the agent's side from the fixture's current inputs. */
 static void build(struct fx *f)
@@ -70,7 +52,7 @@ static void build(struct fx *f)
     int len;
     unsigned char *p;
 
-    assert_int_equal(enroll_cert_hash(hash, f->idevid), 0);
+    assert_int_equal(enroll_cert_hash(hash, f->pki.idevid), 0);
     assert_int_equal(token_conn_hash(conn, f->token_exporter, sizeof(f->token_exporter)), 0);
     assert_int_equal(token_seal(f->token, f->token_key, f->nonce, TU_NOW + 60, hash, conn), 0);
     free(f->csr);
@@ -78,7 +60,7 @@ static void build(struct fx *f)
     assert_int_equal(transcript_compute(t, f->nonce, 32, f->agent_exporter, 32, f->csr, f->csr_len),
                      0);
     f->sig_len = sizeof(f->sig);
-    tu_tpm_sign(f->sig, &f->sig_len, f->idev_key, t);
+    tu_tpm_sign(f->sig, &f->sig_len, f->pki.idev_key, t);
     f->pub_len = sizeof(f->pub);
     tu_tpm_public(&pub, f->pub, &f->pub_len, f->ldev_key, TU_LDEVID_ATTRS);
     tu_tpm_name(&name, f->pub, f->pub_len);
@@ -86,9 +68,9 @@ static void build(struct fx *f)
     tu_certify_info(f->info, &f->info_len, &name, t, sizeof(t));
     tu_sha256(d, f->info, f->info_len);
     f->cert_sig_len = sizeof(f->cert_sig);
-    tu_tpm_sign(f->cert_sig, &f->cert_sig_len, f->use_iak ? f->iak_key : f->idev_key, d);
+    tu_tpm_sign(f->cert_sig, &f->cert_sig_len, f->use_iak ? f->iak_key : f->pki.idev_key, d);
     f->spub_len = sizeof(f->spub);
-    tu_tpm_public(&pub, f->spub, &f->spub_len, f->use_iak ? f->iak_key : f->idev_key,
+    tu_tpm_public(&pub, f->spub, &f->spub_len, f->use_iak ? f->iak_key : f->pki.idev_key,
                   f->use_iak ? TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED : TU_LDEVID_ATTRS);
     free(f->iak_der);
     f->iak_der = NULL;
@@ -99,15 +81,6 @@ static void build(struct fx *f)
         p = f->iak_der;
         assert_int_equal(i2d_X509(f->iak, &p), len);
         f->iak_der_len = (size_t)len;
-    }
-
-    if (f->int_der == NULL) {
-        len = i2d_X509(f->intermediate, NULL);
-        assert_true(len > 0);
-        f->int_der = malloc((size_t)len);
-        p = f->int_der;
-        assert_int_equal(i2d_X509(f->intermediate, &p), len);
-        f->int_der_len = (size_t)len;
     }
 
     devid__v1__tpm_evidence__init(&f->ev);
@@ -133,8 +106,8 @@ static void build(struct fx *f)
     f->req.challenge_signature.data = f->sig;
     f->req.challenge_signature.len = f->sig_len;
     f->req.evidence = &f->ev;
-    f->intermediates[0].data = f->int_der;
-    f->intermediates[0].len = f->int_der_len;
+    f->intermediates[0].data = f->pki.int_der;
+    f->intermediates[0].len = f->pki.int_der_len;
     f->req.intermediates = f->intermediates;
     f->req.n_intermediates = 1;
 }
@@ -144,16 +117,9 @@ static int setup(void **state)
     struct fx *f = test_calloc(1, sizeof(*f));
     size_t i;
 
-    f->root_key = tu_ec_key();
-    f->int_key = tu_ec_key();
-    f->idev_key = tu_ec_key();
+    tu_pki_init(&f->pki);
     f->ldev_key = tu_ec_key();
     f->csr_key = f->ldev_key;
-    f->root = tu_cert(&root_spec, f->root_key, NULL, f->root_key);
-    f->intermediate = tu_cert(&int_spec, f->int_key, f->root, f->root_key);
-    f->idevid = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
-    assert_non_null(f->store = chain_store_new());
-    assert_int_equal(chain_store_add_root(f->store, f->root), 0);
     assert_non_null(f->policy = policy_new());
     for (i = 0; i < 32; i++) {
         f->token_key[i] = (uint8_t)i;
@@ -163,7 +129,7 @@ static int setup(void **state)
     memcpy(f->agent_exporter, f->exporter, 32);
     memcpy(f->token_exporter, f->exporter, 32);
     f->tls_version = TLS1_3_VERSION;
-    f->cfg.store = f->store;
+    f->cfg.store = f->pki.store;
     f->cfg.policy = f->policy;
     f->cfg.token_key = f->token_key;
     f->nonce_use = ENROLL_NONCE_UNUSED;
@@ -177,21 +143,14 @@ static int teardown(void **state)
     struct fx *f = *state;
 
     free(f->csr);
-    free(f->int_der);
     free(f->iak_der);
     X509_free(f->iak);
     EVP_PKEY_free(f->iak_key);
     policy_free(f->policy);
-    chain_store_free(f->store);
-    X509_free(f->idevid);
-    X509_free(f->intermediate);
-    X509_free(f->root);
     if (f->csr_key != f->ldev_key)
         EVP_PKEY_free(f->csr_key);
     EVP_PKEY_free(f->ldev_key);
-    EVP_PKEY_free(f->idev_key);
-    EVP_PKEY_free(f->int_key);
-    EVP_PKEY_free(f->root_key);
+    tu_pki_cleanup(&f->pki);
     test_free(f);
     return 0;
 }
@@ -232,7 +191,7 @@ static int run(struct fx *f, X509 *client, time_t now, struct enroll_verdict *o)
 static int run_simple(struct fx *f)
 {
     struct enroll_verdict o;
-    int r = run(f, f->idevid, TU_NOW, &o);
+    int r = run(f, f->pki.idevid, TU_NOW, &o);
 
     enroll_verdict_cleanup(&o);
     return r;
@@ -244,7 +203,7 @@ static void test_good(void **state)
     struct enroll_verdict o;
     uint8_t h[32];
 
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_string_equal(o.id.manufacturer, "Acme Devices");
     assert_string_equal(o.id.model, "Widget 3000");
     assert_string_equal(o.id.serial, "SN0001");
@@ -253,7 +212,7 @@ static void test_good(void **state)
     assert_memory_equal(o.nonce, f->nonce, 32);
     tu_sha256(h, f->csr, f->csr_len);
     assert_memory_equal(o.csr_sha256, h, 32);
-    assert_int_equal(enroll_cert_hash(h, f->idevid), 0);
+    assert_int_equal(enroll_cert_hash(h, f->pki.idevid), 0);
     assert_memory_equal(o.idevid_sha256, h, 32);
     assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID);
     enroll_verdict_cleanup(&o);
@@ -284,8 +243,8 @@ static void test_intermediate_from_tls_chain(void **state)
     struct enroll_verdict o;
 
     f->req.n_intermediates = 0;
-    sk_X509_push(sk, f->intermediate);
-    assert_int_equal(decide(f, &o, f->idevid, sk, f->exporter, TU_NOW), 0);
+    sk_X509_push(sk, f->pki.intermediate);
+    assert_int_equal(decide(f, &o, f->pki.idevid, sk, f->exporter, TU_NOW), 0);
     enroll_verdict_cleanup(&o);
     sk_X509_free(sk);
 }
@@ -309,7 +268,7 @@ static void test_chain_expired(void **state)
     struct fx *f = *state;
     struct enroll_verdict o;
 
-    assert_int_equal(run(f, f->idevid, TU_NOW + 3651 * TU_DAY, &o), DEVID_ERR_CHAIN_EXPIRED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW + 3651 * TU_DAY, &o), DEVID_ERR_CHAIN_EXPIRED);
     enroll_verdict_cleanup(&o);
 }
 
@@ -318,14 +277,14 @@ static void test_token_expired(void **state)
     struct fx *f = *state;
     struct enroll_verdict o;
 
-    assert_int_equal(run(f, f->idevid, TU_NOW + 61, &o), DEVID_ERR_TOKEN_EXPIRED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW + 61, &o), DEVID_ERR_TOKEN_EXPIRED);
     enroll_verdict_cleanup(&o);
 }
 
 static void test_token_other_client(void **state)
 {
     struct fx *f = *state;
-    X509 *other = tu_cert(&leaf_spec, f->idev_key, f->intermediate, f->int_key);
+    X509 *other = tu_cert(&tu_leaf_spec, f->pki.idev_key, f->pki.intermediate, f->pki.int_key);
     struct enroll_verdict o;
 
     /* Same key and names, another certificate: the token is bound to the DER. */
@@ -361,11 +320,11 @@ static void test_token_other_connection(void **state)
 
     f->token_exporter[31] ^= 1;
     build(f);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_TOKEN_WRONG_CONNECTION);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_TOKEN_WRONG_CONNECTION);
     assert_non_null(strstr(o.why, "another TLS connection"));
     enroll_verdict_cleanup(&o);
     f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     enroll_verdict_cleanup(&o);
     f->nonce_use = ENROLL_NONCE_OTHER_REQUEST;
@@ -383,7 +342,7 @@ static void test_tls12_ems(void **state)
     f->ems = true;
     assert_int_equal(run_simple(f), 0);
     f->ems = false;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_TLS_NO_EMS);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_TLS_NO_EMS);
     assert_non_null(strstr(o.why, "Extended Master Secret"));
     enroll_verdict_cleanup(&o);
     f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
@@ -415,13 +374,13 @@ static void test_no_evidence(void **state)
  * |serial| issued by the fixture's intermediate. */
 static void use_iak(struct fx *f, const char *serial)
 {
-    struct tu_cert_spec s = leaf_spec;
+    struct tu_cert_spec s = tu_leaf_spec;
 
     s.cn = "Widget 3000 IAK";
     s.serial = serial;
     s.hw_serial = serial;
     f->iak_key = tu_ec_key();
-    f->iak = tu_cert(&s, f->iak_key, f->intermediate, f->int_key);
+    f->iak = tu_cert(&s, f->iak_key, f->pki.intermediate, f->pki.int_key);
     f->use_iak = 1;
     build(f);
 }
@@ -432,7 +391,7 @@ static void test_iak_accepted(void **state)
     struct enroll_verdict o;
 
     use_iak(f, "SN0001");
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IAK_RESTRICTED);
     assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK);
     enroll_verdict_cleanup(&o);
@@ -452,11 +411,11 @@ static void test_require_iak_with_idevid(void **state)
     struct fx *f = *state;
     struct enroll_verdict o;
 
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IDEVID_UNRESTRICTED);
     enroll_verdict_cleanup(&o);
     policy_set_require_iak(f->policy, true);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "require_iak"));
     assert_string_equal(o.id.serial, "SN0001");
     enroll_verdict_cleanup(&o);
@@ -468,7 +427,7 @@ static void test_iak_other_serial(void **state)
     struct enroll_verdict o;
 
     use_iak(f, "SN0002");
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
     assert_non_null(strstr(o.why, "\"SN0002\" is not the IDevID's serial \"SN0001\""));
     enroll_verdict_cleanup(&o);
 }
@@ -477,14 +436,19 @@ static void test_iak_untrusted(void **state)
 {
     struct fx *f = *state;
     EVP_PKEY *k = tu_ec_key();
-    X509 *other_root = tu_cert(&root_spec, k, NULL, k);
+    struct tu_cert_spec other_root_spec = {.o = "Acme Devices",
+                                           .cn = "Acme Root CA",
+                                           .ca = 1,
+                                           .not_before = TU_NOW - 365 * TU_DAY,
+                                           .not_after = TU_NOW + 3650 * TU_DAY};
+    X509 *other_root = tu_cert(&other_root_spec, k, NULL, k);
     struct enroll_verdict o;
 
     use_iak(f, "SN0001");
     X509_free(f->iak);
-    f->iak = tu_cert(&leaf_spec, f->iak_key, other_root, k);
+    f->iak = tu_cert(&tu_leaf_spec, f->iak_key, other_root, k);
     build(f);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
     assert_non_null(strstr(o.why, "iak_certificate"));
     enroll_verdict_cleanup(&o);
     X509_free(other_root);
@@ -497,7 +461,7 @@ static void test_iak_missing_certificate(void **state)
     struct enroll_verdict o;
 
     f->ev.signer = DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_ATTEST_MALFORMED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_MALFORMED);
     assert_non_null(strstr(o.why, "iak_certificate"));
     enroll_verdict_cleanup(&o);
 }
@@ -508,11 +472,11 @@ static void test_reenroll_rule(void **state)
     struct enroll_verdict o;
 
     f->device_active = true;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.action, ENROLL_ISSUE);
     enroll_verdict_cleanup(&o);
     policy_set_reenroll(f->policy, false);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "already enrolled"));
     enroll_verdict_cleanup(&o);
     assert_int_equal(enroll_decide(&o, &f->cfg, NULL), DEVID_ERR_INVALID_ARGUMENT);
@@ -525,14 +489,14 @@ static void test_nonce_same_request(void **state)
     struct enroll_verdict o;
 
     f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     assert_string_equal(o.id.serial, "SN0001");
     assert_null(o.csr);
     assert_null(o.ldevid_key);
     enroll_verdict_cleanup(&o);
     /* A stored answer needs no exporter: a retry is answered before it. */
-    assert_int_equal(decide(f, &o, f->idevid, NULL, NULL, TU_NOW), 0);
+    assert_int_equal(decide(f, &o, f->pki.idevid, NULL, NULL, TU_NOW), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     enroll_verdict_cleanup(&o);
 }
@@ -543,7 +507,7 @@ static void test_nonce_other_request(void **state)
     struct enroll_verdict o;
 
     f->nonce_use = ENROLL_NONCE_OTHER_REQUEST;
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_NONCE_REPLAYED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_NONCE_REPLAYED);
     assert_int_equal(o.action, ENROLL_REFUSE);
     assert_non_null(strstr(o.why, "already used for certificate 0a1b2c"));
     enroll_verdict_cleanup(&o);
@@ -554,7 +518,7 @@ static void test_no_exporter(void **state)
     struct fx *f = *state;
     struct enroll_verdict o;
 
-    assert_int_equal(decide(f, &o, f->idevid, NULL, NULL, TU_NOW), DEVID_ERR_TLS);
+    assert_int_equal(decide(f, &o, f->pki.idevid, NULL, NULL, TU_NOW), DEVID_ERR_TLS);
     enroll_verdict_cleanup(&o);
 }
 
@@ -563,7 +527,7 @@ static void test_ledger_not_asked(void **state)
     struct fx *f = *state;
     struct enroll_ledger_facts facts;
     struct enroll_input in = {
-        &f->req, {TLS1_3_VERSION, false, f->idevid, NULL, f->exporter}, &facts, TU_NOW};
+        &f->req, {TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter}, &facts, TU_NOW};
     struct enroll_verdict o;
 
     memset(&facts, 0, sizeof(facts));
@@ -584,13 +548,13 @@ static void test_decide_conflict(void **state)
     struct enroll_verdict o;
 
     memset(&facts, 0, sizeof(facts));
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     facts.nonce = ENROLL_NONCE_SAME_REQUEST;
     assert_int_equal(enroll_decide_conflict(&o, &facts), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     assert_null(o.ldevid_key);
     enroll_verdict_cleanup(&o);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     facts.nonce = ENROLL_NONCE_UNUSED;
     assert_int_equal(enroll_decide_conflict(&o, &facts), DEVID_ERR_NONCE_REPLAYED);
     assert_int_equal(o.action, ENROLL_REFUSE);
@@ -622,7 +586,7 @@ static void test_policy_denied(void **state)
     struct enroll_verdict o;
 
     assert_int_equal(policy_add(f->policy, POLICY_DENY_SERIAL, "SN00*"), 0);
-    assert_int_equal(run(f, f->idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(o.why, "SN0001"));
     enroll_verdict_cleanup(&o);
 }
