@@ -18,8 +18,9 @@ struct tpm_key;
  * tpm_open sets |*out| to a new connection to the TPM reached by the TCTI
  * configuration string |tcti| ("device:/dev/tpmrm0", "tabrmd:bus_type=session",
  * "swtpm:host=127.0.0.1,port=2321") and sends TPM2_Startup(CLEAR), accepting a
- * TPM that is already started. The caller owns |*out| and frees it with
- * tpm_free. Returns 0 or DEVID_ERR_TPM.
+ * TPM that is already started. The connection reads each persistent handle's
+ * and NV index's public area once and keeps it until tpm_free. The caller
+ * owns |*out| and frees it with tpm_free. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_open(struct tpm **out, const char *tcti);
 
@@ -37,8 +38,9 @@ int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index)
 
 /*
  * tpm_key_persistent sets |*out| to a new key object for the persistent key at
- * |handle| and reads its public area. Freeing it does not evict the key.
- * Returns 0, DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
+ * |handle|, with its public area (read from the TPM on the connection's first
+ * use of |handle|). Freeing it does not evict the key. Returns 0,
+ * DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
  */
 int tpm_key_persistent(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 
@@ -58,8 +60,8 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
  */
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
 
-/* tpm_key_free flushes a transient key or releases the handle of a persistent
- * one. tpm_key_free(NULL) does nothing. */
+/* tpm_key_free flushes a transient key and frees |key|; a persistent key stays
+ * in the TPM. tpm_key_free(NULL) does nothing. */
 void tpm_key_free(struct tpm_key *key);
 
 /* tpm_key_get0_public returns the key's public area, owned by |key|. */
