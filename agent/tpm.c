@@ -13,7 +13,13 @@
 #include "common/err.h"
 #include "common/io/log.h"
 
-#define NV_CHUNK 512
+/* Bytes asked of the first TPM2_NV_Read: the NV buffer of most TPMs (swtpm
+ * and the PC Client TPMs that report TPM2_PT_NV_BUFFER_MAX 1024). A TPM with
+ * a smaller buffer refuses it; it is then asked half as much, down to
+ * NV_CHUNK_MIN. Asking TPM2_GetCapability first would cost a command on
+ * every TPM. */
+#define NV_CHUNK_FIRST 1024
+#define NV_CHUNK_MIN 64
 
 /* Esys_TR_Serialize's resource types (tpm2-tss src/tss2-esys/esys_types.h). */
 #define IESYS_KEY_RSRC 1
@@ -72,6 +78,7 @@ int tpm_open(struct tpm **out, const char *tcti)
     *out = NULL;
     if ((tpm = calloc(1, sizeof(*tpm))) == NULL)
         return DEVID_ERR_ALLOC;
+    tpm->nv_chunk = NV_CHUNK_FIRST;
     last_transient = false;
     if ((rc = Tss2_TctiLdr_Initialize(tcti, &tpm->tcti)) != TSS2_RC_SUCCESS) {
         /* At first boot the device node or tpm2-abrmd may still be coming up. */
@@ -277,7 +284,16 @@ void tpm_handle_forget(struct tpm *tpm, uint32_t handle)
     *h = tpm->handles[--tpm->handles_len];
 }
 
-/* nv_read_into reads |size| bytes of NV index |index| (|tr|) into |buf|. */
+/* nv_size_refused reports whether |rc| is TPM_RC_VALUE on TPM2_NV_Read's
+ * first parameter, its size: more than the TPM's NV buffer holds. */
+static bool nv_size_refused(TSS2_RC rc)
+{
+    return tpm_rc_is(rc, TPM2_RC_VALUE) &&
+           (rc & (TPM2_RC_P | TPM2_RC_N_MASK)) == (TPM2_RC_P | TPM2_RC_1);
+}
+
+/* nv_read_into reads |size| bytes of NV index |index| (|tr|) into |buf|, as
+ * few TPM2_NV_Read as the TPM's NV buffer allows. */
 static int nv_read_into(struct tpm *tpm, uint8_t *buf, size_t size, ESYS_TR tr, uint32_t index)
 {
     TPM2B_MAX_NV_BUFFER *chunk = NULL;
@@ -285,9 +301,15 @@ static int nv_read_into(struct tpm *tpm, uint8_t *buf, size_t size, ESYS_TR tr, 
     TSS2_RC rc;
 
     while (off < size) {
-        want = size - off < NV_CHUNK ? size - off : NV_CHUNK;
+        want = size - off < tpm->nv_chunk ? size - off : tpm->nv_chunk;
         rc = Esys_NV_Read(tpm->esys, tr, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                           (UINT16)want, (UINT16)off, &chunk);
+        if (rc != TSS2_RC_SUCCESS && nv_size_refused(rc) && want > NV_CHUNK_MIN) {
+            tpm->nv_chunk = (uint16_t)(want / 2);
+            log_debug("TPM NV_Read of %zu bytes refused: reading %u at a time", want,
+                      tpm->nv_chunk);
+            continue;
+        }
         if (rc != TSS2_RC_SUCCESS)
             return tpm_fail("NV_Read", index, rc);
         if (chunk->size == 0 || chunk->size > want) {

@@ -30,8 +30,10 @@ void tpm_free(struct tpm *tpm);
 
 /*
  * tpm_nv_read sets |*out| (malloc) to the whole contents of NV index |index|,
- * read with the index's own (empty) authorization, and |*out_len| to its size.
- * Returns 0, DEVID_ERR_NOT_FOUND when the index is undefined or empty,
+ * read with the index's own (empty) authorization, and |*out_len| to its size:
+ * 1024 bytes per TPM2_NV_Read, or half as much each time the TPM refuses that
+ * size. Returns 0,
+ * DEVID_ERR_NOT_FOUND when the index is undefined or empty,
  * DEVID_ERR_TOO_LARGE above TPM_NV_CERT_MAX, or DEVID_ERR_TPM.
  */
 int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index);
