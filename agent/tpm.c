@@ -94,13 +94,6 @@ int tpm_open(struct tpm **out, const char *tcti)
         r = DEVID_ERR_TPM;
         goto out;
     }
-    rc = Esys_Startup(tpm->esys, TPM2_SU_CLEAR);
-    if (rc != TSS2_RC_SUCCESS && !tpm_rc_is(rc, TPM2_RC_INITIALIZE)) {
-        last_transient = rc_transient(rc);
-        log_err("TPM Startup(CLEAR) over TCTI \"%s\" failed: %s", tcti, Tss2_RC_Decode(rc));
-        r = DEVID_ERR_TPM;
-        goto out;
-    }
     log_debug("TPM opened over TCTI \"%s\"", tcti);
     *out = tpm;
     tpm = NULL;
@@ -121,15 +114,39 @@ void tpm_free(struct tpm *tpm)
     free(tpm);
 }
 
+/* started_now sends TPM2_Startup(CLEAR), once per connection, when |rc| says
+ * that nothing has started the TPM since power-on (firmware and the kernel
+ * start real TPMs; a simulator may wait for its first client). Returns true
+ * when the caller should send its command again. */
+static bool started_now(struct tpm *tpm, TSS2_RC rc)
+{
+    TSS2_RC r;
+
+    if (tpm->startup_sent || !tpm_rc_is(rc, TPM2_RC_INITIALIZE))
+        return false;
+    tpm->startup_sent = true;
+    r = Esys_Startup(tpm->esys, TPM2_SU_CLEAR);
+    if (r != TSS2_RC_SUCCESS && !tpm_rc_is(r, TPM2_RC_INITIALIZE)) {
+        tpm_fail("Startup(CLEAR)", 0, r);
+        return false;
+    }
+    log_info("the TPM was not started: sent TPM2_Startup(CLEAR)");
+    return true;
+}
+
 /* tr_from_handle sets |*tr| for the persistent object or NV index |handle|:
- * one TPM2_ReadPublic or TPM2_NV_ReadPublic, which ESAPI keeps. Returns 0,
- * DEVID_ERR_NOT_FOUND when nothing is there, or DEVID_ERR_TPM. */
+ * one TPM2_ReadPublic or TPM2_NV_ReadPublic, which ESAPI keeps. Every run's
+ * first command goes through here, so this is where a TPM that needs
+ * TPM2_Startup gets it. Returns 0, DEVID_ERR_NOT_FOUND when nothing is
+ * there, or DEVID_ERR_TPM. */
 static int tr_from_handle(struct tpm *tpm, ESYS_TR *tr, uint32_t handle, const char *what)
 {
     TSS2_RC rc;
 
-    *tr = ESYS_TR_NONE;
-    rc = Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
+    do {
+        *tr = ESYS_TR_NONE;
+        rc = Esys_TR_FromTPMPublic(tpm->esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, tr);
+    } while (rc != TSS2_RC_SUCCESS && started_now(tpm, rc));
     if (rc == TSS2_RC_SUCCESS)
         return 0;
     *tr = ESYS_TR_NONE;

@@ -17,10 +17,12 @@ struct tpm_key;
 /*
  * tpm_open sets |*out| to a new connection to the TPM reached by the TCTI
  * configuration string |tcti| ("device:/dev/tpmrm0", "tabrmd:bus_type=session",
- * "swtpm:host=127.0.0.1,port=2321") and sends TPM2_Startup(CLEAR), accepting a
- * TPM that is already started. The connection reads each persistent handle's
- * and NV index's public area once and keeps it until tpm_free. The caller
- * owns |*out| and frees it with tpm_free. Returns 0 or DEVID_ERR_TPM.
+ * "swtpm:host=127.0.0.1,port=2321"). It sends no command: the first use of a
+ * persistent handle or NV index that finds the TPM not started
+ * (TPM_RC_INITIALIZE) sends TPM2_Startup(CLEAR) and tries again. The
+ * connection reads each persistent handle's and NV index's public area once
+ * and keeps it until tpm_free. The caller owns |*out| and frees it with
+ * tpm_free. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_open(struct tpm **out, const char *tcti);
 

@@ -29,6 +29,7 @@ struct tpm_handle {
 struct tpm {
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
+    bool startup_sent; /* TPM2_Startup was sent on this connection */
     uint16_t nv_chunk; /* bytes asked of one TPM2_NV_Read */
     struct tpm_handle handles[TPM_HANDLES_MAX];
     size_t handles_len;
