@@ -58,9 +58,14 @@ int tpm_fail(const char *op, uint32_t handle, TSS2_RC rc)
 bool tpm_rc_is(TSS2_RC rc, TSS2_RC code)
 {
     TSS2_RC base = rc & ~TSS2_RC_LAYER_MASK;
+    TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
 
-    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER &&
-        (rc & TSS2_RC_LAYER_MASK) != TSS2_RESMGR_TPM_RC_LAYER)
+    /* Linux's /dev/tpmrm0 answers for the TPM in layer 11, which it calls
+     * TSS2_RESMGR_TPM_RC_LAYER and tpm2-tss calls TSS2_RESMGR_RC_LAYER;
+     * tpm2-abrmd's own codes there (TSS2_BASE_RC_*, 0x800 and up) are no
+     * TPM code. */
+    if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER &&
+        layer != TSS2_RESMGR_RC_LAYER)
         return false;
     if (base & TPM2_RC_FMT1)
         return (base & (TPM2_RC_FMT1 | 0x3f)) == code;

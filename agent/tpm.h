@@ -59,8 +59,10 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 /*
  * tpm_key_create_ldevid creates a new ECC P-256 signing key (fixedTPM,
  * fixedParent, sensitiveDataOrigin, userWithAuth, sign; not restricted, no
- * scheme, empty auth) under |parent| and loads it. |*out| owns the transient
- * object, flushed by tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ * scheme, empty auth) under |parent| and loads it: one TPM2_CreateLoaded, or
+ * TPM2_Create and TPM2_Load on a TPM that answers that it lacks
+ * TPM2_CreateLoaded. |*out| owns the transient object, flushed by
+ * tpm_key_free. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
 

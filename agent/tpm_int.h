@@ -29,8 +29,9 @@ struct tpm_handle {
 struct tpm {
     TSS2_TCTI_CONTEXT *tcti;
     ESYS_CONTEXT *esys;
-    bool startup_sent; /* TPM2_Startup was sent on this connection */
-    uint16_t nv_chunk; /* bytes asked of one TPM2_NV_Read */
+    bool startup_sent;     /* TPM2_Startup was sent on this connection */
+    bool no_create_loaded; /* the TPM answered that it lacks TPM2_CreateLoaded */
+    uint16_t nv_chunk;     /* bytes asked of one TPM2_NV_Read */
     struct tpm_handle handles[TPM_HANDLES_MAX];
     size_t handles_len;
 };
@@ -49,8 +50,8 @@ struct tpm_key {
 int tpm_fail(const char *op, uint32_t handle, TSS2_RC rc);
 
 /* tpm_rc_is reports whether |rc| is the TPM format-one or format-zero code
- * |code| from the TPM or a resource manager, whatever its handle or
- * parameter number. */
+ * |code| from the TPM, tpm2-abrmd or the kernel's resource manager, whatever
+ * its handle or parameter number. */
 bool tpm_rc_is(TSS2_RC rc, TSS2_RC code);
 
 /*

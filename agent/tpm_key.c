@@ -157,35 +157,74 @@ static int load(struct tpm_key *key, struct tpm_key *parent, const char *what)
     return 0;
 }
 
-int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
+/* create_loaded creates |key| under |parent| and loads it, in one
+ * TPM2_CreateLoaded. Returns 0, DEVID_ERR_NOT_FOUND when the TPM lacks the
+ * command (TPM_RC_COMMAND_CODE, from the TPM or from the kernel's resource
+ * manager, which answers so for a command the TPM does not list), or
+ * DEVID_ERR_TPM. */
+static int create_loaded(struct tpm_key *key, struct tpm_key *parent)
+{
+    TPM2B_SENSITIVE_CREATE sens = {0};
+    TPM2B_TEMPLATE tmpl = {0};
+    size_t off = 0;
+    TSS2_RC rc;
+
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(&ldevid_template, tmpl.buffer, sizeof(tmpl.buffer), &off) !=
+        TSS2_RC_SUCCESS)
+        return DEVID_ERR_INTERNAL;
+    tmpl.size = (UINT16)off;
+    rc = Esys_CreateLoaded(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                           ESYS_TR_NONE, &sens, &tmpl, &key->tr, &key->priv, &key->pub2b);
+    if (rc == TSS2_RC_SUCCESS) {
+        key->pub = key->pub2b->publicArea;
+        return 0;
+    }
+    key->tr = ESYS_TR_NONE;
+    if (tpm_rc_is(rc, TPM2_RC_COMMAND_CODE)) {
+        log_info("the TPM does not implement TPM2_CreateLoaded: using TPM2_Create, TPM2_Load");
+        parent->tpm->no_create_loaded = true;
+        return DEVID_ERR_NOT_FOUND;
+    }
+    return tpm_fail("CreateLoaded (LDevID key under SRK)", parent->handle, rc);
+}
+
+/* create_then_load creates |key| under |parent| with TPM2_Create, then
+ * loads it: for a TPM without TPM2_CreateLoaded. */
+static int create_then_load(struct tpm_key *key, struct tpm_key *parent)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_PUBLIC in_pub = {.publicArea = ldevid_template};
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION pcrs = {0};
-    struct tpm_key *key = NULL;
     TSS2_RC rc;
-    int r = DEVID_ERR_INTERNAL;
+
+    rc = Esys_Create(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                     &sens, &in_pub, &outside, &pcrs, &key->priv, &key->pub2b, NULL, NULL, NULL);
+    if (rc != TSS2_RC_SUCCESS)
+        return tpm_fail("Create (LDevID key under SRK)", parent->handle, rc);
+    return load(key, parent, "Load (LDevID key under SRK)");
+}
+
+int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
+{
+    struct tpm_key *key = NULL;
+    int r = DEVID_ERR_NOT_FOUND;
 
     if (out == NULL || parent == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if ((key = key_new(parent->tpm)) == NULL)
         return DEVID_ERR_ALLOC;
-    rc = Esys_Create(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                     &sens, &in_pub, &outside, &pcrs, &key->priv, &key->pub2b, NULL, NULL, NULL);
-    if (rc != TSS2_RC_SUCCESS) {
-        r = tpm_fail("Create (LDevID key under SRK)", parent->handle, rc);
-        goto out;
+    if (!parent->tpm->no_create_loaded)
+        r = create_loaded(key, parent);
+    if (r == DEVID_ERR_NOT_FOUND)
+        r = create_then_load(key, parent);
+    if (r != 0) {
+        tpm_key_free(key);
+        return r;
     }
-    if ((r = load(key, parent, "Load (LDevID key under SRK)")) != 0)
-        goto out;
     *out = key;
-    key = NULL;
-    r = 0;
-out:
-    tpm_key_free(key);
-    return r;
+    return 0;
 }
 
 int tpm_key_get0_blob(const struct tpm_key *key, const TPM2B_PUBLIC **pub,
