@@ -62,13 +62,18 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
  * scheme, empty auth) under |parent| and loads it: one TPM2_CreateLoaded, or
  * TPM2_Create and TPM2_Load on a TPM that answers that it lacks
  * TPM2_CreateLoaded. |*out| owns the transient object, flushed by
- * tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ * tpm_key_free or tpm_key_unload. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
 
 /* tpm_key_free flushes a transient key and frees |key|; a persistent key stays
  * in the TPM. tpm_key_free(NULL) does nothing. */
 void tpm_key_free(struct tpm_key *key);
+
+/* tpm_key_unload flushes a transient key now, when it has signed all it
+ * will: tpm_key_get0_public and tpm_key_get0_blob still answer, signing and
+ * persisting fail. It does nothing to a persistent or NULL key. */
+void tpm_key_unload(struct tpm_key *key);
 
 /* tpm_key_get0_public returns the key's public area, owned by |key|. */
 const TPMT_PUBLIC *tpm_key_get0_public(const struct tpm_key *key);

@@ -47,6 +47,12 @@ void tpm_key_free(struct tpm_key *key)
     free(key);
 }
 
+void tpm_key_unload(struct tpm_key *key)
+{
+    if (key != NULL)
+        flush(key);
+}
+
 const TPMT_PUBLIC *tpm_key_get0_public(const struct tpm_key *key)
 {
     return &key->pub;
