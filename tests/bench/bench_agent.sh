@@ -15,7 +15,9 @@
 #   (c) a second run on (b): already enrolled;
 #   (d) a renewal on (b): `devid-agent renew --force`;
 #   (e)-(g) as (a), (c) and (d) with the new key also at a persistent handle
-#       (persist_handle 0x81020001).
+#       (persist_handle 0x81020001);
+#   (h) as (a) on a TPM that lacks TPM2_CreateLoaded, played by
+#       tests/lib/tcti_filter.c in front of the swtpm.
 #
 # Environment:
 #   DEVID_BIN          build directory (default: <source>/build)
@@ -35,12 +37,14 @@ lab_start bench
 SUMMARY=()
 
 # run LABEL DESCRIPTION NAME ARGS...: devid-agent ARGS on device NAME through
-# the pcap TCTI; prints its TPM commands by code and its total.
+# the pcap TCTI (and whatever TCTI PREFIX names between it and the swtpm);
+# prints its TPM commands by code and its total.
 run() {
     local label=$1 what=$2 name=$3 pcap=$T/$1.pcap rc=0 total
     shift 3
     rm -f "$pcap"
-    TCTI_PCAP_FILE=$pcap timeout 120 "$AGENT" "$@" --tcti "pcap:$TCTI" --url "$VERIFIER_URL" \
+    TCTI_PCAP_FILE=$pcap timeout 120 "$AGENT" "$@" --tcti "pcap:${PREFIX:-}$TCTI" \
+        --url "$VERIFIER_URL" \
         --ca-bundle "$T/pki/tls-ca.pem" --chain "$T/dev-$name/factory/chain.pem" \
         --out-dir "$T/out-$name" --deadline 60 --timeout 20 >"$T/$label.log" 2>&1 || rc=$?
     printf '(%s) %s: exit %s\n' "$label" "$what" "$rc"
@@ -73,6 +77,11 @@ run e "first enrollment, SRK exists, persist_handle" persist enroll --persist-ha
 run f "second run, persist_handle" persist enroll --persist-handle "$PERSIST"
 run g "renewal (renew --force), persist_handle" persist renew --force \
     --persist-handle "$PERSIST"
+filter_build
+bare_device "$T/dev-nocl" SN-BENCH-NOCL
+srk_make "$SRK"
+PREFIX=$FILTER: TCTI_FILTER_LACK=0x191 run h "first enrollment, SRK exists, no CreateLoaded" \
+    nocl enroll
 
 printf '\nTPM commands per run\n'
 printf '%s\n' "${SUMMARY[@]}"

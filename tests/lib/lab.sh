@@ -6,6 +6,7 @@
 #   lab_start NAME [ARGS...]     manufacturer CA, lab PKI, a verifier trusting it
 #   bare_device DIR SERIAL       a bare swtpm, factory-provisioned; sets TCTI
 #   srk_make HANDLE              an SRK in that TPM, as an OS image makes one
+#   filter_build                 tests/lib/tcti_filter.c built; sets FILTER
 #
 # Files: $DEVID_TMP/acme (the manufacturer CA), $DEVID_TMP/pki (the verifier's
 # TLS certificate, tls-ca.pem for the agent, the operational CA, the token
@@ -59,3 +60,12 @@ srk_make() {
     ) || die "cannot make the SRK with tpm2-tools"
 }
 
+# filter_build: tests/lib/tcti_filter.c (a TCTI that plays a TPM lacking some
+# commands) built as $DEVID_TMP/libtcti-filter.so, whose path FILTER names for
+# a TCTI string ("$FILTER:$TCTI"). Dies when it does not build.
+filter_build() {
+    FILTER=$DEVID_TMP/libtcti-filter.so
+    # shellcheck disable=SC2046 # pkg-config prints several flags
+    cc -shared -fPIC -O1 -o "$FILTER" "$DEVID_LIB/tcti_filter.c" \
+        $(pkg-config --cflags --libs tss2-tctildr) || die "cannot build tests/lib/tcti_filter.c"
+}
