@@ -163,13 +163,18 @@ static int sign_transcript(struct flow *f)
 }
 
 /* certify_key has the IAK or the IDevID certify the new key with T as
- * qualifyingData (TPM2_Certify). */
+ * qualifyingData (TPM2_Certify): the new key's last use, unless it is to be
+ * persisted after the commit, so it leaves the TPM's object slots here. */
 static int certify_key(struct flow *f)
 {
     int r = tpm_certify(&f->certify_info, &f->certify_info_len, &f->certify_sig, f->key,
                         device_get0_signer(&f->dev), f->transcript, sizeof(f->transcript));
 
-    return r != 0 ? failed(f, r, "the TPM could not certify the new key") : 0;
+    if (r != 0)
+        return failed(f, r, "the TPM could not certify the new key");
+    if (f->cfg->persist_handle == 0)
+        tpm_key_unload(f->key);
+    return 0;
 }
 
 /* enroll sends the EnrollRequest and receives the certificate. */

@@ -16,7 +16,7 @@
 struct enroll_attempt {
     X509 *cert; /* the issued certificate, once the files are written (owned) */
     char cert_path[PATH_MAX];
-    struct tpm_key *ldevid;          /* the new key, still loaded after success (owned) */
+    struct tpm_key *ldevid;          /* the new key (owned), still loaded with a persist_handle */
     struct exchange_refusal refusal; /* what the verifier said, for the retry decision */
     char why[160];                   /* the step that failed, for the attempt's log line */
 };

@@ -17,8 +17,11 @@ struct tpm_key;
 /*
  * tpm_open sets |*out| to a new connection to the TPM reached by the TCTI
  * configuration string |tcti| ("device:/dev/tpmrm0", "tabrmd:bus_type=session",
- * "swtpm:host=127.0.0.1,port=2321") and sends TPM2_Startup(CLEAR), accepting a
- * TPM that is already started. The caller owns |*out| and frees it with
+ * "swtpm:host=127.0.0.1,port=2321"). It sends no command: the first use of a
+ * persistent handle or NV index that finds the TPM not started
+ * (TPM_RC_INITIALIZE) sends TPM2_Startup(CLEAR) and tries again. The
+ * connection reads each persistent handle's and NV index's public area once
+ * and keeps it until tpm_free. The caller owns |*out| and frees it with
  * tpm_free. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_open(struct tpm **out, const char *tcti);
@@ -29,16 +32,19 @@ void tpm_free(struct tpm *tpm);
 
 /*
  * tpm_nv_read sets |*out| (malloc) to the whole contents of NV index |index|,
- * read with the index's own (empty) authorization, and |*out_len| to its size.
- * Returns 0, DEVID_ERR_NOT_FOUND when the index is undefined or empty,
+ * read with the index's own (empty) authorization, and |*out_len| to its size:
+ * 1024 bytes per TPM2_NV_Read, or half as much each time the TPM refuses that
+ * size. Returns 0,
+ * DEVID_ERR_NOT_FOUND when the index is undefined or empty,
  * DEVID_ERR_TOO_LARGE above TPM_NV_CERT_MAX, or DEVID_ERR_TPM.
  */
 int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index);
 
 /*
  * tpm_key_persistent sets |*out| to a new key object for the persistent key at
- * |handle| and reads its public area. Freeing it does not evict the key.
- * Returns 0, DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
+ * |handle|, with its public area (read from the TPM on the connection's first
+ * use of |handle|). Freeing it does not evict the key. Returns 0,
+ * DEVID_ERR_NOT_FOUND when no key is at |handle|, or DEVID_ERR_TPM.
  */
 int tpm_key_persistent(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 
@@ -53,14 +59,21 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
 /*
  * tpm_key_create_ldevid creates a new ECC P-256 signing key (fixedTPM,
  * fixedParent, sensitiveDataOrigin, userWithAuth, sign; not restricted, no
- * scheme, empty auth) under |parent| and loads it. |*out| owns the transient
- * object, flushed by tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ * scheme, empty auth) under |parent| and loads it: one TPM2_CreateLoaded, or
+ * TPM2_Create and TPM2_Load on a TPM that answers that it lacks
+ * TPM2_CreateLoaded. |*out| owns the transient object, flushed by
+ * tpm_key_free or tpm_key_unload. Returns 0 or DEVID_ERR_TPM.
  */
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
 
-/* tpm_key_free flushes a transient key or releases the handle of a persistent
- * one. tpm_key_free(NULL) does nothing. */
+/* tpm_key_free flushes a transient key and frees |key|; a persistent key stays
+ * in the TPM. tpm_key_free(NULL) does nothing. */
 void tpm_key_free(struct tpm_key *key);
+
+/* tpm_key_unload flushes a transient key now, when it has signed all it
+ * will: tpm_key_get0_public and tpm_key_get0_blob still answer, signing and
+ * persisting fail. It does nothing to a persistent or NULL key. */
+void tpm_key_unload(struct tpm_key *key);
 
 /* tpm_key_get0_public returns the key's public area, owned by |key|. */
 const TPMT_PUBLIC *tpm_key_get0_public(const struct tpm_key *key);
