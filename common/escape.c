@@ -3,12 +3,13 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* The escaped form of byte |c| in |buf|; returns its length (1, 2 or 4). */
-static size_t escape_byte(char buf[4], unsigned char c)
+/* The escaped form of byte |c| in |buf|; returns its length (1, 2 or 4).
+ * With |quotes|, '"' and '\\' are escaped too. */
+static size_t escape_byte(char buf[4], unsigned char c, bool quotes)
 {
     static const char hex[] = "0123456789abcdef";
 
-    if (c == '"' || c == '\\') {
+    if (quotes && (c == '"' || c == '\\')) {
         buf[0] = '\\';
         buf[1] = (char)c;
         return 2;
@@ -24,7 +25,7 @@ static size_t escape_byte(char buf[4], unsigned char c)
     return 4;
 }
 
-char *escape_str(char *out, size_t out_size, const char *in, size_t in_len)
+static char *escape(char *out, size_t out_size, const char *in, size_t in_len, bool quotes)
 {
     char buf[4];
     size_t i, o = 0, total = 0, room;
@@ -35,11 +36,11 @@ char *escape_str(char *out, size_t out_size, const char *in, size_t in_len)
     if (in == NULL)
         in_len = 0;
     for (i = 0; i < in_len; i++)
-        total += escape_byte(buf, (unsigned char)in[i]);
+        total += escape_byte(buf, (unsigned char)in[i], quotes);
     cut = total + 1 > out_size;
     room = out_size - 1 - (cut ? (out_size > 3 ? 3 : out_size - 1) : 0);
     for (i = 0; i < in_len; i++) {
-        size_t n = escape_byte(buf, (unsigned char)in[i]);
+        size_t n = escape_byte(buf, (unsigned char)in[i], quotes);
 
         if (o + n > room)
             break;
@@ -54,4 +55,14 @@ char *escape_str(char *out, size_t out_size, const char *in, size_t in_len)
     }
     out[o] = '\0';
     return out;
+}
+
+char *escape_str(char *out, size_t out_size, const char *in, size_t in_len)
+{
+    return escape(out, out_size, in, in_len, true);
+}
+
+char *escape_line(char *out, size_t out_size, const char *in, size_t in_len)
+{
+    return escape(out, out_size, in, in_len, false);
 }

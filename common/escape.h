@@ -18,4 +18,11 @@
  */
 char *escape_str(char *out, size_t out_size, const char *in, size_t in_len);
 
+/*
+ * escape_line is escape_str for free text that ends a line rather than
+ * stands in quotes: only bytes outside printable ASCII become \xHH, so the
+ * text cannot end its line; '"' and '\' stay as they are. Returns |out|.
+ */
+char *escape_line(char *out, size_t out_size, const char *in, size_t in_len);
+
 #endif

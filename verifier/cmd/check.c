@@ -39,7 +39,7 @@ static void refused(int r, const char *why)
 {
     char t[CMD_TEXT_MAX];
 
-    printf("refused: %s: %s\n", devid_err_str(r), cmd_text(t, sizeof(t), why));
+    printf("refused: %s: %s\n", devid_err_str(r), cmd_line(t, sizeof(t), why));
 }
 
 /* subject writes |x|'s subject to |buf|: RFC 2253 as OpenSSL escapes it,
@@ -67,7 +67,7 @@ static void print_chain(const struct enroll_idevid_report *rep)
                i == n - 1 ? " (trust anchor)" : "", desc);
     }
     printf("revocation: %s (%s)\n", chain_revocation_str(rep->chain.revocation),
-           cmd_text(t, sizeof(t), rep->chain.revocation_detail));
+           cmd_line(t, sizeof(t), rep->chain.revocation_detail));
 }
 
 static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(X509) *device,

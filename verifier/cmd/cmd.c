@@ -166,3 +166,8 @@ const char *cmd_text(char *buf, size_t len, const char *s)
 {
     return escape_str(buf, len, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
 }
+
+const char *cmd_line(char *buf, size_t len, const char *s)
+{
+    return escape_line(buf, len, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+}

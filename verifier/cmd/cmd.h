@@ -33,6 +33,10 @@ int cmd_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigne
  * |buf|. */
 const char *cmd_text(char *buf, size_t len, const char *s);
 
+/* cmd_line is cmd_text for free text at the end of a line (a reason): only
+ * bytes outside printable ASCII are escaped (escape_line). Returns |buf|. */
+const char *cmd_line(char *buf, size_t len, const char *s);
+
 /* cmd_exit_for returns the exit code for DEVID_ERR_* code |r|. */
 int cmd_exit_for(int r);
 
