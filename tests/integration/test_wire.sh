@@ -175,6 +175,17 @@ check "TLS 1.2 with EMS: 200" answer_has "$a" status=200
 grep 'result=refused' "$VERIFIER_LOG" | grep -F 'reason="TLS 1.2 without Extended Master Secret"' \
     >"$T/no-ems.log"
 check "the verifier logged the refusal and its reason" test -s "$T/no-ems.log"
+main_url=$VERIFIER_URL main_pid=$VERIFIER_PID main_log=$VERIFIER_LOG
+verifier_start tls13 --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --roots "$T/roots" --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" \
+    --token-key "$T/pki/token.key" --ledger "sqlite:$T/ledger-13.db" --tls-min 1.3 ||
+    die "the TLS 1.3-only verifier did not start"
+a=$(wire --tls 1.2 challenge --intermediates "$T/acme/intermediate.pem")
+check "--tls-min 1.3 switches TLS 1.2 off: the handshake fails" answer_has "$a" tls=refused
+a=$(wire challenge --intermediates "$T/acme/intermediate.pem")
+check "... and TLS 1.3 is served" answer_has "$a" status=200
+verifier_stop_checked
+VERIFIER_URL=$main_url VERIFIER_PID=$main_pid VERIFIER_LOG=$main_log
 
 # ---------------------------------------------------------------------------
 log "GET /v1/crl during a ledger fault"

@@ -283,8 +283,11 @@ def main():
         return cmd_journal(args)
     with tempfile.TemporaryDirectory(prefix="devid-wire-") as tmp:
         pb = load_pb(args.proto, tmp)
-        {"raw": cmd_raw, "pipeline": cmd_pipeline, "challenge": cmd_challenge,
-         "other-connection": cmd_other_connection}[args.cmd](pb, args)
+        try:
+            {"raw": cmd_raw, "pipeline": cmd_pipeline, "challenge": cmd_challenge,
+             "other-connection": cmd_other_connection}[args.cmd](pb, args)
+        except ssl.SSLError as e:
+            show({"tls": "refused", "why": type(e).__name__})
     return 0
 
 
