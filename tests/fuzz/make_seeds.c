@@ -486,8 +486,8 @@ static void token_seeds(void)
     memset(nonce, 0x5a, sizeof(nonce));
     memset(other, 0x11, sizeof(other));
     token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256, w->conn_hash);
-    expect(token_open(nonce, conn, w->token_key, token, sizeof(token), FU_NOW, w->idevid_sha256),
-           0, "token valid");
+    expect(token_open(nonce, conn, w->token_key, token, sizeof(token), FU_NOW, w->idevid_sha256), 0,
+           "token valid");
     put("fuzz_token", "valid", token, sizeof(token));
     token_seal(token, w->token_key, nonce, (int64_t)FU_NOW - 1, w->idevid_sha256, w->conn_hash);
     put("fuzz_token", "expired", token, sizeof(token));
@@ -546,16 +546,20 @@ static void http_head_seeds(void)
     static const struct {
         const char *name, *head;
     } heads[] = {
-        {"challenge", "POST /v1/challenge HTTP/1.1\r\nHost: v.example:8443\r\n"
-                      "Content-Type: application/x-protobuf\r\nContent-Length: 4\r\n\r\nbody"},
+        {"challenge",
+         "POST /v1/challenge HTTP/1.1\r\nHost: v.example:8443\r\n"
+         "Content-Type: application/x-protobuf\r\nContent-Length: 4\r\n\r\nbody"},
         {"crl", "GET /v1/crl?x=1 HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n"},
-        {"enroll_continue", "POST /v1/enroll HTTP/1.0\r\ncontent-type: application/x-protobuf; a=b\r\n"
-                            "Content-Length: 65536\r\nExpect: 100-continue\r\n"
-                            "Connection: keep-alive\r\n\r\n"},
-        {"chunked", "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    "4\r\nbody\r\n0\r\n\r\n"},
-        {"two_lengths", "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nContent-Length: 1\r\n"
-                        "Content-Length: 2\r\n\r\nab"},
+        {"enroll_continue",
+         "POST /v1/enroll HTTP/1.0\r\ncontent-type: application/x-protobuf; a=b\r\n"
+         "Content-Length: 65536\r\nExpect: 100-continue\r\n"
+         "Connection: keep-alive\r\n\r\n"},
+        {"chunked",
+         "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "4\r\nbody\r\n0\r\n\r\n"},
+        {"two_lengths",
+         "POST /v1/enroll HTTP/1.1\r\nHost: v\r\nContent-Length: 1\r\n"
+         "Content-Length: 2\r\n\r\nab"},
         {"put", "PUT /v1/enroll HTTP/1.1\r\nHost: v\r\n\r\n"},
         {"bare_lf", "GET /v1/crl HTTP/1.1\nHost: v\n\n"},
         {"folded", "GET /v1/crl HTTP/1.1\r\nHost: v\r\n x\r\n\r\n"},
@@ -565,8 +569,7 @@ static void http_head_seeds(void)
     size_t i;
 
     for (i = 0; i < sizeof(heads) / sizeof(heads[0]); i++)
-        put("fuzz_http_head", heads[i].name, (const uint8_t *)heads[i].head,
-            strlen(heads[i].head));
+        put("fuzz_http_head", heads[i].name, (const uint8_t *)heads[i].head, strlen(heads[i].head));
     put("fuzz_http_head", "nul", (const uint8_t *)nul, sizeof(nul) - 1);
 }
 
