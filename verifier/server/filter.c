@@ -1,11 +1,11 @@
 #include "verifier/server/filter.h"
 
-#include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -30,7 +30,6 @@ enum filter_state { FILTER_HEAD, FILTER_BODY, FILTER_REFUSED };
 
 /* One connection's filter; hung on its SSL object and freed with it. */
 struct filter {
-    struct worker *w;
     struct bufferevent *tls; /* the connection's TLS bufferevent */
     struct bufferevent *bev; /* the filter evhttp uses; NULL once freed */
     struct event *kick;      /* moves answers on and acknowledges them (on_kick) */
@@ -253,7 +252,6 @@ struct bufferevent *filter_wrap(struct conn *c)
         return NULL;
     }
     /* From here on |f| is freed with the SSL. */
-    f->w = c->w;
     f->tls = c->bev;
     f->lim.max_head = (size_t)cfg->max_headers_size;
     f->lim.max_fields = (unsigned)cfg->max_header_count;
@@ -274,29 +272,39 @@ struct bufferevent *filter_wrap(struct conn *c)
     return bev;
 }
 
+/* Logs the refusal of a request head as a "request" event. */
+static void log_refusal(const struct filter *f, const struct peer *peer)
+{
+    const struct httphead *h = &f->refusal;
+    char status[8];
+    const struct log_field fields[] = {
+        LOG_WORD("result", "refused"),     LOG_WORD("status", status),
+        LOG_TEXT("method", h->method),     LOG_TEXT("path", h->target),
+        LOG_TEXT("client", peer->subject), LOG_TEXT("reason", devid_err_str(f->refusal_r)),
+        LOG_TEXT("why", h->why),
+    };
+
+    snprintf(status, sizeof(status), "%d", h->status);
+    log_event(LOG_INFO, "request", fields, sizeof(fields) / sizeof(fields[0]));
+}
+
 void filter_handle_refused(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
     SSL *ssl = conn_get0_ssl(req);
     struct filter *f = ssl != NULL ? SSL_get_ex_data(ssl, filter_ex_index) : NULL;
-    const struct httphead *h = f != NULL ? &f->refusal : NULL;
     struct peer peer;
-    char why[256], status[8];
+    char why[256];
 
     http_get_peer(req, &peer, why, sizeof(why));
-    if (h == NULL || f->state != FILTER_REFUSED) {
+    if (f == NULL || f->state != FILTER_REFUSED) {
         http_reply_status(req, peer.conn, DEVID_ERR_INTERNAL, 500, NULL,
                           "no refusal stored for this request");
-        return;
+    } else {
+        log_refusal(f, &peer);
+        atomic_fetch_add_explicit(&w->metrics.bad_requests, 1, memory_order_relaxed);
+        http_reply_status(req, peer.conn, f->refusal_r, f->refusal.status, f->refusal.allow,
+                          f->refusal.why);
     }
-    snprintf(status, sizeof(status), "%d", h->status);
-    log_event(LOG_INFO, "request",
-              (struct log_field[]){LOG_WORD("result", "refused"), LOG_WORD("status", status),
-                                   LOG_TEXT("method", h->method), LOG_TEXT("path", h->target),
-                                   LOG_TEXT("client", peer.subject),
-                                   LOG_TEXT("reason", devid_err_str(f->refusal_r)),
-                                   LOG_TEXT("why", h->why)},
-              7);
-    atomic_fetch_add_explicit(&w->metrics.bad_requests, 1, memory_order_relaxed);
-    http_reply_status(req, peer.conn, f->refusal_r, h->status, h->allow, h->why);
+    http_peer_cleanup(&peer);
 }
