@@ -56,7 +56,10 @@ static void log_challenge(const struct peer *peer, const Devid__V1__ChallengeReq
         LOG_TEXT("why", r == 0 ? "" : why),
     };
 
-    log_event(r == 0 ? LOG_DEBUG : LOG_INFO, "challenge", f, r == 0 ? 7 : sizeof(f) / sizeof(f[0]));
+    size_t n = sizeof(f) / sizeof(f[0]);
+
+    /* An answered challenge has no reason and no why: the last two fields. */
+    log_event(r == 0 ? LOG_DEBUG : LOG_INFO, "challenge", f, r == 0 ? n - 2 : n);
 }
 
 void handle_challenge(struct evhttp_request *req, void *arg)
