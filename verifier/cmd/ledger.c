@@ -201,10 +201,9 @@ int cmd_crl_main(int argc, char **argv)
     X509_CRL *crl = NULL;
     BIO *mem = NULL;
     char *pem = NULL;
-    uint64_t number = 0;
+    struct revocation_info info = {0, 0, 0};
     time_t now = time(NULL);
     long pem_len;
-    size_t count = 0;
     int r, rc = EXIT_USAGE;
 
     log_init(cmd_prog, LOG_WARNING);
@@ -218,7 +217,7 @@ int cmd_crl_main(int argc, char **argv)
         rc = cmd_exit_for(r);
         goto out;
     }
-    if ((r = revocation_crl_issue(&crl, l, ca, now, (long)hours * 3600, &number, &count)) != 0) {
+    if ((r = revocation_crl_issue(&crl, &info, l, ca, now, (long)hours * 3600)) != 0) {
         fprintf(stderr, "%s: building the CRL failed: %s\n", cmd_prog, devid_err_str(r));
         rc = cmd_exit_for(r);
         goto out;
@@ -234,7 +233,7 @@ int cmd_crl_main(int argc, char **argv)
         goto out;
     }
     printf("CRL number %llu with %zu revoked certificate%s written to %s\n",
-           (unsigned long long)number, count, count == 1 ? "" : "s", out_path);
+           (unsigned long long)info.number, info.count, info.count == 1 ? "" : "s", out_path);
     rc = 0;
 out:
     BIO_free(mem);

@@ -290,8 +290,8 @@ void handle_crl(struct evhttp_request *req, void *arg)
     }
     /* A CRL is rebuilt at most once a second per worker. */
     if (w->crl_der == NULL || now != w->crl_made) {
-        if (revocation_crl_issue(&crl, w->ledger, w->s->ca, now, w->s->cfg->crl_next_update_seconds,
-                                 NULL, NULL) != 0 ||
+        if (revocation_crl_issue(&crl, NULL, w->ledger, w->s->ca, now,
+                                 w->s->cfg->crl_next_update_seconds) != 0 ||
             (len = i2d_X509_CRL(crl, &der)) <= 0) {
             X509_CRL_free(crl);
             atomic_fetch_add_explicit(&w->metrics.ledger_errors, 1, memory_order_relaxed);
