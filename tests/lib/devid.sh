@@ -164,6 +164,26 @@ wait_for() {
     done
 }
 
+# crl_lists URL CA_BUNDLE SERIAL [OUT]: the CRL the verifier at URL serves
+# (GET /v1/crl, fetched into OUT, default $DEVID_TMP/crl.der) lists SERIAL
+# (hex, any case, leading zeros ignored). 1 when it does not; 2 when the CRL
+# cannot be fetched or parsed.
+crl_lists() {
+    local out=${4:-$DEVID_TMP/crl.der} text want
+    [[ -n $3 ]] || { log "crl_lists: no serial given"; return 2; }
+    want=$(tr 'A-Z' 'a-z' <<<"$3" | sed 's/^0*//')
+    curl -sf --cacert "$2" "$1/v1/crl" -o "$out" || return 2
+    text=$(openssl crl -inform DER -in "$out" -noout -text) || return 2
+    tr 'A-Z' 'a-z' <<<"$text" | sed -n 's/^ *serial number: *0*//p' | grep -qx "$want"
+}
+
+# crl_lists_soon URL CA_BUNDLE SERIAL: crl_lists within 30 s. A verifier
+# rebuilds its CRL within [crl] poll_seconds of a revocation; the bound is
+# against hangs, not a timing check.
+crl_lists_soon() {
+    wait_for 30 crl_lists "$@"
+}
+
 # wait_port PORT SECONDS: wait until something listens on 127.0.0.1:PORT.
 wait_port() {
     local port=$1 deadline=$((SECONDS + $2))

@@ -155,6 +155,14 @@ static const struct key keys[] = {
      0,
      0,
      {"replica-id", "NAME", "this replica's name in the ledger (default: host)"}},
+    {"crl",
+     "poll_seconds",
+     K_INT,
+     F(crl_poll_seconds),
+     1,
+     3600,
+     {"crl-poll", "S",
+      "how often to check the ledger for revocations and\nrebuild GET /v1/crl (2)"}},
     {"ca",
      "validity_days",
      K_DAYS,
@@ -285,6 +293,7 @@ int verifier_config_init(struct verifier_config *c)
     c->timeout_request = 10;
     c->timeout_idle = 30;
     c->shutdown_grace_seconds = 10;
+    c->crl_poll_seconds = 2;
     c->crl_next_update_seconds = 24L * 3600;
     if (set_str(&c->listen, "0.0.0.0:8443") != 0 ||
         set_str(&c->metrics_listen, "127.0.0.1:9443") != 0 ||
@@ -337,6 +346,21 @@ static void set_number(struct verifier_config *c, const struct key *k, long v)
         *(int *)field = (int)v;
 }
 
+/* apply_text sets text key |k| of |c| to |value|. */
+static int apply_text(struct verifier_config *c, const struct key *k, const char *value, int cli,
+                      char *why, size_t why_len)
+{
+    if (*value == '\0' && !cli) {
+        snprintf(why, why_len, "[%s] %s must not be empty", k->section, k->name);
+        return DEVID_ERR_CONFIG;
+    }
+    if (set_str(str_field(c, k), value) != 0) {
+        snprintf(why, why_len, "out of memory");
+        return DEVID_ERR_ALLOC;
+    }
+    return 0;
+}
+
 /* apply sets key |k| of |c| from |value|, from the file or (|cli|) the
  * command line; the messages name the key the way its user wrote it. */
 static int apply(struct verifier_config *c, const struct key *k, const char *value, int cli,
@@ -346,15 +370,7 @@ static int apply(struct verifier_config *c, const struct key *k, const char *val
 
     switch (k->kind) {
         case K_STR:
-            if (*value == '\0' && !cli) {
-                snprintf(why, why_len, "[%s] %s must not be empty", k->section, k->name);
-                return DEVID_ERR_CONFIG;
-            }
-            if (set_str(str_field(c, k), value) != 0) {
-                snprintf(why, why_len, "out of memory");
-                return DEVID_ERR_ALLOC;
-            }
-            return 0;
+            return apply_text(c, k, value, cli, why, why_len);
         case K_TLS:
             if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {
                 if (cli)

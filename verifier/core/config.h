@@ -62,6 +62,9 @@ struct verifier_config {
     int timeout_request;
     int timeout_idle;
     int shutdown_grace_seconds;
+    /* [crl] How often each replica asks the ledger whether a certificate was
+     * revoked, and rebuilds the CRL it serves at GET /v1/crl if so. */
+    int crl_poll_seconds;
     /* Not a key: the lifetime of the CRL served at GET /v1/crl. */
     long crl_next_update_seconds;
 };

@@ -162,6 +162,12 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
          "devid_reloads_total{result=\"failed\"} %lld\n",
          (long long)g->reloads_ok, (long long)g->reloads_failed);
+    emit(&o,
+         "# HELP devid_crl_number The CRL number of the CRL GET /v1/crl serves.\n"
+         "# TYPE devid_crl_number gauge\ndevid_crl_number %lld\n"
+         "# HELP devid_crl_build_failures_total Background CRL builds that failed.\n"
+         "# TYPE devid_crl_build_failures_total counter\ndevid_crl_build_failures_total %lld\n",
+         (long long)g->crl_number, (long long)g->crl_build_failures);
     if (o.overflow)
         return -1;
     return (long)o.off;

@@ -15,7 +15,7 @@
 #include "devid/v1/enroll.pb-c.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/metrics.h"
-#include "verifier/pki/revocation.h"
+#include "verifier/server/crlcache.h"
 #include "verifier/server/http.h"
 #include "verifier/server/issue.h"
 #include "verifier/server/state.h"
@@ -278,35 +278,18 @@ void handle_enroll(struct evhttp_request *req, void *arg)
 void handle_crl(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
-    X509_CRL *crl = NULL;
-    uint8_t *der = NULL;
-    time_t now = time(NULL);
-    int len = 0;
+    struct crl_blob *crl;
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         conn_answered(conn_get0(req));
         evhttp_send_error(req, 405, "GET only");
         return;
     }
-    /* A CRL is rebuilt at most once a second per worker. */
-    if (w->crl_der == NULL || now != w->crl_made) {
-        if (revocation_crl_issue(&crl, NULL, w->ledger, w->s->ca, now,
-                                 w->s->cfg->crl_next_update_seconds) != 0 ||
-            (len = i2d_X509_CRL(crl, &der)) <= 0) {
-            X509_CRL_free(crl);
-            atomic_fetch_add_explicit(&w->metrics.ledger_errors, 1, memory_order_relaxed);
-            conn_answered(conn_get0(req));
-            evhttp_send_error(req, 503, "CRL unavailable");
-            return;
-        }
-        X509_CRL_free(crl);
-        OPENSSL_free(w->crl_der);
-        w->crl_der = der;
-        w->crl_der_len = len;
-        w->crl_made = now;
-    }
-    http_reply_body(req, conn_get0(req), 200, w->crl_der, (size_t)w->crl_der_len,
-                    "application/pkix-crl");
+    /* Built in the background (crlcache.c): a request never writes to the
+     * ledger or signs. */
+    crl = crlcache_get1(w->s->crl);
+    http_reply_body(req, conn_get0(req), 200, crl->der, crl->len, "application/pkix-crl");
+    crl_blob_free(crl);
 }
 
 void handle_other(struct evhttp_request *req, void *arg)
@@ -327,6 +310,7 @@ void handle_healthz(struct evhttp_request *req, void *arg)
 void handle_metrics(struct evhttp_request *req, void *arg)
 {
     struct server *s = arg;
+    struct crl_blob *crl;
     struct metrics *all[SERVER_MAX_WORKERS];
     struct metrics_gauges g = {0};
     char *text = malloc(METRICS_TEXT_MAX);
@@ -341,6 +325,10 @@ void handle_metrics(struct evhttp_request *req, void *arg)
     g.workers = s->nworkers;
     g.reloads_ok = atomic_load(&s->reloads_ok);
     g.reloads_failed = atomic_load(&s->reloads_failed);
+    if ((crl = crlcache_get1(s->crl)) != NULL)
+        g.crl_number = (int64_t)crl->number;
+    crl_blob_free(crl);
+    g.crl_build_failures = crlcache_failures(s->crl);
     if (text == NULL ||
         (n = metrics_render(text, METRICS_TEXT_MAX, all, (size_t)s->nworkers, &g)) < 0)
         evhttp_send_error(req, 500, "metrics unavailable");

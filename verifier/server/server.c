@@ -184,8 +184,6 @@ static void worker_cleanup(struct worker *w)
     w->snap = NULL;
     ledger_free(w->ledger);
     w->ledger = NULL;
-    OPENSSL_free(w->crl_der);
-    w->crl_der = NULL;
 }
 
 /* ---- control thread: reloads, signals and the metrics listener ------------ */
@@ -293,7 +291,7 @@ static int resolve_listen(struct server *s)
 }
 
 /* Everything before the threads: TLS, the trust state, the workers, the
- * signal events and the metrics listener. */
+ * CRL, the signal events and the metrics listener. */
 static int prepare(struct server *s, struct event **sig_ev)
 {
     struct snapshot *snap = NULL;
@@ -317,6 +315,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         if ((r = worker_init(s, &s->workers[i], i)) != 0)
             return r;
     }
+    if ((r = crlcache_start(&s->crl, s->cfg, s->ca)) != 0)
+        return r;
     for (k = 0; k < N_SIGNALS; k++) {
         if ((sig_ev[k] = evsignal_new(s->control, signals[k], on_signal, s)) == NULL ||
             evsignal_add(sig_ev[k], NULL) != 0)
@@ -395,6 +395,7 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
         evhttp_free(s->metrics_http);
     for (i = 0; i < s->nworkers; i++)
         worker_cleanup(&s->workers[i]);
+    crlcache_stop(s->crl);
     if (s->control != NULL)
         event_base_free(s->control);
     SSL_CTX_free(s->ssl_ctx);

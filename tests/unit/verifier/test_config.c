@@ -93,7 +93,7 @@ static void test_metrics_render(void **state)
 {
     static struct metrics a, b;
     struct metrics *all[2] = {&a, &b};
-    struct metrics_gauges g = {.connections_open = 3, .workers = 2};
+    struct metrics_gauges g = {.connections_open = 3, .workers = 2, .crl_number = 17};
     char buf[16384];
     long n;
 
@@ -110,6 +110,8 @@ static void test_metrics_render(void **state)
     assert_non_null(strstr(buf, "devid_enroll_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(buf, "devid_enroll_duration_seconds_count 3\n"));
     assert_non_null(strstr(buf, "devid_connections_open 3\n"));
+    assert_non_null(strstr(buf, "devid_crl_number 17\n"));
+    assert_non_null(strstr(buf, "devid_crl_build_failures_total 0\n"));
     assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
 }
 
