@@ -9,8 +9,9 @@
 
 #include "common/conf.h"
 #include "common/err.h"
+#include "verifier/core/proxy.h"
 
-enum kind { K_STR, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
+enum kind { K_STR, K_NETS, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
 
 /* One setting: its INI section and key, where it lives in struct
  * verifier_config, the range of a number, and its command-line option. */
@@ -155,6 +156,15 @@ static const struct key keys[] = {
      0,
      0,
      {"replica-id", "NAME", "this replica's name in the ledger (default: host)"}},
+    {"server",
+     "proxy_from",
+     K_NETS,
+     F(proxy_from),
+     0,
+     0,
+     {"proxy-from", "NETS",
+      "load balancers that may send a PROXY protocol v2\n"
+      "header, e.g. \"127.0.0.1, 10.0.0.0/8\" (default: none)"}},
     {"crl",
      "poll_seconds",
      K_INT,
@@ -310,7 +320,7 @@ void verifier_config_cleanup(struct verifier_config *c)
     if (c == NULL)
         return;
     for (i = 0; i < N_KEYS; i++) {
-        if (keys[i].kind == K_STR)
+        if (keys[i].kind == K_STR || keys[i].kind == K_NETS)
             set_str(str_field(c, &keys[i]), NULL);
     }
     memset(c, 0, sizeof(*c));
@@ -366,9 +376,20 @@ static int apply_text(struct verifier_config *c, const struct key *k, const char
 static int apply(struct verifier_config *c, const struct key *k, const char *value, int cli,
                  char *why, size_t why_len)
 {
+    struct proxy_acl acl;
+    char net_why[160];
     long v = 0;
 
     switch (k->kind) {
+        case K_NETS:
+            if (proxy_acl_parse(&acl, value, net_why, sizeof(net_why)) != 0) {
+                if (cli)
+                    snprintf(why, why_len, "--%s: %s", k->option.name, net_why);
+                else
+                    snprintf(why, why_len, "[%s] %s: %s", k->section, k->name, net_why);
+                return DEVID_ERR_CONFIG;
+            }
+            return apply_text(c, k, value, cli, why, why_len);
         case K_STR:
             return apply_text(c, k, value, cli, why, why_len);
         case K_TLS:

@@ -20,6 +20,9 @@ struct verifier_config {
     int workers;
     /* This replica's name in the ledger; NULL means the host name. */
     char *replica_id;
+    /* Load balancers allowed to send a PROXY protocol v2 header on the
+     * device listener (verifier/core/proxy.h syntax); NULL: none. */
+    char *proxy_from;
     /* [tls] PEM server certificate (with chain) and key; TLS1_2_VERSION or
      * TLS1_3_VERSION. */
     char *tls_cert;

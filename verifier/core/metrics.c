@@ -168,6 +168,11 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "# HELP devid_crl_build_failures_total Background CRL builds that failed.\n"
          "# TYPE devid_crl_build_failures_total counter\ndevid_crl_build_failures_total %lld\n",
          (long long)g->crl_number, (long long)g->crl_build_failures);
+    emit(&o,
+         "# HELP devid_proxy_refusals_total Connections refused for a PROXY protocol header "
+         "from an address not in proxy_from, or a malformed one.\n"
+         "# TYPE devid_proxy_refusals_total counter\ndevid_proxy_refusals_total %lld\n",
+         (long long)g->proxy_refusals);
     if (o.overflow)
         return -1;
     return (long)o.off;

@@ -95,11 +95,12 @@ void handle_challenge(struct evhttp_request *req, void *arg)
                           sizeof(why))) != 0 ||
         (r = reply_challenge(req, w, &peer, now, why, sizeof(why))) != 0)
         goto out;
-    log_debug("challenge issued to %s (%s)", peer.subject, verdict.manufacturer);
+    log_debug("challenge issued to %s (%s) at %s", peer.subject, verdict.manufacturer,
+              conn_peer(peer.conn));
 out:
     if (r != 0) {
-        log_info("challenge result=refused client=\"%s\" reason=\"%s\" why: %s", peer.subject,
-                 devid_err_str(r), why);
+        log_info("challenge result=refused peer=%s client=\"%s\" reason=\"%s\" why: %s",
+                 conn_peer(peer.conn), peer.subject, devid_err_str(r), why);
         http_reply_error(req, peer.conn, r, why);
     }
     metrics_challenge_done(&w->metrics, r);
@@ -234,18 +235,18 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
         if (replayed)
             atomic_fetch_add_explicit(&e->w->metrics.enroll_replayed_ok, 1, memory_order_relaxed);
         log_info(
-            "enroll result=%s device_serial=\"%s\" model=\"%s\" manufacturer=\"%s\" "
+            "enroll result=%s peer=%s device_serial=\"%s\" model=\"%s\" manufacturer=\"%s\" "
             "cert_serial=%s signer=%s tls=%s duration_ms=%.1f",
-            replayed ? "replayed" : "issued", v->id.serial, v->id.model, v->id.manufacturer,
-            e->cert.serial,
+            replayed ? "replayed" : "issued", conn_peer(e->peer.conn), v->id.serial, v->id.model,
+            v->id.manufacturer, e->cert.serial,
             v->signer_kind == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK ? "iak" : "idevid",
             SSL_get_version(e->peer.ssl), seconds * 1e3);
     } else {
         log_info(
-            "enroll result=refused client=\"%s\" device_serial=\"%s\" manufacturer=\"%s\" "
-            "reason=\"%s\" duration_ms=%.1f why: %s",
-            e->peer.subject, v->id.serial, v->id.manufacturer, devid_err_str(r), seconds * 1e3,
-            e->why);
+            "enroll result=refused peer=%s client=\"%s\" device_serial=\"%s\" "
+            "manufacturer=\"%s\" reason=\"%s\" duration_ms=%.1f why: %s",
+            conn_peer(e->peer.conn), e->peer.subject, v->id.serial, v->id.manufacturer,
+            devid_err_str(r), seconds * 1e3, e->why);
         http_reply_error(req, e->peer.conn, r, e->why);
     }
     if (!replayed)
@@ -325,6 +326,7 @@ void handle_metrics(struct evhttp_request *req, void *arg)
     g.workers = s->nworkers;
     g.reloads_ok = atomic_load(&s->reloads_ok);
     g.reloads_failed = atomic_load(&s->reloads_failed);
+    g.proxy_refusals = atomic_load(&s->proxy_refusals);
     if ((crl = crlcache_get1(s->crl)) != NULL)
         g.crl_number = (int64_t)crl->number;
     crl_blob_free(crl);

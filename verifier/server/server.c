@@ -290,6 +290,21 @@ static int resolve_listen(struct server *s)
     return 0;
 }
 
+/* proxy_from reads the load balancers allowed to send a PROXY header. */
+static int proxy_from(struct server *s)
+{
+    char why[256];
+
+    if (s->cfg->proxy_from == NULL || s->cfg->proxy_from[0] == '\0')
+        return 0;
+    if (proxy_acl_parse(&s->proxy_acl, s->cfg->proxy_from, why, sizeof(why)) != 0) {
+        log_err("proxy_from: %s", why);
+        return DEVID_ERR_CONFIG;
+    }
+    log_info("accepting PROXY protocol v2 headers from %s", s->cfg->proxy_from);
+    return 0;
+}
+
 /* Everything before the threads: TLS, the trust state, the workers, the
  * CRL, the signal events and the metrics listener. */
 static int prepare(struct server *s, struct event **sig_ev)
@@ -304,8 +319,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         log_err("libevent without thread support");
         return DEVID_ERR_INTERNAL;
     }
-    if ((r = resolve_listen(s)) != 0 || (r = conn_ssl_ctx_init(s)) != 0 ||
-        (r = snapshot_load(s, &snap)) != 0)
+    if ((r = resolve_listen(s)) != 0 || (r = proxy_from(s)) != 0 ||
+        (r = conn_ssl_ctx_init(s)) != 0 || (r = snapshot_load(s, &snap)) != 0)
         return r;
     for (i = 0; i < s->nworkers; i++)
         s->workers[i].snap = snap; /* one reference each */

@@ -17,6 +17,7 @@
 
 #include "verifier/core/config.h"
 #include "verifier/core/metrics.h"
+#include "verifier/core/proxy.h"
 #include "verifier/ledger/ledger.h"
 #include "verifier/pki/ca.h"
 #include "verifier/server/crlcache.h"
@@ -75,6 +76,10 @@ struct server {
     atomic_int reloads_failed;
     /* The CRL GET /v1/crl serves, kept fresh in the background. */
     struct crlcache *crl;
+    /* Who may send a PROXY protocol header ([server] proxy_from), and the
+     * connections refused for sending one anyway. */
+    struct proxy_acl proxy_acl;
+    atomic_int proxy_refusals;
 };
 
 #endif

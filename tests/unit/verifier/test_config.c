@@ -93,7 +93,8 @@ static void test_metrics_render(void **state)
 {
     static struct metrics a, b;
     struct metrics *all[2] = {&a, &b};
-    struct metrics_gauges g = {.connections_open = 3, .workers = 2, .crl_number = 17};
+    struct metrics_gauges g = {
+        .connections_open = 3, .workers = 2, .crl_number = 17, .proxy_refusals = 4};
     char buf[16384];
     long n;
 
@@ -112,6 +113,7 @@ static void test_metrics_render(void **state)
     assert_non_null(strstr(buf, "devid_connections_open 3\n"));
     assert_non_null(strstr(buf, "devid_crl_number 17\n"));
     assert_non_null(strstr(buf, "devid_crl_build_failures_total 0\n"));
+    assert_non_null(strstr(buf, "devid_proxy_refusals_total 4\n"));
     assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
 }
 
