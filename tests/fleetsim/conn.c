@@ -203,6 +203,8 @@ static int configure(struct conn *c)
     SETOPT(CURLOPT_TIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_CONNECTTIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_MAXCONNECTS, 1L);
+    if (cfg->source != NULL)
+        SETOPT(CURLOPT_INTERFACE, cfg->source);
 #undef SETOPT
     return 0;
 }

@@ -23,6 +23,7 @@ struct conn_config {
     const char *ca_bundle; /* PEM CAs trusted for the verifier */
     int tls_version;       /* 0: 1.2-1.3, 12, 13 */
     long timeout;          /* seconds, for each request and for connecting */
+    const char *source;    /* libcurl CURLOPT_INTERFACE ("host!ADDR"), or NULL */
 };
 
 /* One HTTP answer, or why there was none. */
