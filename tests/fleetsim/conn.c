@@ -267,6 +267,7 @@ static const char *classify(CURLcode rc)
         case CURLE_OPERATION_TIMEDOUT:
             return "timeout";
         case CURLE_SSL_CONNECT_ERROR:
+            return "tls-handshake";
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CIPHER:

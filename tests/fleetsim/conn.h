@@ -34,7 +34,8 @@ struct conn_reply {
     bool have_retry_after;
     unsigned long retry_after; /* seconds, when have_retry_after */
     bool dropped;              /* conn_post(drop=true) closed before reading */
-    /* Transport failure class when conn_post failed: "connect", "tls",
+    /* Transport failure class when conn_post failed: "connect",
+     * "tls-handshake" (failed or cut short), "tls" (a certificate problem),
      * "timeout", "closed", "too-large", "conn-changed", "curl-<code>". */
     char what[CONN_WHAT_MAX];
     char detail[256]; /* libcurl's message */

@@ -55,7 +55,8 @@ static void set_outcome(struct outcome *o, const char *reason, bool retryable, c
 static bool transport_retryable(const char *what)
 {
     return strcmp(what, "connect") == 0 || strcmp(what, "timeout") == 0 ||
-           strcmp(what, "closed") == 0 || strcmp(what, "conn-changed") == 0;
+           strcmp(what, "closed") == 0 || strcmp(what, "conn-changed") == 0 ||
+           strcmp(what, "tls-handshake") == 0;
 }
 
 /* refusal decodes a non-2xx answer into |o|: the Error's reason name, or
