@@ -32,7 +32,8 @@ for f in usr/lib/sysusers.d/devid.conf usr/lib/tmpfiles.d/devid.conf \
     usr/share/doc/devid/README.md usr/share/doc/devid/examples/verifier.conf.example \
     usr/share/doc/devid/examples/agent.conf.example \
     usr/share/doc/devid/examples/manufacturers.conf.example \
-    usr/share/doc/devid/examples/policy.conf.example; do
+    usr/share/doc/devid/examples/policy.conf.example \
+    usr/share/doc/devid/examples/haproxy.cfg.example usr/share/doc/devid/README.postgresql.md; do
     check "$f is installed" test -s "$R/$f"
 done
 check "no installed unit names /usr/local" \

@@ -5,6 +5,9 @@
 #
 #   verifier_start NAME ARGS...   start devid-verifier serve on a free loopback
 #                                 port; exports VERIFIER_URL, VERIFIER_LOG
+#   verifier_start_at NAME PORT ARGS...
+#                                 the same on 127.0.0.1:PORT (a replica that
+#                                 must come back on its address)
 #   device_new NAME CA SERIAL MODEL [factory args...]
 #                                 fresh swtpm + tpm2-abrmd, factory-provisioned;
 #                                 sets DEV_<NAME>_ENV (a file of exports)
@@ -218,6 +221,27 @@ verifier_start() {
         fi
         stop_pid "$VERIFIER_PID"
     done
+    sed 's/^/    /' "$VERIFIER_LOG" >&2
+    return 1
+}
+
+# verifier_start_at NAME PORT ARGS...: start the verifier on 127.0.0.1:PORT
+# with ARGS after `serve` (the log, VERIFIER_LOG, is appended to); exports
+# VERIFIER_URL, VERIFIER_LOG, VERIFIER_PID. Fails when it does not listen.
+verifier_start_at() {
+    local name=$1 port=$2
+    shift 2
+    VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
+    "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
+    VERIFIER_PID=$!
+    DEVID_PIDS+=("$VERIFIER_PID")
+    DEVID_PIDFILES+=("")
+    if wait_port "$port" 10 && pid_alive "$VERIFIER_PID"; then
+        VERIFIER_URL=https://127.0.0.1:$port
+        export VERIFIER_URL VERIFIER_LOG VERIFIER_PID
+        return 0
+    fi
+    stop_pid "$VERIFIER_PID"
     sed 's/^/    /' "$VERIFIER_LOG" >&2
     return 1
 }
