@@ -14,10 +14,6 @@
 set -uo pipefail
 TEST_NAME=scale
 here=$(cd "$(dirname "$0")" && pwd -P)
-. "$here/../lib/swtpm.sh"
-. "$here/../lib/devid.sh"
-. "$here/../lib/pg.sh"
-. "$here/../lib/haproxy.sh"
 . "$here/../lib/scale.sh"
 
 N=${DEVID_SCALE_DEVICES:-1000}
@@ -25,16 +21,8 @@ P=${DEVID_SCALE_PARALLEL:-64}
 # The devices' own address: HAProxy connects to the replicas from 127.0.0.1.
 DEVICES_FROM=127.0.0.5
 
-devid_tmpdir
 scale_setup allow
-pg_start || die "PostgreSQL did not start"
-replica_start a --proxy-from 127.0.0.1 || die "replica a did not start"
-replica_start b --proxy-from 127.0.0.1 || die "replica b did not start"
-haproxy_start lb "127.0.0.1:$REPLICA_PORT_a:${REPLICA_METRICS_a##*:}" \
-    "127.0.0.1:$REPLICA_PORT_b:${REPLICA_METRICS_b##*:}" || die "HAProxy did not start"
-both_up() { haproxy_is v1 UP && haproxy_is v2 UP; }
-check "HAProxy's health checks (GET /healthz on the metrics port) find both replicas up" \
-    wait_for 20 both_up
+scale_behind_haproxy
 
 log "$N devices, $P at a time, through HAProxy from $DEVICES_FROM"
 fleet fleet --url "$HAPROXY_URL" --devices "$N" --parallel "$P" --serial-prefix FLEET \
@@ -163,12 +151,5 @@ check "its CRL lists both, with a higher number still" \
 check "/metrics shows the CRL number replica b serves" \
     test "$(metric "$REPLICA_METRICS_b" devid_crl_number)" -eq "$b2"
 
-for r in a b; do
-    pid_var=REPLICA_PID_$r
-    check "replica $r still running" pid_alive "${!pid_var}"
-    kill -TERM "${!pid_var}"
-    wait "${!pid_var}"
-    rc=$?
-    check "replica $r exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
-done
+replicas_stop a b
 finish

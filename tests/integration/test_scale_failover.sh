@@ -12,24 +12,13 @@
 set -uo pipefail
 TEST_NAME=scale_failover
 here=$(cd "$(dirname "$0")" && pwd -P)
-. "$here/../lib/swtpm.sh"
-. "$here/../lib/devid.sh"
-. "$here/../lib/pg.sh"
-. "$here/../lib/haproxy.sh"
 . "$here/../lib/scale.sh"
 
 N=${DEVID_SCALE_FAILOVER_DEVICES:-400}
 P=32
 
-devid_tmpdir
 scale_setup allow
-pg_start || die "PostgreSQL did not start"
-replica_start a --proxy-from 127.0.0.1 || die "replica a did not start"
-replica_start b --proxy-from 127.0.0.1 || die "replica b did not start"
-haproxy_start lb "127.0.0.1:$REPLICA_PORT_a:${REPLICA_METRICS_a##*:}" \
-    "127.0.0.1:$REPLICA_PORT_b:${REPLICA_METRICS_b##*:}" || die "HAProxy did not start"
-both_up() { haproxy_is v1 UP && haproxy_is v2 UP; }
-check "HAProxy finds both replicas up" wait_for 20 both_up
+scale_behind_haproxy
 
 # enrolled PREFIX: issuances recorded so far for devices PREFIX-*.
 enrolled() {
@@ -115,12 +104,5 @@ check "every certificate a device received is in the ledger" all_in_ledger "$T/p
 check "every PGR device has exactly the certificate it received" \
     test "$(ledger_rows "SELECT count(*) FROM issuance WHERE device_serial LIKE 'PGR-%' AND revoked_at IS NULL")" -eq "$N"
 
-for r in a b; do
-    pid_var=REPLICA_PID_$r
-    check "replica $r still running" pid_alive "${!pid_var}"
-    kill -TERM "${!pid_var}"
-    wait "${!pid_var}"
-    rc=$?
-    check "replica $r exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
-done
+replicas_stop a b
 finish

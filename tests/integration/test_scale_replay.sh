@@ -9,19 +9,13 @@
 set -uo pipefail
 TEST_NAME=scale_replay
 here=$(cd "$(dirname "$0")" && pwd -P)
-. "$here/../lib/swtpm.sh"
-. "$here/../lib/devid.sh"
-. "$here/../lib/pg.sh"
-. "$here/../lib/haproxy.sh"
 . "$here/../lib/scale.sh"
 
 R=${DEVID_SCALE_REPLAY_DEVICES:-8}
 RACES=${DEVID_SCALE_RACE_DEVICES:-20}
 RACERS=8
 
-devid_tmpdir
 scale_setup deny
-pg_start || die "PostgreSQL did not start"
 replica_start a || die "replica a did not start"
 replica_start b || die "replica b did not start"
 A=$REPLICA_URL_a
@@ -82,11 +76,5 @@ else
     skip "no two enrollments of a device passed the early read at once in this run; the in-transaction refusal is shown by unit_ledger_record's test_deny_active_race"
 fi
 
-for r in a b; do
-    pid_var=REPLICA_PID_$r
-    kill -TERM "${!pid_var}"
-    wait "${!pid_var}"
-    rc=$?
-    check "replica $r exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
-done
+replicas_stop a b
 finish

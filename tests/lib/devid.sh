@@ -204,22 +204,9 @@ wait_port() {
 verifier_start() {
     local name=$1 port attempt
     shift
-    VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
     for ((attempt = 0; attempt < 5; attempt++)); do
         port=$(devid_free_port) || return 1
-        # No metrics listener unless the test asks for one: the default port
-        # would collide between tests running in parallel.
-        "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" \
-            >>"$VERIFIER_LOG" 2>&1 &
-        VERIFIER_PID=$!
-        DEVID_PIDS+=("$VERIFIER_PID")
-        DEVID_PIDFILES+=("")
-        if wait_port "$port" 10 && pid_alive "$VERIFIER_PID"; then
-            VERIFIER_URL=https://127.0.0.1:$port
-            export VERIFIER_URL VERIFIER_LOG VERIFIER_PID
-            return 0
-        fi
-        stop_pid "$VERIFIER_PID"
+        verifier_start_at "$name" "$port" "$@" 2>/dev/null && return 0
     done
     sed 's/^/    /' "$VERIFIER_LOG" >&2
     return 1
@@ -232,6 +219,8 @@ verifier_start_at() {
     local name=$1 port=$2
     shift 2
     VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
+    # No metrics listener unless the test asks for one: the default port
+    # would collide between tests running in parallel.
     "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
     VERIFIER_PID=$!
     DEVID_PIDS+=("$VERIFIER_PID")

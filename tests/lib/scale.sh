@@ -1,11 +1,14 @@
 # shellcheck shell=bash
 # tests/lib/scale.sh: verifier replicas sharing one PostgreSQL ledger, for
-# tests/integration/test_scale*.sh and tests/bench/bench_scale.sh. Source
-# after swtpm.sh, devid.sh, pg.sh and haproxy.sh.
+# tests/integration/test_scale*.sh and tests/bench/bench_scale.sh. Sourcing
+# it sources swtpm.sh, devid.sh, pg.sh and haproxy.sh too.
 #
-#   scale_setup POLICY      manufacturer CA "Acme Devices" ($T/acme), lab PKI
-#                           ($T/pki), a manufacturers file and a policy file
-#                           whose [policy] says reenroll = POLICY
+#   scale_setup POLICY      DEVID_TMP ($T), manufacturer CA "Acme Devices"
+#                           ($T/acme), lab PKI ($T/pki), a manufacturers file
+#                           and a policy file whose [policy] says
+#                           reenroll = POLICY, and PostgreSQL (pg_start)
+#   scale_behind_haproxy    replicas a and b (proxy_from 127.0.0.1) behind
+#                           HAProxy, and a check that it sees both up
 #   replica_start NAME [ARGS...]
 #                           a verifier on fixed free ports (kept for
 #                           replica_restart) with the shared settings and
@@ -13,23 +16,46 @@
 #                           REPLICA_METRICS_NAME, REPLICA_PID_NAME,
 #                           REPLICA_LOG_NAME
 #   replica_restart NAME    the same replica again, same ports and arguments
+#   replicas_stop NAME...   check each still runs, SIGTERM it, check it exits
+#                           0 (no sanitizer report)
 #   fleet NAME ARGS...      devid-fleetsim with the test's CA bundle and
 #                           factory; report in $T/NAME.report, stderr in
 #                           $T/NAME.err, exit code in RC
 #   report KEY FILE         a value of a fleetsim report
 #   metric URL NAME         a value on a /metrics page (0 when absent)
 
+_scale_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+. "$_scale_lib/swtpm.sh"
+. "$_scale_lib/devid.sh"
+. "$_scale_lib/pg.sh"
+. "$_scale_lib/haproxy.sh"
+
 FLEETSIM=$DEVID_BIN/tests/fleetsim/devid-fleetsim
 [[ -x $FLEETSIM ]] || die "no fleet simulator at $FLEETSIM (set DEVID_BIN)"
 SCALE_RUN_LIMIT=${SCALE_RUN_LIMIT:-500}
 
 scale_setup() {
+    devid_tmpdir
     T=$DEVID_TMP
     "$FACTORY" ca --dir "$T/acme" --name "Acme Devices" >/dev/null || die "factory ca failed"
     "$DEV_PKI" --dir "$T/pki" >/dev/null || die "dev pki failed"
     printf '[manufacturer "Acme Devices"]\nroots = %s\nintermediates = %s\n' \
         "$T/acme/root.pem" "$T/acme/intermediate.pem" >"$T/manufacturers.conf"
     printf '[policy]\nallow_manufacturer = Acme Devices\nreenroll = %s\n' "$1" >"$T/policy.conf"
+    pg_start || die "PostgreSQL did not start"
+}
+
+_both_up() {
+    haproxy_is v1 UP && haproxy_is v2 UP
+}
+
+scale_behind_haproxy() {
+    replica_start a --proxy-from 127.0.0.1 || die "replica a did not start"
+    replica_start b --proxy-from 127.0.0.1 || die "replica b did not start"
+    haproxy_start lb "127.0.0.1:$REPLICA_PORT_a:${REPLICA_METRICS_a##*:}" \
+        "127.0.0.1:$REPLICA_PORT_b:${REPLICA_METRICS_b##*:}" || die "HAProxy did not start"
+    check "HAProxy's health checks (GET /healthz on the metrics port) find both replicas up" \
+        wait_for 20 _both_up
 }
 
 # The settings every replica shares: the same CA, token key and ledger.
@@ -66,6 +92,18 @@ _replica_run() {
     wait_for 10 curl -sf "${!metrics_var}/healthz" -o /dev/null || return 1
     declare -g "REPLICA_URL_$name=$VERIFIER_URL" "REPLICA_PID_$name=$VERIFIER_PID" \
         "REPLICA_LOG_$name=$VERIFIER_LOG"
+}
+
+replicas_stop() {
+    local r pid_var rc
+    for r in "$@"; do
+        pid_var=REPLICA_PID_$r
+        check "replica $r still running" pid_alive "${!pid_var}"
+        kill -TERM "${!pid_var}"
+        wait "${!pid_var}"
+        rc=$?
+        check "replica $r exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
+    done
 }
 
 fleet() {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 
 static const char *pg_uri;
 static int saved_stderr = -1;
+static pthread_barrier_t start_line;
 
 const char *ledgerdb_init(int argc, char **argv)
 {
@@ -252,4 +254,23 @@ const char *ledgerdb_release_stderr(const struct fx *f)
     fclose(fp);
     unlink(path);
     return buf;
+}
+
+void ledgerdb_at_once(void *(*fn)(void *), void *items, size_t size, int n)
+{
+    pthread_t th[16];
+    int i;
+
+    assert_true(n > 0 && n <= 16);
+    assert_int_equal(pthread_barrier_init(&start_line, NULL, (unsigned)n), 0);
+    for (i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, fn, (char *)items + (size_t)i * size), 0);
+    for (i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start_line);
+}
+
+void ledgerdb_start_line(void)
+{
+    pthread_barrier_wait(&start_line);
 }

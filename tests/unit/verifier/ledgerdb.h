@@ -6,6 +6,7 @@
 #ifndef DEVID_TESTS_UNIT_VERIFIER_LEDGERDB_H
 #define DEVID_TESTS_UNIT_VERIFIER_LEDGERDB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "verifier/ledger/ledger.h"
@@ -58,6 +59,15 @@ int ledgerdb_record(struct ledger *l, const struct ledger_issuance *rec, unsigne
 
 /* ledgerdb_count returns the ledger's issuance count. */
 int64_t ledgerdb_count(struct ledger *l);
+
+/* ledgerdb_at_once runs |fn| in |n| threads (at most 16), thread i on
+ * |items| + i * |size|, and waits for them; each calls ledgerdb_start_line
+ * where it should be let go together with the others. */
+void ledgerdb_at_once(void *(*fn)(void *), void *items, size_t size, int n);
+
+/* ledgerdb_start_line waits until every thread of ledgerdb_at_once got
+ * here. */
+void ledgerdb_start_line(void);
 
 /* ledgerdb_capture_stderr sends stderr to a file in f->dir until
  * ledgerdb_release_stderr, which returns what was written (static). */

@@ -2,7 +2,6 @@
  * URIs, durability when a writer dies, and handles used at once. They run
  * on a real SQLite file, and, given a PostgreSQL URI as argv[1]
  * (ledger_postgres.sh), on a real PostgreSQL server (ledgerdb.h). */
-#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -190,7 +189,6 @@ struct worker {
     const char *uri;
     int id;
     int failures;
-    pthread_barrier_t *start;
 };
 
 static void *recording_worker(void *arg)
@@ -201,6 +199,7 @@ static void *recording_worker(void *arg)
     char serial[16], dev[16];
     int i;
 
+    ledgerdb_start_line();
     if (ledger_open(&l, w->uri, "worker") != 0) {
         w->failures = 100;
         return NULL;
@@ -222,18 +221,14 @@ static void *recording_worker(void *arg)
 static void test_concurrent_handles(void **state)
 {
     struct fx *f = *state;
-    pthread_t th[THREADS];
     struct worker w[THREADS];
     int i;
 
-    for (i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){f->uri, i, 0, NULL};
-        assert_int_equal(pthread_create(&th[i], NULL, recording_worker, &w[i]), 0);
-    }
-    for (i = 0; i < THREADS; i++) {
-        pthread_join(th[i], NULL);
+    for (i = 0; i < THREADS; i++)
+        w[i] = (struct worker){f->uri, i, 0};
+    ledgerdb_at_once(recording_worker, w, sizeof(w[0]), THREADS);
+    for (i = 0; i < THREADS; i++)
         assert_int_equal(w[i].failures, 0);
-    }
     assert_int_equal(ledgerdb_count(f->l), 100);
 }
 
@@ -242,7 +237,7 @@ static void *opening_worker(void *arg)
     struct worker *w = arg;
     struct ledger *l = NULL;
 
-    pthread_barrier_wait(w->start);
+    ledgerdb_start_line();
     if (ledger_open(&l, w->uri, "replica") != 0)
         w->failures++;
     ledger_free(l);
@@ -254,8 +249,6 @@ static void *opening_worker(void *arg)
 static void test_concurrent_migration(void **state)
 {
     struct fx *f = *state;
-    pthread_barrier_t start;
-    pthread_t th[THREADS];
     struct worker w[THREADS];
     const char *log;
     int i, migrated = 0;
@@ -263,16 +256,11 @@ static void test_concurrent_migration(void **state)
     ledger_free(f->l);
     f->l = NULL;
     ledgerdb_reset(f);
-    assert_int_equal(pthread_barrier_init(&start, NULL, THREADS), 0);
-    ledgerdb_capture_stderr(f);
-    for (i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){f->uri, i, 0, &start};
-        assert_int_equal(pthread_create(&th[i], NULL, opening_worker, &w[i]), 0);
-    }
     for (i = 0; i < THREADS; i++)
-        pthread_join(th[i], NULL);
+        w[i] = (struct worker){f->uri, i, 0};
+    ledgerdb_capture_stderr(f);
+    ledgerdb_at_once(opening_worker, w, sizeof(w[0]), THREADS);
     log = ledgerdb_release_stderr(f);
-    pthread_barrier_destroy(&start);
     for (i = 0; i < THREADS; i++)
         assert_int_equal(w[i].failures, 0);
     while ((log = strstr(log, "schema migrated to version 2")) != NULL) {
