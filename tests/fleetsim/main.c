@@ -221,34 +221,96 @@ enum {
     O_SOURCE
 };
 
+/* The options, in the order --help lists them. */
+static const struct option options[] = {
+    {"url", required_argument, NULL, O_URL},
+    {"ca-bundle", required_argument, NULL, O_CA},
+    {"factory-ca", required_argument, NULL, O_FACTORY},
+    {"devices", required_argument, NULL, O_DEVICES},
+    {"parallel", required_argument, NULL, O_PARALLEL},
+    {"serial-prefix", required_argument, NULL, O_PREFIX},
+    {"model", required_argument, NULL, O_MODEL},
+    {"retries", required_argument, NULL, O_RETRIES},
+    {"tls-version", required_argument, NULL, O_TLS},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"out", required_argument, NULL, O_OUT},
+    {"mode", required_argument, NULL, O_MODE},
+    {"url2", required_argument, NULL, O_URL2},
+    {"source-address", required_argument, NULL, O_SOURCE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int set_tls(struct sim *sim, const char *arg)
+{
+    if (strcmp(arg, "1.2") == 0) {
+        sim->conn.tls_version = 12;
+    } else if (strcmp(arg, "1.3") == 0) {
+        sim->conn.tls_version = 13;
+    } else {
+        fprintf(stderr, "%s: --tls-version wants 1.2 or 1.3, not \"%s\"\n", PROG, arg);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_mode(struct sim *sim, const char *arg)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+        if (strcmp(arg, mode_names[i]) == 0) {
+            sim->mode = (enum sim_mode)i;
+            return 0;
+        }
+    }
+    fprintf(stderr,
+            "%s: --mode wants normal, replay-token, replay-body, drop-response or same-device, "
+            "not \"%s\"\n",
+            PROG, arg);
+    return -1;
+}
+
+/* check_args refuses what the options leave missing or out of range. */
+static int check_args(const struct sim *sim, const char *factory_dir)
+{
+    char serial[FACTORY_SERIAL_MAX + 32];
+
+    if (sim->conn.url == NULL || sim->conn.ca_bundle == NULL || factory_dir == NULL ||
+        sim->devices == 0 || sim->parallel == 0) {
+        fprintf(stderr,
+                "%s: --url, --ca-bundle, --factory-ca, --devices and --parallel are required; "
+                "try '%s --help'\n",
+                PROG, PROG);
+        return -1;
+    }
+    /* The longest serial made: PREFIX-(2N) in replay-body. */
+    snprintf(serial, sizeof(serial), "%s-%lu", sim->prefix, 2 * sim->devices);
+    if (factory_check_serial(serial) != 0) {
+        fprintf(stderr,
+                "%s: --serial-prefix \"%s\" makes serials like \"%s\": want at most 64 "
+                "characters from [A-Za-z0-9.:()?-]\n",
+                PROG, sim->prefix, serial);
+        return -1;
+    }
+    if (factory_check_model(sim->model) != 0) {
+        fprintf(stderr,
+                "%s: --model \"%s\": want 1-64 characters from [A-Za-z0-9 ._:()&'?-], no "
+                "leading or trailing space\n",
+                PROG, sim->model);
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_args(struct sim *sim, const char **factory_dir, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"url", required_argument, NULL, O_URL},
-        {"ca-bundle", required_argument, NULL, O_CA},
-        {"factory-ca", required_argument, NULL, O_FACTORY},
-        {"devices", required_argument, NULL, O_DEVICES},
-        {"parallel", required_argument, NULL, O_PARALLEL},
-        {"serial-prefix", required_argument, NULL, O_PREFIX},
-        {"model", required_argument, NULL, O_MODEL},
-        {"retries", required_argument, NULL, O_RETRIES},
-        {"tls-version", required_argument, NULL, O_TLS},
-        {"timeout", required_argument, NULL, O_TIMEOUT},
-        {"out", required_argument, NULL, O_OUT},
-        {"mode", required_argument, NULL, O_MODE},
-        {"url2", required_argument, NULL, O_URL2},
-        {"source-address", required_argument, NULL, O_SOURCE},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     static char source[96];
-    char serial[FACTORY_SERIAL_MAX + 32];
     const char *url2;
     unsigned long timeout = 30;
-    size_t i;
     int c;
 
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
             case O_URL:
                 sim->conn.url = optarg;
@@ -278,15 +340,8 @@ static int parse_args(struct sim *sim, const char **factory_dir, int argc, char 
                     return EX_USAGE;
                 break;
             case O_TLS:
-                if (strcmp(optarg, "1.2") == 0) {
-                    sim->conn.tls_version = 12;
-                } else if (strcmp(optarg, "1.3") == 0) {
-                    sim->conn.tls_version = 13;
-                } else {
-                    fprintf(stderr, "%s: --tls-version wants 1.2 or 1.3, not \"%s\"\n", PROG,
-                            optarg);
+                if (set_tls(sim, optarg) != 0)
                     return EX_USAGE;
-                }
                 break;
             case O_TIMEOUT:
                 if (parse_ulong(&timeout, "--timeout", optarg, 1, MAX_TIMEOUT) != 0)
@@ -306,18 +361,8 @@ static int parse_args(struct sim *sim, const char **factory_dir, int argc, char 
                 sim->conn.source = source;
                 break;
             case O_MODE:
-                for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
-                    if (strcmp(optarg, mode_names[i]) == 0)
-                        break;
-                }
-                if (i == sizeof(mode_names) / sizeof(mode_names[0])) {
-                    fprintf(stderr,
-                            "%s: --mode wants normal, replay-token, replay-body, "
-                            "drop-response or same-device, not \"%s\"\n",
-                            PROG, optarg);
+                if (set_mode(sim, optarg) != 0)
                     return EX_USAGE;
-                }
-                sim->mode = (enum sim_mode)i;
                 break;
             case 'h':
                 usage(stdout);
@@ -332,30 +377,8 @@ static int parse_args(struct sim *sim, const char **factory_dir, int argc, char 
                 PROG);
         return EX_USAGE;
     }
-    if (sim->conn.url == NULL || sim->conn.ca_bundle == NULL || *factory_dir == NULL ||
-        sim->devices == 0 || sim->parallel == 0) {
-        fprintf(stderr,
-                "%s: --url, --ca-bundle, --factory-ca, --devices and --parallel are required; "
-                "try '%s --help'\n",
-                PROG, PROG);
+    if (check_args(sim, *factory_dir) != 0)
         return EX_USAGE;
-    }
-    /* The longest serial made: PREFIX-(2N) in replay-body. */
-    snprintf(serial, sizeof(serial), "%s-%lu", sim->prefix, 2 * sim->devices);
-    if (factory_check_serial(serial) != 0) {
-        fprintf(stderr,
-                "%s: --serial-prefix \"%s\" makes serials like \"%s\": want at most 64 "
-                "characters from [A-Za-z0-9.:()?-]\n",
-                PROG, sim->prefix, serial);
-        return EX_USAGE;
-    }
-    if (factory_check_model(sim->model) != 0) {
-        fprintf(stderr,
-                "%s: --model \"%s\": want 1-64 characters from [A-Za-z0-9 ._:()&'?-], no "
-                "leading or trailing space\n",
-                PROG, sim->model);
-        return EX_USAGE;
-    }
     sim->conn.timeout = (long)timeout;
     url2 = sim->conn2.url;
     sim->conn2 = sim->conn;
