@@ -82,7 +82,9 @@ static void usage_revoke(FILE *f)
             "serial (hex, as `openssl x509 -serial` prints it), or every certificate of a\n"
             "device. REASON is keyCompromise, superseded, cessationOfOperation,\n"
             "affiliationChanged or unspecified. Certificates already revoked keep their\n"
-            "first revocation. Publish the change with `%s crl`.\n"
+            "first revocation. Every verifier on the ledger serves the change at\n"
+            "GET /v1/crl within its [crl] poll_seconds; `%s crl` writes a CRL\n"
+            "file.\n"
             "\n"
             "  --ledger URI   the ledger (default %s)\n"
             "\n"
@@ -149,8 +151,10 @@ int cmd_revoke_main(int argc, char **argv)
     if (count == 0)
         printf("already revoked; nothing changed\n");
     else
-        printf("revoked %d certificate%s (%s); publish with `%s crl`\n", count,
-               count == 1 ? "" : "s", reason_name, cmd_prog);
+        printf(
+            "revoked %d certificate%s (%s); verifiers serve it at GET /v1/crl within their "
+            "[crl] poll_seconds\n",
+            count, count == 1 ? "" : "s", reason_name);
     rc = 0;
 out:
     ledger_free(l);

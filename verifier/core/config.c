@@ -148,7 +148,10 @@ static const struct key keys[] = {
      F(ledger),
      0,
      0,
-     {"ledger", "URI", "issuance ledger (default\n" VERIFIER_CONFIG_DEFAULT_LEDGER ")"}},
+     {"ledger", "URI",
+      "issuance ledger: sqlite:PATH, or PostgreSQL as a\n"
+      "postgresql:// URI or libpq keyword string\n"
+      "(default " VERIFIER_CONFIG_DEFAULT_LEDGER ")"}},
     {"server",
      "replica_id",
      K_STR,
