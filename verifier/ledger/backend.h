@@ -44,9 +44,10 @@ enum ledger_dialect { LEDGER_DIALECT_SQLITE, LEDGER_DIALECT_POSTGRES };
 struct ledger_driver {
     const char *name;
     enum ledger_dialect dialect;
-    /* A statement run first in the schema migration's transaction, which
-     * makes handles opening at once (other workers, other replicas) migrate
-     * one after the other; NULL when begin already excludes other writers. */
+    /* Statements (a script) run first in the schema migration's
+     * transaction, which make handles opening at once (other workers, other
+     * replicas) migrate one after the other; NULL when begin already
+     * excludes other writers. */
     const char *migration_lock;
     void (*free)(struct ledger *l);
     /* begin starts a transaction; |write|: one that will write (SQLite

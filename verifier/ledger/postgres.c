@@ -390,9 +390,10 @@ static void pg_free(struct ledger *l)
 static const struct ledger_driver postgres_driver = {
     .name = "postgresql",
     .dialect = LEDGER_DIALECT_POSTGRES,
-    /* Replicas starting at once migrate one after the other; the key is
-     * "devid" in ASCII. */
-    .migration_lock = "SELECT pg_advisory_xact_lock(1684370788)",
+    /* Replicas starting at once migrate one after the other (the key is
+     * "devid" in ASCII); a migration of a large ledger may take longer
+     * than a request's statement_timeout. */
+    .migration_lock = "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock(1684370788)",
     .free = pg_free,
     .begin = pg_begin,
     .commit = pg_commit,

@@ -357,8 +357,8 @@ static int migrate_txn(struct ledger *l, void *arg)
     int r, v;
 
     if (l->driver->migration_lock != NULL &&
-        (r = sql_run(l, NULL, l->driver->migration_lock, "locking the schema for migration",
-                     NO_PARAMS)) != 0)
+        (r = l->driver->script(l, l->driver->migration_lock, "locking the schema for migration")) !=
+            0)
         return r;
     if ((r = schema_version(l, &version)) != 0)
         return r;
