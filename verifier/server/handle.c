@@ -288,7 +288,11 @@ void handle_crl(struct evhttp_request *req, void *arg)
     }
     /* Built in the background (crlcache.c): a request never writes to the
      * ledger or signs. */
-    crl = crlcache_get1(w->s->crl);
+    if ((crl = crlcache_get1(w->s->crl)) == NULL) {
+        conn_answered(conn_get0(req));
+        evhttp_send_error(req, 503, "CRL unavailable");
+        return;
+    }
     http_reply_body(req, conn_get0(req), 200, crl->der, crl->len, "application/pkix-crl");
     crl_blob_free(crl);
 }
