@@ -11,10 +11,11 @@
 # problem is named.
 set -euo pipefail
 
-# Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for.
+# Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for
+# (libpq-dev: the verifier's PostgreSQL ledger backend).
 build=(cmake make gcc pkg-config libssl-dev libtss2-dev libcurl4-openssl-dev
        libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev
-       libsystemd-dev)
+       libsystemd-dev libpq-dev)
 # The demo: a software TPM with its resource manager, tpm2-tools for the
 # factory simulator, the openssl command for the lab PKI, ss for free ports.
 runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0
@@ -24,9 +25,11 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # clang-format-14 package alone installs only clang-format-14); the curl
 # command for raw HTTP checks; tinyproxy for the proxy test; systemd for
 # systemd-analyze; python3-protobuf and protobuf-compiler for the interop
-# client (tests/interop), which generates its Python bindings with protoc.
+# client (tests/interop), which generates its Python bindings with protoc; a
+# PostgreSQL server and HAProxy for the ledger's tests on PostgreSQL and the
+# replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh).
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
-       python3-protobuf protobuf-compiler)
+       python3-protobuf protobuf-compiler postgresql haproxy)
 
 usage() {
     echo "usage: $0 [--tests]" >&2

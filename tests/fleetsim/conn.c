@@ -203,6 +203,8 @@ static int configure(struct conn *c)
     SETOPT(CURLOPT_TIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_CONNECTTIMEOUT, cfg->timeout);
     SETOPT(CURLOPT_MAXCONNECTS, 1L);
+    if (cfg->source != NULL)
+        SETOPT(CURLOPT_INTERFACE, cfg->source);
 #undef SETOPT
     return 0;
 }
@@ -265,6 +267,7 @@ static const char *classify(CURLcode rc)
         case CURLE_OPERATION_TIMEDOUT:
             return "timeout";
         case CURLE_SSL_CONNECT_ERROR:
+            return "tls-handshake";
         case CURLE_PEER_FAILED_VERIFICATION:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CIPHER:

@@ -23,6 +23,7 @@ struct conn_config {
     const char *ca_bundle; /* PEM CAs trusted for the verifier */
     int tls_version;       /* 0: 1.2-1.3, 12, 13 */
     long timeout;          /* seconds, for each request and for connecting */
+    const char *source;    /* libcurl CURLOPT_INTERFACE ("host!ADDR"), or NULL */
 };
 
 /* One HTTP answer, or why there was none. */
@@ -33,7 +34,8 @@ struct conn_reply {
     bool have_retry_after;
     unsigned long retry_after; /* seconds, when have_retry_after */
     bool dropped;              /* conn_post(drop=true) closed before reading */
-    /* Transport failure class when conn_post failed: "connect", "tls",
+    /* Transport failure class when conn_post failed: "connect",
+     * "tls-handshake" (failed or cut short), "tls" (a certificate problem),
      * "timeout", "closed", "too-large", "conn-changed", "curl-<code>". */
     char what[CONN_WHAT_MAX];
     char detail[256]; /* libcurl's message */

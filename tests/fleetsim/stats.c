@@ -27,6 +27,7 @@ struct stats {
     uint64_t ok, failed, retries, http_503, retry_after_seen, retry_after_max;
     uint64_t replay_refused, replay_accepted;
     uint64_t drop_sent, resend_ok, same_cert;
+    uint64_t race_attempts, race_issued;
     unsigned detail;
     double *lat;
     size_t n_lat, cap;
@@ -155,6 +156,16 @@ void stats_resend(struct stats *s, bool dropped, const char *first, const char *
     pthread_mutex_unlock(&s->mu);
 }
 
+void stats_race(struct stats *s, bool issued, const char *reason)
+{
+    pthread_mutex_lock(&s->mu);
+    s->race_attempts++;
+    if (issued)
+        s->race_issued++;
+    count_locked(&s->tables[STATS_RACE], issued ? "issued" : reason);
+    pthread_mutex_unlock(&s->mu);
+}
+
 bool stats_detail(struct stats *s)
 {
     bool yes;
@@ -214,6 +225,8 @@ bool stats_report(struct stats *s, FILE *f, const struct stats_run *run)
     fprintf(f, "# devid-fleetsim report v1\n");
     fprintf(f, "mode=%s\n", run->mode);
     fprintf(f, "url=%s\n", run->url);
+    if (run->url2 != NULL)
+        fprintf(f, "url2=%s\n", run->url2);
     fprintf(f, "devices=%lu\n", run->devices);
     fprintf(f, "parallel=%u\n", run->parallel);
     fprintf(f, "tls=%s\n", run->tls);
@@ -248,6 +261,10 @@ bool stats_report(struct stats *s, FILE *f, const struct stats_run *run)
         fprintf(f, "drop.same_certificate=%llu\n", (unsigned long long)s->same_cert);
         print_table(f, &s->tables[STATS_RESEND], "drop.");
         pass = s->drop_sent == run->devices && s->same_cert == run->devices;
+    } else if (strcmp(run->mode, "same-device") == 0) {
+        fprintf(f, "race.attempts=%llu\n", (unsigned long long)s->race_attempts);
+        fprintf(f, "race.issued=%llu\n", (unsigned long long)s->race_issued);
+        print_table(f, &s->tables[STATS_RACE], "race.outcome.");
     }
     fprintf(f, "result=%s\n", pass ? "pass" : "fail");
     pthread_mutex_unlock(&s->mu);

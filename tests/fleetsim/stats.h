@@ -18,6 +18,7 @@ enum stats_table {
     STATS_ATTEMPT_ERROR, /* every failed attempt, retried or not */
     STATS_REPLAY,        /* outcome of each replay (replay-token, replay-body) */
     STATS_RESEND,        /* outcome of each re-send (drop-response) */
+    STATS_RACE,          /* outcome of each same-device enrollment */
     STATS__TABLES,
 };
 
@@ -53,6 +54,10 @@ void stats_replay(struct stats *s, bool refused, const char *reason);
 void stats_resend(struct stats *s, bool dropped, const char *first, const char *second,
                   bool same_cert);
 
+/* stats_race records one of the enrollments of a device at once: issued,
+ * or refused with |reason|. */
+void stats_race(struct stats *s, bool issued, const char *reason);
+
 /* stats_detail returns true for the first few failures (whose details are
  * worth printing), false afterwards. */
 bool stats_detail(struct stats *s);
@@ -61,6 +66,7 @@ bool stats_detail(struct stats *s);
 struct stats_run {
     const char *mode;
     const char *url;
+    const char *url2; /* NULL when there is none */
     unsigned long devices;
     unsigned parallel;
     const char *tls;
@@ -73,7 +79,8 @@ struct stats_run {
  * documented in tests/fleetsim/README.md) and returns whether the run passed
  * in the sense of |mode|: normal: every device enrolled; replay-*: every device
  * enrolled and every replay was refused; drop-response: every device got a
- * certificate on re-send and the second re-send returned the same one.
+ * certificate on re-send and the second re-send returned the same one;
+ * same-device: every device got exactly one certificate.
  */
 bool stats_report(struct stats *s, FILE *f, const struct stats_run *run);
 

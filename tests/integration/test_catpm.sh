@@ -68,13 +68,10 @@ check "an issued certificate verifies against the TPM CA's certificate" \
     >"$T/revoke.out" 2>&1
 rc=$?
 check "revoke exits 0 (got $rc)" test $rc -eq 0
-curl -fsS --cacert "$T/pki/tls-ca.pem" "$VERIFIER_URL/v1/crl" -o "$T/crl.der"
-rc=$?
-check "GET /v1/crl answers (curl exit $rc)" test $rc -eq 0
+check "GET /v1/crl lists the revoked certificate once the verifier rebuilt it" \
+    crl_lists_soon "$VERIFIER_URL" "$T/pki/tls-ca.pem" "$serial" "$T/crl.der"
 check "GET /v1/crl answers a CRL signed in the TPM" \
     openssl crl -inform DER -in "$T/crl.der" -CAfile "$T/opca-tpm.pem" -noout
-check "the CRL lists the revoked certificate" sh -c \
-    "test -n '$serial' && openssl crl -inform DER -in '$T/crl.der' -noout -text | tr 'A-Z' 'a-z' | grep -q 'serial number: $serial\$'"
 
 kill -TERM "$VERIFIER_PID"
 wait "$VERIFIER_PID"

@@ -161,8 +161,8 @@ PYEOF
     check "DEVID_RESULT=refused" same_text "$(entry DEVID_RESULT)" refused
     check "DEVID_REASON is the reason" same_text "$(entry DEVID_REASON)" "denied by policy"
     check "DEVID_MODEL is the CN as it is, quotes and all" same_text "$(entry DEVID_MODEL)" "$FAKE_CN"
-    check "MESSAGE is the escaped line" grep -qF \
-        'challenge result=refused device_serial="SN-LOG-0003" model="Gw\" result=issued' \
+    check "MESSAGE is the escaped line" grep -qE \
+        'challenge result=refused peer=127\.0\.0\.1:[0-9]+ device_serial="SN-LOG-0003" model="Gw\\" result=issued' \
         <<<"$(entry MESSAGE)"
     check "SYSLOG_IDENTIFIER is the program" same_text "$(entry SYSLOG_IDENTIFIER)" devid-verifier
     check "the decision went to the journal, not to stderr as well" \

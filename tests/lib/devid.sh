@@ -5,6 +5,9 @@
 #
 #   verifier_start NAME ARGS...   start devid-verifier serve on a free loopback
 #                                 port; exports VERIFIER_URL, VERIFIER_LOG
+#   verifier_start_at NAME PORT ARGS...
+#                                 the same on 127.0.0.1:PORT (a replica that
+#                                 must come back on its address)
 #   device_new NAME CA SERIAL MODEL [factory args...]
 #                                 fresh swtpm + tpm2-abrmd, factory-provisioned;
 #                                 sets DEV_<NAME>_ENV (a file of exports)
@@ -170,6 +173,26 @@ wait_for() {
     done
 }
 
+# crl_lists URL CA_BUNDLE SERIAL [OUT]: the CRL the verifier at URL serves
+# (GET /v1/crl, fetched into OUT, default $DEVID_TMP/crl.der) lists SERIAL
+# (hex, any case, leading zeros ignored). 1 when it does not; 2 when the CRL
+# cannot be fetched or parsed.
+crl_lists() {
+    local out=${4:-$DEVID_TMP/crl.der} text want
+    [[ -n $3 ]] || { log "crl_lists: no serial given"; return 2; }
+    want=$(tr 'A-Z' 'a-z' <<<"$3" | sed 's/^0*//')
+    curl -sf --cacert "$2" "$1/v1/crl" -o "$out" || return 2
+    text=$(openssl crl -inform DER -in "$out" -noout -text) || return 2
+    tr 'A-Z' 'a-z' <<<"$text" | sed -n 's/^ *serial number: *0*//p' | grep -qx "$want"
+}
+
+# crl_lists_soon URL CA_BUNDLE SERIAL: crl_lists within 30 s. A verifier
+# rebuilds its CRL within [crl] poll_seconds of a revocation; the bound is
+# against hangs, not a timing check.
+crl_lists_soon() {
+    wait_for 30 crl_lists "$@"
+}
+
 # wait_port PORT SECONDS: wait until something listens on 127.0.0.1:PORT.
 wait_port() {
     local port=$1 deadline=$((SECONDS + $2))
@@ -187,23 +210,33 @@ wait_port() {
 verifier_start() {
     local name=$1 port attempt
     shift
-    VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
     for ((attempt = 0; attempt < 5; attempt++)); do
         port=$(devid_free_port) || return 1
-        # No metrics listener unless the test asks for one: the default port
-        # would collide between tests running in parallel.
-        "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" \
-            >>"$VERIFIER_LOG" 2>&1 &
-        VERIFIER_PID=$!
-        DEVID_PIDS+=("$VERIFIER_PID")
-        DEVID_PIDFILES+=("")
-        if wait_port "$port" 10 && pid_alive "$VERIFIER_PID"; then
-            VERIFIER_URL=https://127.0.0.1:$port
-            export VERIFIER_URL VERIFIER_LOG VERIFIER_PID
-            return 0
-        fi
-        stop_pid "$VERIFIER_PID"
+        verifier_start_at "$name" "$port" "$@" 2>/dev/null && return 0
     done
+    sed 's/^/    /' "$VERIFIER_LOG" >&2
+    return 1
+}
+
+# verifier_start_at NAME PORT ARGS...: start the verifier on 127.0.0.1:PORT
+# with ARGS after `serve` (the log, VERIFIER_LOG, is appended to); exports
+# VERIFIER_URL, VERIFIER_LOG, VERIFIER_PID. Fails when it does not listen.
+verifier_start_at() {
+    local name=$1 port=$2
+    shift 2
+    VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
+    # No metrics listener unless the test asks for one: the default port
+    # would collide between tests running in parallel.
+    "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
+    VERIFIER_PID=$!
+    DEVID_PIDS+=("$VERIFIER_PID")
+    DEVID_PIDFILES+=("")
+    if wait_port "$port" 10 && pid_alive "$VERIFIER_PID"; then
+        VERIFIER_URL=https://127.0.0.1:$port
+        export VERIFIER_URL VERIFIER_LOG VERIFIER_PID
+        return 0
+    fi
+    stop_pid "$VERIFIER_PID"
     sed 's/^/    /' "$VERIFIER_LOG" >&2
     return 1
 }

@@ -83,7 +83,9 @@ static void usage_revoke(FILE *f)
             "serial (hex, as `openssl x509 -serial` prints it), or every certificate of a\n"
             "device. REASON is keyCompromise, superseded, cessationOfOperation,\n"
             "affiliationChanged or unspecified. Certificates already revoked keep their\n"
-            "first revocation. Publish the change with `%s crl`.\n"
+            "first revocation. Every verifier on the ledger serves the change at\n"
+            "GET /v1/crl within its [crl] poll_seconds; `%s crl` writes a CRL\n"
+            "file.\n"
             "\n"
             "  --ledger URI   the ledger (default %s)\n"
             "\n"
@@ -150,8 +152,10 @@ int cmd_revoke_main(int argc, char **argv)
     if (count == 0)
         printf("already revoked; nothing changed\n");
     else
-        printf("revoked %d certificate%s (%s); publish with `%s crl`\n", count,
-               count == 1 ? "" : "s", reason_name, cmd_prog);
+        printf(
+            "revoked %d certificate%s (%s); verifiers serve it at GET /v1/crl within their "
+            "[crl] poll_seconds\n",
+            count, count == 1 ? "" : "s", reason_name);
     rc = 0;
 out:
     ledger_free(l);
@@ -202,10 +206,9 @@ int cmd_crl_main(int argc, char **argv)
     X509_CRL *crl = NULL;
     BIO *mem = NULL;
     char *pem = NULL;
-    uint64_t number = 0;
+    struct revocation_info info = {0, 0, 0};
     time_t now = time(NULL);
     long pem_len;
-    size_t count = 0;
     int r, rc = EXIT_USAGE;
 
     log_init(cmd_prog, LOG_WARNING);
@@ -219,7 +222,7 @@ int cmd_crl_main(int argc, char **argv)
         rc = cmd_exit_for(r);
         goto out;
     }
-    if ((r = revocation_crl_issue(&crl, l, ca, now, (long)hours * 3600, &number, &count)) != 0) {
+    if ((r = revocation_crl_issue(&crl, &info, l, ca, now, (long)hours * 3600)) != 0) {
         fprintf(stderr, "%s: building the CRL failed: %s\n", cmd_prog, devid_err_str(r));
         rc = cmd_exit_for(r);
         goto out;
@@ -235,7 +238,7 @@ int cmd_crl_main(int argc, char **argv)
         goto out;
     }
     printf("CRL number %llu with %zu revoked certificate%s written to %s\n",
-           (unsigned long long)number, count, count == 1 ? "" : "s", out_path);
+           (unsigned long long)info.number, info.count, info.count == 1 ? "" : "s", out_path);
     rc = 0;
 out:
     BIO_free(mem);

@@ -9,8 +9,9 @@
 
 #include "common/conf.h"
 #include "common/err.h"
+#include "verifier/core/proxy.h"
 
-enum kind { K_STR, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
+enum kind { K_STR, K_NETS, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
 
 /* One setting: its INI section and key, where it lives in struct
  * verifier_config, the range of a number, and its command-line option. */
@@ -147,7 +148,10 @@ static const struct key keys[] = {
      F(ledger),
      0,
      0,
-     {"ledger", "URI", "issuance ledger (default\n" VERIFIER_CONFIG_DEFAULT_LEDGER ")"}},
+     {"ledger", "URI",
+      "issuance ledger: sqlite:PATH, or PostgreSQL as a\n"
+      "postgresql:// URI or libpq keyword string\n"
+      "(default " VERIFIER_CONFIG_DEFAULT_LEDGER ")"}},
     {"server",
      "replica_id",
      K_STR,
@@ -155,6 +159,23 @@ static const struct key keys[] = {
      0,
      0,
      {"replica-id", "NAME", "this replica's name in the ledger (default: host)"}},
+    {"server",
+     "proxy_from",
+     K_NETS,
+     F(proxy_from),
+     0,
+     0,
+     {"proxy-from", "NETS",
+      "load balancers that may send a PROXY protocol v2\n"
+      "header, e.g. \"127.0.0.1, 10.0.0.0/8\" (default: none)"}},
+    {"crl",
+     "poll_seconds",
+     K_INT,
+     F(crl_poll_seconds),
+     1,
+     3600,
+     {"crl-poll", "S",
+      "how often to check the ledger for revocations and\nrebuild GET /v1/crl (2)"}},
     {"ca",
      "validity_days",
      K_DAYS,
@@ -285,6 +306,7 @@ int verifier_config_init(struct verifier_config *c)
     c->timeout_request = 10;
     c->timeout_idle = 30;
     c->shutdown_grace_seconds = 10;
+    c->crl_poll_seconds = 2;
     c->crl_next_update_seconds = 24L * 3600;
     if (set_str(&c->listen, "0.0.0.0:8443") != 0 ||
         set_str(&c->metrics_listen, "127.0.0.1:9443") != 0 ||
@@ -301,7 +323,7 @@ void verifier_config_cleanup(struct verifier_config *c)
     if (c == NULL)
         return;
     for (i = 0; i < N_KEYS; i++) {
-        if (keys[i].kind == K_STR)
+        if (keys[i].kind == K_STR || keys[i].kind == K_NETS)
             set_str(str_field(c, &keys[i]), NULL);
     }
     memset(c, 0, sizeof(*c));
@@ -337,24 +359,42 @@ static void set_number(struct verifier_config *c, const struct key *k, long v)
         *(int *)field = (int)v;
 }
 
+/* apply_text sets text key |k| of |c| to |value|. */
+static int apply_text(struct verifier_config *c, const struct key *k, const char *value, int cli,
+                      char *why, size_t why_len)
+{
+    if (*value == '\0' && !cli) {
+        snprintf(why, why_len, "[%s] %s must not be empty", k->section, k->name);
+        return DEVID_ERR_CONFIG;
+    }
+    if (set_str(str_field(c, k), value) != 0) {
+        snprintf(why, why_len, "out of memory");
+        return DEVID_ERR_ALLOC;
+    }
+    return 0;
+}
+
 /* apply sets key |k| of |c| from |value|, from the file or (|cli|) the
  * command line; the messages name the key the way its user wrote it. */
 static int apply(struct verifier_config *c, const struct key *k, const char *value, int cli,
                  char *why, size_t why_len)
 {
+    struct proxy_acl acl;
+    char net_why[160];
     long v = 0;
 
     switch (k->kind) {
-        case K_STR:
-            if (*value == '\0' && !cli) {
-                snprintf(why, why_len, "[%s] %s must not be empty", k->section, k->name);
+        case K_NETS:
+            if (proxy_acl_parse(&acl, value, net_why, sizeof(net_why)) != 0) {
+                if (cli)
+                    snprintf(why, why_len, "--%s: %s", k->option.name, net_why);
+                else
+                    snprintf(why, why_len, "[%s] %s: %s", k->section, k->name, net_why);
                 return DEVID_ERR_CONFIG;
             }
-            if (set_str(str_field(c, k), value) != 0) {
-                snprintf(why, why_len, "out of memory");
-                return DEVID_ERR_ALLOC;
-            }
-            return 0;
+            return apply_text(c, k, value, cli, why, why_len);
+        case K_STR:
+            return apply_text(c, k, value, cli, why, why_len);
         case K_TLS:
             if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {
                 if (cli)

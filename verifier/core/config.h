@@ -20,6 +20,9 @@ struct verifier_config {
     int workers;
     /* This replica's name in the ledger; NULL means the host name. */
     char *replica_id;
+    /* Load balancers allowed to send a PROXY protocol v2 header on the
+     * device listener (verifier/core/proxy.h syntax); NULL: none. */
+    char *proxy_from;
     /* [tls] PEM server certificate (with chain) and key; TLS1_2_VERSION or
      * TLS1_3_VERSION. */
     char *tls_cert;
@@ -62,6 +65,9 @@ struct verifier_config {
     int timeout_request;
     int timeout_idle;
     int shutdown_grace_seconds;
+    /* [crl] How often each replica asks the ledger whether a certificate was
+     * revoked, and rebuilds the CRL it serves at GET /v1/crl if so. */
+    int crl_poll_seconds;
     /* Not a key: the lifetime of the CRL served at GET /v1/crl. */
     long crl_next_update_seconds;
 };

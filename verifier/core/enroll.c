@@ -483,15 +483,29 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
     return 0;
 }
 
-int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_ledger_facts *facts)
+int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_config *cfg,
+                           const struct enroll_ledger_facts *facts)
 {
     int r;
 
     if (v == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
-    if (v->action != ENROLL_ISSUE || facts == NULL) {
+    if (v->action != ENROLL_ISSUE || cfg == NULL || facts == NULL) {
         snprintf(v->why, sizeof(v->why), "enroll_decide_conflict called without an issuance");
         return refuse(v, DEVID_ERR_INVALID_ARGUMENT);
+    }
+    if (facts->nonce == ENROLL_NONCE_UNUSED && facts->device_active) {
+        r = policy_check_reenroll(cfg->policy, &v->id, true, v->why, sizeof(v->why));
+        if (r == 0) {
+            snprintf(v->why, sizeof(v->why),
+                     "the ledger refused a re-enrollment that the policy allows");
+            r = DEVID_ERR_INTERNAL;
+        } else {
+            snprintf(v->why + strlen(v->why), sizeof(v->why) - strlen(v->why),
+                     " (certificate %s was recorded for it meanwhile)",
+                     facts->nonce_cert_serial != NULL ? facts->nonce_cert_serial : "(unknown)");
+        }
+        return refuse(v, r);
     }
     if (facts->nonce == ENROLL_NONCE_UNUSED || facts->nonce == ENROLL_NONCE_UNKNOWN) {
         snprintf(v->why, sizeof(v->why), "the challenge nonce was already used");

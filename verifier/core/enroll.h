@@ -194,12 +194,17 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
 
 /*
  * enroll_decide_conflict decides again on |v|, an ENROLL_ISSUE verdict, once
- * the ledger refused to record it because its nonce was recorded meanwhile
- * (another worker or replica): |facts| is the ledger's new answer. The same
- * request is ENROLL_RETURN_STORED; anything else is refused with
- * DEVID_ERR_NONCE_REPLAYED. Returns as enroll_decide.
+ * the ledger refused to record it because of what another enrollment
+ * (another worker or replica) recorded meanwhile: |facts| is the ledger's
+ * answer from inside its transaction. The same request is
+ * ENROLL_RETURN_STORED; another use of the nonce is refused with
+ * DEVID_ERR_NONCE_REPLAYED; an unused nonce with facts->device_active (the
+ * device's certificate in facts->nonce_cert_serial) is judged by
+ * cfg->policy's re-enrollment rule again: DEVID_ERR_POLICY_DENIED. Returns
+ * as enroll_decide.
  */
-int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_ledger_facts *facts);
+int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_config *cfg,
+                           const struct enroll_ledger_facts *facts);
 
 /* What enroll_check_idevid found, stage by stage. */
 struct enroll_idevid_report {

@@ -91,6 +91,23 @@ static uint64_t sum_at(struct metrics *const *all, size_t n, size_t offset)
 
 #define SUM(field) sum_at(all, n, offsetof(struct metrics, field))
 
+/* The gauges of a replica among others: its CRL and the PROXY headers it
+ * refused. */
+static void render_replica_gauges(struct out *o, const struct metrics_gauges *g)
+{
+    emit(o,
+         "# HELP devid_crl_number The CRL number of the CRL GET /v1/crl serves.\n"
+         "# TYPE devid_crl_number gauge\ndevid_crl_number %lld\n"
+         "# HELP devid_crl_build_failures_total Background CRL builds that failed.\n"
+         "# TYPE devid_crl_build_failures_total counter\ndevid_crl_build_failures_total %lld\n",
+         (long long)g->crl_number, (long long)g->crl_build_failures);
+    emit(o,
+         "# HELP devid_proxy_refusals_total Connections refused for a PROXY protocol header "
+         "from an address not in proxy_from, or a malformed one.\n"
+         "# TYPE devid_proxy_refusals_total counter\ndevid_proxy_refusals_total %lld\n",
+         (long long)g->proxy_refusals);
+}
+
 long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
                     const struct metrics_gauges *g)
 {
@@ -167,6 +184,7 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
          "devid_reloads_total{result=\"failed\"} %lld\n",
          (long long)g->reloads_ok, (long long)g->reloads_failed);
+    render_replica_gauges(&o, g);
     if (o.overflow)
         return -1;
     return (long)o.off;

@@ -39,6 +39,11 @@ struct metrics_gauges {
     int64_t workers;
     int64_t reloads_ok;
     int64_t reloads_failed;
+    /* The number of the CRL GET /v1/crl serves, and failed CRL builds. */
+    int64_t crl_number;
+    int64_t crl_build_failures;
+    /* Connections refused for a PROXY protocol header they may not send. */
+    int64_t proxy_refusals;
 };
 
 /* metrics_enroll_done counts one enrollment answered with |r| (0 issued) after

@@ -1,10 +1,12 @@
 /* The issuance ledger: every operational certificate the verifier signed,
- * with its evidence, single-use nonces and revocation. One interface, several
- * backends chosen by URI (SQLite now; PostgreSQL can be added as another
- * backend, see backend.h, without touching the handlers).
+ * with its evidence, single-use nonces and revocation. One interface, two
+ * backends chosen by URI: SQLite (one machine) and PostgreSQL (replicas
+ * sharing one database). The statements and the decisions are the same on
+ * both (sql.c); each backend only drives its library (backend.h).
  *
  * Threads: a handle is used by one thread at a time. Each server worker opens
- * its own handle with ledger_open; the database arbitrates between them. */
+ * its own handle with ledger_open; the database arbitrates between them, and
+ * between replicas. */
 #ifndef DEVID_VERIFIER_LEDGER_LEDGER_H
 #define DEVID_VERIFIER_LEDGER_LEDGER_H
 
@@ -81,21 +83,26 @@ struct ledger;
 
 /*
  * ledger_open sets |*out| to a new handle on the ledger at |uri|:
- * "sqlite:/path/ledger.db" or a plain path (SQLite, created when missing).
+ * - "sqlite:/path/ledger.db", "sqlite:///path", or a plain path (SQLite,
+ *   created when missing);
+ * - "postgresql://..." or "postgres://..." (a libpq connection URI), or a
+ *   libpq keyword string, bare ("host=db dbname=devid": it starts with a
+ *   keyword and "=") or after "pg:" ("pg:service=devid").
  * |replica_id| names this replica in every record it writes; NULL means the
  * host name. The schema is created or migrated to the version this program
- * knows; a database with a newer version is refused with both versions
- * logged. Errors are logged with the URI and the database's reason. The
- * caller owns |*out| (ledger_free). Returns 0, DEVID_ERR_CONFIG for an unknown
- * scheme or a newer schema, DEVID_ERR_IO when the database cannot be opened,
- * or DEVID_ERR_LEDGER.
+ * knows, once even when several handles open at once; a database with a
+ * newer version is refused with both versions logged. Errors are logged
+ * with the ledger's name and the database's reason, never a password. The
+ * caller owns |*out| (ledger_free). Returns 0, DEVID_ERR_CONFIG for an
+ * unknown scheme or a newer schema, DEVID_ERR_IO when the database cannot
+ * be opened or reached, or DEVID_ERR_LEDGER.
  */
 int ledger_open(struct ledger **out, const char *uri, const char *replica_id);
 
 /*
  * ledger_open_existing is ledger_open for operator tools: the ledger must
- * already exist (DEVID_ERR_IO naming the path otherwise), so a mistyped path
- * does not create an empty ledger.
+ * already exist and hold a devid schema (DEVID_ERR_IO naming it otherwise),
+ * so a mistyped path or database does not become an empty ledger.
  */
 int ledger_open_existing(struct ledger **out, const char *uri);
 
@@ -106,19 +113,49 @@ void ledger_free(struct ledger *l);
  * zeroes |rec|. */
 void ledger_issuance_cleanup(struct ledger_issuance *rec);
 
+/* ledger_record's flags. */
+/* Revoke the device's earlier unrevoked certificates (reason superseded). */
+#define LEDGER_SUPERSEDE 1u
+/* Record nothing when the device holds an active certificate
+ * (reenroll = deny). */
+#define LEDGER_DENY_ACTIVE 2u
+
+/* What ledger_record found and did. */
+enum ledger_recorded {
+    /* The issuance is committed. */
+    LEDGER_RECORDED = 0,
+    /* The same device's byte-identical request was recorded before: a retry
+     * after a lost answer. Nothing changed; |found| holds that issuance. */
+    LEDGER_SAME_REQUEST,
+    /* Another request (or another device) used the nonce. Nothing changed;
+     * |found| holds that issuance. */
+    LEDGER_NONCE_TAKEN,
+    /* LEDGER_DENY_ACTIVE and the device holds a certificate neither revoked
+     * nor expired at rec->issued_at. Nothing changed; |found| holds it. */
+    LEDGER_DEVICE_ACTIVE,
+};
+
 /*
- * ledger_record records |rec| in one durable transaction: the call returns
- * only after the commit reached stable storage. rec->replica_id is ignored
- * (the handle's is used) and rec->revoked_at must be 0. When
- * |supersede_previous| is set, this device's (manufacturer and serial)
- * earlier unrevoked certificates are revoked with reason superseded at
- * rec->issued_at, and the new row's supersedes names the newest of them.
- * Returns 0; DEVID_ERR_NONCE_REPLAYED when rec->nonce is already recorded
- * (nothing changes; ledger_nonce_use tells a retry from a replay);
+ * ledger_record decides and records |rec| in one durable transaction, in
+ * which the device's row is locked, so that two enrollments of one device,
+ * on any worker or replica, are decided one after the other. In order: the
+ * nonce (unused, used by this very request, or used by another one), then
+ * with LEDGER_DENY_ACTIVE whether the device holds an active certificate,
+ * then with LEDGER_SUPERSEDE the device's (manufacturer and serial) earlier
+ * unrevoked certificates are revoked with reason superseded at
+ * rec->issued_at and the new row's supersedes names the newest of them;
+ * then the row is inserted and the transaction committed. The call returns
+ * only after the commit reached stable storage. |*result| says what
+ * happened; for anything but LEDGER_RECORDED nothing changed and |found|
+ * holds the issuance that decided it (free with ledger_issuance_cleanup;
+ * zeroed otherwise). rec->replica_id is ignored (the handle's is used) and
+ * rec->revoked_at must be 0. Returns 0 whenever the ledger answered;
  * DEVID_ERR_INVALID_ARGUMENT for a malformed record; DEVID_ERR_LEDGER on a
- * database error (logged with its message; nothing changes).
+ * database error (logged with its message; then nothing was recorded, or,
+ * when the commit itself failed, it is unknown whether it was).
  */
-int ledger_record(struct ledger *l, const struct ledger_issuance *rec, int supersede_previous);
+int ledger_record(struct ledger *l, enum ledger_recorded *result, struct ledger_issuance *found,
+                  const struct ledger_issuance *rec, unsigned flags);
 
 /*
  * ledger_lookup_nonce fills |out| with the issuance that used |nonce|.
@@ -188,25 +225,32 @@ int ledger_list(struct ledger *l, const struct ledger_filter *filter, size_t lim
                 ledger_list_fn fn, void *arg);
 
 /*
- * ledger_list_revoked calls |fn| for the revoked certificates that have not
- * expired at |now| (what a CRL must list), ordered by serial text. Only cert_serial,
- * not_after, revoked_at and revocation_reason are filled. More than |limit|
- * (capped at LEDGER_LIST_MAX) is DEVID_ERR_TOO_LARGE before any call, so a
- * CRL is never silently cut short. Returns 0, |fn|'s nonzero return,
+ * ledger_crl_snapshot takes the next CRL number (1, 2, ...; each once across
+ * every replica sharing the ledger) into |*number| and, in the same
+ * transaction, calls |fn| for the revoked certificates that have not expired
+ * at |now| (what the CRL must list), ordered by serial text, with only
+ * cert_serial, not_after, revoked_at and revocation_reason filled. Numbers
+ * are taken one transaction after the other, so a CRL with a higher number
+ * lists every revocation that one with a lower number lists. |*revision|
+ * gets the revocation revision the snapshot saw (ledger_crl_revision). More
+ * than |limit| (capped at LEDGER_LIST_MAX) is DEVID_ERR_TOO_LARGE before any
+ * call, and then no number is used up. Returns 0, |fn|'s nonzero return,
  * DEVID_ERR_TOO_LARGE or DEVID_ERR_LEDGER.
  */
-int ledger_list_revoked(struct ledger *l, int64_t now, size_t limit, ledger_list_fn fn, void *arg);
+int ledger_crl_snapshot(struct ledger *l, uint64_t *number, int64_t *revision, int64_t now,
+                        size_t limit, ledger_list_fn fn, void *arg);
+
+/*
+ * ledger_crl_revision sets |*revision| to the ledger's revocation revision,
+ * which every transaction that revokes a certificate (ledger_revoke, or a
+ * supersede in ledger_record) advances: a CRL built at another revision is
+ * stale. Returns 0 or DEVID_ERR_LEDGER.
+ */
+int ledger_crl_revision(struct ledger *l, int64_t *revision);
 
 /* ledger_count sets |*issued| to the number of recorded issuances. Returns 0
  * or DEVID_ERR_LEDGER. */
 int ledger_count(struct ledger *l, int64_t *issued);
-
-/*
- * ledger_next_crl_number sets |*number| to the next CRL number (1, 2, ...),
- * durably and once across every replica sharing the ledger. Returns 0 or
- * DEVID_ERR_LEDGER.
- */
-int ledger_next_crl_number(struct ledger *l, uint64_t *number);
 
 /* ledger_reason_name returns the RFC 5280 name ("keyCompromise", ...) of
  * |reason|, or NULL when the ledger does not accept it. */

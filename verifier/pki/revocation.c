@@ -38,20 +38,20 @@ static int collect_revoked(void *arg, const struct ledger_issuance *rec)
     return 0;
 }
 
-int revocation_crl_issue(X509_CRL **out, struct ledger *l, struct ca *ca, time_t now,
-                         long next_update_seconds, uint64_t *number, size_t *count)
+int revocation_crl_issue(X509_CRL **out, struct revocation_info *info, struct ledger *l,
+                         struct ca *ca, time_t now, long next_update_seconds)
 {
     struct revoked_list revoked = {NULL, 0, 0};
     struct crl_entry *entries = NULL;
     X509_CRL *crl = NULL;
     uint64_t n = 0;
+    int64_t revision = 0;
     size_t i;
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if ((r = ledger_list_revoked(l, (int64_t)now, CRL_MAX_ENTRIES, collect_revoked, &revoked)) !=
-            0 ||
-        (r = ledger_next_crl_number(l, &n)) != 0)
+    if ((r = ledger_crl_snapshot(l, &n, &revision, (int64_t)now, CRL_MAX_ENTRIES, collect_revoked,
+                                 &revoked)) != 0)
         goto out;
     if (revoked.n > 0 && (entries = calloc(revoked.n, sizeof(*entries))) == NULL) {
         r = DEVID_ERR_ALLOC;
@@ -66,10 +66,11 @@ int revocation_crl_issue(X509_CRL **out, struct ledger *l, struct ca *ca, time_t
             0 ||
         (r = ca_sign_crl(ca, crl)) != 0)
         goto out;
-    if (number != NULL)
-        *number = n;
-    if (count != NULL)
-        *count = revoked.n;
+    if (info != NULL) {
+        info->number = n;
+        info->count = revoked.n;
+        info->revision = revision;
+    }
     *out = crl;
     crl = NULL;
     r = 0;

@@ -1,6 +1,7 @@
 #include "verifier/server/conn.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -13,6 +14,7 @@
 #include "common/io/log.h"
 #include "verifier/core/chain.h"
 #include "verifier/server/filter.h"
+#include "verifier/server/proxyio.h"
 
 static int conn_ex_index = -1;
 
@@ -135,6 +137,16 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
 {
     struct conn *c;
 
+    if ((where & SSL_CB_HANDSHAKE_START) != 0) {
+        /* Before TLS reads its first byte: a PROXY header may come first. */
+        c = SSL_get_ex_data(ssl, conn_ex_index);
+        if (c != NULL && !c->proxy_attached) {
+            c->proxy_attached = 1;
+            if (proxyio_attach((SSL *)ssl, c->w->s, bufferevent_getfd(c->bev), c->peer) != 0)
+                close_now(c);
+        }
+        return;
+    }
     if ((where & SSL_CB_HANDSHAKE_DONE) == 0)
         return;
     c = SSL_get_ex_data(ssl, conn_ex_index);
@@ -209,6 +221,7 @@ struct bufferevent *conn_accept(struct event_base *base, void *arg)
         (c->deadline = evtimer_new(base, on_deadline, c)) == NULL)
         goto fail;
     c->w = w;
+    snprintf(c->peer, sizeof(c->peer), "unknown");
     c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL)
@@ -249,6 +262,11 @@ struct conn *conn_get0(struct evhttp_request *req)
     SSL *ssl = conn_get0_ssl(req);
 
     return ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c != NULL ? c->peer : "unknown";
 }
 
 void conn_answered(struct conn *c)

@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
+#include "verifier/core/proxy.h"
 #include "verifier/server/state.h"
 
 /* Where a connection is; each phase has its own deadline. */
@@ -28,6 +29,10 @@ struct conn {
      * after that nothing more is sent on this connection. */
     int close_when_flushed;
     int write_shut;
+    /* The device's address as logs show it: the socket's peer, or the one
+     * a load balancer forwarded in a PROXY protocol header (proxyio.h). */
+    char peer[PROXY_ADDR_LEN];
+    int proxy_attached;
     LIST_ENTRY(conn) link;
 };
 
@@ -53,6 +58,9 @@ SSL *conn_get0_ssl(struct evhttp_request *req);
 
 /* conn_get0 returns the connection |req| arrived on, or NULL. */
 struct conn *conn_get0(struct evhttp_request *req);
+
+/* conn_peer returns |c|'s device address (borrowed), or "unknown" for NULL. */
+const char *conn_peer(const struct conn *c);
 
 /* conn_answered marks the request on |c| (may be NULL) answered: the
  * connection goes back to its idle deadline. */

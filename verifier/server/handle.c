@@ -18,7 +18,7 @@
 #include "verifier/core/enroll.h"
 #include "verifier/core/metrics.h"
 #include "verifier/core/profile.h"
-#include "verifier/pki/revocation.h"
+#include "verifier/server/crlcache.h"
 #include "verifier/server/http.h"
 #include "verifier/server/issue.h"
 #include "verifier/server/state.h"
@@ -46,6 +46,7 @@ static void log_challenge(const struct peer *peer, const Devid__V1__ChallengeReq
 {
     const struct log_field f[] = {
         LOG_WORD("result", r == 0 ? "answered" : "refused"),
+        LOG_WORD("peer", conn_peer(peer->conn)),
         LOG_TEXT("device_serial", v->id.serial),
         LOG_TEXT("model", v->id.model),
         LOG_TEXT("manufacturer", v->id.manufacturer),
@@ -234,6 +235,7 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
     if (r == 0) {
         const struct log_field f[] = {
             LOG_WORD("result", replayed ? "replayed" : "issued"),
+            LOG_WORD("peer", conn_peer(e->peer.conn)),
             LOG_TEXT("device_serial", v->id.serial),
             LOG_TEXT("model", v->id.model),
             LOG_TEXT("manufacturer", v->id.manufacturer),
@@ -250,6 +252,7 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
     } else {
         const struct log_field f[] = {
             LOG_WORD("result", "refused"),
+            LOG_WORD("peer", conn_peer(e->peer.conn)),
             LOG_TEXT("client", e->peer.subject),
             LOG_TEXT("device_serial", v->id.serial),
             LOG_TEXT("manufacturer", v->id.manufacturer),
@@ -293,35 +296,22 @@ void handle_crl(struct evhttp_request *req, void *arg)
 {
     struct worker *w = arg;
     struct conn *c = conn_get0(req);
-    X509_CRL *crl = NULL;
-    uint8_t *der = NULL;
-    time_t now = time(NULL);
-    int len = 0;
+    struct crl_blob *crl;
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         http_reply_status(req, c, DEVID_ERR_BAD_REQUEST, 405, "GET",
                           "this resource takes GET only");
         return;
     }
-    /* A CRL is rebuilt at most once a second per worker. */
-    if (w->crl_der == NULL || now != w->crl_made) {
-        if (revocation_crl_issue(&crl, w->ledger, w->s->ca, now, w->s->cfg->crl_next_update_seconds,
-                                 NULL, NULL) != 0 ||
-            (len = i2d_X509_CRL(crl, &der)) <= 0) {
-            X509_CRL_free(crl);
-            atomic_fetch_add_explicit(&w->metrics.ledger_errors, 1, memory_order_relaxed);
-            log_warn("GET /v1/crl: the CRL could not be built from the ledger");
-            http_reply_error(req, c, DEVID_ERR_LEDGER,
-                             "the CRL could not be built from the ledger; retry");
-            return;
-        }
-        X509_CRL_free(crl);
-        OPENSSL_free(w->crl_der);
-        w->crl_der = der;
-        w->crl_der_len = len;
-        w->crl_made = now;
+    /* Built in the background (crlcache.c): a request never writes to the
+     * ledger or signs. */
+    if ((crl = crlcache_get1(w->s->crl)) == NULL) {
+        http_reply_error(req, c, DEVID_ERR_LEDGER,
+                         "no CRL has been built from the ledger yet; retry");
+        return;
     }
-    http_reply_body(req, c, 200, w->crl_der, (size_t)w->crl_der_len, "application/pkix-crl");
+    http_reply_body(req, c, 200, crl->der, crl->len, "application/pkix-crl");
+    crl_blob_free(crl);
 }
 
 void handle_other(struct evhttp_request *req, void *arg)
@@ -337,6 +327,7 @@ void handle_healthz(struct evhttp_request *req, void *arg)
 void handle_metrics(struct evhttp_request *req, void *arg)
 {
     struct server *s = arg;
+    struct crl_blob *crl;
     struct metrics *all[SERVER_MAX_WORKERS];
     struct metrics_gauges g = {0};
     char *text = malloc(METRICS_TEXT_MAX);
@@ -351,6 +342,11 @@ void handle_metrics(struct evhttp_request *req, void *arg)
     g.workers = s->nworkers;
     g.reloads_ok = atomic_load(&s->reloads_ok);
     g.reloads_failed = atomic_load(&s->reloads_failed);
+    g.proxy_refusals = atomic_load(&s->proxy_refusals);
+    if ((crl = crlcache_get1(s->crl)) != NULL)
+        g.crl_number = (int64_t)crl->number;
+    crl_blob_free(crl);
+    g.crl_build_failures = crlcache_failures(s->crl);
     if (text == NULL ||
         (n = metrics_render(text, METRICS_TEXT_MAX, all, (size_t)s->nworkers, &g)) < 0)
         evhttp_send_error(req, 500, "metrics unavailable");

@@ -14,8 +14,8 @@ void handle_challenge(struct evhttp_request *req, void *arg);
  * certificate again, or the refusal), logged in one line. */
 void handle_enroll(struct evhttp_request *req, void *arg);
 
-/* handle_crl answers GET /v1/crl for worker |arg| with a CRL built from the
- * ledger at most once a second. */
+/* handle_crl answers GET /v1/crl for worker |arg| with the newest CRL the
+ * server built in the background (crlcache.h). */
 void handle_crl(struct evhttp_request *req, void *arg);
 
 /* handle_other answers any other path with DEVID_ERR_NOT_FOUND. */

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/serial.h"
+#include "verifier/core/policy.h"
 #include "verifier/core/profile.h"
 #include "verifier/pki/ca.h"
 
@@ -140,32 +141,35 @@ static void fill_record(struct ledger_issuance *rec, const struct enroll_verdict
     rec->not_after = (int64_t)now + validity;
 }
 
-/* The ledger already holds |v|'s nonce: decide again with its answer. */
-static int lost_race(struct issued *out, struct worker *w, struct enroll_verdict *v,
-                     const uint8_t request_sha256[32], char *why, size_t why_len)
+/* What the ledger found, inside its transaction, that another enrollment
+ * recorded meanwhile: the core decides again. */
+static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll_verdict *v,
+                             enum ledger_recorded result, struct ledger_issuance *found, char *why,
+                             size_t why_len)
 {
+    const struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key};
     struct enroll_ledger_facts facts;
-    struct ledger_issuance stored;
-    enum ledger_nonce_use use = LEDGER_NONCE_UNUSED;
     int r;
 
     memset(&facts, 0, sizeof(facts));
-    if (ledger_nonce_use(w->ledger, &use, &stored, v->nonce, request_sha256, v->idevid_sha256) != 0)
-        return count_ledger_error(w, "the ledger could not be read", why, why_len);
-    facts.nonce = nonce_use(use);
-    facts.nonce_cert_serial = stored.cert_serial;
-    if ((r = enroll_decide_conflict(v, &facts)) == 0)
-        issue_take_stored(out, &stored);
+    facts.nonce = result == LEDGER_SAME_REQUEST  ? ENROLL_NONCE_SAME_REQUEST
+                  : result == LEDGER_NONCE_TAKEN ? ENROLL_NONCE_OTHER_REQUEST
+                                                 : ENROLL_NONCE_UNUSED;
+    facts.device_active = result == LEDGER_DEVICE_ACTIVE;
+    facts.nonce_cert_serial = found->cert_serial;
+    if ((r = enroll_decide_conflict(v, &cfg, &facts)) == 0)
+        issue_take_stored(out, found);
     else
         snprintf(why, why_len, "%s", v->why);
-    ledger_issuance_cleanup(&stored);
     return r;
 }
 
 int issue_certificate(struct issued *out, struct worker *w, struct enroll_verdict *v, X509 *idevid,
                       const uint8_t request_sha256[32], time_t now, char *why, size_t why_len)
 {
-    struct ledger_issuance rec;
+    struct ledger_issuance rec, found;
+    enum ledger_recorded result = LEDGER_RECORDED;
+    unsigned flags = LEDGER_SUPERSEDE;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -175,13 +179,19 @@ int issue_certificate(struct issued *out, struct worker *w, struct enroll_verdic
     }
     if ((r = build_and_sign(out, w, v, idevid, now, why, why_len)) != 0)
         return r;
-    /* Durable before acknowledged: the answer goes out only after the commit. */
+    /* Durable before acknowledged: the answer goes out only after the
+     * commit. The nonce and the re-enrollment rule are decided again inside
+     * the ledger's transaction, against every replica's committed writes. */
     fill_record(&rec, v, out, request_sha256, now, w->s->cfg->validity_seconds);
-    r = ledger_record(w->ledger, &rec, 1);
-    if (r == 0)
+    if (!policy_reenroll(w->snap->trust.policy))
+        flags |= LEDGER_DENY_ACTIVE;
+    r = ledger_record(w->ledger, &result, &found, &rec, flags);
+    if (r == 0 && result == LEDGER_RECORDED)
         return 0;
     issued_cleanup(out);
-    if (r == DEVID_ERR_NONCE_REPLAYED)
-        return lost_race(out, w, v, request_sha256, why, why_len);
-    return count_ledger_error(w, "the issuance could not be recorded", why, why_len);
+    if (r != 0)
+        return count_ledger_error(w, "the issuance could not be recorded", why, why_len);
+    r = decided_meanwhile(out, w, v, result, &found, why, why_len);
+    ledger_issuance_cleanup(&found);
+    return r;
 }

@@ -45,11 +45,12 @@ int issue_ask_ledger(struct worker *w, struct enroll_ledger_facts *facts,
  * (notBefore and notAfter from |now|), signs it through the CA and records
  * it in the ledger with issued_at |now| and not_after |now| + validity,
  * superseding the device's earlier certificates, durably, before it returns.
- * When the ledger refuses because the nonce was recorded meanwhile (another
- * worker or replica), it asks again and decides with enroll_decide_conflict:
- * |v| then says ENROLL_RETURN_STORED and |out| holds the stored certificate,
- * or |v| is the refusal. Returns 0 with |out| filled, or a DEVID_ERR_* code
- * with |why|.
+ * The ledger decides the nonce and (reenroll = deny) the device's active
+ * certificate again inside its transaction; when another worker or replica
+ * recorded something meanwhile, enroll_decide_conflict decides: |v| then
+ * says ENROLL_RETURN_STORED and |out| holds the stored certificate, or |v|
+ * is the refusal (nonce replayed, policy denied). Returns 0 with |out|
+ * filled, or a DEVID_ERR_* code with |why|.
  */
 int issue_certificate(struct issued *out, struct worker *w, struct enroll_verdict *v, X509 *idevid,
                       const uint8_t request_sha256[32], time_t now, char *why, size_t why_len);

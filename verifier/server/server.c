@@ -188,8 +188,6 @@ static void worker_cleanup(struct worker *w)
     w->snap = NULL;
     ledger_free(w->ledger);
     w->ledger = NULL;
-    OPENSSL_free(w->crl_der);
-    w->crl_der = NULL;
 }
 
 /* ---- control thread: reloads, signals and the metrics listener ------------ */
@@ -296,8 +294,23 @@ static int resolve_listen(struct server *s)
     return 0;
 }
 
+/* proxy_from reads the load balancers allowed to send a PROXY header. */
+static int proxy_from(struct server *s)
+{
+    char why[256];
+
+    if (s->cfg->proxy_from == NULL || s->cfg->proxy_from[0] == '\0')
+        return 0;
+    if (proxy_acl_parse(&s->proxy_acl, s->cfg->proxy_from, why, sizeof(why)) != 0) {
+        log_err("proxy_from: %s", why);
+        return DEVID_ERR_CONFIG;
+    }
+    log_info("accepting PROXY protocol v2 headers from %s", s->cfg->proxy_from);
+    return 0;
+}
+
 /* Everything before the threads: TLS, the trust state, the workers, the
- * signal events and the metrics listener. */
+ * CRL, the signal events and the metrics listener. */
 static int prepare(struct server *s, struct event **sig_ev)
 {
     struct snapshot *snap = NULL;
@@ -310,8 +323,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         log_err("libevent without thread support");
         return DEVID_ERR_INTERNAL;
     }
-    if ((r = resolve_listen(s)) != 0 || (r = conn_ssl_ctx_init(s)) != 0 ||
-        (r = snapshot_load(s, &snap)) != 0)
+    if ((r = resolve_listen(s)) != 0 || (r = proxy_from(s)) != 0 ||
+        (r = conn_ssl_ctx_init(s)) != 0 || (r = snapshot_load(s, &snap)) != 0)
         return r;
     for (i = 0; i < s->nworkers; i++)
         s->workers[i].snap = snap; /* one reference each */
@@ -321,6 +334,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         if ((r = worker_init(s, &s->workers[i], i)) != 0)
             return r;
     }
+    if ((r = crlcache_start(&s->crl, s->cfg, s->ca)) != 0)
+        return r;
     for (k = 0; k < N_SIGNALS; k++) {
         if ((sig_ev[k] = evsignal_new(s->control, signals[k], on_signal, s)) == NULL ||
             evsignal_add(sig_ev[k], NULL) != 0)
@@ -399,6 +414,7 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
         evhttp_free(s->metrics_http);
     for (i = 0; i < s->nworkers; i++)
         worker_cleanup(&s->workers[i]);
+    crlcache_stop(s->crl);
     if (s->control != NULL)
         event_base_free(s->control);
     SSL_CTX_free(s->ssl_ctx);

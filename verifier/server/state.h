@@ -17,8 +17,10 @@
 
 #include "verifier/core/config.h"
 #include "verifier/core/metrics.h"
+#include "verifier/core/proxy.h"
 #include "verifier/ledger/ledger.h"
 #include "verifier/pki/ca.h"
+#include "verifier/server/crlcache.h"
 #include "verifier/server/server.h"
 
 /* Most worker threads. */
@@ -49,10 +51,6 @@ struct worker {
     struct snapshot *snap;
     _Atomic(struct snapshot *) mailbox;
     struct ledger *ledger;
-    /* The last CRL this worker served, and when it was made. */
-    uint8_t *crl_der;
-    int crl_der_len;
-    time_t crl_made;
     struct metrics metrics;
     LIST_HEAD(, conn) conns;
     int draining;
@@ -76,6 +74,12 @@ struct server {
     atomic_int requests;
     atomic_int reloads_ok;
     atomic_int reloads_failed;
+    /* The CRL GET /v1/crl serves, kept fresh in the background. */
+    struct crlcache *crl;
+    /* Who may send a PROXY protocol header ([server] proxy_from), and the
+     * connections refused for sending one anyway. */
+    struct proxy_acl proxy_acl;
+    atomic_int proxy_refusals;
 };
 
 #endif

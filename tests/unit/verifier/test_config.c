@@ -24,6 +24,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_connections, 4096);
     assert_int_equal(c.timeout_request, 10);
     assert_string_equal(c.roots, "/etc/devid/roots");
+    assert_null(c.proxy_from);
+    assert_int_equal(c.crl_poll_seconds, 2);
     verifier_config_cleanup(&c);
 }
 
@@ -34,6 +36,7 @@ static void test_parse_good(void **state)
         "[server]\n"
         "listen = 127.0.0.1:9000\n"
         "workers = 3\n"
+        "replica_id = r1\n"
         "[tls]\n"
         "cert = /t/server.pem\n"
         "min_version = 1.3\n"
@@ -44,6 +47,10 @@ static void test_parse_good(void **state)
         "[limits]\n"
         "max_connections = 8\n"
         "max_body_enroll = 4096\n"
+        "[server]\n"
+        "proxy_from = 127.0.0.1, 10.0.0.0/8 fd00::/8\n"
+        "[crl]\n"
+        "poll_seconds = 7\n"
         "[timeouts]\n"
         "idle = 5\n";
     struct verifier_config c;
@@ -60,6 +67,9 @@ static void test_parse_good(void **state)
     assert_int_equal(c.max_connections, 8);
     assert_int_equal(c.max_body_enroll, 4096);
     assert_int_equal(c.timeout_idle, 5);
+    assert_string_equal(c.replica_id, "r1");
+    assert_string_equal(c.proxy_from, "127.0.0.1, 10.0.0.0/8 fd00::/8");
+    assert_int_equal(c.crl_poll_seconds, 7);
     verifier_config_cleanup(&c);
 }
 
@@ -81,6 +91,10 @@ static void test_parse_errors(void **state)
     expect_error("[server]\nlisten = a:1\nbogus = 1\n",
                  "v.conf:3: unknown key \"bogus\" in section [server]");
     expect_error("[nowhere]\nx = 1\n", "v.conf:2: unknown section [nowhere]");
+    expect_error("[server]\nlisten = a:1\nproxy_from = 127.0.0.1, 10.0.0.0/33\n",
+                 "v.conf:3: [server] proxy_from: \"10.0.0.0/33\" is not an IPv4 or IPv6 address");
+    expect_error("[server]\nproxy_from =\n", "must not be empty");
+    expect_error("[crl]\npoll_seconds = 0\n", "v.conf:2: [crl] poll_seconds must be");
     expect_error("[limits]\nmax_connections = 0\n", "v.conf:2: [limits] max_connections must be");
     expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
     expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");
@@ -93,7 +107,8 @@ static void test_metrics_render(void **state)
 {
     static struct metrics a, b;
     struct metrics *all[2] = {&a, &b};
-    struct metrics_gauges g = {.connections_open = 3, .workers = 2};
+    struct metrics_gauges g = {
+        .connections_open = 3, .workers = 2, .crl_number = 17, .proxy_refusals = 4};
     char buf[16384];
     long n;
 
@@ -110,6 +125,9 @@ static void test_metrics_render(void **state)
     assert_non_null(strstr(buf, "devid_enroll_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(buf, "devid_enroll_duration_seconds_count 3\n"));
     assert_non_null(strstr(buf, "devid_connections_open 3\n"));
+    assert_non_null(strstr(buf, "devid_crl_number 17\n"));
+    assert_non_null(strstr(buf, "devid_crl_build_failures_total 0\n"));
+    assert_non_null(strstr(buf, "devid_proxy_refusals_total 4\n"));
     assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
 }
 

@@ -550,16 +550,33 @@ static void test_decide_conflict(void **state)
     memset(&facts, 0, sizeof(facts));
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     facts.nonce = ENROLL_NONCE_SAME_REQUEST;
-    assert_int_equal(enroll_decide_conflict(&o, &facts), 0);
+    assert_int_equal(enroll_decide_conflict(&o, &f->cfg, &facts), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     assert_null(o.ldevid_key);
     enroll_verdict_cleanup(&o);
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     facts.nonce = ENROLL_NONCE_UNUSED;
-    assert_int_equal(enroll_decide_conflict(&o, &facts), DEVID_ERR_NONCE_REPLAYED);
+    assert_int_equal(enroll_decide_conflict(&o, &f->cfg, &facts), DEVID_ERR_NONCE_REPLAYED);
     assert_int_equal(o.action, ENROLL_REFUSE);
     assert_null(o.ldevid_key);
-    assert_int_equal(enroll_decide_conflict(&o, &facts), DEVID_ERR_INVALID_ARGUMENT);
+    assert_int_equal(enroll_decide_conflict(&o, &f->cfg, &facts), DEVID_ERR_INVALID_ARGUMENT);
+    enroll_verdict_cleanup(&o);
+    /* Another enrollment of the device was recorded meanwhile. */
+    policy_set_reenroll(f->policy, false);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    facts.nonce = ENROLL_NONCE_UNUSED;
+    facts.device_active = true;
+    facts.nonce_cert_serial = "c0ffee";
+    assert_int_equal(enroll_decide_conflict(&o, &f->cfg, &facts), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(o.action, ENROLL_REFUSE);
+    assert_null(o.ldevid_key);
+    assert_non_null(strstr(o.why, "already enrolled and reenroll = deny"));
+    assert_non_null(strstr(o.why, "certificate c0ffee was recorded for it meanwhile"));
+    enroll_verdict_cleanup(&o);
+    /* The ledger refuses only under reenroll = deny: otherwise it is a bug. */
+    policy_set_reenroll(f->policy, true);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(enroll_decide_conflict(&o, &f->cfg, &facts), DEVID_ERR_INTERNAL);
     enroll_verdict_cleanup(&o);
 }
 
