@@ -12,6 +12,7 @@
 
 #include "agent/core/wire.h"
 #include "common/err.h"
+#include "common/nvcert.h"
 #include "fuzzutil.h"
 #include "verifier/core/attest.h"
 #include "verifier/core/challenge.h"
@@ -646,6 +647,63 @@ static void tpmkey_seeds(void)
     put_signature("rsapss_signature", &sig);
 }
 
+/* ---- NV contents ---- */
+
+/* nv_seed writes |pre|, the DER of |x| (and of |x2| when not NULL), then
+ * |pad| bytes of |fill| as a seed, checked against nvcert_parse (|want|). */
+static void nv_seed(const char *name, const uint8_t *pre, size_t pre_len, X509 *x, X509 *x2,
+                    size_t pad, uint8_t fill, int want)
+{
+    STACK_OF(X509) *sk = NULL;
+    uint8_t buf[4096], *der;
+    size_t len, n = pre_len;
+    char why[256];
+
+    if (pre_len > 0)
+        memcpy(buf, pre, pre_len);
+    der = fu_der(&len, x);
+    memcpy(buf + n, der, len);
+    n += len;
+    free(der);
+    if (x2 != NULL) {
+        der = fu_der(&len, x2);
+        if (n + len > sizeof(buf))
+            fu_fail("nv seed size");
+        memcpy(buf + n, der, len);
+        n += len;
+        free(der);
+    }
+    if (n + pad > sizeof(buf) - 1)
+        fu_fail("nv seed size");
+    memset(buf + n, fill, pad);
+    n += pad;
+    expect(nvcert_parse(&sk, buf, n, 4, why, sizeof(why)), want, name);
+    sk_X509_pop_free(sk, X509_free);
+    put("fuzz_nvcert", name, buf, n);
+}
+
+static void nvcert_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t h[NVCERT_TCG_HEADER_LEN] = {0x10, 0x01, 0x00, 0, 0, 0x10, 0x02};
+    uint8_t *der;
+    size_t len;
+
+    der = fu_der(&len, w->idevid);
+    free(der);
+    h[3] = (uint8_t)((len + 2) >> 8);
+    h[4] = (uint8_t)(len + 2);
+    nv_seed("der", NULL, 0, w->idevid, NULL, 0, 0, 0);
+    nv_seed("der_ff_padded", NULL, 0, w->idevid, NULL, 300, 0xff, 0);
+    nv_seed("der_zero_padded", NULL, 0, w->idevid, NULL, 40, 0x00, 0);
+    nv_seed("tcg_header", h, sizeof(h), w->idevid, NULL, 0, 0, 0);
+    nv_seed("tcg_header_ff_padded", h, sizeof(h), w->idevid, NULL, 64, 0xff, 0);
+    nv_seed("two_der", NULL, 0, w->idevid, w->inter, 8, 0xff, 0);
+    nv_seed("trailing_junk", NULL, 0, w->idevid, NULL, 3, 0x41, DEVID_ERR_CONFIG);
+    h[4]++;
+    nv_seed("tcg_bad_size", h, sizeof(h), w->idevid, NULL, 0, 0, DEVID_ERR_CONFIG);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -665,5 +723,6 @@ int main(int argc, char **argv)
     challenge_seeds();
     http_head_seeds();
     tpmkey_seeds();
+    nvcert_seeds();
     return 0;
 }
