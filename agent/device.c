@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/io/pemfile.h"
-#include "common/pem.h"
+#include "common/nvcert.h"
 #include "common/tpmkey.h"
 
 /* One key of the device and where its certificate comes from. */
@@ -62,8 +62,8 @@ static int cert_from_file(X509 **out, const struct source *src)
     return 0;
 }
 
-/* cert_from_nv reads the certificate (DER, perhaps padded, or PEM) in NV
- * index |src->nv|. */
+/* cert_from_nv reads the one certificate in NV index |src->nv|: DER, perhaps
+ * padded or after a TCG header, or PEM (common/nvcert.h). */
 static int cert_from_nv(X509 **out, struct tpm *tpm, const struct source *src)
 {
     uint8_t *buf = NULL;
@@ -81,9 +81,9 @@ static int cert_from_nv(X509 **out, struct tpm *tpm, const struct source *src)
         }
         return r;
     }
-    if ((r = pem_parse_cert(out, buf, len, PEM_ALLOW_PADDING, why, sizeof(why))) != 0) {
-        log_err("the contents of NV index 0x%08x are not a DER or PEM certificate: %s", src->nv,
-                why);
+    if ((r = nvcert_parse_one(out, buf, len, why, sizeof(why))) != 0) {
+        log_err("NV index 0x%08x (%zu bytes) does not hold one %s certificate: %s", src->nv, len,
+                src->what, why);
         r = r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
     }
     free(buf);
@@ -110,8 +110,8 @@ static int append(STACK_OF(X509) *chain, STACK_OF(X509) *more)
     return 0;
 }
 
-/* chain_from_nv appends the DER certificates stored back to back in NV index
- * |index|, at most |room| of them. */
+/* chain_from_nv appends the certificates in NV index |index|, at most
+ * |room|: one, or several DER certificates back to back. */
 static int chain_from_nv(STACK_OF(X509) *chain, struct tpm *tpm, uint32_t index, size_t room)
 {
     STACK_OF(X509) *sk = NULL;
@@ -122,8 +122,9 @@ static int chain_from_nv(STACK_OF(X509) *chain, struct tpm *tpm, uint32_t index,
 
     if ((r = tpm_nv_read(tpm, &buf, &len, index)) != 0)
         return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
-    if ((r = pem_parse_certs(&sk, buf, len, room, PEM_ALLOW_PADDING, why, sizeof(why))) != 0) {
-        log_err("NV index 0x%08x does not hold the intermediate certificates: %s", index, why);
+    if ((r = nvcert_parse(&sk, buf, len, room, why, sizeof(why))) != 0) {
+        log_err("NV index 0x%08x (%zu bytes) does not hold the intermediate certificates: %s",
+                index, len, why);
         r = r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
     } else {
         r = append(chain, sk);
@@ -131,6 +132,47 @@ static int chain_from_nv(STACK_OF(X509) *chain, struct tpm *tpm, uint32_t index,
     sk_X509_pop_free(sk, X509_free);
     free(buf);
     return r;
+}
+
+/* chain_from_nv_range appends the certificate in each NV index defined in
+ * |first|..|last|, one per index, in index order. */
+static int chain_from_nv_range(STACK_OF(X509) *chain, struct tpm *tpm, uint32_t first,
+                               uint32_t last)
+{
+    uint32_t idx[WIRE_CHAIN_MAX];
+    size_t i, n = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[256];
+    X509 *x = NULL;
+    int r;
+
+    if ((r = tpm_nv_list(tpm, idx, WIRE_CHAIN_MAX, &n, first, last)) != 0)
+        return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
+    if (n == 0) {
+        log_err("no NV index is defined in 0x%08x-0x%08x (chain_nv): check the configuration",
+                first, last);
+        return DEVID_ERR_TPM;
+    }
+    for (i = 0; i < n; i++) {
+        if ((r = tpm_nv_read(tpm, &buf, &len, idx[i])) != 0)
+            return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
+        r = nvcert_parse_one(&x, buf, len, why, sizeof(why));
+        free(buf);
+        if (r != 0) {
+            log_err(
+                "NV index 0x%08x (%zu bytes, in chain_nv 0x%08x-0x%08x) does not hold one "
+                "intermediate certificate: %s",
+                idx[i], len, first, last, why);
+            return r == DEVID_ERR_ALLOC ? r : DEVID_ERR_TPM;
+        }
+        if (sk_X509_push(chain, x) <= 0) {
+            X509_free(x);
+            return DEVID_ERR_ALLOC;
+        }
+    }
+    log_debug("%zu intermediate certificate(s) from NV 0x%08x-0x%08x", n, first, last);
+    return 0;
 }
 
 /* chain_from_file appends the certificates of |path|, at most |room|. */
@@ -160,7 +202,9 @@ static int read_chain(STACK_OF(X509) **out, struct tpm *tpm, const struct agent_
     *out = NULL;
     if ((chain = sk_X509_new_null()) == NULL)
         return DEVID_ERR_ALLOC;
-    if (cfg->chain_nv != 0)
+    if (cfg->chain_nv != 0 && cfg->chain_nv_last != 0)
+        r = chain_from_nv_range(chain, tpm, cfg->chain_nv, cfg->chain_nv_last);
+    else if (cfg->chain_nv != 0)
         r = chain_from_nv(chain, tpm, cfg->chain_nv, WIRE_CHAIN_MAX);
     if (r == 0 && cfg->chain_file != NULL)
         r = chain_from_file(chain, cfg->chain_file, WIRE_CHAIN_MAX - (size_t)sk_X509_num(chain));

@@ -348,6 +348,50 @@ static int nv_read_into(struct tpm *tpm, uint8_t *buf, size_t size, ESYS_TR tr, 
     return 0;
 }
 
+int tpm_nv_list(struct tpm *tpm, uint32_t *out, size_t max, size_t *n, uint32_t first,
+                uint32_t last)
+{
+    TPMS_CAPABILITY_DATA *cap = NULL;
+    TPMI_YES_NO more = TPM2_NO;
+    uint32_t next = first, count, h, i;
+    bool done = false;
+    TSS2_RC rc;
+
+    if (tpm == NULL || out == NULL || n == NULL || last < first || !is_nv(first) || !is_nv(last))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *n = 0;
+    while (!done) {
+        do {
+            rc = Esys_GetCapability(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more, &cap);
+        } while (rc != TSS2_RC_SUCCESS && started_now(tpm, rc));
+        if (rc != TSS2_RC_SUCCESS)
+            return tpm_fail("GetCapability(HANDLES)", next, rc);
+        count = cap->capability == TPM2_CAP_HANDLES ? cap->data.handles.count : 0;
+        done = more != TPM2_YES || count == 0;
+        for (i = 0; i < count && i < TPM2_MAX_CAP_HANDLES; i++) {
+            h = cap->data.handles.handle[i];
+            if (h < next || h > last) {
+                done = true;
+                break;
+            }
+            if (*n == max) {
+                Esys_Free(cap);
+                log_err("more than %zu NV indices are defined in 0x%08x-0x%08x", max, first, last);
+                *n = 0;
+                return DEVID_ERR_TOO_LARGE;
+            }
+            out[(*n)++] = h;
+            if (h == last)
+                done = true;
+            next = h + 1;
+        }
+        Esys_Free(cap);
+        cap = NULL;
+    }
+    return 0;
+}
+
 int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index)
 {
     const struct tpm_handle *h = NULL;

@@ -41,6 +41,17 @@ void tpm_free(struct tpm *tpm);
 int tpm_nv_read(struct tpm *tpm, uint8_t **out, size_t *out_len, uint32_t index);
 
 /*
+ * tpm_nv_list writes the NV indices defined in |first|..|last| (inclusive),
+ * ascending, to |out| (room for |max|) and sets |*n| to their count: one
+ * TPM2_GetCapability(TPM_CAP_HANDLES) per TPM2_MAX_CAP_HANDLES handles.
+ * Returns 0 (|*n| may be 0), DEVID_ERR_TOO_LARGE when more than |max| are
+ * defined there (logged), DEVID_ERR_INVALID_ARGUMENT for a range that is not
+ * NV indices in order, or DEVID_ERR_TPM.
+ */
+int tpm_nv_list(struct tpm *tpm, uint32_t *out, size_t max, size_t *n, uint32_t first,
+                uint32_t last);
+
+/*
  * tpm_key_persistent sets |*out| to a new key object for the persistent key at
  * |handle|, with its public area (read from the TPM on the connection's first
  * use of |handle|). Freeing it does not evict the key. Returns 0,

@@ -114,6 +114,40 @@ static int set_handle(uint32_t *field, char *err, size_t err_len, const char *ke
     return 0;
 }
 
+/* set_nv_range parses chain_nv: "none", one NV index, or FIRST-LAST, two NV
+ * indices in order (e.g. 0x01C00100-0x01C001FF). */
+static int set_nv_range(uint32_t *first, uint32_t *last, char *err, size_t err_len, const char *key,
+                        const char *value)
+{
+    char a[32];
+    const char *dash = strchr(value, '-');
+    size_t n;
+    uint32_t lo, hi;
+    int r;
+
+    if (dash == NULL) {
+        *last = 0;
+        return set_handle(first, err, err_len, key, value, NV_TYPE, 1);
+    }
+    n = (size_t)(dash - value);
+    if (n == 0 || n >= sizeof(a)) {
+        say(err, err_len, "%s: \"%s\" is not an NV index, FIRST-LAST or none", key, value);
+        return DEVID_ERR_CONFIG;
+    }
+    memcpy(a, value, n);
+    a[n] = '\0';
+    if ((r = set_handle(&lo, err, err_len, key, a, NV_TYPE, 0)) != 0 ||
+        (r = set_handle(&hi, err, err_len, key, dash + 1, NV_TYPE, 0)) != 0)
+        return r;
+    if (hi < lo) {
+        say(err, err_len, "%s: range 0x%08x-0x%08x ends before it starts", key, lo, hi);
+        return DEVID_ERR_CONFIG;
+    }
+    *first = lo;
+    *last = hi;
+    return 0;
+}
+
 static int set_long(long *field, char *err, size_t err_len, const char *key, const char *value,
                     long min, long max, const char *unit)
 {
@@ -199,7 +233,7 @@ static int set_tpm(struct agent_config *cfg, char *err, size_t err_len, const ch
     if (strcmp(key, "chain_file") == 0)
         return set_str(&cfg->chain_file, value);
     if (strcmp(key, "chain_nv") == 0)
-        return set_handle(&cfg->chain_nv, err, err_len, key, value, NV_TYPE, 1);
+        return set_nv_range(&cfg->chain_nv, &cfg->chain_nv_last, err, err_len, key, value);
     if (strcmp(key, "srk_handle") == 0)
         return set_handle(&cfg->srk_handle, err, err_len, key, value, PERSISTENT_TYPE, 0);
     if (strcmp(key, "persist_handle") == 0)
@@ -306,6 +340,11 @@ int agent_config_check(const struct agent_config *cfg, char *err, size_t err_len
     }
     if (cfg->idevid_handle == cfg->srk_handle) {
         say(err, err_len, "idevid_handle and srk_handle are both 0x%08x", cfg->srk_handle);
+        return DEVID_ERR_CONFIG;
+    }
+    if (cfg->chain_nv != 0 && cfg->idevid_cert_file == NULL && cfg->idevid_nv >= cfg->chain_nv &&
+        cfg->idevid_nv <= (cfg->chain_nv_last != 0 ? cfg->chain_nv_last : cfg->chain_nv)) {
+        say(err, err_len, "chain_nv includes idevid_cert_nv 0x%08x", cfg->idevid_nv);
         return DEVID_ERR_CONFIG;
     }
     if (cfg->backoff_max_ms < cfg->backoff_initial_ms) {

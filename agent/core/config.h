@@ -43,6 +43,9 @@ struct agent_config {
     char *iak_cert_file;         /* [tpm] iak_cert_file: instead of iak_nv */
     char *chain_file;            /* [tpm] chain_file: PEM intermediates */
     uint32_t chain_nv;           /* [tpm] chain_nv: DER intermediates; 0: none */
+    uint32_t chain_nv_last;      /* chain_nv = FIRST-LAST: every defined index in
+                                  * [chain_nv, chain_nv_last] holds one; 0: chain_nv
+                                  * alone, one or more back to back */
     uint32_t srk_handle;         /* [tpm] srk_handle */
     uint32_t persist_handle;     /* [tpm] persist_handle; 0: key blob only */
     char *out_dir;               /* [output] dir */

@@ -54,6 +54,7 @@ static void parse_ok(void **state)
     assert_int_equal(cfg.iak_nv, CONFIG_DEFAULT_IAK_NV);
     assert_string_equal(cfg.iak_cert_file, "/etc/devid/iak.pem");
     assert_int_equal(cfg.chain_nv, 0x01C90001u);
+    assert_int_equal(cfg.chain_nv_last, 0);
     assert_string_equal(cfg.chain_file, "/etc/devid/chain.pem");
     assert_int_equal(cfg.persist_handle, 0x81020001u);
     assert_string_equal(cfg.out_dir, "/var/lib/devid-test");
@@ -114,6 +115,11 @@ static void errors_name_file_line_reason(void **state)
     expect_error("[tpm]\nidevid_handle = -1\n", "agent.conf:2:", "idevid_handle");
     expect_error("[tpm]\nidevid_handle = 0x181020000\n", "agent.conf:2:", "idevid_handle");
     expect_error("[tpm]\nchain_nv = 0x81000001\n", "agent.conf:2:", "not a NV index");
+    expect_error("[tpm]\nchain_nv = 0x01C001FF-0x01C00100\n",
+                 "agent.conf:2:", "ends before it starts");
+    expect_error("[tpm]\nchain_nv = 0x01C00100-0x81000001\n", "agent.conf:2:", "not a NV index");
+    expect_error("[tpm]\nchain_nv = -0x01C00100\n", "agent.conf:2:", "FIRST-LAST");
+    expect_error("[tpm]\nchain_nv = none-0x01C00100\n", "agent.conf:2:", "not a NV index");
     expect_error("[tpm]\ntcti =\n", "agent.conf:2:", "tcti: empty");
     expect_error("[verifier]\ntls_version = 1.1\n", "agent.conf:2:", "not 1.2, 1.3 or any");
     expect_error("[retry]\ndeadline = 0\n", "agent.conf:2:", "deadline");
@@ -147,6 +153,44 @@ static void optional_handles(void **state)
         agent_config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x01000000"),
         DEVID_ERR_CONFIG);
     assert_int_equal(cfg.persist_handle, 0x81020001u);
+    agent_config_cleanup(&cfg);
+}
+
+/* chain_nv: one index (which may hold several certificates), a range (one
+ * certificate in each defined index) or none. */
+static void chain_nv_range(void **state)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(agent_config_init(&cfg), 0);
+    assert_int_equal(cfg.chain_nv, 0);
+    assert_int_equal(cfg.chain_nv_last, 0);
+    assert_int_equal(
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "chain_nv", "0x01C00100-0x01C001FF"), 0);
+    assert_int_equal(cfg.chain_nv, 0x01C00100u);
+    assert_int_equal(cfg.chain_nv_last, 0x01C001FFu);
+    assert_int_equal(agent_config_set(&cfg, err, sizeof(err), "tpm", "chain_nv", "0x01C90001"), 0);
+    assert_int_equal(cfg.chain_nv, 0x01C90001u);
+    assert_int_equal(cfg.chain_nv_last, 0);
+    assert_int_equal(
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "chain_nv", "0x01C90001-0x01C90001"), 0);
+    assert_int_equal(cfg.chain_nv_last, 0x01C90001u);
+    assert_int_equal(agent_config_set(&cfg, err, sizeof(err), "tpm", "chain_nv", "none"), 0);
+    assert_int_equal(cfg.chain_nv, 0);
+    assert_int_equal(cfg.chain_nv_last, 0);
+    /* A range that takes in the IDevID's own index is refused. */
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err),
+                                        "[verifier]\nurl = https://v:1\nca_bundle = ca.pem\n"
+                                        "[tpm]\nchain_nv = 0x01C8FFFF-0x01C90001\n",
+                                        "c"),
+                     0);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
+    assert_non_null(strstr(err, "chain_nv includes idevid_cert_nv 0x01c90000"));
+    assert_int_equal(
+        agent_config_set(&cfg, err, sizeof(err), "tpm", "chain_nv", "0x01C90001-0x01C900FF"), 0);
+    assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), 0);
     agent_config_cleanup(&cfg);
 }
 
@@ -198,6 +242,7 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(errors_name_file_line_reason),
         cmocka_unit_test(optional_handles),
+        cmocka_unit_test(chain_nv_range),
         cmocka_unit_test(check_coherence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
