@@ -3,12 +3,15 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
 #include "common/io/log.h"
 #include "common/io/pemfile.h"
+#include "common/io/store.h"
+#include "common/nvcert.h"
 #include "verifier/cmd/cmd.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/enroll.h"
@@ -22,6 +25,8 @@ static void usage(FILE *f)
             "usage: %s check-idevid --manufacturers FILE [--policy FILE] [--at UNIXTIME] CERT.pem\n"
             "       %s check-idevid --roots DIR [--intermediates FILE] [--at UNIXTIME]\n"
             "           [--allow-model M] [--deny-model M] [--deny-serial GLOB] CERT.pem\n"
+            "       %s check-idevid (--manufacturers FILE ... | --roots DIR ...)\n"
+            "           --nv-dump FILE [CHAIN_DUMP...]\n"
             "\n"
             "Checks an IDevID certificate offline, as the verifier would before any TPM\n"
             "evidence: the chain to a manufacturer root (algorithms, constraints, validity at\n"
@@ -29,9 +34,15 @@ static void usage(FILE *f)
             "first in CERT.pem are used as device intermediates. It prints every stage, so\n"
             "an operator sees exactly why a device would be refused.\n"
             "\n"
+            "--nv-dump FILE reads the IDevID certificate as the agent reads its NV index\n"
+            "(tpm2_nvread -o FILE 0x01C90000): exactly one DER certificate, perhaps after\n"
+            "a TCG header (10 01 00 ..) and followed by 0x00/0xFF padding, or PEM; each\n"
+            "CHAIN_DUMP is one more NV index's contents, the device's intermediates.\n"
+            "\n"
             "Exit status: 0 accepted (prints manufacturer, model and serial), 1 refused\n"
-            "(prints the reason), 64 usage error, 66 unreadable input, 78 bad configuration.\n",
-            cmd_prog, cmd_prog);
+            "(prints the reason), 64 usage error, 66 unreadable input, 78 bad configuration\n"
+            "or a malformed certificate or NV dump.\n",
+            cmd_prog, cmd_prog, cmd_prog);
 }
 
 /* Prints why a stage refused. */
@@ -106,7 +117,7 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
 
 /* What check-idevid's options set. */
 struct check_args {
-    const char *roots, *inter, *mfrs, *policy_file;
+    const char *roots, *inter, *mfrs, *policy_file, *nv_dump;
     unsigned long at;
     struct policy *policy;
     int policy_opts;
@@ -144,20 +155,90 @@ static int load(struct trust **trust, struct check_args *a)
     return 0;
 }
 
-/* Reads the certificate file and checks its first certificate; returns the
- * exit code. */
-static int check_file(const struct trust *trust, const char *path, time_t now)
+/* Largest NV dump read: far above any NV index. */
+#define NV_DUMP_MAX (64 * 1024)
+
+/* read_nv_dump appends the certificates of the NV dump |path| to |certs|: one,
+ * or with |max| > 1 as many as an NV index may hold (common/nvcert.h).
+ * Returns 0 or an exit code, the reason printed. */
+static int read_nv_dump(STACK_OF(X509) *certs, const char *path, size_t max)
+{
+    STACK_OF(X509) *sk = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[1024] = "";
+    X509 *x;
+    int r;
+
+    if ((r = store_read(&buf, &len, path, NV_DUMP_MAX, why, sizeof(why))) != 0) {
+        fprintf(stderr, "%s: %s\n", cmd_prog, why);
+        return cmd_exit_for(r == DEVID_ERR_TOO_LARGE ? DEVID_ERR_CONFIG : r);
+    }
+    if ((r = nvcert_parse(&sk, buf, len, max, why, sizeof(why))) != 0) {
+        fprintf(stderr, "%s: NV dump %s (%zu bytes): %s\n", cmd_prog, path, len, why);
+        free(buf);
+        return cmd_exit_for(r);
+    }
+    free(buf);
+    while ((x = sk_X509_shift(sk)) != NULL) {
+        if (sk_X509_push(certs, x) <= 0) {
+            X509_free(x);
+            sk_X509_pop_free(sk, X509_free);
+            return EXIT_SOFTWARE;
+        }
+    }
+    sk_X509_free(sk);
+    return 0;
+}
+
+/* read_certs sets |*certs| to the device's certificates, the IDevID first:
+ * from the NV dumps (|a->nv_dump|, then each of |more|, |n_more| of them), or
+ * else from the certificate file |more[0]|. Returns 0 or an exit code. */
+static int read_certs(STACK_OF(X509) **certs, const struct check_args *a, char **more, int n_more)
+{
+    char why[1024] = "";
+    size_t have;
+    int i, r;
+
+    if (a->nv_dump == NULL) {
+        if ((r = pemfile_read_certs(certs, more[0], 1 + CHAIN_MAX_DEPTH, why, sizeof(why))) != 0) {
+            fprintf(stderr, "%s: %s\n", cmd_prog, why);
+            return cmd_exit_for(r);
+        }
+        return 0;
+    }
+    if ((*certs = sk_X509_new_null()) == NULL)
+        return EXIT_SOFTWARE;
+    r = read_nv_dump(*certs, a->nv_dump, 1);
+    for (i = 0; r == 0 && i < n_more; i++) {
+        have = (size_t)sk_X509_num(*certs);
+        if (have >= 1 + CHAIN_MAX_DEPTH) {
+            fprintf(stderr, "%s: more than %d intermediates in the NV dumps\n", cmd_prog,
+                    CHAIN_MAX_DEPTH);
+            r = EXIT_CONFIG;
+            break;
+        }
+        r = read_nv_dump(*certs, more[i], 1 + CHAIN_MAX_DEPTH - have);
+    }
+    if (r != 0) {
+        sk_X509_pop_free(*certs, X509_free);
+        *certs = NULL;
+    }
+    return r;
+}
+
+/* Reads the device's certificates and checks the first; returns the exit
+ * code. */
+static int check_file(const struct trust *trust, const struct check_args *a, char **more,
+                      int n_more, time_t now)
 {
     struct enroll_idevid_report rep = {0};
     STACK_OF(X509) *certs = NULL;
     X509 *leaf = NULL;
-    char why[1024] = "";
     int r;
 
-    if ((r = pemfile_read_certs(&certs, path, 1 + CHAIN_MAX_DEPTH, why, sizeof(why))) != 0) {
-        fprintf(stderr, "%s: %s\n", cmd_prog, why);
-        return cmd_exit_for(r);
-    }
+    if ((r = read_certs(&certs, a, more, n_more)) != 0)
+        return r;
     leaf = sk_X509_shift(certs);
     r = enroll_check_idevid(&rep, trust_get0_store(trust), trust_get0_policy(trust), leaf, certs,
                             now);
@@ -176,6 +257,7 @@ int cmd_check_idevid_main(int argc, char **argv)
         {.name = "intermediates", .kind = CMD_OPT_STRING, .dest = &a.inter},
         {.name = "manufacturers", .kind = CMD_OPT_STRING, .dest = &a.mfrs},
         {.name = "policy", .kind = CMD_OPT_STRING, .dest = &a.policy_file},
+        {.name = "nv-dump", .kind = CMD_OPT_STRING, .dest = &a.nv_dump},
         {.name = "at",
          .kind = CMD_OPT_ULONG,
          .dest = &a.at,
@@ -199,14 +281,14 @@ int cmd_check_idevid_main(int argc, char **argv)
         rc = cmd_usage_exit(parsed, usage);
         goto out;
     }
-    if ((a.roots == NULL) == (a.mfrs == NULL) || optind != argc - 1 ||
+    if ((a.roots == NULL) == (a.mfrs == NULL) || (a.nv_dump == NULL && optind != argc - 1) ||
         (a.mfrs != NULL && (a.inter != NULL || a.policy_opts)) ||
         (a.roots != NULL && a.policy_file != NULL)) {
         usage(stderr);
         goto out;
     }
     if ((rc = load(&trust, &a)) == 0)
-        rc = check_file(trust, argv[optind], (time_t)a.at);
+        rc = check_file(trust, &a, argv + optind, argc - optind, (time_t)a.at);
 out:
     trust_free(trust);
     policy_free(a.policy);
