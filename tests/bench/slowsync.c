@@ -8,6 +8,7 @@
  *   cc -shared -fPIC -o slowsync.so tests/bench/slowsync.c -ldl */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +20,16 @@ static atomic_ulong syncs;
 static void delay(void)
 {
     const char *s = getenv("BENCH_FSYNC_DELAY_US");
-    long us = s != NULL ? strtol(s, NULL, 10) : 0;
+    char *end = NULL;
+    long us;
     struct timespec ts;
 
     atomic_fetch_add(&syncs, 1);
-    if (us <= 0 || us > 1000000)
+    if (s == NULL)
+        return;
+    errno = 0;
+    us = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || us <= 0 || us > 1000000)
         return;
     ts.tv_sec = 0;
     ts.tv_nsec = us * 1000;
