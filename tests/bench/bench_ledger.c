@@ -1,9 +1,9 @@
 /* devid-bench-ledger: what the ledger alone costs. T threads, each with its
- * own handle (as the server's workers have), record issuances for S
- * seconds through the very calls one enrollment makes: the early read
- * (ledger_nonce_use, ledger_device_active) and ledger_record with
- * LEDGER_SUPERSEDE; or, with --record-only, ledger_record alone. Prints
- * records per second. A benchmark: prints figures, asserts nothing. */
+ * own handle (as the server's workers have, all opened before the clock
+ * starts), record issuances for S seconds through the very calls one enrollment makes: the early
+ * read (ledger_nonce_use, ledger_device_active) and ledger_record with LEDGER_SUPERSEDE; or, with
+ * --record-only, ledger_record alone. Prints records per second. A benchmark: prints figures,
+ * asserts nothing. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +25,9 @@ struct bench {
     int record_only;
     atomic_ulong done;
     atomic_int failed;
+    /* Every thread opens its handle before the clock starts. */
+    pthread_barrier_t ready;
+    double start, end;
 };
 
 struct thread {
@@ -82,15 +85,18 @@ static void *run(void *arg)
 {
     struct thread *t = arg;
     struct ledger *l = NULL;
-    double end;
     unsigned long n = 0;
+    int r;
 
-    if (ledger_open(&l, t->b->uri, "bench") != 0) {
+    if (ledger_open(&l, t->b->uri, "bench") != 0)
         atomic_fetch_add(&t->b->failed, 1);
-        return NULL;
+    r = pthread_barrier_wait(&t->b->ready);
+    if (r == PTHREAD_BARRIER_SERIAL_THREAD) {
+        t->b->start = now_s();
+        t->b->end = t->b->start + t->b->seconds;
     }
-    end = now_s() + t->b->seconds;
-    while (now_s() < end) {
+    pthread_barrier_wait(&t->b->ready);
+    while (l != NULL && now_s() < t->b->end) {
         if (one(l, t->b, t->id, n++) != 0) {
             atomic_fetch_add(&t->b->failed, 1);
             break;
@@ -116,12 +122,14 @@ static int number(const char *s)
 
 int main(int argc, char **argv)
 {
-    struct bench b = {NULL, 5, 0, 0, 0};
+    struct bench b;
     struct thread t[MAX_THREADS];
     pthread_t th[MAX_THREADS];
     int i, threads = 1, started = 0;
-    double start, elapsed;
+    double elapsed;
 
+    memset(&b, 0, sizeof(b));
+    b.seconds = 5;
     for (i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--ledger") == 0)
             b.uri = argv[i + 1];
@@ -144,16 +152,19 @@ int main(int argc, char **argv)
         return 64;
     }
     log_init("devid-bench-ledger", LOG_WARNING);
-    start = now_s();
+    if (pthread_barrier_init(&b.ready, NULL, (unsigned)threads) != 0)
+        return 1;
     for (i = 0; i < threads; i++) {
         t[i] = (struct thread){&b, i};
-        if (pthread_create(&th[i], NULL, run, &t[i]) != 0)
-            break;
+        if (pthread_create(&th[i], NULL, run, &t[i]) != 0) {
+            fprintf(stderr, "devid-bench-ledger: cannot start thread %d\n", i + 1);
+            return 1;
+        }
         started++;
     }
     for (i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    elapsed = now_s() - start;
+    elapsed = now_s() - b.start;
     printf("records=%lu\nseconds=%.2f\nrecords_per_s=%.0f\nfailed_threads=%d\n",
            atomic_load(&b.done), elapsed, (double)atomic_load(&b.done) / elapsed,
            atomic_load(&b.failed));

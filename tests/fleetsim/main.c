@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -26,6 +27,7 @@
 #define MAX_PARALLEL 1024UL
 #define MAX_RETRIES 100UL
 #define MAX_TIMEOUT 600UL
+#define MAX_RATE 100000UL
 
 static const char *const mode_names[] = {"normal", "replay-token", "replay-body", "drop-response",
                                          "same-device"};
@@ -128,13 +130,34 @@ static void run_device(struct sim *sim, unsigned long idx)
     factory_device_free(dev);
 }
 
+/* pace waits, with --rate R, until device |idx|'s turn: R starts a second
+ * from the run's start, whatever the answers take (an open schedule, so
+ * latency is measured at that offered rate). */
+static void pace(const struct sim *sim, unsigned long idx)
+{
+    double wait_ms;
+    struct timespec ts;
+
+    if (sim->rate == 0)
+        return;
+    wait_ms = sim->start_ms + (double)idx * 1e3 / (double)sim->rate - sim_now_ms();
+    if (wait_ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(wait_ms / 1e3);
+    ts.tv_nsec = (long)((wait_ms - (double)ts.tv_sec * 1e3) * 1e6);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 static void *worker(void *arg)
 {
     struct sim *sim = arg;
     unsigned long idx;
 
-    while ((idx = atomic_fetch_add(&sim->next, 1)) < sim->devices)
+    while ((idx = atomic_fetch_add(&sim->next, 1)) < sim->devices) {
+        pace(sim, idx);
         run_device(sim, idx);
+    }
     OPENSSL_thread_stop();
     return NULL;
 }
@@ -148,6 +171,7 @@ static void usage(FILE *f)
             "                      [--tls-version 1.2|1.3] [--timeout SECONDS] [--out FILE]\n"
             "                      [--mode normal|replay-token|replay-body|drop-response|\n"
             "                      same-device] [--url2 URL] [--source-address ADDR]\n"
+            "                      [--rate R]\n"
             "\n"
             "Simulate N devices enrolling with devid-verifier at URL, P at a time. Each\n"
             "device gets its own software IDevID issued by the devid-factory CA in DIR\n"
@@ -178,6 +202,8 @@ static void usage(FILE *f)
             "  --url2 URL             a second verifier: the replays and re-sends go there,\n"
             "                         and every other same-device enrollment (default: URL)\n"
             "  --source-address ADDR  connect from this local address (e.g. 127.0.0.5)\n"
+            "  --rate R               start at most R enrollments a second (default: as\n"
+            "                         fast as --parallel allows)\n"
             "  -h, --help             this help\n"
             "\n"
             "Prints a key=value report on stdout. Exit 0 when every device enrolled (and,\n"
@@ -218,7 +244,8 @@ enum {
     O_OUT,
     O_MODE,
     O_URL2,
-    O_SOURCE
+    O_SOURCE,
+    O_RATE
 };
 
 /* The options, in the order --help lists them. */
@@ -237,6 +264,7 @@ static const struct option options[] = {
     {"mode", required_argument, NULL, O_MODE},
     {"url2", required_argument, NULL, O_URL2},
     {"source-address", required_argument, NULL, O_SOURCE},
+    {"rate", required_argument, NULL, O_RATE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -360,6 +388,10 @@ static int parse_args(struct sim *sim, const char **factory_dir, int argc, char 
                 }
                 sim->conn.source = source;
                 break;
+            case O_RATE:
+                if (parse_ulong(&sim->rate, "--rate", optarg, 1, MAX_RATE) != 0)
+                    return EX_USAGE;
+                break;
             case O_MODE:
                 if (set_mode(sim, optarg) != 0)
                     return EX_USAGE;
@@ -445,6 +477,7 @@ int main(int argc, char **argv)
     }
     curl_ready = true;
     start = sim_now_ms();
+    sim.start_ms = start;
     if (sim.mode == SIM_SAME_DEVICE)
         sim_race(&sim);
     else if (run_fleet(&sim) != 0)

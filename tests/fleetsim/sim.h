@@ -36,6 +36,10 @@ struct sim {
     unsigned long devices;
     unsigned long parallel;
     unsigned long retries;
+    /* --rate: enrollments started per second, 0 for no pacing; from
+     * |start_ms| (sim_now_ms when the run began). */
+    unsigned long rate;
+    double start_ms;
     enum sim_mode mode;
     struct factory *factory;
     struct stats *stats;

@@ -8,7 +8,10 @@
 # - PostgreSQL restarted mid-load: the refusals meanwhile are 503
 #   REASON_LEDGER, which the devices retry; the replicas reconnect without a
 #   restart, every device enrolls, and no certificate was handed out without
-#   its record.
+#   its record;
+# - kill -9 of a verifier on a SQLite ledger mid-load, whose workers share
+#   commits (group commit): every certificate a device received before the
+#   kill is in the ledger when it is opened again.
 set -uo pipefail
 TEST_NAME=scale_failover
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -105,4 +108,26 @@ check "every PGR device has exactly the certificate it received" \
     test "$(ledger_rows "SELECT count(*) FROM issuance WHERE device_serial LIKE 'PGR-%' AND revoked_at IS NULL")" -eq "$N"
 
 replicas_stop a b
+
+log "kill -9 of a verifier on a SQLite ledger while $N devices enroll"
+replica_start s --ledger "sqlite:$T/kill.db" --workers 2 || die "replica s did not start"
+# sqlite_serials: the certificate serials the SQLite ledger holds, sorted.
+sqlite_serials() {
+    /usr/bin/python3 -c 'import sqlite3, sys
+for (s,) in sqlite3.connect(sys.argv[1]).execute("SELECT cert_serial FROM issuance"):
+    print(s)' "$T/kill.db" | sort
+}
+background sqkill --url "$REPLICA_URL_s" --devices "$N" --parallel "$P" --serial-prefix SQK \
+    --out "$T/sqkill.serials"
+check "the load is running (100 received)" \
+    wait_for 120 sh -c "test \$(wc -l <'$T/sqkill.serials' 2>/dev/null || echo 0) -ge 100"
+kill -KILL "$REPLICA_PID_s"
+wait "$BG_PID"
+received=$(sed '/^$/d' "$T/sqkill.serials" | wc -l)
+check "it was mid-load: $received of $N certificates received when the verifier died" \
+    test "$received" -lt "$N"
+sqlite_serials >"$T/sqkill.ledger"
+tr 'A-F' 'a-f' <"$T/sqkill.serials" | sed '/^$/d' | sort -u >"$T/sqkill.sorted"
+check "every certificate a device received is in the SQLite ledger ($(comm -23 "$T/sqkill.sorted" \
+    "$T/sqkill.ledger" | wc -l) missing)" test -z "$(comm -23 "$T/sqkill.sorted" "$T/sqkill.ledger")"
 finish

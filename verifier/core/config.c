@@ -196,14 +196,14 @@ static const struct key keys[] = {
      F(max_connections),
      1,
      1000000,
-     {"max-connections", "N", "past it, requests get 503 + Retry-After (4096)"}},
+     {"max-connections", "N", "past it, requests get 503 + Retry-After (16384)"}},
     {"limits",
      "max_handshakes",
      K_INT,
      F(max_handshakes),
      1,
      100000,
-     {"max-handshakes", "N", "TLS handshakes in progress at once (256)"}},
+     {"max-handshakes", "N", "TLS handshakes past their ClientHello at once (256)"}},
     {"limits",
      "retry_after_seconds",
      K_INT,
@@ -240,12 +240,19 @@ static const struct key keys[] = {
      256,
      {"max-header-count", "N", "request headers (32)"}},
     {"timeouts",
+     "hello",
+     K_INT,
+     F(timeout_hello),
+     1,
+     600,
+     {"timeout-hello", "S", "accept to a complete ClientHello (5)"}},
+    {"timeouts",
      "handshake",
      K_INT,
      F(timeout_handshake),
      1,
      600,
-     {"timeout-handshake", "S", "TLS handshake deadline (10)"}},
+     {"timeout-handshake", "S", "TLS handshake deadline, from its ClientHello (10)"}},
     {"timeouts",
      "request",
      K_INT,
@@ -295,13 +302,14 @@ int verifier_config_init(struct verifier_config *c)
     c->validity_seconds = 365L * 86400;
     c->token_ttl_seconds = 120;
     c->workers = 0;
-    c->max_connections = 4096;
+    c->max_connections = 16384;
     c->max_handshakes = 256;
     c->retry_after_seconds = 2;
     c->max_body_challenge = 1024;
     c->max_body_enroll = 64 * 1024;
     c->max_headers_size = 8 * 1024;
     c->max_header_count = 32;
+    c->timeout_hello = 5;
     c->timeout_handshake = 10;
     c->timeout_request = 10;
     c->timeout_idle = 30;

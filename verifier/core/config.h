@@ -58,9 +58,12 @@ struct verifier_config {
     size_t max_body_enroll;
     size_t max_headers_size;
     int max_header_count;
-    /* [timeouts] In seconds: the TLS handshake; one request from its first
+    /* [timeouts] In seconds: from accept to a complete ClientHello (PROXY
+     * header included); the TLS handshake from its ClientHello; one request
+     * from its first
      * byte to its answer; an idle keep-alive connection; on SIGTERM, how long
      * requests in flight may take to finish. */
+    int timeout_hello;
     int timeout_handshake;
     int timeout_request;
     int timeout_idle;

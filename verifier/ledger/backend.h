@@ -49,6 +49,9 @@ struct ledger_driver {
      * replicas) migrate one after the other; NULL when begin already
      * excludes other writers. */
     const char *migration_lock;
+    /* Set when the database has one writer at a time: the handles of a
+     * process then share their commits (group.h). */
+    int group_commit;
     void (*free)(struct ledger *l);
     /* begin starts a transaction; |write|: one that will write (SQLite
      * takes the write lock at once). Returns 0 or DEVID_ERR_LEDGER. */
@@ -72,8 +75,13 @@ struct ledger_driver {
                 int64_t *changes);
 };
 
+struct ledger_group;
+
 struct ledger {
     const struct ledger_driver *driver;
+    /* The group this handle commits with (group.h), or NULL; set by
+     * ledger.c. */
+    struct ledger_group *group;
     /* This replica's name, filled by ledger.c after the backend opened. */
     char replica_id[LEDGER_NAME_LEN];
     /* How messages name this ledger: a path, or a server and database

@@ -15,6 +15,7 @@
 #include "common/hex.h"
 #include "common/io/log.h"
 #include "verifier/ledger/backend.h"
+#include "verifier/ledger/group.h"
 #include "verifier/ledger/sql.h"
 
 static const struct {
@@ -145,6 +146,32 @@ static int open_backend(struct ledger **out, const char *uri, int create)
     return ledger_sqlite_open(out, path, create);
 }
 
+struct writer_args {
+    const char *uri;
+    const char *replica_id;
+};
+
+static int open_writer(struct ledger **out, void *arg)
+{
+    const struct writer_args *a = arg;
+    int r;
+
+    if ((r = open_backend(out, a->uri, 0)) == 0)
+        snprintf((*out)->replica_id, sizeof((*out)->replica_id), "%s", a->replica_id);
+    return r;
+}
+
+/* join_group puts |l|, opened on |uri|, in the group of the handles that
+ * write to the same database as the same replica. */
+static int join_group(struct ledger *l, const char *uri)
+{
+    char key[sizeof(l->name) + LEDGER_NAME_LEN + 1];
+    struct writer_args a = {uri, l->replica_id};
+
+    snprintf(key, sizeof(key), "%s\n%s", l->name, l->replica_id);
+    return ledger_group_join(&l->group, key, open_writer, &a);
+}
+
 static int open_uri(struct ledger **out, const char *uri, const char *replica_id, int create)
 {
     struct ledger *l = NULL;
@@ -169,6 +196,8 @@ static int open_uri(struct ledger **out, const char *uri, const char *replica_id
         snprintf(l->replica_id, sizeof(l->replica_id), "%s", replica_id);
     else if ((r = default_replica_id(l->replica_id, sizeof(l->replica_id))) != 0)
         goto out;
+    if (l->driver->group_commit && (r = join_group(l, uri)) != 0)
+        goto out;
     *out = l;
     l = NULL;
     r = 0;
@@ -191,6 +220,7 @@ void ledger_free(struct ledger *l)
 {
     if (l == NULL)
         return;
+    ledger_group_leave(l->group);
     l->driver->free(l);
 }
 
@@ -337,7 +367,7 @@ int ledger_record(struct ledger *l, enum ledger_recorded *result, struct ledger_
                 rec->cert_serial);
         return r;
     }
-    if ((r = sql_transaction(l, 1, record_txn, &a)) == 0 || r == 1)
+    if ((r = sql_transaction_grouped(l, record_txn, &a)) == 0 || r == 1)
         return 0;
     ledger_issuance_cleanup(found);
     *result = LEDGER_RECORDED;

@@ -145,7 +145,11 @@ enum ledger_recorded {
  * unrevoked certificates are revoked with reason superseded at
  * rec->issued_at and the new row's supersedes names the newest of them;
  * then the row is inserted and the transaction committed. The call returns
- * only after the commit reached stable storage. |*result| says what
+ * only after the commit reached stable storage. On SQLite, which has one
+ * writer, the calls that handles of one process (same database, same
+ * replica id) make at once share one commit and its fsync (group commit):
+ * each runs in its own savepoint, one after the other, so each sees what
+ * the ones before it recorded, and each returns after the shared commit. |*result| says what
  * happened; for anything but LEDGER_RECORDED nothing changed and |found|
  * holds the issuance that decided it (free with ledger_issuance_cleanup;
  * zeroed otherwise). rec->replica_id is ignored (the handle's is used) and

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/hex.h"
 #include "common/io/log.h"
+#include "verifier/ledger/group.h"
 
 /*
  * The schema, in order. Migration i (1-based) takes a database from version
@@ -327,6 +328,13 @@ int sql_transaction(struct ledger *l, int write, int (*body)(struct ledger *l, v
         return 0;
     l->driver->rollback(l);
     return r;
+}
+
+int sql_transaction_grouped(struct ledger *l, int (*body)(struct ledger *l, void *arg), void *arg)
+{
+    if (l->group != NULL)
+        return ledger_group_transaction(l->group, body, arg);
+    return sql_transaction(l, 1, body, arg);
 }
 
 /* The schema version recorded in the database (0 for a new one). */

@@ -84,6 +84,11 @@ int sql_each(struct ledger *l, enum sql_row_kind kind, size_t limit, ledger_list
 int sql_transaction(struct ledger *l, int write, int (*body)(struct ledger *l, void *arg),
                     void *arg);
 
+/* sql_transaction_grouped is sql_transaction for a write transaction that
+ * may share its commit with other handles' (group.h) when the handle is in
+ * a group; the same returns. */
+int sql_transaction_grouped(struct ledger *l, int (*body)(struct ledger *l, void *arg), void *arg);
+
 /*
  * sql_migrate brings the schema to the version this program knows, in one
  * transaction. A database without a devid schema is given one when

@@ -19,10 +19,16 @@
 #define BUSY_TIMEOUT_MS 10000
 /* Most columns a statement returns. */
 #define MAX_COLUMNS 32
+/* Prepared statements a handle keeps for reuse. */
+#define STMT_CACHE 32
 
 struct sqlite_ledger {
     struct ledger base; /* first: the handle callers see */
     sqlite3 *db;
+    /* Statements prepared once and reused (parsing costs more than running
+     * most of the ledger's statements), replaced round robin. */
+    sqlite3_stmt *cache[STMT_CACHE];
+    size_t cache_next;
 };
 
 static struct sqlite_ledger *sq(struct ledger *l)
@@ -109,6 +115,27 @@ static void row(sqlite3_stmt *st, struct ledger_cell *cells, size_t n)
     }
 }
 
+/* prepare sets |*st| to a statement for |sql|, from the cache when it holds
+ * one (same text) and else newly prepared into it. */
+static int prepare(struct sqlite_ledger *sl, sqlite3_stmt **st, const char *sql)
+{
+    size_t i;
+
+    for (i = 0; i < STMT_CACHE && sl->cache[i] != NULL; i++) {
+        if (strcmp(sqlite3_sql(sl->cache[i]), sql) == 0) {
+            *st = sl->cache[i];
+            return SQLITE_OK;
+        }
+    }
+    if (sqlite3_prepare_v3(sl->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return SQLITE_ERROR;
+    i = sl->cache_next;
+    sl->cache_next = (sl->cache_next + 1) % STMT_CACHE;
+    sqlite3_finalize(sl->cache[i]);
+    sl->cache[i] = *st;
+    return SQLITE_OK;
+}
+
 static int sqlite_exec(struct ledger *l, const char *sql, const char *what,
                        const struct ledger_param *params, size_t n, ledger_row_fn fn, void *arg,
                        int64_t *changes)
@@ -120,7 +147,7 @@ static int sqlite_exec(struct ledger *l, const char *sql, const char *what,
     size_t i;
     int rc, r = 0;
 
-    if (sqlite3_prepare_v2(sl->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (prepare(sl, &st, sql) != SQLITE_OK)
         return fail(sl, what);
     for (i = 0; i < n; i++) {
         if (bind(st, i, &params[i]) != SQLITE_OK) {
@@ -146,7 +173,8 @@ static int sqlite_exec(struct ledger *l, const char *sql, const char *what,
     if (changes != NULL)
         *changes = sqlite3_changes(sl->db);
 out:
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return r;
 }
 
@@ -179,7 +207,10 @@ static int configure(struct sqlite_ledger *sl)
 static void sqlite_free(struct ledger *l)
 {
     struct sqlite_ledger *sl = sq(l);
+    size_t i;
 
+    for (i = 0; i < STMT_CACHE; i++)
+        sqlite3_finalize(sl->cache[i]);
     sqlite3_close(sl->db);
     free(sl);
 }
@@ -188,6 +219,7 @@ static const struct ledger_driver sqlite_driver = {
     .name = "sqlite",
     .dialect = LEDGER_DIALECT_SQLITE,
     .migration_lock = NULL, /* BEGIN IMMEDIATE excludes other writers */
+    .group_commit = 1,
     .free = sqlite_free,
     .begin = sqlite_begin,
     .commit = sqlite_commit,

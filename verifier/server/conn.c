@@ -61,7 +61,7 @@ static void set_phase(struct conn *c, enum conn_phase phase)
     c->phase = phase;
     switch (phase) {
         case CONN_HANDSHAKE:
-            arm(c, cfg->timeout_handshake);
+            arm(c, c->hello ? cfg->timeout_handshake : cfg->timeout_hello);
             break;
         case CONN_IDLE:
             /* While draining, answers carry "Connection: close"; only a
@@ -82,9 +82,10 @@ static void on_deadline(evutil_socket_t fd, short events, void *arg)
     struct conn *c = arg;
 
     atomic_fetch_add_explicit(&c->w->metrics.deadline_closes, 1, memory_order_relaxed);
-    log_debug("closing connection: %s deadline passed", c->phase == CONN_HANDSHAKE ? "handshake"
-                                                        : c->phase == CONN_BUSY    ? "request"
-                                                                                   : "idle");
+    log_debug("closing connection: %s deadline passed",
+              c->phase == CONN_HANDSHAKE ? (c->hello ? "handshake" : "ClientHello")
+              : c->phase == CONN_BUSY    ? "request"
+                                         : "idle");
     close_now(c);
 }
 
@@ -113,7 +114,7 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
 
     if (c == NULL)
         return;
-    if (c->phase == CONN_HANDSHAKE)
+    if (c->phase == CONN_HANDSHAKE && c->hello)
         atomic_fetch_sub(&c->w->s->handshakes, 1);
     if (c->phase == CONN_BUSY)
         atomic_fetch_sub(&c->w->s->requests, 1);
@@ -152,21 +153,32 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
     c = SSL_get_ex_data(ssl, conn_ex_index);
     if (c == NULL || c->phase != CONN_HANDSHAKE)
         return;
-    atomic_fetch_sub(&c->w->s->handshakes, 1);
+    if (c->hello)
+        atomic_fetch_sub(&c->w->s->handshakes, 1);
     set_phase(c, CONN_IDLE);
 }
 
+/*
+ * A handshake counts against max_handshakes from its ClientHello: a
+ * connection that sends nothing costs a socket until the ClientHello
+ * deadline, but no handshake slot, so silent connections cannot lock
+ * devices out. The handshake then has its own deadline.
+ */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     struct server *s = arg;
     struct conn *c = SSL_get_ex_data(ssl, conn_ex_index);
 
-    if (atomic_load(&s->handshakes) > s->cfg->max_handshakes) {
-        if (c != NULL)
-            atomic_fetch_add_explicit(&c->w->metrics.handshake_rejections, 1, memory_order_relaxed);
+    if (c == NULL || c->hello)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (atomic_fetch_add(&s->handshakes, 1) >= s->cfg->max_handshakes) {
+        atomic_fetch_sub(&s->handshakes, 1);
+        atomic_fetch_add_explicit(&c->w->metrics.handshake_rejections, 1, memory_order_relaxed);
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
+    c->hello = 1;
+    set_phase(c, CONN_HANDSHAKE);
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -186,6 +198,8 @@ int conn_ssl_ctx_init(struct server *s)
     if ((s->ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL)
         return DEVID_ERR_ALLOC;
     SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* An idle connection keeps no TLS read or write buffer. */
+    SSL_CTX_set_mode(s->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_set_min_proto_version(s->ssl_ctx, cfg->tls_min) != 1 ||
         SSL_CTX_set_max_proto_version(s->ssl_ctx, cfg->tls_max) != 1) {
         log_err("unsupported TLS version range");
@@ -232,9 +246,8 @@ struct bufferevent *conn_accept(struct event_base *base, void *arg)
     atomic_fetch_add_explicit(&w->metrics.connections_total, 1, memory_order_relaxed);
     if (atomic_fetch_add(&s->conns_open, 1) >= s->cfg->max_connections)
         c->over_limit = 1;
-    atomic_fetch_add(&s->handshakes, 1);
     c->phase = CONN_HANDSHAKE;
-    arm(c, s->cfg->timeout_handshake);
+    arm(c, s->cfg->timeout_hello);
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     evbuffer_add_cb(bufferevent_get_input(c->bev), on_input, c);
     evbuffer_add_cb(bufferevent_get_output(c->bev), on_output, c);

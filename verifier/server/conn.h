@@ -33,6 +33,10 @@ struct conn {
      * a load balancer forwarded in a PROXY protocol header (proxyio.h). */
     char peer[PROXY_ADDR_LEN];
     int proxy_attached;
+    /* Its ClientHello arrived: it holds a handshake slot (max_handshakes)
+     * until the handshake ends, under the handshake deadline; before, the
+     * ClientHello deadline. */
+    int hello;
     LIST_ENTRY(conn) link;
 };
 

@@ -21,7 +21,8 @@ static void test_defaults(void **state)
     assert_string_equal(c.listen, "0.0.0.0:8443");
     assert_string_equal(c.metrics_listen, "127.0.0.1:9443");
     assert_int_equal(c.tls_min, TLS1_2_VERSION);
-    assert_int_equal(c.max_connections, 4096);
+    assert_int_equal(c.max_connections, 16384);
+    assert_int_equal(c.timeout_hello, 5);
     assert_int_equal(c.timeout_request, 10);
     assert_string_equal(c.roots, "/etc/devid/roots");
     assert_null(c.proxy_from);
