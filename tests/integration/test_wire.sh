@@ -214,5 +214,25 @@ check "chain.pem is empty: the lab operational CA is self-signed" \
 check "every refused head ($REFUSED_N and the pipelined one) was logged as a request event" \
     test "$(grep -c 'request result=refused status=' "$VERIFIER_LOG")" -eq $((REFUSED_N + 1))
 
+# ---------------------------------------------------------------------------
+log "a reload reaches a connection that passed the challenge before it"
+# Acme's root is replaced by another manufacturer's between the challenge and
+# the enroll on one connection: whatever the verifier keeps about the
+# connection, the enroll is judged with the roots it has now. The evidence is
+# a placeholder, so without the reload the next check refuses it instead.
+a=$(wire other-connection --same --intermediates "$T/acme/intermediate.pem")
+check "without a reload: the chain passes (REASON_CHALLENGE_SIGNATURE next)" \
+    answer_has "$a" challenge=200 status=403 reason=REASON_CHALLENGE_SIGNATURE
+"$FACTORY" ca --dir "$T/globex" --name "Globex Devices" >/dev/null || die "factory ca globex"
+reloads() { grep -c "reload done" "$VERIFIER_LOG"; }
+n=$(reloads)
+a=$(wire other-connection --same --intermediates "$T/acme/intermediate.pem" --between \
+    "cp '$T/globex/root.pem' '$T/roots/globex.pem' && rm '$T/roots/acme.pem' &&
+     kill -HUP $VERIFIER_PID && timeout 30 sh -c 'until [ \$(grep -c \"reload done\" \"$VERIFIER_LOG\") -gt $n ]; do sleep 0.1; done'")
+check "Acme removed by SIGHUP after the challenge: the enroll on that connection is 403 REASON_CHAIN_UNTRUSTED" \
+    answer_has "$a" challenge=200 status=403 reason=REASON_CHAIN_UNTRUSTED
+check "the reload happened in between ($(reloads) reloads)" test "$(reloads)" -eq $((n + 1))
+check "and the ledger did not change" test "$(rows)" -eq $((rows_before + 1))
+
 verifier_stop_checked
 finish

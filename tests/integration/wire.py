@@ -12,10 +12,11 @@ connection after the answer), so the test can check it:
   pipeline TEXT TEXT  send both requests in one write, read two answers
   challenge [--intermediates PEM] [--agent-version S]
                       POST /v1/challenge
-  other-connection [--same] [--intermediates PEM]
+  other-connection [--same] [--between CMD] [--intermediates PEM]
                       challenge on one connection, then POST /v1/enroll with
                       its token and placeholder evidence on another one (on
-                      the same one with --same)
+                      the same one with --same); with --between, the shell
+                      command CMD runs in between and must exit 0
   journal SOCKET OUT  act as journald: write each native-protocol entry
                       received on the datagram socket SOCKET to OUT as JSON
                       lines, until killed
@@ -209,6 +210,9 @@ def cmd_other_connection(pb, args):
         return
     resp = pb.ChallengeResponse.FromString(ans[2])
     c2 = c1 if args.same else Conn(args)
+    if args.between and subprocess.run(args.between, shell=True).returncode != 0:
+        show({"challenge": 200, "between": "failed"})
+        return
     # Placeholder evidence: the connection check comes before any check of it.
     req = pb.EnrollRequest(token=resp.token, csr=b"\x30\x00", challenge_signature=b"\x00\x18",
                            evidence=pb.TpmEvidence(signer=pb.SIGNER_KIND_IDEVID))
@@ -275,6 +279,7 @@ def main():
         p.add_argument("--agent-version", default="wire.py/1")
         if name == "other-connection":
             p.add_argument("--same", action="store_true")
+            p.add_argument("--between")
     p = sub.add_parser("journal")
     p.add_argument("socket")
     p.add_argument("out")
