@@ -118,6 +118,9 @@ T=$1 PY=$2 WIRE=$3 port=$4
 shift 4
 base=/run/systemd
 [[ -d $base ]] || base=/run
+# Nothing mounted here may reach the parent namespace. Where / is not a
+# mount point (a chroot), unshare cannot make it private, so /run is.
+mount --make-rprivate / 2>/dev/null || mount --make-rprivate /run || exit 97
 mount -t tmpfs tmpfs "$base" || exit 97
 mkdir -p /run/systemd/journal || exit 97
 "$PY" "$WIRE" journal /run/systemd/journal/socket "$T/journal.jsonl" 2>"$T/journal.err" &
@@ -133,7 +136,7 @@ export JOURNAL_STREAM
 exec "$@" --listen "127.0.0.1:$port" --metrics-listen ""
 EOF
 port=$(devid_free_port) || die "no free port"
-unshare -m --propagation private bash "$T/ns.sh" "$T" "$PY" "$here/wire.py" "$port" \
+unshare -m --propagation unchanged bash "$T/ns.sh" "$T" "$PY" "$here/wire.py" "$port" \
     "$VERIFIER" serve "${VARGS[@]}" --ledger "sqlite:$T/ledger-j.db" --deny-model "$FAKE_CN" &
 VERIFIER_PID=$!
 DEVID_PIDS+=("$VERIFIER_PID")

@@ -22,9 +22,25 @@ pg_run() {
     fi
 }
 
+# pg_reach: as root, make sure the postgres user can reach the server's
+# programs. A root directory that only root may search (a chroot made in a
+# mktemp directory is mode 0700) stops every other user at the first lookup;
+# it gets o+x, and the log says so.
+pg_reach() {
+    [[ $(id -u) -eq 0 ]] || return 0
+    runuser -u postgres -- test -x "$PG_BIN/initdb" && return 0
+    if [[ $(stat -c '%A' /) != *x ]]; then
+        log "the root directory is mode $(stat -c '%a' /): no user but root can reach a file; giving it o+x"
+        chmod o+x / || return 1
+    fi
+    runuser -u postgres -- test -x "$PG_BIN/initdb" ||
+        die "the postgres user cannot run $PG_BIN/initdb"
+}
+
 pg_start() {
     local port attempt
     [[ -x $PG_BIN/initdb ]] || die "no PostgreSQL server (deploy/install-deps.sh --tests installs postgresql)"
+    pg_reach || die "cannot give the root directory o+x"
     PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/devid-pg-$TEST_NAME.XXXXXX") || die "mktemp failed"
     DEVID_CLEANUP_CMDS+=("pg_stop immediate; rm -rf -- '$PG_DIR'")
     [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$PG_DIR"
