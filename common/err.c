@@ -61,6 +61,7 @@ static const struct err_info errs[] = {
             403, false},
     [37] = {"TLS 1.2 without Extended Master Secret", DEVID__V1__REASON__REASON_TLS_NO_EMS, 403,
             false},
+    [38] = {"revocation status unknown", DEVID__V1__REASON__REASON_REVOCATION_UNKNOWN, 503, true},
 };
 
 _Static_assert(sizeof(errs) / sizeof(errs[0]) == -DEVID_ERR__LAST, "error table incomplete");

@@ -49,7 +49,8 @@ enum {
     DEVID_ERR_NOT_FOUND = -35,
     DEVID_ERR_TOKEN_WRONG_CONNECTION = -36,
     DEVID_ERR_TLS_NO_EMS = -37,
-    DEVID_ERR__LAST = -38,
+    DEVID_ERR_REVOCATION_UNKNOWN = -38,
+    DEVID_ERR__LAST = -39,
 };
 
 /* devid_openssl_reason copies the reason of OpenSSL's most recent error

@@ -66,6 +66,7 @@ static int one(struct ledger *l, const struct bench *b, int id, unsigned long n)
     memset(rec.request_sha256, 0x33, 32);
     memcpy(rec.nonce, rec.cert_serial, 26);
     rec.signer_kind = 1;
+    snprintf(rec.assurance, sizeof(rec.assurance), "none");
     rec.issued_at = now;
     rec.not_after = now + 86400;
     if (!b->record_only) {

@@ -326,7 +326,14 @@ openssl ca -batch -gencrl -config "$W/acme-root/ca.cnf" -crlexts crl_ext \
     -crl_lastupdate 20241201000000Z -crl_nextupdate 20250601000000Z \
     -out "$OUT/acme-root.crl" >/dev/null 2>&1 || die "gencrl failed"
 for n in revoked-hard revoked-soft-stale; do cp "$OUT/revoked.pem" "$OUT/$n.pem"; done
-for n in crl-checked crl-stale-hard crl-stale-soft crl-missing-hard crl-missing-soft; do
+# a CRL that names the IDevID CA as its issuer but is signed by another key
+mkcert fake-acme-ca ec:P-256 "/O=Acme Devices/CN=Acme IDevID CA" self $T_PAST $T_ROOT_END \
+    "$EXT_ROOT"
+openssl ca -batch -gencrl -config "$W/fake-acme-ca/ca.cnf" -crlexts crl_ext \
+    -crl_lastupdate 20241201000000Z -crl_nextupdate 20250601000000Z \
+    -out "$OUT/acme-ca-forged.crl" >/dev/null 2>&1 || die "gencrl failed"
+for n in crl-checked crl-stale-hard crl-stale-soft crl-missing-hard crl-missing-soft \
+    crl-wrong-signer-hard; do
     cp "$OUT/not-revoked.pem" "$OUT/$n.pem"
 done
 
@@ -341,6 +348,32 @@ for i in 1 2 3 4 5 6 7 8 9; do
 done
 leaf too-deep ec:P-256 SN-DEEP deep9
 bundle too-deep "$W/too-deep/cert.pem"
+# max_depth counts certificates from the leaf to the anchor, both counted:
+# the default 5 takes three intermediates, not four; max_depth = 8 (the
+# ceiling) takes six, not seven.
+leaf depth-at-limit ec:P-256 SN-DEPTH5 deep3
+bundle depth-at-limit "$W/depth-at-limit/cert.pem"
+leaf depth-past-limit ec:P-256 SN-DEPTH6 deep4
+bundle depth-past-limit "$W/depth-past-limit/cert.pem"
+leaf depth8-at-limit ec:P-256 SN-DEPTH8 deep6
+bundle depth8-at-limit "$W/depth8-at-limit/cert.pem"
+leaf depth8-past-limit ec:P-256 SN-DEPTH9 deep7
+bundle depth8-past-limit "$W/depth8-past-limit/cert.pem"
+cp "$OUT/depth-at-limit.pem" "$OUT/depth-lowered.pem"
+
+# end entities only: an IDevID or IAK that is a CA, or may sign certificates
+mkcert leaf-ca-flag ec:P-256 "/O=Test/CN=Widget 3000/serialNumber=SN-CAFLAG" acme-ca \
+    $T_LEAF $T_END "$(leaf_ext SN-CAFLAG | sed 's/CA:FALSE/CA:TRUE/')"
+bundle leaf-ca-flag "$W/leaf-ca-flag/cert.pem" "$W/acme-ca/cert.pem"
+mkcert leaf-keycertsign ec:P-256 "/O=Test/CN=Widget 3000/serialNumber=SN-KCS" acme-ca \
+    $T_LEAF $T_END "$(leaf_ext SN-KCS | sed 's/digitalSignature$/digitalSignature, keyCertSign/')"
+bundle leaf-keycertsign "$W/leaf-keycertsign/cert.pem" "$W/acme-ca/cert.pem"
+mkcert leaf-crlsign ec:P-256 "/O=Test/CN=Widget 3000/serialNumber=SN-CRLS" acme-ca \
+    $T_LEAF $T_END "$(leaf_ext SN-CRLS | sed 's/digitalSignature$/digitalSignature, cRLSign/')"
+bundle leaf-crlsign "$W/leaf-crlsign/cert.pem" "$W/acme-ca/cert.pem"
+mkcert iak-ca-flag ec:P-256 "/O=Test/CN=Widget 3000 IAK/serialNumber=SN-IAKCA" acme-ca \
+    $T_LEAF $T_END "$(leaf_ext SN-IAKCA | sed 's/CA:FALSE/CA:TRUE/')"
+bundle iak-ca-flag "$W/iak-ca-flag/cert.pem" "$W/acme-ca/cert.pem"
 
 # ---------------------------------------------------------------------------
 # configuration files
@@ -355,6 +388,10 @@ mfr sha1.conf 'allow_sha1 = yes'
 mfr rsa1024.conf 'min_rsa_bits = 1024'
 mfr acme-inter.conf 'intermediates = acme-ca.pem'
 mfr deep.conf 'intermediates = deep-intermediates.pem'
+mfr deep8.conf 'intermediates = deep-intermediates.pem
+max_depth = 8'
+mfr deep4.conf 'intermediates = deep-intermediates.pem
+max_depth = 4'
 mfr crl-hard.conf 'crl = acme-ca-current.crl
 revocation = hard'
 mfr crl-soft-stale.conf 'crl = acme-ca-stale.crl
@@ -364,6 +401,8 @@ revocation = hard'
 mfr crl-hard-missing.conf 'crl = acme-root.crl
 revocation = hard'
 mfr crl-soft-missing.conf 'crl = acme-root.crl'
+mfr crl-hard-forged.conf 'crl = acme-ca-forged.crl
+revocation = hard'
 cat >"$OUT/policy.conf" <<EOF
 # The corpus policy: Acme only (Beta Systems is trusted but not listed).
 [policy]
@@ -377,5 +416,22 @@ require_iak = no
 serial = SN-STOLEN
 fingerprint = $fp
 EOF
+# The minimum assurance, per manufacturer and per model.
+cat >"$OUT/assurance.conf" <<EOF
+[policy]
+allow_manufacturer = Acme Devices
+allow_manufacturer = Beta Systems
+
+[assurance "Acme Devices"]
+minimum = iak
+
+[assurance "Acme Devices" "Widget Legacy"]
+minimum = none
+EOF
+mkcert legacy-model ec:P-256 "/O=Test/CN=Widget Legacy/serialNumber=SN-LEGACY" acme-ca \
+    $T_LEAF $T_END "$(leaf_ext SN-LEGACY)"
+bundle legacy-model "$W/legacy-model/cert.pem" "$W/acme-ca/cert.pem"
+cp "$OUT/good-p256.pem" "$OUT/assurance-mfr.pem"
+cp "$OUT/beta-rsa2048.pem" "$OUT/assurance-default.pem"
 rm -rf "$W"
 echo "gen.sh: corpus in $OUT"

@@ -1,7 +1,7 @@
 /* The config file parsers: the input is parsed as a policy file
  * (policy_parse) and as a manufacturers file (mfrconf_parse); a policy that
- * parses is applied to a fixed identity with every signer and re-enrollment
- * combination. No fixture needed. */
+ * parses is applied to a fixed identity with each assurance level and the
+ * re-enrollment rule. No fixture needed. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(id.fingerprint, 'a', 64);
     if (policy_parse(&p, (const char *)data, size, "fuzz.conf", why, sizeof(why)) == 0) {
         policy_check(p, &id, why, sizeof(why));
-        policy_check_signer(p, false, why, sizeof(why));
-        policy_check_signer(p, true, why, sizeof(why));
+        policy_check_assurance(p, &id, ASSURANCE_NONE, why, sizeof(why));
+        policy_check_assurance(p, &id, ASSURANCE_IAK, why, sizeof(why));
+        policy_minimum(p, &id, why, sizeof(why));
         policy_check_reenroll(p, &id, true, why, sizeof(why));
         policy_get0_manufacturer(p, 0);
         policy_free(p);

@@ -27,6 +27,16 @@ and body out; status line, headers and a Content-Length body back.
   csr-mismatch      the CSR is made by a software key, not the certified key
   no-ems            TLS 1.2 without the Extended Master Secret (an OpenSSL
                     configuration with Options = -ExtendedMasterSecret)
+  forged-attest     no key in the TPM at all: a software P-256 key, a
+                    TPMT_PUBLIC for it that claims fixedTPM, and a
+                    TPMS_ATTEST made here in software, its digest signed by
+                    the IDevID with TPM2_Sign (an unrestricted key signs any
+                    digest): the attack assurance level none cannot tell
+                    apart, and the verifier can only refuse under a minimum
+                    of iak
+--resend FILE sends FILE (an enroll_request.bin this client wrote) as the
+body of POST /v1/enroll on a new connection, byte for byte, and nothing
+else: the retry after a lost answer.
 --no-handshake-chain sends the intermediates only in the messages, not in the
 TLS handshake.
 
@@ -395,10 +405,11 @@ class Tpm:
     def evict(self, handle):
         self.tool("tpm2_evictcontrol", "-C", "o", "-c", handle)
 
-    def sign_digest(self, handle, key_type, digest):
+    def sign_digest(self, handle, key_type, digest, name="challenge"):
         """TPM2_Sign(handle, digest, SHA-256 scheme, NULL ticket): a
         marshalled TPMT_SIGNATURE (tpm2_sign's default tss format)."""
-        d, sig = self.path("T.bin"), self.path("challenge_signature.tss")
+        d = self.path("T.bin" if name == "challenge" else f"{name}.digest")
+        sig = self.path(f"{name}_signature.tss")
         write_file(d, digest)
         scheme = "ecdsa" if key_type == TPM_ALG_ECC else "rsassa"
         self.tool("tpm2_sign", "-c", handle, "-g", "sha256", "-s", scheme,
@@ -447,6 +458,74 @@ class Tpm:
         if magic != TPM_GENERATED_VALUE or st != TPM_ST_ATTEST_CERTIFY:
             raise ClientError("TPM2_Certify: not a TPM-generated certify structure")
         return certify_info, signature
+
+
+def forged_key(work, env):
+    """A software P-256 key (its PEM path) and a TPMT_PUBLIC for it as the
+    TPM would write one for a key made with LDEVID_ATTRS: the verifier cannot
+    tell it from a TPM key's public area."""
+    key = os.path.join(work, "forged.key")
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-out", key], env, what="openssl genpkey")
+    spki = run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"], env,
+               what="openssl pkey")
+    point = spki[-65:]
+    if point[0] != 4:
+        raise ClientError("software key: no uncompressed point at the end of its SPKI")
+    x, y = point[1:33], point[33:65]
+    fixedtpm, fixedparent, sdo, uwa, sign = 0x2, 0x10, 0x20, 0x40, 0x40000
+    attrs = fixedtpm | fixedparent | sdo | uwa | sign
+    TPM_ALG_NULL, TPM_ECC_NIST_P256 = 0x0010, 0x0003
+    public = (struct.pack(">HHI", TPM_ALG_ECC, TPM_ALG_SHA256, attrs) +
+              struct.pack(">H", 0) +                                  # authPolicy
+              struct.pack(">HHHHH", TPM_ALG_NULL, TPM_ALG_ECDSA, TPM_ALG_SHA256,
+                          TPM_ECC_NIST_P256, TPM_ALG_NULL) +
+              struct.pack(">H", 32) + x + struct.pack(">H", 32) + y)
+    return key, public
+
+
+def forged_attest(T, name, signer_name):
+    """A TPMS_ATTEST of type CERTIFY made in software: magic, type,
+    qualifiedSigner, extraData = T, clockInfo, firmwareVersion, then the
+    certified Name twice (name, qualifiedName)."""
+    def b2(data):
+        return struct.pack(">H", len(data)) + data
+    clock = struct.pack(">QIIB", 123456789, 1, 0, 1)
+    return (struct.pack(">IH", TPM_GENERATED_VALUE, TPM_ST_ATTEST_CERTIFY) + b2(signer_name) +
+            b2(T) + clock + struct.pack(">Q", 0x2020_0320_0016_0000) + b2(name) + b2(name))
+
+
+def resend(args):
+    """POST --resend's bytes to /v1/enroll on a new connection."""
+    work = os.path.abspath(args.work)
+    os.makedirs(work, exist_ok=True)
+    env = dict(os.environ, TPM2TOOLS_TCTI=args.tcti, TPM2OPENSSL_TCTI=args.tcti)
+    result = {"resend": args.resend}
+    conn = None
+    with tempfile.TemporaryDirectory(prefix="devid-interop-") as tmp:
+        try:
+            pb = load_messages(args.proto, tmp)
+            body = read_file(args.resend)
+            conn = TlsConnection("resend", args.url, args, env, work)
+            ex = Exchange(pb, "enroll", *conn.request("POST", "/v1/enroll", body))
+            result["enroll"] = ex.summary(pb)
+            if ex.error is not None:
+                log(f"enroll refused: {result['enroll']}")
+                return 1
+            resp = pb.EnrollResponse.FromString(ex.body)
+            write_file(os.path.join(work, "cert.der"), resp.certificate)
+            write_file(os.path.join(work, "cert.pem"), der_to_pem(resp.certificate))
+            result["serial"] = resp.serial
+            return 0
+        except ClientError as e:
+            result["error"] = str(e)
+            log(f"error: {e}")
+            return 2
+        finally:
+            if conn is not None:
+                conn.close()
+            with open(os.path.join(work, "result.json"), "w") as f:
+                json.dump(result, f, indent=1, sort_keys=True)
 
 
 def strip_size(data, what):
@@ -571,15 +650,24 @@ def enroll(args):
                 conns.append(conn)
                 result["exporters_differ"] = conn.exporter != c1.exporter
 
-            # The new key (section 6), persistent at --key-handle.
-            attrs = LDEVID_ATTRS_NO_FIXEDTPM if args.fault == "no-fixedtpm" else LDEVID_ATTRS
-            ldevid_public = tpm.create_key(attrs, args.key_handle)
-            key_made = True
-            write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
-            run(["tpm2_readpublic", "-c", args.key_handle, "-f", "pem",
-                 "-o", os.path.join(work, "ldevid-pub.pem")], env, what="tpm2_readpublic")
+            forged = args.fault == "forged-attest"
+            if forged:
+                soft_key, ldevid_public = forged_key(work, env)
+                write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
+                run(["openssl", "pkey", "-in", soft_key, "-pubout",
+                     "-out", os.path.join(work, "ldevid-pub.pem")], env, what="openssl pkey")
+            else:
+                # The new key (section 6), persistent at --key-handle.
+                attrs = LDEVID_ATTRS_NO_FIXEDTPM if args.fault == "no-fixedtpm" else LDEVID_ATTRS
+                ldevid_public = tpm.create_key(attrs, args.key_handle)
+                key_made = True
+                write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
+                run(["tpm2_readpublic", "-c", args.key_handle, "-f", "pem",
+                     "-o", os.path.join(work, "ldevid-pub.pem")], env, what="tpm2_readpublic")
 
-            if args.fault == "csr-mismatch":
+            if forged:
+                csr = make_csr(args, env, work, soft_key, software=True)
+            elif args.fault == "csr-mismatch":
                 other = os.path.join(work, "other.key")
                 run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
                      "ec_paramgen_curve:P-256", "-out", other], env, what="openssl genpkey")
@@ -589,8 +677,15 @@ def enroll(args):
 
             T = transcript(ch.nonce, conn.exporter, csr)
             signature = tpm.sign_digest(args.idevid_handle, signer_type, T)
-            certify_info, certify_signature = tpm.certify(
-                args.key_handle, args.idevid_handle, signer_type, T)
+            if forged:
+                certify_info = forged_attest(T, tpm_name(ldevid_public), tpm_name(idevid_public))
+                write_file(os.path.join(work, "forged_attest.bin"), certify_info)
+                certify_signature = tpm.sign_digest(args.idevid_handle, signer_type,
+                                                    hashlib.sha256(certify_info).digest(),
+                                                    name="forged_attest")
+            else:
+                certify_info, certify_signature = tpm.certify(
+                    args.key_handle, args.idevid_handle, signer_type, T)
             # What the verifier will check (section 6), checked here first so
             # that a refusal cannot come from a mistake of this client.
             check_attest(certify_info, T, tpm_name(ldevid_public))
@@ -680,10 +775,13 @@ def main():
                     help="where the new key is kept (persistent)")
     ap.add_argument("--fault", default="none",
                     choices=["none", "wrong-connection", "no-fixedtpm", "csr-mismatch",
-                             "no-ems"])
+                             "no-ems", "forged-attest"])
+    ap.add_argument("--resend", metavar="FILE",
+                    help="send FILE as the body of POST /v1/enroll, nothing else")
     ap.add_argument("--no-handshake-chain", action="store_true",
                     help="send the intermediates only in the messages")
-    return enroll(ap.parse_args())
+    args = ap.parse_args()
+    return resend(args) if args.resend else enroll(args)
 
 
 if __name__ == "__main__":

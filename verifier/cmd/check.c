@@ -13,6 +13,7 @@
 #include "common/io/store.h"
 #include "common/nvcert.h"
 #include "verifier/cmd/cmd.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/identity.h"
@@ -105,6 +106,12 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
     printf("identity: model \"%s\", serial \"%s\"%s%s\n  fingerprint (SHA-256): %s\n", model,
            serial, id->hw_type[0] ? ", hwType " : "", cmd_text(t, sizeof(t), id->hw_type),
            id->fingerprint);
+    printf("assurance: minimum %s (%s)\n  %s\n", assurance_str(rep->minimum),
+           cmd_line(t, sizeof(t), rep->minimum_rule),
+           rep->minimum == ASSURANCE_NONE
+               ? "IDevID-signed evidence is accepted: it proves possession of the IDevID, not "
+                 "where the new key lives"
+               : "the device must certify its new key with its IAK");
     if (!rep->policy_ok) {
         printf("policy: denied\n");
         refused(r, rep->why);

@@ -56,6 +56,17 @@ static const char *signer_name(int kind)
     }
 }
 
+/* What assurance level |level| (as the ledger holds it) says of the key. */
+static const char *assurance_meaning(const char *level)
+{
+    if (strcmp(level, "iak") == 0)
+        return "certified by the device's restricted IAK: the key is in its TPM";
+    if (strcmp(level, "ek") == 0)
+        return "shown by credential activation with the endorsement key";
+    return "certified by the unrestricted IDevID: proves possession of the IDevID, not where "
+           "the key lives";
+}
+
 static void fmt_status(char *out, size_t len, const struct ledger_issuance *rec, int64_t now)
 {
     const char *reason = ledger_reason_name(rec->revocation_reason);
@@ -437,6 +448,7 @@ int cmd_show_main(int argc, char **argv)
     printf("issued at: %s\nreplica: %s\n", when, cmd_text(t, sizeof(t), rec.replica_id));
     printf("supersedes: %s\n", rec.supersedes[0] != '\0' ? rec.supersedes : "-");
     printf("attestation signer: %s\n", signer_name(rec.signer_kind));
+    printf("assurance: %s (%s)\n", rec.assurance, assurance_meaning(rec.assurance));
     hex_encode(hex, rec.idevid_sha256, 32);
     printf("idevid sha256: %s\n", hex);
     hex_encode(hex, rec.csr_sha256, 32);

@@ -40,6 +40,7 @@ void chain_mfr_settings_default(struct chain_mfr_settings *s)
     s->min_ec_bits = 256;
     s->allow_sha1 = 0;
     s->revocation = CHAIN_REVOCATION_NONE;
+    s->max_depth = CHAIN_DEFAULT_MAX_DEPTH;
 }
 
 struct chain_store *chain_store_new(void)
@@ -421,7 +422,7 @@ static int verify_ctx(X509_STORE_CTX **out, const struct chain_store *store, X50
     }
     param = X509_STORE_CTX_get0_param(ctx);
     X509_VERIFY_PARAM_set_time(param, now);
-    X509_VERIFY_PARAM_set_depth(param, CHAIN_MAX_DEPTH);
+    X509_VERIFY_PARAM_set_depth(param, CHAIN_MAX_DEPTH - 2);
     X509_VERIFY_PARAM_set_auth_level(param, 0);
     X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
     if (X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT) != 1 ||
@@ -469,6 +470,15 @@ int chain_verify(const struct chain_store *store, struct chain_verdict *verdict,
         chain_subject(subject, sizeof(subject), root);
         snprintf(why, why_len, "trust anchor %s belongs to no manufacturer", subject);
         r = DEVID_ERR_CHAIN_UNTRUSTED;
+        goto out;
+    }
+    if ((unsigned)n > m->set.max_depth || n > CHAIN_MAX_DEPTH) {
+        snprintf(subject, sizeof(subject), "%d certificates from the leaf to trust anchor ", n);
+        chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0, "chain too long: ", subject);
+        snprintf(why + strlen(why), why_len - strlen(why),
+                 "(both counted), more than max_depth %u of manufacturer \"%s\"", m->set.max_depth,
+                 m->name);
+        r = DEVID_ERR_CHAIN_INVALID;
         goto out;
     }
     if ((r = chain_rules_check_path(&m->set, m->name, path, why, why_len)) != 0 ||

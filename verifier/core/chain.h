@@ -6,8 +6,10 @@
  *   untrusted intermediates from the device (TLS chain, request, NV) first,
  *   then from config; the manufacturer is the one whose root the chain ends
  *   at;
- * - verification time = |now| (X509_VERIFY_PARAM_set_time), depth at most
- *   CHAIN_MAX_DEPTH, purpose "any" (the IDevID's keyUsage is checked below);
+ * - verification time = |now| (X509_VERIFY_PARAM_set_time), OpenSSL verify
+ *   depth CHAIN_MAX_DEPTH - 2 (OpenSSL counts intermediates only: that
+ *   allows CHAIN_MAX_DEPTH certificates from the leaf to the anchor), purpose
+ *   "any" (the IDevID's keyUsage is checked below);
  * - X509_V_FLAG_X509_STRICT, with a verify callback that tolerates only the
  *   RFC 5280 profile findings real manufacturers are known to ship and that
  *   do not weaken path validation: missing or critical AKI/SKI, a CA
@@ -19,9 +21,12 @@
  *   refusal names the rule and config can relax it;
  * - no CRL flags: revocation is checked by chain_verify itself against the
  *   manufacturer's CRLs after the path is built (see chain_revocation).
- * After X509_verify_cert: every CA below the anchor must carry
- * basicConstraints cA TRUE (no KU-only or Netscape legacy CAs); the leaf's
- * keyUsage, when present, must allow digitalSignature; a critical SAN on the
+ * After X509_verify_cert: the path, leaf to anchor inclusive, may hold at
+ * most the manufacturer's max_depth certificates; every CA below the anchor
+ * must carry basicConstraints cA TRUE (no KU-only or Netscape legacy CAs);
+ * the leaf (an IDevID or an IAK) must be an end entity: no basicConstraints
+ * cA TRUE and no keyUsage keyCertSign or cRLSign; the leaf's keyUsage, when
+ * present, must allow digitalSignature; a critical SAN on the
  * leaf may hold otherNames of type hardwareModuleName or permanentIdentifier
  * only; every certificate's key and every signature below the anchor must
  * meet the manufacturer's algorithm settings. Certificates are verified as
@@ -35,10 +40,16 @@
 
 #include <openssl/x509.h>
 
-/* The one chain-length limit: the most certificates between a leaf and its
- * trust anchor (OpenSSL's verify depth), so also the most intermediates a
- * device may send and the longest issuing chain above the CA certificate. */
+/* The ceiling of every chain-length limit: the most certificates of a path
+ * from the leaf to its trust anchor, both counted (so at most
+ * CHAIN_MAX_DEPTH - 2 intermediates between them). Also the most
+ * intermediates a device may send and the longest issuing chain above the CA
+ * certificate. A manufacturer's max_depth may only lower it. */
 #define CHAIN_MAX_DEPTH 8
+/* The default max_depth: leaf, one to three intermediates, anchor. */
+#define CHAIN_DEFAULT_MAX_DEPTH 5
+/* The smallest max_depth: a leaf issued by the anchor itself. */
+#define CHAIN_MIN_DEPTH 2
 /* Largest DER certificate accepted from a device. */
 #define CHAIN_MAX_CERT_DER 65536
 /* Most manufacturers, roots, config intermediates and CRLs one store holds. */
@@ -73,6 +84,10 @@ struct chain_mfr_settings {
      * no). MD5 and MD2 are never accepted. */
     int allow_sha1;
     enum chain_revocation_mode revocation;
+    /* Most certificates from the leaf to the trust anchor, both counted
+     * (CHAIN_MIN_DEPTH..CHAIN_MAX_DEPTH, default CHAIN_DEFAULT_MAX_DEPTH). A
+     * path of exactly max_depth certificates is accepted. */
+    unsigned max_depth;
 };
 
 /* chain_mfr_settings_default fills |s| with the defaults documented above
@@ -175,8 +190,9 @@ void chain_verdict_cleanup(struct chain_verdict *v);
  * |now|. On success fills |verdict| and returns 0. On failure writes a reason
  * naming the certificate (its subject), the check and the field to |why| and
  * returns DEVID_ERR_CHAIN_UNTRUSTED, DEVID_ERR_CHAIN_EXPIRED,
- * DEVID_ERR_CHAIN_REVOKED or DEVID_ERR_CHAIN_INVALID (which includes weak
- * algorithms and, in hard mode, missing or stale revocation data).
+ * DEVID_ERR_CHAIN_REVOKED, DEVID_ERR_REVOCATION_UNKNOWN (hard mode: missing
+ * or stale revocation data) or DEVID_ERR_CHAIN_INVALID (which includes weak
+ * algorithms, a leaf that is a CA and a path longer than max_depth).
  */
 int chain_verify(const struct chain_store *store, struct chain_verdict *verdict, X509 *leaf,
                  STACK_OF(X509) *device_chain, time_t now, char *why, size_t why_len);

@@ -105,7 +105,7 @@ static int check_link(struct chain_verdict *v, const char *mfr, int hard, STACK_
         snprintf(detail, sizeof(detail),
                  "no CRL signed by issuer %s among manufacturer \"%s\"'s CRLs", isub, mfr);
         if (hard)
-            return chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, x, depth,
+            return chain_refuse(DEVID_ERR_REVOCATION_UNKNOWN, why, why_len, x, depth,
                                 "revocation status unknown (revocation = hard): ", detail);
         v->revocation = CHAIN_REV_SOFT_MISSING;
         snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", detail);
@@ -118,7 +118,7 @@ static int check_link(struct chain_verdict *v, const char *mfr, int hard, STACK_
     snprintf(detail, sizeof(detail), "CRL of issuer %s (%s) is %s", isub, times,
              stale ? "stale at the verification time" : "current");
     if (stale && hard)
-        return chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, x, depth,
+        return chain_refuse(DEVID_ERR_REVOCATION_UNKNOWN, why, why_len, x, depth,
                             "revocation status unknown (revocation = hard): ", detail);
     if (depth == 0) {
         v->revocation = stale ? CHAIN_REV_SOFT_STALE : CHAIN_REV_CHECKED;

@@ -18,9 +18,10 @@
  * an issuingDistributionPoint that covers it), at |now|, for manufacturer
  * |mfr| in |mode|: a listed serial is refused; a missing or stale CRL for
  * the leaf refuses in hard mode and is recorded in soft mode. Sets
- * v->revocation and v->revocation_detail. Returns 0, or
- * DEVID_ERR_CHAIN_REVOKED / DEVID_ERR_CHAIN_INVALID with the reason in
- * |why|.
+ * v->revocation and v->revocation_detail. Returns 0, or with the reason in
+ * |why| DEVID_ERR_CHAIN_REVOKED (a listed serial) or
+ * DEVID_ERR_REVOCATION_UNKNOWN (hard mode: no CRL from the leaf's issuer,
+ * or a stale CRL).
  */
 int chain_crl_check(struct chain_verdict *v, const char *mfr, enum chain_revocation_mode mode,
                     STACK_OF(X509_CRL) *crls, STACK_OF(X509) *path, time_t now, char *why,

@@ -111,6 +111,21 @@ static int check_leaf(X509 *leaf, char *why, size_t why_len)
     char oid[80];
     int idx, i, r = DEVID_ERR_INTERNAL;
 
+    if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
+        r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,
+                         "basicConstraints cA is TRUE: an IDevID or IAK must be an end-entity "
+                         "certificate, not a CA",
+                         NULL);
+        goto out;
+    }
+    if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
+        (X509_get_key_usage(leaf) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
+        r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0, "keyUsage allows ",
+                         (X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN)
+                             ? "keyCertSign: an IDevID or IAK must be an end-entity certificate"
+                             : "cRLSign: an IDevID or IAK must be an end-entity certificate");
+        goto out;
+    }
     if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
         (X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE) == 0) {
         r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,

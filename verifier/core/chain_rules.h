@@ -16,9 +16,10 @@
  * chain_rules_check_path checks |path| (leaf first, anchor last) for
  * manufacturer |mfr| with settings |set|: each key (RSA and EC sizes, no
  * explicit EC parameters, RSA, EC or EdDSA only), each signature below the
- * anchor (no MD2/4/5, SHA-1 only when allowed), the leaf's keyUsage (must
- * allow digitalSignature when present) and a critical SAN (hardwareModuleName
- * and permanentIdentifier otherNames only). Returns 0, or
+ * anchor (no MD2/4/5, SHA-1 only when allowed), that the leaf is an end
+ * entity (no basicConstraints cA TRUE, no keyUsage keyCertSign or cRLSign),
+ * the leaf's keyUsage (must allow digitalSignature when present) and a critical SAN
+ * (hardwareModuleName and permanentIdentifier otherNames only). Returns 0, or
  * DEVID_ERR_CHAIN_INVALID with chain_refuse's message in |why|.
  */
 int chain_rules_check_path(const struct chain_mfr_settings *set, const char *mfr,

@@ -9,9 +9,10 @@
 
 #include "common/conf.h"
 #include "common/err.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/proxy.h"
 
-enum kind { K_STR, K_NETS, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS };
+enum kind { K_STR, K_NETS, K_INT, K_LONG, K_SIZE, K_DAYS, K_TLS, K_OID };
 
 /* One setting: its INI section and key, where it lives in struct
  * verifier_config, the range of a number, and its command-line option. */
@@ -183,6 +184,15 @@ static const struct key keys[] = {
      1,
      36500,
      {"validity-days", "N", "operational certificate lifetime (default 365)"}},
+    {"ca",
+     "assurance_policy_arc",
+     K_OID,
+     F(assurance_arc),
+     0,
+     0,
+     {"assurance-policy-arc", "OID",
+      "certificatePolicies arc of the assurance level:\n"
+      "ARC.1 none, ARC.2 ek, ARC.3 iak (default\n" ASSURANCE_DEFAULT_ARC ")"}},
     {"token",
      "ttl_seconds",
      K_LONG,
@@ -319,7 +329,8 @@ int verifier_config_init(struct verifier_config *c)
     if (set_str(&c->listen, "0.0.0.0:8443") != 0 ||
         set_str(&c->metrics_listen, "127.0.0.1:9443") != 0 ||
         set_str(&c->roots, "/etc/devid/roots") != 0 ||
-        set_str(&c->ledger, VERIFIER_CONFIG_DEFAULT_LEDGER) != 0)
+        set_str(&c->ledger, VERIFIER_CONFIG_DEFAULT_LEDGER) != 0 ||
+        set_str(&c->assurance_arc, ASSURANCE_DEFAULT_ARC) != 0)
         return DEVID_ERR_ALLOC;
     return 0;
 }
@@ -331,7 +342,7 @@ void verifier_config_cleanup(struct verifier_config *c)
     if (c == NULL)
         return;
     for (i = 0; i < N_KEYS; i++) {
-        if (keys[i].kind == K_STR || keys[i].kind == K_NETS)
+        if (keys[i].kind == K_STR || keys[i].kind == K_NETS || keys[i].kind == K_OID)
             set_str(str_field(c, &keys[i]), NULL);
     }
     memset(c, 0, sizeof(*c));
@@ -402,6 +413,21 @@ static int apply(struct verifier_config *c, const struct key *k, const char *val
             }
             return apply_text(c, k, value, cli, why, why_len);
         case K_STR:
+            return apply_text(c, k, value, cli, why, why_len);
+        case K_OID:
+            if (!assurance_arc_valid(value)) {
+                if (cli)
+                    snprintf(why, why_len,
+                             "--%s wants a dotted-decimal OID of at most %d characters, not "
+                             "\"%.120s\"",
+                             k->option.name, ASSURANCE_ARC_MAX, value);
+                else
+                    snprintf(why, why_len,
+                             "[%s] %s must be a dotted-decimal OID of at most %d characters, "
+                             "not \"%.120s\"",
+                             k->section, k->name, ASSURANCE_ARC_MAX, value);
+                return DEVID_ERR_CONFIG;
+            }
             return apply_text(c, k, value, cli, why, why_len);
         case K_TLS:
             if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {

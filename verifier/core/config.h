@@ -43,6 +43,9 @@ struct verifier_config {
     char *ca_provider;
     char *ca_tcti;
     long validity_seconds;
+    /* The certificatePolicies arc naming the assurance level
+     * (verifier/core/assurance.h; default ASSURANCE_DEFAULT_ARC). */
+    char *assurance_arc;
     /* [token] The shared token key file and the challenge lifetime. */
     char *token_key;
     long token_ttl_seconds;

@@ -146,7 +146,8 @@ static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *re
  * the IDevID and names the same device serial. */
 static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
                           const struct enroll_verdict *v, const Devid__V1__TpmEvidence *ev,
-                          STACK_OF(X509) *chain, time_t now, char *why, size_t why_len)
+                          X509 *idevid, STACK_OF(X509) *chain, time_t now, char *why,
+                          size_t why_len)
 {
     struct chain_verdict iak_chain;
     X509 *iak = NULL;
@@ -181,6 +182,12 @@ static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
                  v->id.serial);
         goto out;
     }
+    if (EVP_PKEY_eq(X509_get0_pubkey(iak), X509_get0_pubkey(idevid)) == 1) {
+        snprintf(why, why_len,
+                 "iak_certificate: certifies the IDevID's own key, which is not a restricted "
+                 "attestation key");
+        goto out;
+    }
     *out = iak;
     iak = NULL;
     r = 0;
@@ -206,7 +213,7 @@ static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
     }
     memset(&in, 0, sizeof(in));
     if (ev->signer == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK) {
-        if ((r = check_iak_cert(&iak, cfg, v, ev, chain, now, why, why_len)) != 0)
+        if ((r = check_iak_cert(&iak, cfg, v, ev, client_cert, chain, now, why, why_len)) != 0)
             goto out;
         in.signer = X509_get0_pubkey(iak);
         in.signer_is_iak = true;
@@ -240,6 +247,10 @@ static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
     v->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
                 : res->signer_restricted ? ATTEST_SIGNER_IDEVID_RESTRICTED
                                          : ATTEST_SIGNER_IDEVID_UNRESTRICTED;
+    /* Only the IAK's certificate vouches for a restricted signer: the
+     * IDevID's signer_public is the device's own claim. */
+    v->assurance = v->signer == ATTEST_SIGNER_IAK_RESTRICTED ? ASSURANCE_IAK : ASSURANCE_NONE;
+    v->assurance_known = true;
     r = 0;
 out:
     X509_free(iak);
@@ -347,12 +358,23 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
 }
 
 /* What the ledger's answer for the nonce means: 0 to go on (unused), 1 for
- * the stored answer, or DEVID_ERR_NONCE_REPLAYED. */
-static int nonce_answer(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+ * the stored answer (which the policy must allow again: a device revoked or
+ * deny-listed since gets nothing back), or DEVID_ERR_NONCE_REPLAYED or
+ * DEVID_ERR_POLICY_DENIED. */
+static int nonce_answer(struct enroll_verdict *v, const struct enroll_config *cfg,
+                        const struct enroll_ledger_facts *f)
 {
+    int r;
+
     if (f->nonce == ENROLL_NONCE_UNUSED)
         return 0;
     if (f->nonce == ENROLL_NONCE_SAME_REQUEST) {
+        v->assurance = f->nonce_assurance;
+        v->assurance_known = true;
+        if ((r = policy_check(cfg->policy, &v->id, v->why, sizeof(v->why))) != 0 ||
+            (r = policy_check_assurance(cfg->policy, &v->id, f->nonce_assurance, v->why,
+                                        sizeof(v->why))) != 0)
+            return r;
         drop_issuance(v);
         v->action = ENROLL_RETURN_STORED;
         return 1;
@@ -365,7 +387,8 @@ static int nonce_answer(struct enroll_verdict *v, const struct enroll_ledger_fac
 
 /* check_nonce checks that |f| answers for the request in |v|, then applies
  * nonce_answer. */
-static int check_nonce(struct enroll_verdict *v, const struct enroll_ledger_facts *f)
+static int check_nonce(struct enroll_verdict *v, const struct enroll_config *cfg,
+                       const struct enroll_ledger_facts *f)
 {
     if (f == NULL || f->nonce == ENROLL_NONCE_UNKNOWN) {
         snprintf(v->why, sizeof(v->why), "the ledger was not asked about this request's nonce");
@@ -378,7 +401,7 @@ static int check_nonce(struct enroll_verdict *v, const struct enroll_ledger_fact
         snprintf(v->why, sizeof(v->why), "the ledger's answers are about another request");
         return DEVID_ERR_INTERNAL;
     }
-    return nonce_answer(v, f);
+    return nonce_answer(v, cfg, f);
 }
 
 /* check_connection checks that the token was sealed on the connection whose
@@ -435,8 +458,7 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
         (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||
         (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
         (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
-        (r = policy_check_signer(cfg->policy, v->signer == ATTEST_SIGNER_IAK_RESTRICTED, why,
-                                 why_len)) != 0 ||
+        (r = policy_check_assurance(cfg->policy, &v->id, v->assurance, why, why_len)) != 0 ||
         (r = policy_check_reenroll(cfg->policy, &v->id, in->ledger->device_active, why, why_len)) !=
             0)
         goto out;
@@ -469,7 +491,7 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
         return refuse(out, DEVID_ERR_INVALID_ARGUMENT);
     }
     if ((r = identify(out, cfg, in->req, &in->tls, in->now)) != 0 ||
-        (r = check_nonce(out, in->ledger)) < 0)
+        (r = check_nonce(out, cfg, in->ledger)) < 0)
         return refuse(out, r);
     if (r == 1)
         return 0;
@@ -511,7 +533,7 @@ int enroll_decide_conflict(struct enroll_verdict *v, const struct enroll_config 
         snprintf(v->why, sizeof(v->why), "the challenge nonce was already used");
         return refuse(v, DEVID_ERR_NONCE_REPLAYED);
     }
-    if ((r = nonce_answer(v, facts)) < 0)
+    if ((r = nonce_answer(v, cfg, facts)) < 0)
         return refuse(v, r);
     return 0;
 }
@@ -545,6 +567,7 @@ int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_sto
                               sizeof(rep->why))) != 0)
         return r;
     rep->identity_ok = 1;
+    rep->minimum = policy_minimum(policy, &rep->id, rep->minimum_rule, sizeof(rep->minimum_rule));
     if ((r = policy_check(policy, &rep->id, rep->why, sizeof(rep->why))) != 0)
         return r;
     rep->policy_ok = 1;

@@ -14,6 +14,7 @@
 
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/attest.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/identity.h"
@@ -58,6 +59,9 @@ struct enroll_ledger_facts {
     /* SAME_REQUEST or OTHER_REQUEST: the serial of the certificate recorded
      * with the nonce (borrowed). */
     const char *nonce_cert_serial;
+    /* SAME_REQUEST: the assurance recorded with that certificate, which the
+     * policy judges again before it is returned. */
+    enum assurance nonce_assurance;
     /* The device holds a certificate neither revoked nor expired (read
      * only when the nonce is unused). */
     bool device_active;
@@ -123,6 +127,12 @@ struct enroll_verdict {
      * was. */
     int signer_kind;
     enum attest_signer signer;
+    /* How residency of the new key was shown: from the evidence (ENROLL_ISSUE,
+     * and refusals after the evidence was checked, with |assurance_known|
+     * set), or as recorded with the stored certificate
+     * (ENROLL_RETURN_STORED). */
+    enum assurance assurance;
+    bool assurance_known;
     /* Revocation status of the IDevID, and what was seen. */
     enum chain_revocation revocation;
     char revocation_detail[512];
@@ -174,20 +184,23 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * enroll_decide judges |in| and fills |out|. In order (docs/protocol.md
  * section 8): the checks of enroll_peek; that in->ledger answers for this
  * request (else DEVID_ERR_INTERNAL); the nonce (the same request again is
- * ENROLL_RETURN_STORED, on whatever connection it arrives; any other use
+ * ENROLL_RETURN_STORED, on whatever connection it arrives, once the policy
+ * (manufacturer, model, serial, deny lists) and the minimum assurance
+ * against ledger->nonce_assurance allow it again, the chain and its
+ * revocation having been checked at this |now| already; any other use
  * DEVID_ERR_NONCE_REPLAYED); the TLS exporter (DEVID_ERR_TLS when absent)
  * and that the token was sealed on this connection
  * (DEVID_ERR_TOKEN_WRONG_CONNECTION); the challenge signature over T
  * (recomputed with the exporter) by the IDevID key; the certify evidence (by
- * the IDevID, or by an IAK whose certificate chains to the same
- * manufacturer and names the same device serial); the CSR (parsed and its
+ * the IDevID, which gives assurance none, or by an IAK whose certificate
+ * chains to the same manufacturer, names the same device serial and
+ * certifies another key than the IDevID's, which gives assurance iak); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the
- * certified key; policy (manufacturer, model, serial, deny list),
- * require_iak and the re-enrollment rule with ledger->device_active. The
- * first failing check refuses. Returns 0 for ENROLL_ISSUE and
- * ENROLL_RETURN_STORED, else the refusal's DEVID_ERR_* code (also in
- * out->reason, with out->why).
+ * certified key; policy (manufacturer, model, serial, deny list), the
+ * minimum assurance (policy_check_assurance) and the re-enrollment rule with ledger->device_active.
+ * The first failing check refuses. Returns 0 for ENROLL_ISSUE and ENROLL_RETURN_STORED, else the
+ * refusal's DEVID_ERR_* code (also in out->reason, with out->why).
  */
 int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
                   const struct enroll_input *in);
@@ -197,7 +210,8 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
  * the ledger refused to record it because of what another enrollment
  * (another worker or replica) recorded meanwhile: |facts| is the ledger's
  * answer from inside its transaction. The same request is
- * ENROLL_RETURN_STORED; another use of the nonce is refused with
+ * ENROLL_RETURN_STORED once the policy allows it again, as in
+ * enroll_decide; another use of the nonce is refused with
  * DEVID_ERR_NONCE_REPLAYED; an unused nonce with facts->device_active (the
  * device's certificate in facts->nonce_cert_serial) is judged by
  * cfg->policy's re-enrollment rule again: DEVID_ERR_POLICY_DENIED. Returns
@@ -212,6 +226,10 @@ struct enroll_idevid_report {
     struct chain_verdict chain;
     /* Filled when the identity was extracted (identity_ok). */
     struct device_identity id;
+    /* The minimum assurance the policy requires of the device, and the rule
+     * that says so (filled with |id|). */
+    enum assurance minimum;
+    char minimum_rule[600];
     int chain_ok, identity_ok, policy_ok;
     /* Why the first failing stage refused. */
     char why[512];

@@ -151,6 +151,17 @@ static int on_key(void *arg, const char *section, const char *key, const char *v
         e->settings.min_ec_bits = u;
         return 0;
     }
+    if (strcmp(key, "max_depth") == 0) {
+        if (conf_uint(value, CHAIN_MIN_DEPTH, CHAIN_MAX_DEPTH, &u) != 0) {
+            snprintf(err, err_len,
+                     "key \"max_depth\": value \"%.32s\" is not %d..%d (certificates from the "
+                     "leaf to the trust anchor, both counted)",
+                     value, CHAIN_MIN_DEPTH, CHAIN_MAX_DEPTH);
+            return -1;
+        }
+        e->settings.max_depth = u;
+        return 0;
+    }
     if (strcmp(key, "allow_sha1") == 0) {
         if (conf_bool(value, &b) != 0) {
             snprintf(err, err_len, "key \"allow_sha1\": value \"%.32s\" is not yes or no", value);

@@ -20,12 +20,25 @@ struct policy_strs {
     size_t cap;
 };
 
+/* One [assurance "MFR"] or [assurance "MFR" "MODEL"] rule; model NULL for
+ * the manufacturer's. */
+struct policy_minimum {
+    char *manufacturer;
+    char *model;
+    enum assurance level;
+};
+
 struct policy {
     struct policy_strs lists[POLICY_LISTS];
     /* Every trusted manufacturer may enroll unless the allow list is used. */
     bool any_manufacturer;
-    bool require_iak;
     bool reenroll;
+    /* The minimum of every device no rule below names, and whether a file
+     * set it ([assurance] minimum, or [policy] require_iak). */
+    enum assurance minimum;
+    bool minimum_set;
+    struct policy_minimum *mins;
+    size_t n_mins, cap_mins;
 };
 
 struct policy *policy_new(void)
@@ -35,6 +48,7 @@ struct policy *policy_new(void)
     if (p != NULL) {
         p->any_manufacturer = true;
         p->reenroll = true;
+        p->minimum = POLICY_DEFAULT_MINIMUM;
     }
     return p;
 }
@@ -50,6 +64,11 @@ void policy_free(struct policy *p)
             OPENSSL_free(p->lists[i].v[j]);
         OPENSSL_free(p->lists[i].v);
     }
+    for (i = 0; i < p->n_mins; i++) {
+        OPENSSL_free(p->mins[i].manufacturer);
+        OPENSSL_free(p->mins[i].model);
+    }
+    OPENSSL_free(p->mins);
     OPENSSL_free(p);
 }
 
@@ -115,15 +134,92 @@ out:
     return r;
 }
 
-void policy_set_require_iak(struct policy *p, bool require_iak)
+static int name_ok(const char *s)
 {
-    if (p != NULL)
-        p->require_iak = require_iak;
+    size_t n = s == NULL ? 0 : strlen(s);
+
+    return n > 0 && n <= POLICY_MAX_VALUE;
 }
 
-bool policy_require_iak(const struct policy *p)
+static int same_name(const char *a, const char *b)
 {
-    return p != NULL && p->require_iak;
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+int policy_set_minimum(struct policy *p, const char *manufacturer, const char *model,
+                       enum assurance level)
+{
+    struct policy_minimum *m, *nv;
+    size_t i, cap;
+
+    if (p == NULL || (unsigned)level >= ASSURANCE_LEVELS)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (manufacturer == NULL) {
+        if (model != NULL)
+            return DEVID_ERR_CONFIG;
+        p->minimum = level;
+        return 0;
+    }
+    if (!name_ok(manufacturer) || (model != NULL && !name_ok(model)))
+        return DEVID_ERR_CONFIG;
+    for (i = 0; i < p->n_mins; i++) {
+        if (strcmp(p->mins[i].manufacturer, manufacturer) == 0 &&
+            same_name(p->mins[i].model, model)) {
+            p->mins[i].level = level;
+            return 0;
+        }
+    }
+    if (p->n_mins >= POLICY_MAX_MINIMUMS)
+        return DEVID_ERR_TOO_LARGE;
+    if (p->n_mins == p->cap_mins) {
+        cap = p->cap_mins == 0 ? 8 : p->cap_mins * 2;
+        if ((nv = OPENSSL_realloc(p->mins, cap * sizeof(*nv))) == NULL)
+            return DEVID_ERR_ALLOC;
+        p->mins = nv;
+        p->cap_mins = cap;
+    }
+    m = &p->mins[p->n_mins];
+    memset(m, 0, sizeof(*m));
+    if ((m->manufacturer = OPENSSL_strdup(manufacturer)) == NULL ||
+        (model != NULL && (m->model = OPENSSL_strdup(model)) == NULL)) {
+        OPENSSL_free(m->manufacturer);
+        return DEVID_ERR_ALLOC;
+    }
+    m->level = level;
+    p->n_mins++;
+    return 0;
+}
+
+enum assurance policy_minimum(const struct policy *p, const struct device_identity *id, char *rule,
+                              size_t rule_len)
+{
+    const struct policy_minimum *mfr = NULL;
+    size_t i;
+
+    if (rule != NULL && rule_len > 0)
+        rule[0] = '\0';
+    if (p == NULL || id == NULL)
+        return ASSURANCE_IAK;
+    for (i = 0; i < p->n_mins; i++) {
+        const struct policy_minimum *m = &p->mins[i];
+        if (strcmp(m->manufacturer, id->manufacturer) != 0)
+            continue;
+        if (m->model == NULL) {
+            mfr = m;
+        } else if (strcmp(m->model, id->model) == 0) {
+            if (rule != NULL)
+                snprintf(rule, rule_len, "[assurance \"%s\" \"%s\"]", m->manufacturer, m->model);
+            return m->level;
+        }
+    }
+    if (mfr != NULL) {
+        if (rule != NULL)
+            snprintf(rule, rule_len, "[assurance \"%s\"]", mfr->manufacturer);
+        return mfr->level;
+    }
+    if (rule != NULL)
+        snprintf(rule, rule_len, "%s", p->minimum_set ? "[assurance]" : "the default");
+    return p->minimum;
 }
 
 void policy_set_reenroll(struct policy *p, bool allow)
@@ -223,18 +319,26 @@ out:
     return r;
 }
 
-int policy_check_signer(const struct policy *p, bool iak_restricted, char *why, size_t why_len)
+int policy_check_assurance(const struct policy *p, const struct device_identity *id,
+                           enum assurance level, char *why, size_t why_len)
 {
-    if (p == NULL || why == NULL || why_len == 0)
+    enum assurance min;
+    char rule[2 * POLICY_MAX_VALUE + 32];
+
+    if (p == NULL || id == NULL || why == NULL || why_len == 0)
         return DEVID_ERR_INVALID_ARGUMENT;
     why[0] = '\0';
-    if (p->require_iak && !iak_restricted) {
-        snprintf(why, why_len,
-                 "require_iak = yes: the certify evidence is signed by the unrestricted IDevID "
-                 "key, not by a restricted IAK");
-        return DEVID_ERR_POLICY_DENIED;
-    }
-    return 0;
+    min = policy_minimum(p, id, rule, sizeof(rule));
+    if (level >= min)
+        return 0;
+    snprintf(why, why_len, "assurance %s is below minimum %s (%s, model \"%s\" of \"%s\"): %s",
+             assurance_str(level), assurance_str(min), rule, id->model, id->manufacturer,
+             level == ASSURANCE_NONE
+                 ? "the certify evidence is signed by the unrestricted IDevID key, which proves "
+                   "possession of the IDevID but not where the new key lives; certify with the "
+                   "device's IAK"
+                 : "the evidence does not reach the required level");
+    return DEVID_ERR_POLICY_DENIED;
 }
 
 int policy_check_reenroll(const struct policy *p, const struct device_identity *id,
@@ -249,6 +353,79 @@ int policy_check_reenroll(const struct policy *p, const struct device_identity *
         return DEVID_ERR_POLICY_DENIED;
     }
     return 0;
+}
+
+/* Reads a "quoted" name of printable ASCII (no quote) at |*s| into |out|
+ * and moves |*s| past it. Returns 0 or -1. */
+static int quoted(char *out, size_t len, const char **s)
+{
+    const char *p = *s;
+    size_t n = 0;
+
+    if (*p++ != '"')
+        return -1;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || n + 1 >= len)
+            return -1;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    *s = p + 1;
+    return n > 0 ? 0 : -1;
+}
+
+/* [assurance], [assurance "MFR"] or [assurance "MFR" "MODEL"]: minimum. */
+static int on_assurance_key(struct policy *p, const char *section, const char *key,
+                            const char *value, char *err, size_t err_len)
+{
+    char mfr[POLICY_MAX_VALUE + 1], model[POLICY_MAX_VALUE + 1];
+    const char *s = section + 9;
+    enum assurance level;
+    int has_mfr = 0, has_model = 0, r;
+
+    if (*s == ' ') {
+        s++;
+        if (quoted(mfr, sizeof(mfr), &s) != 0)
+            goto bad_section;
+        has_mfr = 1;
+        if (*s == ' ') {
+            s++;
+            if (quoted(model, sizeof(model), &s) != 0)
+                goto bad_section;
+            has_model = 1;
+        }
+    }
+    if (*s != '\0')
+        goto bad_section;
+    if (strcmp(key, "minimum") != 0) {
+        snprintf(err, err_len, "unknown key \"%s\" in section [%.300s] (want minimum)", key,
+                 section);
+        return -1;
+    }
+    if (assurance_parse(&level, value) != 0) {
+        snprintf(err, err_len, "key \"minimum\": value \"%.64s\" is not none, ek or iak", value);
+        return -1;
+    }
+    if (!has_mfr && p->minimum_set) {
+        snprintf(err, err_len,
+                 "key \"minimum\": the default minimum is already set (by [assurance] or "
+                 "[policy] require_iak)");
+        return -1;
+    }
+    if ((r = policy_set_minimum(p, has_mfr ? mfr : NULL, has_model ? model : NULL, level)) != 0) {
+        snprintf(err, err_len, "key \"minimum\": %s",
+                 r == DEVID_ERR_TOO_LARGE ? "more than 4096 [assurance] rules" : "out of memory");
+        return -1;
+    }
+    if (!has_mfr)
+        p->minimum_set = true;
+    return 0;
+bad_section:
+    snprintf(err, err_len,
+             "section [%.300s]: want [assurance], [assurance \"MANUFACTURER\"] or [assurance "
+             "\"MANUFACTURER\" \"MODEL\"] (printable names of 1 to %d characters, no quotes)",
+             section, POLICY_MAX_VALUE);
+    return -1;
 }
 
 static int on_policy_key(void *arg, const char *section, const char *key, const char *value,
@@ -271,8 +448,11 @@ static int on_policy_key(void *arg, const char *section, const char *key, const 
     size_t i;
     int b, r;
 
+    if (strncmp(section, "assurance", 9) == 0)
+        return on_assurance_key(p, section, key, value, err, err_len);
     if (strcmp(section, "policy") != 0 && strcmp(section, "denylist") != 0) {
-        snprintf(err, err_len, "key \"%s\" in unknown section [%s] (want [policy] or [denylist])",
+        snprintf(err, err_len,
+                 "key \"%s\" in unknown section [%s] (want [policy], [denylist] or [assurance])",
                  key, section);
         return -1;
     }
@@ -302,7 +482,14 @@ static int on_policy_key(void *arg, const char *section, const char *key, const 
             snprintf(err, err_len, "key \"require_iak\": value \"%.64s\" is not yes or no", value);
             return -1;
         }
-        p->require_iak = b != 0;
+        if (p->minimum_set) {
+            snprintf(err, err_len,
+                     "key \"require_iak\": the default minimum is already set; use [assurance] "
+                     "minimum only");
+            return -1;
+        }
+        p->minimum = b != 0 ? ASSURANCE_IAK : ASSURANCE_NONE;
+        p->minimum_set = true;
         return 0;
     }
     snprintf(err, err_len, "unknown key \"%s\" in section [%s]", key, section);

@@ -8,13 +8,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "verifier/core/assurance.h"
 #include "verifier/core/identity.h"
 
 struct policy;
 
+/* The default minimum assurance (README explains the choice). */
+#define POLICY_DEFAULT_MINIMUM ASSURANCE_NONE
+
+/* Most [assurance "MFR"] and [assurance "MFR" "MODEL"] rules. */
+#define POLICY_MAX_MINIMUMS 4096
+
 /* policy_new returns an empty policy that allows every device of every
  * trusted manufacturer (the command-line form), allows re-enrollment and
- * accepts IDevID-signed evidence; or NULL. Free with policy_free. */
+ * requires POLICY_DEFAULT_MINIMUM assurance; or NULL. Free with
+ * policy_free. */
 struct policy *policy_new(void);
 
 /* policy_free frees |p|; NULL is a no-op. */
@@ -41,12 +49,27 @@ enum policy_list {
  * for an empty, too long or malformed value, or another DEVID_ERR_*. */
 int policy_add(struct policy *p, enum policy_list list, const char *value);
 
-/* policy_set_require_iak sets whether only evidence certified by a restricted
- * IAK is enough (default false: an unrestricted IDevID signer is accepted). */
-void policy_set_require_iak(struct policy *p, bool require_iak);
+/*
+ * policy_set_minimum sets the minimum assurance |level|: for every device
+ * when |manufacturer| is NULL; for the devices of |manufacturer| when
+ * |model| is NULL; for model |model| of |manufacturer| otherwise. The most
+ * specific rule that matches a device decides (model, then manufacturer,
+ * then the default); setting a rule again replaces it. Returns 0,
+ * DEVID_ERR_CONFIG for an empty or too long name or a model without a
+ * manufacturer, DEVID_ERR_TOO_LARGE past POLICY_MAX_MINIMUMS, or
+ * DEVID_ERR_ALLOC.
+ */
+int policy_set_minimum(struct policy *p, const char *manufacturer, const char *model,
+                       enum assurance level);
 
-/* policy_require_iak returns the require_iak setting. */
-bool policy_require_iak(const struct policy *p);
+/*
+ * policy_minimum returns the minimum assurance |p| requires of |id| and
+ * writes the rule that set it to |rule| (for messages: "[assurance]",
+ * "[assurance \"MFR\"]", "[assurance \"MFR\" \"MODEL\"]", or "the
+ * default" when no rule matched).
+ */
+enum assurance policy_minimum(const struct policy *p, const struct device_identity *id, char *rule,
+                              size_t rule_len);
 
 /* policy_set_reenroll sets whether an already enrolled device may enroll
  * again (default true). */
@@ -67,11 +90,12 @@ int policy_check(const struct policy *p, const struct device_identity *id, char 
                  size_t why_len);
 
 /*
- * policy_check_signer returns 0 when evidence from a signer that is
- * (|iak_restricted| true) or is not a restricted IAK satisfies require_iak,
- * else DEVID_ERR_POLICY_DENIED with the reason in |why|.
+ * policy_check_assurance returns 0 when evidence of assurance |level| meets
+ * the minimum policy_minimum gives for |id|, else DEVID_ERR_POLICY_DENIED
+ * with |why| naming both levels, the rule and what the level means.
  */
-int policy_check_signer(const struct policy *p, bool iak_restricted, char *why, size_t why_len);
+int policy_check_assurance(const struct policy *p, const struct device_identity *id,
+                           enum assurance level, char *why, size_t why_len);
 
 /*
  * policy_check_reenroll returns 0 when |id| may enroll given that it is

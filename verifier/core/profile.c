@@ -146,6 +146,32 @@ out:
     return r;
 }
 
+static int add_assurance_policy(X509 *x, const char *oid)
+{
+    CERTIFICATEPOLICIES *pols = NULL;
+    POLICYINFO *pi = NULL;
+    int r = DEVID_ERR_ALLOC;
+
+    if ((pols = CERTIFICATEPOLICIES_new()) == NULL || (pi = POLICYINFO_new()) == NULL)
+        goto out;
+    ASN1_OBJECT_free(pi->policyid);
+    if ((pi->policyid = OBJ_txt2obj(oid, 1)) == NULL) {
+        r = DEVID_ERR_INVALID_ARGUMENT;
+        goto out;
+    }
+    if (sk_POLICYINFO_push(pols, pi) <= 0)
+        goto out;
+    pi = NULL;
+    if (X509_add1_ext_i2d(x, NID_certificate_policies, pols, 0, X509V3_ADD_DEFAULT) != 1)
+        goto out;
+    r = 0;
+out:
+    POLICYINFO_free(pi);
+    CERTIFICATEPOLICIES_free(pols);
+    ERR_clear_error();
+    return r;
+}
+
 int profile_build(X509 **out, const struct profile_input *in)
 {
     X509 *x = NULL;
@@ -156,7 +182,7 @@ int profile_build(X509 **out, const struct profile_input *in)
         return DEVID_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if (in == NULL || in->ca_cert == NULL || in->subject_key == NULL || in->id == NULL ||
-        in->idevid == NULL)
+        in->idevid == NULL || in->assurance_oid == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     if ((x = X509_new()) == NULL) {
         r = DEVID_ERR_ALLOC;
@@ -178,7 +204,8 @@ int profile_build(X509 **out, const struct profile_input *in)
         (r = add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash")) != 0 ||
         (r = add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always")) != 0)
         goto out;
-    if ((r = copy_hwmodulename(x, in->idevid)) != 0)
+    if ((r = copy_hwmodulename(x, in->idevid)) != 0 ||
+        (r = add_assurance_policy(x, in->assurance_oid)) != 0)
         goto out;
     *out = x;
     x = NULL;

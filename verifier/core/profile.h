@@ -29,6 +29,9 @@ struct profile_input {
     /* notBefore = now - 300 s; notAfter = now + validity. */
     time_t now;
     long validity_seconds;
+    /* The certificatePolicies OID naming the enrollment's assurance level
+     * (assurance_policy_oid), dotted decimal. */
+    const char *assurance_oid;
 };
 
 /*
@@ -36,7 +39,9 @@ struct profile_input {
  * serial (high bit cleared so it is positive), the subject, keyUsage
  * digitalSignature (critical), extKeyUsage clientAuth, basicConstraints CA:FALSE
  * (critical), SKI, AKI (from the CA's SKI), the hardwareModuleName SAN copied
- * from the IDevID. The caller owns |*out|. Returns 0 or a DEVID_ERR_* code.
+ * from the IDevID, and certificatePolicies (not critical) holding the one
+ * policy in->assurance_oid, without qualifiers. The caller owns |*out|. Returns 0 or a DEVID_ERR_*
+ * code.
  */
 int profile_build(X509 **out, const struct profile_input *in);
 

@@ -232,6 +232,12 @@ void ledger_issuance_cleanup(struct ledger_issuance *rec)
     OPENSSL_cleanse(rec, sizeof(*rec));
 }
 
+/* assurance_ok tells whether |s| is one of the levels the schema allows. */
+static int assurance_ok(const char *s)
+{
+    return strcmp(s, "iak") == 0 || strcmp(s, "ek") == 0 || strcmp(s, "none") == 0;
+}
+
 static int name_ok(const char *s)
 {
     size_t n = strnlen(s, LEDGER_NAME_LEN);
@@ -333,13 +339,14 @@ static int record_txn(struct ledger *l, void *arg)
     return sql_run(
         l, NULL,
         "INSERT INTO issuance (" SQL_COLUMNS
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL)",
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, $15)",
         what,
         PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
                TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
                HEX(rec->idevid_sha256, 32), HEX(rec->csr_sha256, 32), HEX(rec->nonce, 32),
                HEX(rec->request_sha256, 32), INT(rec->signer_kind), INT(rec->issued_at),
-               INT(rec->not_after), TEXT(l->replica_id), TEXT(prev[0] != '\0' ? prev : NULL)));
+               INT(rec->not_after), TEXT(l->replica_id), TEXT(prev[0] != '\0' ? prev : NULL),
+               TEXT(rec->assurance)));
 }
 
 int ledger_record(struct ledger *l, enum ledger_recorded *result, struct ledger_issuance *found,
@@ -356,7 +363,7 @@ int ledger_record(struct ledger *l, enum ledger_recorded *result, struct ledger_
     memset(found, 0, sizeof(*found));
     if (rec->cert_der == NULL || rec->cert_der_len == 0 || rec->cert_der_len > LEDGER_CERT_MAX ||
         !name_ok(rec->manufacturer) || !name_ok(rec->model) || !name_ok(rec->device_serial) ||
-        rec->revoked_at != 0 || rec->not_after < rec->issued_at) {
+        rec->revoked_at != 0 || rec->not_after < rec->issued_at || !assurance_ok(rec->assurance)) {
         log_err("ledger: refusing a malformed issuance record for certificate %.*s",
                 LEDGER_SERIAL_LEN - 1, rec->cert_serial);
         return DEVID_ERR_INVALID_ARGUMENT;

@@ -20,8 +20,9 @@
 #define LEDGER_CERT_MAX 16384
 
 /* Lengths of the fixed-size fields, NUL included. */
-#define LEDGER_SERIAL_LEN 64 /* lowercase hex, at most 20 bytes (RFC 5280) */
-#define LEDGER_NAME_LEN 128  /* manufacturer, model, device serial, replica */
+#define LEDGER_SERIAL_LEN 64   /* lowercase hex, at most 20 bytes (RFC 5280) */
+#define LEDGER_NAME_LEN 128    /* manufacturer, model, device serial, replica */
+#define LEDGER_ASSURANCE_LEN 8 /* "iak", "ek" or "none" */
 
 /* Revocation reasons: the RFC 5280 CRLReason values the ledger accepts. */
 enum ledger_reason {
@@ -57,6 +58,11 @@ struct ledger_issuance {
     uint8_t request_sha256[32];
     /* devid.v1.SignerKind of the certify signer. */
     int signer_kind;
+    /* How residency of the key was shown: "iak", "ek" or "none"
+     * (verifier/core/assurance.h); ledger_record refuses anything else.
+     * Records from before schema version 3 read as "iak" when an IAK
+     * signed, else "none". */
+    char assurance[LEDGER_ASSURANCE_LEN];
     /* Seconds since the epoch. */
     int64_t issued_at;
     int64_t not_after;

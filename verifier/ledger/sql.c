@@ -70,14 +70,24 @@
     "  GROUP BY manufacturer, device_serial;"                      \
     "ALTER TABLE crl_state ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;"
 
+/* 3: the assurance level of each issuance (verifier/core/assurance.h).
+ * Rows recorded before it were judged the same way: an IAK signer
+ * (SignerKind 2) was a restricted IAK, every other signer the IDevID. */
+#define MIGRATION_3                                                          \
+    "ALTER TABLE issuance ADD COLUMN assurance TEXT NOT NULL DEFAULT 'none'" \
+    "  CHECK (assurance IN ('iak', 'ek', 'none'));"                          \
+    "UPDATE issuance SET assurance = 'iak' WHERE signer_kind = 2;"
+
 static const char *const sqlite_migrations[] = {
     MIGRATION_1("INTEGER PRIMARY KEY", "INTEGER", "BLOB"),
     MIGRATION_2,
+    MIGRATION_3,
 };
 
 static const char *const postgres_migrations[] = {
     MIGRATION_1("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT", "BYTEA"),
     MIGRATION_2,
+    MIGRATION_3,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0])))
@@ -213,7 +223,7 @@ static int fill(struct ledger *l, struct ledger_issuance *rec, const struct ledg
     const struct ledger_cell *c = row->cells;
 
     memset(rec, 0, sizeof(*rec));
-    if (row->n != 16)
+    if (row->n != 17)
         return DEVID_ERR_LEDGER;
     copy_text(rec->cert_serial, sizeof(rec->cert_serial), &c[0]);
     copy_text(rec->manufacturer, sizeof(rec->manufacturer), &c[2]);
@@ -232,6 +242,7 @@ static int fill(struct ledger *l, struct ledger_issuance *rec, const struct ledg
     copy_text(rec->supersedes, sizeof(rec->supersedes), &c[13]);
     rec->revoked_at = c[14].null ? 0 : c[14].i;
     rec->revocation_reason = c[15].null ? 0 : (int)c[15].i;
+    copy_text(rec->assurance, sizeof(rec->assurance), &c[16]);
     if (!der)
         return 0;
     if (c[1].null || c[1].len == 0 || c[1].len > LEDGER_CERT_MAX) {

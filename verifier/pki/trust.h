@@ -17,7 +17,7 @@ struct trust;
 /*
  * trust_new_from_files sets |*out| to the trust state described by
  * |manufacturers_conf| (required) and |policy_conf| (NULL: every configured
- * manufacturer's devices may enroll, re-enrollment allowed, require_iak off).
+ * manufacturer's devices may enroll, re-enrollment allowed, minimum assurance none).
  * Files the manufacturers file names are read relative to its directory
  * unless absolute. Every policy manufacturer must be configured. On any
  * failure nothing is kept: |*out| stays NULL and |why| gets the file, the line

@@ -14,6 +14,7 @@
 #include "common/io/log.h"
 #include "common/transcript.h"
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/challenge.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/metrics.h"
@@ -223,6 +224,19 @@ static int act(struct enrollment *e)
     return DEVID_ERR_INTERNAL;
 }
 
+/* The log's word for Devid__V1__SignerKind |kind|. */
+static const char *signer_name(int kind)
+{
+    switch (kind) {
+        case DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK:
+            return "iak";
+        case DEVID__V1__SIGNER_KIND__SIGNER_KIND_IDEVID:
+            return "idevid";
+        default:
+            return "unknown";
+    }
+}
+
 /* Logs the decision, counts it, and answers a refusal. */
 static void finish(struct enrollment *e, struct evhttp_request *req, int r)
 {
@@ -240,8 +254,8 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
             LOG_TEXT("model", v->id.model),
             LOG_TEXT("manufacturer", v->id.manufacturer),
             LOG_WORD("cert_serial", e->cert.serial),
-            LOG_WORD("signer",
-                     v->signer_kind == DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK ? "iak" : "idevid"),
+            LOG_WORD("signer", signer_name(replayed ? e->stored.signer_kind : v->signer_kind)),
+            LOG_WORD("assurance", assurance_str(v->assurance)),
             LOG_WORD("tls", SSL_get_version(e->peer.ssl)),
             LOG_WORD("duration_ms", ms),
         };
@@ -256,6 +270,7 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
             LOG_TEXT("client", e->peer.subject),
             LOG_TEXT("device_serial", v->id.serial),
             LOG_TEXT("manufacturer", v->id.manufacturer),
+            LOG_WORD("assurance", v->assurance_known ? assurance_str(v->assurance) : "unknown"),
             LOG_TEXT("reason", devid_err_str(r)),
             LOG_WORD("duration_ms", ms),
             LOG_TEXT("why", e->why),

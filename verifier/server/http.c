@@ -152,7 +152,7 @@ static void reply_error(struct evhttp_request *req, struct conn *c, int r, struc
     err.reason = (Devid__V1__Reason)devid_err_reason(r);
     err.message = text;
     err.retryable = devid_err_retryable(r);
-    if (r == DEVID_ERR_OVERLOADED || r == DEVID_ERR_LEDGER)
+    if (r == DEVID_ERR_OVERLOADED || r == DEVID_ERR_LEDGER || r == DEVID_ERR_REVOCATION_UNKNOWN)
         err.retry_after_seconds = cfg != NULL ? (uint32_t)cfg->retry_after_seconds : 1;
     a->retry_after = err.retry_after_seconds;
     len = devid__v1__error__get_packed_size(&err);

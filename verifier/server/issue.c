@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/serial.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/policy.h"
 #include "verifier/core/profile.h"
 #include "verifier/pki/ca.h"
@@ -51,6 +52,17 @@ static enum enroll_nonce_use nonce_use(enum ledger_nonce_use use)
     return ENROLL_NONCE_UNKNOWN;
 }
 
+/* The assurance recorded with |stored|; a value the ledger should never
+ * hold reads as the weakest level. */
+static enum assurance stored_assurance(const struct ledger_issuance *stored)
+{
+    enum assurance a = ASSURANCE_NONE;
+
+    if (assurance_parse(&a, stored->assurance) != 0)
+        a = ASSURANCE_NONE;
+    return a;
+}
+
 int issue_ask_ledger(struct worker *w, struct enroll_ledger_facts *facts,
                      struct ledger_issuance *stored, const struct enroll_ledger_query *query,
                      const uint8_t request_sha256[32], time_t now, char *why, size_t why_len)
@@ -68,6 +80,7 @@ int issue_ask_ledger(struct worker *w, struct enroll_ledger_facts *facts,
         return count_ledger_error(w, "the ledger could not be read", why, why_len);
     facts->nonce = nonce_use(use);
     facts->nonce_cert_serial = stored->cert_serial;
+    facts->nonce_assurance = stored_assurance(stored);
     if (use == LEDGER_NONCE_UNUSED && ledger_device_active(w->ledger, &active, query->manufacturer,
                                                            query->device_serial, (int64_t)now) != 0)
         return count_ledger_error(w, "the ledger could not be read", why, why_len);
@@ -81,6 +94,7 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
 {
     struct profile_input in = {0};
     uint8_t serial_bytes[PROFILE_SERIAL_LEN];
+    char oid[ASSURANCE_OID_LEN];
     unsigned char *p;
     X509 *cert = NULL;
     int len, r = DEVID_ERR_INTERNAL;
@@ -97,6 +111,12 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
     in.serial_len = sizeof(serial_bytes);
     in.now = now;
     in.validity_seconds = w->s->cfg->validity_seconds;
+    if ((r = assurance_policy_oid(oid, sizeof(oid), w->s->cfg->assurance_arc, v->assurance)) != 0) {
+        snprintf(why, why_len, "[ca] assurance_policy_arc does not make an OID for level %s",
+                 assurance_str(v->assurance));
+        return r;
+    }
+    in.assurance_oid = oid;
     if ((r = profile_build(&cert, &in)) != 0) {
         snprintf(why, why_len, "building the operational certificate failed");
         goto out;
@@ -137,6 +157,7 @@ static void fill_record(struct ledger_issuance *rec, const struct enroll_verdict
     memcpy(rec->nonce, v->nonce, 32);
     memcpy(rec->request_sha256, request_sha256, 32);
     rec->signer_kind = v->signer_kind;
+    snprintf(rec->assurance, sizeof(rec->assurance), "%s", assurance_str(v->assurance));
     rec->issued_at = (int64_t)now;
     rec->not_after = (int64_t)now + validity;
 }
@@ -157,6 +178,7 @@ static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll
                                                  : ENROLL_NONCE_UNUSED;
     facts.device_active = result == LEDGER_DEVICE_ACTIVE;
     facts.nonce_cert_serial = found->cert_serial;
+    facts.nonce_assurance = stored_assurance(found);
     if ((r = enroll_decide_conflict(v, &cfg, &facts)) == 0)
         issue_take_stored(out, found);
     else

@@ -148,6 +148,28 @@ void ledgerdb_exec(const struct fx *f, const char *sql)
     sqlite3_close(db);
 }
 
+int ledgerdb_try_exec(const struct fx *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    PGconn *c;
+    PGresult *res;
+    int r;
+
+    if (f->pg) {
+        c = pg_connect(f);
+        res = PQexec(c, sql);
+        r = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK ? 0
+                                                                                              : -1;
+        PQclear(res);
+        PQfinish(c);
+        return r;
+    }
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    r = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    sqlite3_close(db);
+    return r;
+}
+
 void ledgerdb_exec_and_die(const struct fx *f, const char *sql)
 {
     sqlite3 *db = NULL;
@@ -184,6 +206,7 @@ void ledgerdb_issuance(struct ledger_issuance *rec, const char *serial, const ch
     memset(rec->nonce, n, 32);
     memset(rec->request_sha256, 0x33, 32);
     rec->signer_kind = 2;
+    snprintf(rec->assurance, sizeof(rec->assurance), "iak");
     rec->issued_at = t;
     rec->not_after = t + 86400;
 }

@@ -42,6 +42,10 @@ int64_t ledgerdb_int(const struct fx *f, const char *sql);
  * directly. */
 void ledgerdb_exec(const struct fx *f, const char *sql);
 
+/* ledgerdb_try_exec runs |sql| like ledgerdb_exec; returns 0, or -1 when
+ * the database refused it. */
+int ledgerdb_try_exec(const struct fx *f, const char *sql);
+
 /* ledgerdb_exec_and_die runs |sql| on a new direct connection and kills the
  * process with SIGKILL before it commits or closes (in a child). */
 void ledgerdb_exec_and_die(const struct fx *f, const char *sql);

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "common/err.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/enroll.h"
 #include "verifier/pki/trust.h"
 
@@ -57,7 +58,7 @@ static void run_line(void **state)
     struct trust *t = NULL;
     STACK_OF(X509) *certs = read_pem(l->name);
     X509 *leaf = sk_X509_shift(certs);
-    char conf[4096], policy[4096], why[1024], summary[2048], *end;
+    char conf[4096], policy[4096], why[1024], summary[4096], *end;
     long long at;
     int r;
 
@@ -74,9 +75,11 @@ static void run_line(void **state)
     r = enroll_check_idevid(&rep, trust_get0_store(t), trust_get0_policy(t), leaf, certs,
                             (time_t)at);
     snprintf(summary, sizeof(summary),
-             "revocation: %s (%s)\nmanufacturer: %s\nmodel: %s\nserial: %s\n%s",
+             "revocation: %s (%s)\nassurance: minimum %s (%s)\nmanufacturer: %s\nmodel: %s\n"
+             "serial: %s\n%s",
              chain_revocation_str(rep.chain.revocation), rep.chain.revocation_detail,
-             rep.id.manufacturer, rep.id.model, rep.id.serial, rep.why);
+             assurance_str(rep.minimum), rep.minimum_rule, rep.id.manufacturer, rep.id.model,
+             rep.id.serial, rep.why);
     if (strcmp(l->verdict, "accepted") == 0) {
         if (r != 0)
             fail_msg("%s: want accepted, got %s: %s", l->name, devid_err_str(r), rep.why);

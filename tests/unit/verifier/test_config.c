@@ -27,6 +27,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.roots, "/etc/devid/roots");
     assert_null(c.proxy_from);
     assert_int_equal(c.crl_poll_seconds, 2);
+    assert_string_equal(c.assurance_arc, "2.25.155771893908230422273977835285324693140");
     verifier_config_cleanup(&c);
 }
 
@@ -43,6 +44,7 @@ static void test_parse_good(void **state)
         "min_version = 1.3\n"
         "[ca]\n"
         "validity_days = 30\n"
+        "assurance_policy_arc = 1.3.6.1.4.1.32473.7\n"
         "[token]\n"
         "ttl_seconds = 60\n"
         "[limits]\n"
@@ -71,6 +73,7 @@ static void test_parse_good(void **state)
     assert_string_equal(c.replica_id, "r1");
     assert_string_equal(c.proxy_from, "127.0.0.1, 10.0.0.0/8 fd00::/8");
     assert_int_equal(c.crl_poll_seconds, 7);
+    assert_string_equal(c.assurance_arc, "1.3.6.1.4.1.32473.7");
     verifier_config_cleanup(&c);
 }
 
@@ -102,6 +105,9 @@ static void test_parse_errors(void **state)
     expect_error("[tls]\ncert =\n", "must not be empty");
     expect_error("[server]\nthis is not ini\n", "v.conf:2: syntax error");
     expect_error("[timeouts]\nrequest = 99999999999999999999\n", "v.conf:2:");
+    expect_error("[ca]\nassurance_policy_arc = 1.3.x\n",
+                 "v.conf:2: [ca] assurance_policy_arc must be a dotted-decimal OID");
+    expect_error("[ca]\nassurance_policy_arc = 7\n", "v.conf:2: [ca] assurance_policy_arc");
 }
 
 static void test_metrics_render(void **state)

@@ -40,6 +40,7 @@ struct fx {
     struct enroll_config cfg;
     /* The ledger's answers the shell would pass to enroll_decide. */
     enum enroll_nonce_use nonce_use;
+    enum assurance nonce_assurance;
     bool device_active;
 };
 
@@ -169,6 +170,7 @@ static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF
     if (enroll_peek(&facts.asked, &f->cfg, &f->req, &in.tls, now) == 0) {
         facts.nonce = f->nonce_use;
         facts.nonce_cert_serial = "0a1b2c";
+        facts.nonce_assurance = f->nonce_assurance;
         facts.device_active = f->device_active;
     }
     in.ledger = &facts;
@@ -394,30 +396,111 @@ static void test_iak_accepted(void **state)
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IAK_RESTRICTED);
     assert_int_equal(o.signer_kind, DEVID__V1__SIGNER_KIND__SIGNER_KIND_IAK);
+    assert_int_equal(o.assurance, ASSURANCE_IAK);
+    assert_true(o.assurance_known);
     enroll_verdict_cleanup(&o);
 }
 
-static void test_require_iak_with_iak(void **state)
+static void test_minimum_iak_with_iak(void **state)
 {
     struct fx *f = *state;
 
-    policy_set_require_iak(f->policy, true);
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_IAK), 0);
     use_iak(f, "SN0001");
     assert_int_equal(run_simple(f), 0);
 }
 
-static void test_require_iak_with_idevid(void **state)
+static void test_minimum_iak_with_idevid(void **state)
 {
     struct fx *f = *state;
     struct enroll_verdict o;
 
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.signer, ATTEST_SIGNER_IDEVID_UNRESTRICTED);
+    assert_int_equal(o.assurance, ASSURANCE_NONE);
     enroll_verdict_cleanup(&o);
-    policy_set_require_iak(f->policy, true);
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_IAK), 0);
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
-    assert_non_null(strstr(o.why, "require_iak"));
+    assert_non_null(strstr(o.why, "assurance none is below minimum iak"));
+    assert_non_null(strstr(o.why, "not where the new key lives"));
     assert_string_equal(o.id.serial, "SN0001");
+    /* The refusal still says what the evidence showed, for the log. */
+    assert_true(o.assurance_known);
+    assert_int_equal(o.assurance, ASSURANCE_NONE);
+    enroll_verdict_cleanup(&o);
+}
+
+/* A minimum of ek is met by iak evidence, not by none. */
+static void test_minimum_ek(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_EK), 0);
+    assert_int_equal(run_simple(f), DEVID_ERR_POLICY_DENIED);
+    use_iak(f, "SN0001");
+    assert_int_equal(run_simple(f), 0);
+}
+
+/* The most specific rule decides: the model's over the manufacturer's. */
+static void test_minimum_per_model(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    const char *mfr, *model;
+
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    mfr = o.id.manufacturer;
+    model = o.id.model;
+    assert_int_equal(policy_set_minimum(f->policy, mfr, NULL, ASSURANCE_IAK), 0);
+    assert_int_equal(policy_set_minimum(f->policy, mfr, "Some Other Model", ASSURANCE_NONE), 0);
+    enroll_verdict_cleanup(&o);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "[assurance \""));
+    mfr = o.id.manufacturer;
+    model = o.id.model;
+    assert_int_equal(policy_set_minimum(f->policy, mfr, model, ASSURANCE_NONE), 0);
+    enroll_verdict_cleanup(&o);
+    assert_int_equal(run_simple(f), 0);
+}
+
+/* An IAK that is a CA is refused, naming the IAK certificate and the
+ * field. */
+static void test_iak_is_ca(void **state)
+{
+    struct fx *f = *state;
+    struct tu_cert_spec s = tu_leaf_spec;
+    struct enroll_verdict o;
+
+    use_iak(f, "SN0001");
+    X509_free(f->iak);
+    s.cn = "Widget 3000 IAK";
+    s.ca = 1;
+    f->iak = tu_cert(&s, f->iak_key, f->pki.intermediate, f->pki.int_key);
+    build(f);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(o.why, "iak_certificate: certificate \""));
+    assert_non_null(strstr(o.why, "CN=Widget 3000 IAK"));
+    assert_non_null(strstr(o.why, "basicConstraints cA is TRUE"));
+    enroll_verdict_cleanup(&o);
+}
+
+/* An IAK certificate for the IDevID's own key is no IAK: the IDevID signs
+ * anything, so a TPMS_ATTEST it signed proves nothing of residency. */
+static void test_iak_is_idevid_key(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    use_iak(f, "SN0001");
+    EVP_PKEY_free(f->iak_key);
+    X509_free(f->iak);
+    f->iak_key = f->pki.idev_key;
+    EVP_PKEY_up_ref(f->iak_key);
+    f->iak = f->pki.idevid;
+    X509_up_ref(f->iak);
+    build(f);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_SIGNATURE);
+    assert_non_null(strstr(o.why, "certifies the IDevID's own key"));
     enroll_verdict_cleanup(&o);
 }
 
@@ -499,6 +582,88 @@ static void test_nonce_same_request(void **state)
     assert_int_equal(decide(f, &o, f->pki.idevid, NULL, NULL, TU_NOW), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     enroll_verdict_cleanup(&o);
+}
+
+/* The replay path judges the policy again: a device deny-listed since its
+ * certificate was recorded gets it back no more, with the same reason as a
+ * first enrollment. */
+static void test_replay_denylisted(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(policy_add(f->policy, POLICY_DENYLIST_SERIAL, "SN0001"), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(o.action, ENROLL_REFUSE);
+    assert_non_null(strstr(o.why, "serial \"SN0001\" is on the local deny list"));
+    enroll_verdict_cleanup(&o);
+}
+
+/* The stored certificate's assurance meets today's minimum, or it is not
+ * returned; with it, it is, and the verdict names the stored level. */
+static void test_replay_below_minimum(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    f->nonce_assurance = ASSURANCE_NONE;
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_IAK), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "assurance none is below minimum iak"));
+    enroll_verdict_cleanup(&o);
+    f->nonce_assurance = ASSURANCE_IAK;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    assert_int_equal(o.assurance, ASSURANCE_IAK);
+    enroll_verdict_cleanup(&o);
+}
+
+/* A revoked IDevID is refused on the replay path too: the chain, with
+ * revocation, is checked before the ledger is asked. */
+static void test_replay_revoked(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    X509_CRL *crl;
+
+    struct chain_mfr_settings set;
+    struct chain_store *store;
+    X509_REVOKED *rev;
+    ASN1_TIME *t;
+
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+    assert_non_null(crl = X509_CRL_new());
+    assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(f->pki.intermediate)), 1);
+    assert_non_null(t = ASN1_TIME_set(NULL, TU_NOW - 3600));
+    assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+    assert_non_null(ASN1_TIME_set(t, TU_NOW + 3600));
+    assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+    assert_non_null(rev = X509_REVOKED_new());
+    assert_int_equal(X509_REVOKED_set_serialNumber(rev, X509_get_serialNumber(f->pki.idevid)), 1);
+    assert_int_equal(X509_REVOKED_set_revocationDate(rev, t), 1);
+    assert_int_equal(X509_CRL_add0_revoked(crl, rev), 1);
+    ASN1_TIME_free(t);
+    assert_true(X509_CRL_sign(crl, f->pki.int_key, EVP_sha256()) > 0);
+    chain_mfr_settings_default(&set);
+    set.revocation = CHAIN_REVOCATION_HARD;
+    assert_non_null(store = chain_store_new());
+    assert_int_equal(chain_store_add_manufacturer(store, "Acme Devices", &set), 0);
+    assert_int_equal(chain_store_add_mfr_root(store, "Acme Devices", f->pki.root), 0);
+    assert_int_equal(chain_store_add_crl(store, "Acme Devices", crl), 0);
+    X509_CRL_free(crl);
+    f->cfg.store = store;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CHAIN_REVOKED);
+    assert_int_equal(o.action, ENROLL_REFUSE);
+    assert_non_null(strstr(o.why, "is listed in the CRL"));
+    enroll_verdict_cleanup(&o);
+    f->cfg.store = f->pki.store;
+    chain_store_free(store);
 }
 
 static void test_nonce_other_request(void **state)
@@ -628,8 +793,15 @@ int main(void)
         T(test_challenge_sig_garbage),
         T(test_no_evidence),
         T(test_iak_accepted),
-        T(test_require_iak_with_iak),
-        T(test_require_iak_with_idevid),
+        T(test_minimum_iak_with_iak),
+        T(test_minimum_iak_with_idevid),
+        T(test_minimum_ek),
+        T(test_minimum_per_model),
+        T(test_iak_is_idevid_key),
+        T(test_iak_is_ca),
+        T(test_replay_denylisted),
+        T(test_replay_below_minimum),
+        T(test_replay_revoked),
         T(test_iak_other_serial),
         T(test_iak_untrusted),
         T(test_iak_missing_certificate),

@@ -30,7 +30,7 @@ static void test_open_twice(void **state)
         assert_int_equal(ledger_open(&again, f->path, NULL), 0); /* a plain path works too */
     assert_int_equal(ledgerdb_count(again), 0);
     ledger_free(again);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 2);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
     if (!f->pg)
         assert_int_equal(ledgerdb_int(f,
@@ -51,12 +51,12 @@ static void test_future_schema_refused(void **state)
     log = ledgerdb_release_stderr(f);
     assert_null(again);
     assert_non_null(strstr(log, "schema version 99"));
-    assert_non_null(strstr(log, "up to 2"));
+    assert_non_null(strstr(log, "up to 3"));
     assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 99);
 }
 
-/* A version 1 ledger (no device table, no revision) is migrated to 2, its
- * devices counted from its issuances. */
+/* A version 1 ledger (no device table, no revision, no assurance) is
+ * migrated to 3, its devices counted from its issuances. */
 static void test_migration_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -72,14 +72,51 @@ static void test_migration_from_v1(void **state)
     f->l = NULL;
     ledgerdb_exec(f,
                   "DROP TABLE device; ALTER TABLE crl_state DROP COLUMN revision; "
+                  "ALTER TABLE issuance DROP COLUMN assurance; "
                   "UPDATE schema_version SET version = 1");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 2);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM device"), 2);
     assert_int_equal(ledgerdb_int(f, "SELECT issuances FROM device WHERE device_serial = 'SN-1'"),
                      2);
     assert_int_equal(ledgerdb_int(f, "SELECT revision FROM crl_state"), 0);
     assert_int_equal(ledgerdb_count(f->l), 3);
+}
+
+/* A version 2 ledger gets the assurance column: rows an IAK signed read as
+ * iak, every other row as none (what they were judged as), and a value
+ * outside the three levels is refused by the schema itself. */
+static void test_migration_from_v2(void **state)
+{
+    struct fx *f = *state;
+    struct ledger_issuance rec, got;
+
+    ledgerdb_issuance(&rec, "01", "SN-1", 1, 1000);
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), 0);
+    ledgerdb_issuance(&rec, "02", "SN-2", 2, 1001);
+    rec.signer_kind = 1;
+    snprintf(rec.assurance, sizeof(rec.assurance), "none");
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), 0);
+    ledger_free(f->l);
+    f->l = NULL;
+    ledgerdb_exec(f,
+                  "ALTER TABLE issuance DROP COLUMN assurance; "
+                  "UPDATE schema_version SET version = 2");
+    assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(ledger_show(f->l, &got, "01"), 0);
+    assert_string_equal(got.assurance, "iak");
+    ledger_issuance_cleanup(&got);
+    assert_int_equal(ledger_show(f->l, &got, "02"), 0);
+    assert_string_equal(got.assurance, "none");
+    ledger_issuance_cleanup(&got);
+    ledgerdb_capture_stderr(f);
+    assert_int_not_equal(
+        ledgerdb_try_exec(f, "UPDATE issuance SET assurance = 'high' WHERE cert_serial = '01'"), 0);
+    ledgerdb_release_stderr(f);
+    assert_int_equal(ledger_show(f->l, &got, "01"), 0);
+    assert_string_equal(got.assurance, "iak");
+    ledger_issuance_cleanup(&got);
 }
 
 static void test_bad_uris(void **state)
@@ -263,13 +300,13 @@ static void test_concurrent_migration(void **state)
     log = ledgerdb_release_stderr(f);
     for (i = 0; i < THREADS; i++)
         assert_int_equal(w[i].failures, 0);
-    while ((log = strstr(log, "schema migrated to version 2")) != NULL) {
+    while ((log = strstr(log, "schema migrated to version 3")) != NULL) {
         migrated++;
         log++;
     }
     assert_int_equal(migrated, 1);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 2);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
 }
 
@@ -318,6 +355,7 @@ int main(int argc, char **argv)
         T(test_open_twice),
         T(test_future_schema_refused),
         T(test_migration_from_v1),
+        T(test_migration_from_v2),
         T(test_bad_uris),
         T(test_open_existing_empty),
         T(test_killed_writer),

@@ -40,6 +40,7 @@ static void test_record_and_lookup(void **state)
     assert_memory_equal(got.request_sha256, rec.request_sha256, 32);
     assert_memory_equal(got.nonce, nonce, 32);
     assert_int_equal(got.signer_kind, 2);
+    assert_string_equal(got.assurance, "iak");
     assert_int_equal(got.issued_at, 1000);
     assert_int_equal(got.not_after, 1000 + 86400);
     assert_string_equal(got.replica_id, "replica-a");
@@ -74,6 +75,11 @@ static void test_record_refuses_malformed(void **state)
     assert_int_equal(ledgerdb_record(f->l, &rec, 0), DEVID_ERR_INVALID_ARGUMENT);
     ledgerdb_issuance(&rec, "01", "SN-1", 1, 1000);
     rec.revoked_at = 5;
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), DEVID_ERR_INVALID_ARGUMENT);
+    ledgerdb_issuance(&rec, "01", "SN-1", 1, 1000);
+    snprintf(rec.assurance, sizeof(rec.assurance), "high");
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), DEVID_ERR_INVALID_ARGUMENT);
+    rec.assurance[0] = '\0';
     assert_int_equal(ledgerdb_record(f->l, &rec, 0), DEVID_ERR_INVALID_ARGUMENT);
     assert_int_equal(ledgerdb_count(f->l), 0);
 }

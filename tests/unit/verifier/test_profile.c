@@ -13,6 +13,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
+#include "verifier/core/assurance.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/profile.h"
 
@@ -56,6 +57,7 @@ static int setup(void **state)
     f->in.serial_len = sizeof(f->serial);
     f->in.now = TU_NOW;
     f->in.validity_seconds = 90 * TU_DAY;
+    f->in.assurance_oid = ASSURANCE_DEFAULT_ARC ".3";
     *state = f;
     return 0;
 }
@@ -138,6 +140,39 @@ static void test_build_and_inspect(void **state)
     chain_verdict_cleanup(&v);
     chain_store_free(store);
     X509_free(x);
+}
+
+/* certificatePolicies, not critical, holds exactly the assurance OID, without
+ * qualifiers; an OID that does not parse builds nothing. */
+static void test_assurance_policy(void **state)
+{
+    struct fx *f = *state;
+    CERTIFICATEPOLICIES *pols;
+    const POLICYINFO *pi;
+    char oid[ASSURANCE_OID_LEN], got[ASSURANCE_OID_LEN];
+    X509 *x = NULL;
+    int crit = -1;
+
+    assert_int_equal(assurance_policy_oid(oid, sizeof(oid), "1.3.6.1.4.1.32473.5", ASSURANCE_NONE),
+                     0);
+    assert_string_equal(oid, "1.3.6.1.4.1.32473.5.1");
+    f->in.assurance_oid = oid;
+    assert_int_equal(profile_build(&x, &f->in), 0);
+    assert_non_null(pols = X509_get_ext_d2i(x, NID_certificate_policies, &crit, NULL));
+    assert_int_equal(crit, 0);
+    assert_int_equal(sk_POLICYINFO_num(pols), 1);
+    pi = sk_POLICYINFO_value(pols, 0);
+    assert_null(pi->qualifiers);
+    assert_true(OBJ_obj2txt(got, sizeof(got), pi->policyid, 1) > 0);
+    assert_string_equal(got, "1.3.6.1.4.1.32473.5.1");
+    CERTIFICATEPOLICIES_free(pols);
+    X509_free(x);
+    x = NULL;
+    f->in.assurance_oid = "not an oid";
+    assert_int_equal(profile_build(&x, &f->in), DEVID_ERR_INVALID_ARGUMENT);
+    assert_null(x);
+    f->in.assurance_oid = NULL;
+    assert_int_equal(profile_build(&x, &f->in), DEVID_ERR_INVALID_ARGUMENT);
 }
 
 static void test_san_copied(void **state)
@@ -257,11 +292,9 @@ static void test_response_chain(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_build_and_inspect),
-        T(test_san_copied),
-        T(test_no_san),
-        T(test_bad_serial),
-        T(test_serial_not_printablestring),
+        T(test_build_and_inspect), T(test_assurance_policy),
+        T(test_san_copied),        T(test_no_san),
+        T(test_bad_serial),        T(test_serial_not_printablestring),
         T(test_response_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,8 @@ static void test_policy_file(void **state)
     char why[256];
 
     assert_int_equal(policy_of(&p, text, why, sizeof(why)), 0);
-    assert_true(policy_require_iak(p));
+    assert_int_equal(policy_minimum(p, &ok, why, sizeof(why)), ASSURANCE_IAK);
+    assert_string_equal(why, "[assurance]");
     assert_false(policy_reenroll(p));
     assert_string_equal(policy_get0_manufacturer(p, 0), "Acme Devices");
     assert_null(policy_get0_manufacturer(p, 1));
@@ -72,11 +73,62 @@ static void test_policy_file(void **state)
     ok.fingerprint[0] = 'a';
     assert_int_equal(policy_check(p, &ok, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
     assert_non_null(strstr(why, "fingerprint"));
-    assert_int_equal(policy_check_signer(p, false, why, sizeof(why)), DEVID_ERR_POLICY_DENIED);
-    assert_int_equal(policy_check_signer(p, true, why, sizeof(why)), 0);
+    assert_int_equal(policy_check_assurance(p, &ok, ASSURANCE_NONE, why, sizeof(why)),
+                     DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(policy_check_assurance(p, &ok, ASSURANCE_IAK, why, sizeof(why)), 0);
     assert_int_equal(policy_check_reenroll(p, &ok, true, why, sizeof(why)),
                      DEVID_ERR_POLICY_DENIED);
     assert_int_equal(policy_check_reenroll(p, &ok, false, why, sizeof(why)), 0);
+    policy_free(p);
+}
+
+/* [assurance] sections: the model's rule over the manufacturer's over the
+ * default; the default without a file is none. */
+static void test_policy_assurance(void **state)
+{
+    static const char text[] =
+        "[policy]\n"
+        "allow_manufacturer = Acme Devices\n"
+        "[assurance]\n"
+        "minimum = ek\n"
+        "[assurance \"Acme Devices\"]\n"
+        "minimum = iak\n"
+        "[assurance \"Acme Devices\" \"Old Box\"]\n"
+        "minimum = none\n";
+    struct policy *p = NULL, *dflt = policy_new();
+    struct device_identity acme = ident("Acme Devices", "Good", "SN1");
+    struct device_identity old = ident("Acme Devices", "Old Box", "SN2");
+    struct device_identity beta = ident("Beta", "Old Box", "SN3");
+    char why[600];
+
+    assert_non_null(dflt);
+    assert_int_equal(policy_minimum(dflt, &acme, why, sizeof(why)), ASSURANCE_NONE);
+    assert_string_equal(why, "the default");
+    assert_int_equal(policy_check_assurance(dflt, &acme, ASSURANCE_NONE, why, sizeof(why)), 0);
+    policy_free(dflt);
+    assert_int_equal(policy_of(&p, text, why, sizeof(why)), 0);
+    assert_int_equal(policy_minimum(p, &acme, why, sizeof(why)), ASSURANCE_IAK);
+    assert_string_equal(why, "[assurance \"Acme Devices\"]");
+    assert_int_equal(policy_minimum(p, &old, why, sizeof(why)), ASSURANCE_NONE);
+    assert_string_equal(why, "[assurance \"Acme Devices\" \"Old Box\"]");
+    assert_int_equal(policy_minimum(p, &beta, why, sizeof(why)), ASSURANCE_EK);
+    assert_string_equal(why, "[assurance]");
+    assert_int_equal(policy_check_assurance(p, &acme, ASSURANCE_NONE, why, sizeof(why)),
+                     DEVID_ERR_POLICY_DENIED);
+    assert_string_equal(why,
+                        "assurance none is below minimum iak ([assurance \"Acme Devices\"], "
+                        "model \"Good\" of \"Acme Devices\"): the certify evidence is signed by "
+                        "the unrestricted IDevID key, which proves possession of the IDevID but "
+                        "not where the new key lives; certify with the device's IAK");
+    assert_int_equal(policy_check_assurance(p, &acme, ASSURANCE_IAK, why, sizeof(why)), 0);
+    assert_int_equal(policy_check_assurance(p, &old, ASSURANCE_NONE, why, sizeof(why)), 0);
+    assert_int_equal(policy_check_assurance(p, &beta, ASSURANCE_NONE, why, sizeof(why)),
+                     DEVID_ERR_POLICY_DENIED);
+    assert_int_equal(policy_check_assurance(p, &beta, ASSURANCE_IAK, why, sizeof(why)), 0);
+    policy_free(p);
+    assert_int_equal(policy_of(&p, "[policy]\nrequire_iak = no\n", why, sizeof(why)), 0);
+    assert_int_equal(policy_minimum(p, &acme, why, sizeof(why)), ASSURANCE_NONE);
+    assert_string_equal(why, "[assurance]");
     policy_free(p);
 }
 
@@ -100,6 +152,16 @@ static void test_policy_errors(void **state)
         {"[policy]\nbogus = 1\n", "policy.conf:2: unknown key \"bogus\""},
         {"[policy]\n\nreenroll = maybe\n", "policy.conf:3: key \"reenroll\""},
         {"[policy]\nrequire_iak = perhaps\n", "policy.conf:2: key \"require_iak\""},
+        {"[assurance]\nminimum = high\n", "policy.conf:2: key \"minimum\": value \"high\""},
+        {"[assurance]\nlevel = iak\n", "policy.conf:2: unknown key \"level\""},
+        {"[assurance Acme]\nminimum = iak\n", "policy.conf:2: section [assurance Acme]"},
+        {"[assurance \"\"]\nminimum = iak\n", "policy.conf:2: section [assurance \"\"]"},
+        {"[assurance \"A\" \"B\" \"C\"]\nminimum = iak\n", "policy.conf:2: section"},
+        {"[assurances]\nminimum = iak\n", "policy.conf:2: section [assurances]"},
+        {"[policy]\nrequire_iak = yes\n[assurance]\nminimum = iak\n",
+         "policy.conf:4: key \"minimum\": the default minimum is already set"},
+        {"[assurance]\nminimum = iak\n[policy]\nrequire_iak = no\n",
+         "policy.conf:4: key \"require_iak\": the default minimum is already set"},
         {"[other]\nx = 1\n", "policy.conf:2: key \"x\" in unknown section [other]"},
         {"allow_model = M\n", "policy.conf:1: key \"allow_model\" in unknown section []"},
         {"[denylist]\nfingerprint = abcd\n", "policy.conf:2: key \"fingerprint\""},
@@ -257,6 +319,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_file),
+        cmocka_unit_test(test_policy_assurance),
         cmocka_unit_test(test_policy_unknown_manufacturer_denied),
         cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_mfrconf),
