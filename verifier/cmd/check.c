@@ -248,7 +248,7 @@ static int check_file(const struct trust *trust, const struct check_args *a, cha
         return r;
     leaf = sk_X509_shift(certs);
     r = enroll_check_idevid(&rep, trust_get0_store(trust), trust_get0_policy(trust), leaf, certs,
-                            now);
+                            now, NULL);
     report(&rep, leaf, certs, r);
     enroll_idevid_report_cleanup(&rep);
     X509_free(leaf);

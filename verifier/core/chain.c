@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -23,6 +24,7 @@ struct mfr {
 };
 
 struct chain_store {
+    uint64_t id;
     X509_STORE *store;
     STACK_OF(X509) *intermediates;
     struct mfr *mfrs[CHAIN_MAX_MANUFACTURERS];
@@ -47,13 +49,21 @@ struct chain_store *chain_store_new(void)
 {
     struct chain_store *s;
 
+    static _Atomic uint64_t last_id;
+
     if ((s = OPENSSL_zalloc(sizeof(*s))) == NULL)
         return NULL;
+    s->id = atomic_fetch_add_explicit(&last_id, 1, memory_order_relaxed) + 1;
     if ((s->store = X509_STORE_new()) == NULL || (s->intermediates = sk_X509_new_null()) == NULL) {
         chain_store_free(s);
         return NULL;
     }
     return s;
+}
+
+uint64_t chain_store_id(const struct chain_store *store)
+{
+    return store != NULL ? store->id : 0;
 }
 
 static void mfr_free(struct mfr *m)
@@ -434,6 +444,46 @@ static int verify_ctx(X509_STORE_CTX **out, const struct chain_store *store, X50
     return 0;
 }
 
+/* sooner returns the earlier of |until| and |t|, if |t| is after |now|. */
+static time_t sooner(time_t until, const ASN1_TIME *t, time_t now)
+{
+    ASN1_TIME *at;
+    int days = 0, secs = 0, ok;
+    time_t when;
+
+    if (t == NULL || (at = ASN1_TIME_set(NULL, now)) == NULL)
+        return now; /* not known: the verdict holds for no time */
+    ok = ASN1_TIME_diff(&days, &secs, at, t);
+    ASN1_TIME_free(at);
+    if (ok != 1)
+        return now;
+    if (days < 0 || secs < 0 || (days == 0 && secs == 0))
+        return until;
+    when = now + (time_t)days * 86400 + secs;
+    return when < until ? when : until;
+}
+
+/* holds_until is when a verdict reached at |now| for |path| of |m| may
+ * change: the first notAfter on the path, or, with revocation checked, the
+ * first lastUpdate or nextUpdate ahead among |m|'s CRLs. */
+static time_t holds_until(const struct mfr *m, STACK_OF(X509) *path, time_t now)
+{
+    time_t until = now + (time_t)366 * 86400;
+    X509_CRL *crl;
+    int i;
+
+    for (i = 0; i < sk_X509_num(path); i++)
+        until = sooner(until, X509_get0_notAfter(sk_X509_value(path, i)), now);
+    if (m->set.revocation == CHAIN_REVOCATION_NONE)
+        return until;
+    for (i = 0; i < sk_X509_CRL_num(m->crls); i++) {
+        crl = sk_X509_CRL_value(m->crls, i);
+        until = sooner(until, X509_CRL_get0_lastUpdate(crl), now);
+        until = sooner(until, X509_CRL_get0_nextUpdate(crl), now);
+    }
+    return until;
+}
+
 int chain_verify(const struct chain_store *store, struct chain_verdict *verdict, X509 *leaf,
                  STACK_OF(X509) *device_chain, time_t now, char *why, size_t why_len)
 {
@@ -490,6 +540,7 @@ int chain_verify(const struct chain_store *store, struct chain_verdict *verdict,
         goto out;
     }
     memcpy(verdict->manufacturer, m->name, strlen(m->name) + 1);
+    verdict->valid_until = holds_until(m, path, now);
     verdict->root = root;
     verdict->path = path;
     path = NULL;

@@ -36,6 +36,7 @@
 #define DEVID_VERIFIER_CORE_CHAIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <openssl/x509.h>
@@ -100,6 +101,10 @@ void chain_mfr_settings_default(struct chain_mfr_settings *s);
  * chain_store_free.
  */
 struct chain_store *chain_store_new(void);
+
+/* chain_store_id returns |store|'s id: unique among the stores this process
+ * made, so a verdict kept for one store is never taken for another's. */
+uint64_t chain_store_id(const struct chain_store *store);
 
 /* chain_store_free frees |store|; NULL is a no-op. */
 void chain_store_free(struct chain_store *store);
@@ -178,6 +183,10 @@ struct chain_verdict {
     enum chain_revocation revocation;
     /* What revocation checking saw, for logs ("CRL from ... nextUpdate ..."). */
     char revocation_detail[512];
+    /* The verdict holds from the verification time until this time: the
+     * first notAfter on the path, or the first lastUpdate or nextUpdate
+     * still ahead among the manufacturer's CRLs (chain_memo.h). */
+    time_t valid_until;
 };
 
 /* chain_verdict_cleanup frees what |v| owns and zeroes it. */

@@ -20,7 +20,8 @@ static int check_device(struct challenge_verdict *out, const struct enroll_confi
     if ((r = enroll_device_chain(&chain, in->tls.chain, in->req->intermediates,
                                  in->req->n_intermediates, out->why, sizeof(out->why))) != 0)
         return r;
-    r = enroll_check_idevid(&rep, cfg->store, cfg->policy, in->tls.client_cert, chain, in->now);
+    r = enroll_check_idevid(&rep, cfg->store, cfg->policy, in->tls.client_cert, chain, in->now,
+                            in->tls.memo);
     if (rep.identity_ok)
         out->id = rep.id;
     else if (rep.chain_ok)

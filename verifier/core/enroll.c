@@ -319,8 +319,8 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
         goto out;
     if ((r = enroll_device_chain(&chain, tls->chain, req->intermediates, req->n_intermediates,
                                  v->why, sizeof(v->why))) != 0 ||
-        (r = chain_verify(cfg->store, &verdict, tls->client_cert, chain, now, v->why,
-                          sizeof(v->why))) != 0)
+        (r = chain_memo_verify(tls->memo, cfg->store, &verdict, tls->client_cert, chain, now,
+                               v->why, sizeof(v->why))) != 0)
         goto out;
     v->revocation = verdict.revocation;
     snprintf(v->revocation_detail, sizeof(v->revocation_detail), "%s", verdict.revocation_detail);
@@ -548,7 +548,7 @@ void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep)
 
 int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
                         const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
-                        time_t now)
+                        time_t now, struct chain_memo *memo)
 {
     int r;
 
@@ -559,8 +559,8 @@ int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_sto
         snprintf(rep->why, sizeof(rep->why), "enroll_check_idevid called without its inputs");
         return DEVID_ERR_INVALID_ARGUMENT;
     }
-    if ((r = chain_verify(store, &rep->chain, leaf, device_chain, now, rep->why,
-                          sizeof(rep->why))) != 0)
+    if ((r = chain_memo_verify(memo, store, &rep->chain, leaf, device_chain, now, rep->why,
+                               sizeof(rep->why))) != 0)
         return r;
     rep->chain_ok = 1;
     if ((r = identity_extract(&rep->id, leaf, rep->chain.manufacturer, rep->why,

@@ -17,6 +17,7 @@
 #include "verifier/core/assurance.h"
 #include "verifier/core/attest.h"
 #include "verifier/core/chain.h"
+#include "verifier/core/chain_memo.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/policy.h"
 #include "verifier/core/token.h"
@@ -82,6 +83,9 @@ struct enroll_tls {
     /* The verifier's own RFC 9266 tls-exporter value of the connection
      * (TRANSCRIPT_EXPORTER_LEN bytes), or NULL when TLS had none. */
     const uint8_t *exporter;
+    /* The chain verdict kept with the connection (chain_memo.h), so its
+     * challenge and enroll verify the chain once; NULL: none kept. */
+    struct chain_memo *memo;
 };
 
 /* Everything enroll_decide judges; every pointer is borrowed. */
@@ -241,12 +245,13 @@ void enroll_idevid_report_cleanup(struct enroll_idevid_report *rep);
 /*
  * enroll_check_idevid runs the checks an IDevID faces before any evidence:
  * chain_verify (with revocation) of |leaf| with |device_chain| against
- * |store| at |now|, identity_extract, and policy_check against |policy|.
+ * |store| at |now| (through |memo|, the connection's kept verdict, when not
+ * NULL: chain_memo.h), identity_extract, and policy_check against |policy|.
  * Fills |rep| stage by stage (the caller cleans it up, also on failure) and
  * returns 0, or the first failing stage's DEVID_ERR_* code with rep->why set.
  */
 int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_store *store,
                         const struct policy *policy, X509 *leaf, STACK_OF(X509) *device_chain,
-                        time_t now);
+                        time_t now, struct chain_memo *memo);
 
 #endif

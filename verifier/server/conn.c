@@ -121,6 +121,8 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
     atomic_fetch_sub(&c->w->s->conns_open, 1);
     LIST_REMOVE(c, link);
     event_free(c->deadline);
+    chain_memo_cleanup(c->memo);
+    free(c->memo);
     if (c->w->draining && LIST_EMPTY(&c->w->conns))
         event_base_loopexit(c->w->base, NULL);
     free(c);
@@ -275,6 +277,13 @@ struct conn *conn_get0(struct evhttp_request *req)
     SSL *ssl = conn_get0_ssl(req);
 
     return ssl != NULL ? SSL_get_ex_data(ssl, conn_ex_index) : NULL;
+}
+
+struct chain_memo *conn_memo(struct conn *c)
+{
+    if (c != NULL && c->memo == NULL)
+        c->memo = calloc(1, sizeof(*c->memo));
+    return c != NULL ? c->memo : NULL;
 }
 
 const char *conn_peer(const struct conn *c)

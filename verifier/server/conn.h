@@ -11,6 +11,7 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
+#include "verifier/core/chain_memo.h"
 #include "verifier/core/proxy.h"
 #include "verifier/server/state.h"
 
@@ -37,6 +38,9 @@ struct conn {
      * until the handshake ends, under the handshake deadline; before, the
      * ClientHello deadline. */
     int hello;
+    /* The chain verdict kept for this connection's requests (chain_memo.h),
+     * made at its first request: an idle connection does not pay for it. */
+    struct chain_memo *memo;
     LIST_ENTRY(conn) link;
 };
 
@@ -62,6 +66,10 @@ SSL *conn_get0_ssl(struct evhttp_request *req);
 
 /* conn_get0 returns the connection |req| arrived on, or NULL. */
 struct conn *conn_get0(struct evhttp_request *req);
+
+/* conn_memo returns |c|'s kept chain verdict, made on first use; NULL for a
+ * NULL |c| or when it cannot be allocated (then nothing is kept). */
+struct chain_memo *conn_memo(struct conn *c);
 
 /* conn_peer returns |c|'s device address (borrowed), or "unknown" for NULL. */
 const char *conn_peer(const struct conn *c);

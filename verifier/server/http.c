@@ -48,6 +48,7 @@ int http_get_peer(struct evhttp_request *req, struct peer *p, char *why, size_t 
     p->cert = SSL_get0_peer_certificate(p->ssl);
     p->chain = SSL_get_peer_cert_chain(p->ssl);
     read_tls(p);
+    p->tls.memo = conn_memo(p->conn);
     if (p->cert == NULL) {
         snprintf(why, why_len,
                  "no TLS client certificate: the device must present its IDevID certificate");

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "testutil.h"
 #include "verifier/core/chain.h"
+#include "verifier/core/chain_memo.h"
 
 struct pki {
     EVP_PKEY *root_key, *int_key, *leaf_key;
@@ -260,6 +261,95 @@ static void test_empty_store(void **state)
     chain_store_free(store);
 }
 
+/* memo_verify: chain_memo_verify of p's leaf and device chain at |now|;
+ * checks the verdict as verify() does. */
+static int memo_verify(struct pki *p, struct chain_memo *m, const struct chain_store *store,
+                       time_t now)
+{
+    struct chain_verdict v;
+    char why[512];
+    int r = chain_memo_verify(m, store, &v, p->leaf, p->device, now, why, sizeof(why));
+
+    if (r == 0) {
+        assert_int_equal(X509_cmp(v.root, p->root), 0);
+        assert_int_equal(sk_X509_num(v.path), 3);
+        assert_string_equal(v.manufacturer, "Acme Devices");
+    } else {
+        assert_null(v.root);
+        assert_true(why[0] != '\0');
+    }
+    chain_verdict_cleanup(&v);
+    return r;
+}
+
+/* The second verification on one connection reuses the first's verdict;
+ * the verdict is the caller's own (freed above while the memo keeps its). */
+static void test_memo_reused(void **state)
+{
+    struct pki *p = *state;
+    struct chain_memo m = {0};
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW + 5), 0);
+    assert_int_equal(m.verified, 1);
+    assert_int_equal(m.reused, 1);
+    /* The certificates are valid 3650 more days; a verdict holds at most 366. */
+    assert_int_equal(m.until, TU_NOW + 366 * TU_DAY);
+    chain_memo_cleanup(&m);
+}
+
+/* A new store (a reload), other intermediates, a time outside the window:
+ * each verifies afresh. */
+static void test_memo_not_reused(void **state)
+{
+    struct pki *p = *state;
+    struct chain_store *other;
+    struct chain_memo m = {0};
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    assert_non_null(other = chain_store_new());
+    assert_true(chain_store_id(other) != chain_store_id(p->store));
+    assert_int_equal(chain_store_add_root(other, p->root), 0);
+    assert_int_equal(memo_verify(p, &m, other, TU_NOW), 0);
+    assert_int_equal(m.verified, 2);
+    /* The reload removed the root: refused, although a verdict was kept. */
+    chain_store_free(other);
+    assert_non_null(other = chain_store_new());
+    assert_int_equal(memo_verify(p, &m, other, TU_NOW), DEVID_ERR_CHAIN_UNTRUSTED);
+    assert_int_equal(m.verified, 3);
+    assert_int_equal(m.kept, 0);
+    chain_store_free(other);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    sk_X509_push(p->device, p->root);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    assert_int_equal(m.verified, 5);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW - 1), 0);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW + 367 * TU_DAY), 0);
+    assert_int_equal(m.verified, 7);
+    /* Past the leaf's notAfter the answer is the refusal, not the memo. */
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW + 3651 * TU_DAY), DEVID_ERR_CHAIN_EXPIRED);
+    assert_int_equal(m.reused, 0);
+    chain_memo_cleanup(&m);
+}
+
+/* A refusal is not kept: the next request verifies again. */
+static void test_memo_refusal_not_kept(void **state)
+{
+    struct pki *p = *state;
+    struct chain_memo m = {0};
+
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), DEVID_ERR_CHAIN_UNTRUSTED);
+    sk_X509_push(p->device, p->intermediate);
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    assert_int_equal(m.verified, 2);
+    /* Without a memo it is chain_verify. */
+    assert_int_equal(memo_verify(p, NULL, p->store, TU_NOW), 0);
+    assert_int_equal(m.verified + m.reused, 2);
+    chain_memo_cleanup(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -277,6 +367,9 @@ int main(void)
         T(test_bad_signature),
         T(test_manufacturer_from_cn),
         T(test_empty_store),
+        T(test_memo_reused),
+        T(test_memo_not_reused),
+        T(test_memo_refusal_not_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,7 +73,7 @@ static void run_line(void **state)
     if (errno != 0 || *end != '\0' || end == l->at)
         fail_msg("%s: bad time \"%s\" in the manifest", l->name, l->at);
     r = enroll_check_idevid(&rep, trust_get0_store(t), trust_get0_policy(t), leaf, certs,
-                            (time_t)at);
+                            (time_t)at, NULL);
     snprintf(summary, sizeof(summary),
              "revocation: %s (%s)\nassurance: minimum %s (%s)\nmanufacturer: %s\nmodel: %s\n"
              "serial: %s\n%s",

@@ -45,7 +45,7 @@ static int setup(void **state)
     f->req.intermediates = f->inter;
     f->req.n_intermediates = 1;
     f->in.req = &f->req;
-    f->in.tls = (struct enroll_tls){TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter};
+    f->in.tls = (struct enroll_tls){TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter, NULL};
     f->in.nonce = f->nonce;
     f->in.now = TU_NOW;
     f->in.ttl_seconds = 120;

@@ -166,7 +166,7 @@ static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF
 
     memset(&facts, 0, sizeof(facts));
     in.req = &f->req;
-    in.tls = (struct enroll_tls){f->tls_version, f->ems, client, chain, exporter};
+    in.tls = (struct enroll_tls){f->tls_version, f->ems, client, chain, exporter, NULL};
     if (enroll_peek(&facts.asked, &f->cfg, &f->req, &in.tls, now) == 0) {
         facts.nonce = f->nonce_use;
         facts.nonce_cert_serial = "0a1b2c";
@@ -692,7 +692,7 @@ static void test_ledger_not_asked(void **state)
     struct fx *f = *state;
     struct enroll_ledger_facts facts;
     struct enroll_input in = {
-        &f->req, {TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter}, &facts, TU_NOW};
+        &f->req, {TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter, NULL}, &facts, TU_NOW};
     struct enroll_verdict o;
 
     memset(&facts, 0, sizeof(facts));
