@@ -69,7 +69,14 @@ rss1=$(rss_kib)
 per=$(((rss1 - rss0) / 2000))
 log "memory per idle TLS connection: $(((rss1 - rss0) * 1024 / 2000)) bytes (VmRSS $rss0 -> $rss1 KiB for 2000)"
 echo "memory_per_idle_connection_bytes=$(((rss1 - rss0) * 1024 / 2000))"
-check "an idle TLS connection costs at most 32 KiB ($per KiB)" test "$per" -le 32
+# Under AddressSanitizer every allocation carries redzones and freed memory
+# sits in quarantine, so VmRSS says nothing about the verifier's own cost:
+# the bound is checked in the plain build.
+if ldd "$VERIFIER" 2>/dev/null | grep -q libasan; then
+    skip "an idle TLS connection costs at most 32 KiB: not measurable under ASan ($per KiB here)"
+else
+    check "an idle TLS connection costs at most 32 KiB ($per KiB)" test "$per" -le 32
+fi
 
 echo 2000 >"$T/crowd.control"
 check "... and 2,000 silent TCP connections besides" wait_for 60 crowd_has 2000 2000
