@@ -2,7 +2,7 @@
 # loopback. Each script starts its own processes on free ports, so they run in
 # parallel.
 foreach(t factory enroll chains agent systemd fleet revoke service catpm renew bare_swtpm
-          install tpm_commands wire logs scale scale_replay scale_failover nv_quirks
+          install tpm_commands wire logs signer scale scale_replay scale_failover nv_quirks
           crowd assurance replay)
   add_test(NAME integration.${t}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.sh)

@@ -20,6 +20,9 @@
 #include "verifier/core/csr.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/identity.h"
+#include "verifier/core/profile.h"
+#include "verifier/core/signcheck.h"
+#include "verifier/core/signreq.h"
 
 static const char *outdir;
 
@@ -704,6 +707,95 @@ static void nvcert_seeds(void)
     nv_seed("tcg_bad_size", h, sizeof(h), w->idevid, NULL, 0, 0, DEVID_ERR_CONFIG);
 }
 
+/* ---- the signer's requests ---- */
+
+/* sign_seed writes a request of |type| with |body| (|len| bytes, head's
+ * length |claimed|). */
+static void sign_seed(const char *name, uint8_t type, const uint8_t *body, size_t len,
+                      size_t claimed)
+{
+    uint8_t buf[4096];
+
+    if (len + SIGNREQ_HEAD_LEN > sizeof(buf) || signreq_head_write(buf, type, claimed) != 0)
+        fu_fail("sign seed size");
+    if (len > 0)
+        memcpy(buf + SIGNREQ_HEAD_LEN, body, len);
+    put("fuzz_signreq", name, buf, len + SIGNREQ_HEAD_LEN);
+}
+
+/* profile_cert returns a certificate profile_build makes under the fixture's
+ * intermediate, valid for |days|, signed (as a placeholder) by it. */
+static X509 *profile_cert(long days, uint8_t serial_fill)
+{
+    const struct fu_world *w = fu_world();
+    struct device_identity id;
+    struct profile_input in = {0};
+    uint8_t serial[PROFILE_SERIAL_LEN];
+    X509 *x = NULL;
+
+    memset(&id, 0, sizeof(id));
+    snprintf(id.manufacturer, sizeof(id.manufacturer), "Acme Devices");
+    snprintf(id.model, sizeof(id.model), "Gateway X1");
+    snprintf(id.serial, sizeof(id.serial), "SN-0001");
+    memset(serial, serial_fill, sizeof(serial));
+    in.ca_cert = w->inter;
+    in.subject_key = w->ldevid_key;
+    in.id = &id;
+    in.idevid = w->idevid;
+    in.serial = serial;
+    in.serial_len = sizeof(serial);
+    in.now = FU_NOW;
+    in.validity_seconds = days * 86400;
+    if (profile_build(&x, &in) != 0 || X509_sign(x, w->inter_key, NULL) <= 0)
+        fu_fail("profile_build");
+    return x;
+}
+
+static void cert_seed(const char *name, X509 *x, int want)
+{
+    const struct fu_world *w = fu_world();
+    struct signcheck_rules rules = {w->inter, 365L * 86400, 86400, "1.3.6.1.4.1.32473"};
+    char why[SIGNREQ_MAX_WHY];
+    uint8_t *der;
+    size_t len;
+
+    expect(signcheck_cert(&rules, x, FU_NOW, why, sizeof(why)), want, name);
+    der = fu_der(&len, x);
+    sign_seed(name, SIGNREQ_CERT, der, len, len);
+    free(der);
+    X509_free(x);
+}
+
+static void signreq_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    const struct crl_entry entries[] = {{"0a1b2c3d4e5f60718293a4b5c6d7e8f9", FU_NOW - 60, 1},
+                                        {"7f", FU_NOW - 30, 0}};
+    struct signreq_crl crl = {6, FU_NOW, 86400, 2, (struct crl_entry *)entries, NULL};
+    struct fu_cert_spec ca = {"Acme Devices", "Rogue CA",     NULL, 1, 77,
+                              FU_NOW - 60,    FU_NOW + 86400, NULL};
+    uint8_t *body;
+    size_t len;
+
+    cert_seed("cert_good", profile_cert(365, 0x5a), 0);
+    cert_seed("cert_long", profile_cert(400, 0x5b), DEVID_ERR_REFUSED);
+    cert_seed("cert_ca_true", fu_cert(&ca, w->ldevid_key, w->inter, w->inter_key),
+              DEVID_ERR_REFUSED);
+    cert_seed("cert_other_issuer", X509_dup(w->inter), DEVID_ERR_REFUSED);
+    if (signreq_crl_encode(&body, &len, &crl) != 0)
+        fu_fail("signreq_crl_encode");
+    sign_seed("crl_two", SIGNREQ_CRL, body, len, len);
+    free(body);
+    crl.n = 0;
+    if (signreq_crl_encode(&body, &len, &crl) != 0)
+        fu_fail("signreq_crl_encode");
+    sign_seed("crl_empty", SIGNREQ_CRL, body, len, len);
+    free(body);
+    sign_seed("tree_head", SIGNREQ_TREE_HEAD, NULL, 0, 0);
+    sign_seed("unknown_type", 9, NULL, 0, 0);
+    sign_seed("cert_too_long", SIGNREQ_CERT, NULL, 0, SIGNREQ_MAX_CERT + 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -724,5 +816,6 @@ int main(int argc, char **argv)
     http_head_seeds();
     tpmkey_seeds();
     nvcert_seeds();
+    signreq_seeds();
     return 0;
 }

@@ -3,10 +3,14 @@
  * serve's own. */
 #include "verifier/cmd/serve.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,10 +26,13 @@
 #include "verifier/core/policy.h"
 #include "verifier/core/token.h"
 #include "verifier/pki/ca.h"
+#include "verifier/pki/signer.h"
 #include "verifier/pki/trust.h"
 #include "verifier/server/server.h"
 
 #define DEFAULT_CONFIG "/etc/devid/verifier.conf"
+/* The service user the serving process drops to when started as root. */
+#define DEFAULT_USER "devid"
 #define MAX_POLICY_ARGS 256
 /* Options beyond the configuration keys: --config, the policy rules, -v. */
 #define MAX_OPTIONS 48
@@ -293,22 +300,128 @@ static int check_settings(const struct serve *s, const char *config_path, int op
     return 0;
 }
 
-/* run loads the keys and serves until told to stop; returns the exit code. */
+/* become sets the process's groups, group and user to |pw|'s, for good. */
+static int become(const struct passwd *pw)
+{
+    if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+        log_err("cannot become user %s: %s", pw->pw_name, strerror(errno));
+        return DEVID_ERR_INTERNAL;
+    }
+    if (pw->pw_uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+        log_err("user %s: root could be regained after dropping it", pw->pw_name);
+        return DEVID_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+/*
+ * drop_privileges is the server's before_workers hook: everything is open,
+ * and the process that parses what devices send stops being root. Started
+ * as root it becomes [server] user (default devid, when that user exists;
+ * "root" keeps root, with a warning). The signer process keeps its own
+ * credentials: it alone needs the key.
+ */
+static int drop_privileges(void *arg)
+{
+    const struct serve *s = arg;
+    const char *user = s->cfg.user != NULL ? s->cfg.user : DEFAULT_USER;
+    const struct passwd *pw;
+    int r;
+
+    if (geteuid() != 0)
+        return 0;
+    if (strcmp(user, "root") == 0) {
+        log_warn("[server] user = root: the serving process keeps root");
+        return 0;
+    }
+    errno = 0;
+    if ((pw = getpwnam(user)) == NULL) {
+        if (s->cfg.user == NULL) {
+            log_warn(
+                "started as root and there is no user %s to run as: the serving process "
+                "keeps root (create it with systemd-sysusers, or set [server] user)",
+                DEFAULT_USER);
+            return 0;
+        }
+        log_err("[server] user %s: no such user", user);
+        return DEVID_ERR_CONFIG;
+    }
+    if ((r = become(pw)) != 0)
+        return r;
+    log_info("serving as user %s (uid %u, gid %u); the signer keeps the CA key", pw->pw_name,
+             (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    return 0;
+}
+
+/* in_process_signer: whether a test build was asked to keep the key in
+ * this process (DEVID_TEST_SIGNER=in-process), to measure what the signer
+ * costs. Release builds have no such switch. */
+static int in_process_signer(void)
+{
+#ifdef DEVID_TEST_HOOKS
+    const char *v = getenv("DEVID_TEST_SIGNER");
+
+    if (v != NULL && strcmp(v, "in-process") == 0) {
+        log_warn("test hook DEVID_TEST_SIGNER=in-process: the CA key is in the serving process");
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+/* start_ca forks the signer, which loads the key, and sets |*ca| to the
+ * serving process's view of it: the certificate and chain, and the
+ * signer. */
+static int start_ca(struct ca **ca, struct signer **signer, const struct verifier_config *cfg)
+{
+    const struct signer_config scfg = {
+        .ca_cert = cfg->ca_cert,
+        .ca_key = cfg->ca_key,
+        .ca_provider = cfg->ca_provider,
+        .ca_tcti = cfg->ca_tcti,
+        .max_validity_seconds = cfg->validity_seconds,
+        .max_crl_next_update_seconds = cfg->crl_next_update_seconds,
+        .policy_arc = cfg->assurance_arc,
+    };
+    int r;
+
+    if (in_process_signer()) {
+        if (cfg->ca_provider != NULL && (r = ca_use_provider(cfg->ca_provider, cfg->ca_tcti)) != 0)
+            return r;
+        return ca_new(ca, cfg->ca_cert, cfg->ca_key);
+    }
+    if ((r = signer_start(signer, &scfg)) != 0)
+        return r;
+    return ca_new_remote(ca, cfg->ca_cert, *signer);
+}
+
+/* run starts the signer, reads the token key and serves until told to
+ * stop; returns the exit code. */
 static int run(struct serve *s)
 {
-    struct server_hooks hooks = {load_trust, s};
+    struct server_hooks hooks = {load_trust, s, drop_privileges, -1};
     uint8_t token_key[TOKEN_KEY_LEN];
+    struct signer *signer = NULL;
     struct ca *ca = NULL;
     int r;
 
     memset(token_key, 0, sizeof(token_key));
-    if ((r = read_token_key(token_key, s->cfg.token_key)) == 0 &&
-        (s->cfg.ca_provider == NULL ||
-         (r = ca_use_provider(s->cfg.ca_provider, s->cfg.ca_tcti)) == 0) &&
-        (r = ca_new(&ca, s->cfg.ca_cert, s->cfg.ca_key)) == 0)
+    /* No exec from here on gains anything: not the workers, not the
+     * signer. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        log_err("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+        return EXIT_SOFTWARE;
+    }
+    /* The signer is forked first, before this process reads the token key
+     * or starts a thread, so that it holds the CA key and nothing else. */
+    if ((r = start_ca(&ca, &signer, &s->cfg)) == 0 &&
+        (r = read_token_key(token_key, s->cfg.token_key)) == 0) {
+        hooks.signer_fd = signer != NULL ? signer_watch_fd(signer) : -1;
         r = server_run(&s->cfg, &hooks, ca, token_key);
+    }
     OPENSSL_cleanse(token_key, sizeof(token_key));
     ca_free(ca);
+    signer_free(signer);
     ca_release_providers();
     return cmd_exit_for(r);
 }

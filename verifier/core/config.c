@@ -169,6 +169,16 @@ static const struct key keys[] = {
      {"proxy-from", "NETS",
       "load balancers that may send a PROXY protocol v2\n"
       "header, e.g. \"127.0.0.1, 10.0.0.0/8\" (default: none)"}},
+    {"server",
+     "user",
+     K_STR,
+     F(user),
+     0,
+     0,
+     {"user", "NAME",
+      "started as root, the serving process runs as this\n"
+      "user; the signer alone keeps root (default devid,\n"
+      "if it exists; root keeps root)"}},
     {"crl",
      "poll_seconds",
      K_INT,

@@ -23,6 +23,9 @@ struct verifier_config {
     /* Load balancers allowed to send a PROXY protocol v2 header on the
      * device listener (verifier/core/proxy.h syntax); NULL: none. */
     char *proxy_from;
+    /* The user the serving process runs as when started as root (the
+     * signer keeps root); NULL means "devid" if that user exists. */
+    char *user;
     /* [tls] PEM server certificate (with chain) and key; TLS1_2_VERSION or
      * TLS1_3_VERSION. */
     char *tls_cert;

@@ -16,11 +16,15 @@
 #include "common/io/log.h"
 #include "common/io/pemfile.h"
 #include "verifier/core/chain.h"
+#include "verifier/core/crl.h"
+#include "verifier/pki/signer.h"
 
 struct ca {
     X509 *cert;
     STACK_OF(X509) *chain;
+    /* The key, or (in the serving process) the signer that holds it. */
     EVP_PKEY *key;
+    struct signer *remote;
     /* A key behind a provider other than OpenSSL's default (a TPM, an HSM)
      * is used by one thread at a time. */
     int serialize;
@@ -128,6 +132,28 @@ out:
     return r;
 }
 
+int ca_new_remote(struct ca **out, const char *cert_file, struct signer *signer)
+{
+    struct ca *ca = NULL;
+    int r;
+
+    if (out == NULL || cert_file == NULL || signer == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if ((ca = calloc(1, sizeof(*ca))) == NULL)
+        return DEVID_ERR_ALLOC;
+    pthread_mutex_init(&ca->lock, NULL);
+    if ((r = load_certs(ca, cert_file)) != 0) {
+        ca_free(ca);
+        return r;
+    }
+    ca->remote = signer;
+    log_info("issuing CA %s; its key is held by the signer process (pid %d)", cert_file,
+             signer_pid(signer));
+    *out = ca;
+    return 0;
+}
+
 void ca_free(struct ca *ca)
 {
     if (ca == NULL)
@@ -233,12 +259,116 @@ static int sign_with(struct ca *ca, int (*sign)(void *obj, EVP_MD_CTX *mctx), vo
     return 0;
 }
 
-int ca_sign(struct ca *ca, X509 *cert)
+/* Gives |x| a placeholder signature algorithm, so that it encodes: the
+ * signer replaces it with its key's. OpenSSL has no setter for an unsigned
+ * certificate's algorithm fields; both are members of |x|, so the const its
+ * getters return is cast away here, and only here. */
+static int set_placeholder_alg(X509 *x)
 {
-    return sign_with(ca, sign_cert, cert, "the operational certificate");
+    const X509_ALGOR *tbs_alg = X509_get0_tbs_sigalg(x), *alg = NULL;
+    const ASN1_BIT_STRING *sig = NULL;
+
+    X509_get0_signature(&sig, &alg, x);
+    if (X509_ALGOR_set0((X509_ALGOR *)tbs_alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF,
+                        NULL) != 1 ||
+        X509_ALGOR_set0((X509_ALGOR *)alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF,
+                        NULL) != 1)
+        return DEVID_ERR_ALLOC;
+    return 0;
 }
 
-int ca_sign_crl(struct ca *ca, X509_CRL *crl)
+/* Asks the signer to sign |*cert|; replaces it with the signed one. */
+static int sign_remote(struct ca *ca, X509 **cert)
 {
-    return sign_with(ca, sign_crl, crl, "the CRL");
+    uint8_t *req = NULL, *der = NULL;
+    const unsigned char *p;
+    size_t der_len = 0;
+    char why[SIGNREQ_MAX_WHY + 64];
+    X509 *signed_cert = NULL;
+    int len, r = DEVID_ERR_INTERNAL;
+
+    if ((r = set_placeholder_alg(*cert)) != 0)
+        return r;
+    if ((len = i2d_X509(*cert, &req)) <= 0)
+        return DEVID_ERR_CRYPTO;
+    if ((r = signer_call(ca->remote, &der, &der_len, SIGNREQ_CERT, req, (size_t)len, why,
+                         sizeof(why))) != 0) {
+        log_err("signing the operational certificate: %s", why);
+        goto out;
+    }
+    p = der;
+    if ((signed_cert = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len ||
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(signed_cert), X509_get0_serialNumber(*cert)) != 0) {
+        log_err("the signer answered with another certificate than the one asked for");
+        r = DEVID_ERR_INTERNAL;
+        goto out;
+    }
+    X509_free(*cert);
+    *cert = signed_cert;
+    signed_cert = NULL;
+    r = 0;
+out:
+    X509_free(signed_cert);
+    OPENSSL_free(req);
+    free(der);
+    return r;
+}
+
+int ca_sign(struct ca *ca, X509 **cert)
+{
+    if (ca->remote != NULL)
+        return sign_remote(ca, cert);
+    return sign_with(ca, sign_cert, *cert, "the operational certificate");
+}
+
+/* Asks the signer to build and sign the CRL of |contents|. */
+static int sign_crl_remote(struct ca *ca, X509_CRL **out, const struct signreq_crl *contents)
+{
+    uint8_t *req = NULL, *der = NULL;
+    const unsigned char *p;
+    size_t req_len = 0, der_len = 0;
+    char why[SIGNREQ_MAX_WHY + 64];
+    int r;
+
+    if ((r = signreq_crl_encode(&req, &req_len, contents)) != 0)
+        return r;
+    if ((r = signer_call(ca->remote, &der, &der_len, SIGNREQ_CRL, req, req_len, why,
+                         sizeof(why))) != 0) {
+        log_err("signing the CRL: %s", why);
+        goto out;
+    }
+    p = der;
+    if ((*out = d2i_X509_CRL(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+        X509_CRL_free(*out);
+        *out = NULL;
+        log_err("the signer answered with something other than a CRL");
+        r = DEVID_ERR_INTERNAL;
+        goto out;
+    }
+    r = 0;
+out:
+    free(req);
+    free(der);
+    return r;
+}
+
+int ca_sign_crl(struct ca *ca, X509_CRL **out, const struct signreq_crl *contents)
+{
+    X509_CRL *crl = NULL;
+    int r;
+
+    *out = NULL;
+    if (ca->remote != NULL)
+        return sign_crl_remote(ca, out, contents);
+    if (contents->this_update < 0 || contents->next_update_seconds > LONG_MAX)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = crl_build(&crl, ca->cert, contents->entries, contents->n,
+                       (time_t)contents->this_update, (long)contents->next_update_seconds,
+                       contents->number)) != 0 ||
+        (r = sign_with(ca, sign_crl, crl, "the CRL")) != 0) {
+        X509_CRL_free(crl);
+        return r;
+    }
+    *out = crl;
+    return 0;
 }

@@ -5,7 +5,10 @@
 
 #include <openssl/x509.h>
 
+#include "verifier/core/signreq.h"
+
 struct ca;
+struct signer;
 
 /*
  * ca_new sets |*out| to a CA with the certificate from |cert_file| (PEM; any
@@ -16,6 +19,14 @@ struct ca;
  * with the file and reason. Returns 0 or a DEVID_ERR_* code.
  */
 int ca_new(struct ca **out, const char *cert_file, const char *key_uri);
+
+/*
+ * ca_new_remote sets |*out| to a CA with the certificate and chain from
+ * |cert_file| whose key is held by |signer| (verifier/pki/signer.h), which it
+ * borrows: ca_sign and ca_sign_crl ask it. This process never loads the
+ * key. Returns 0 or a DEVID_ERR_* code.
+ */
+int ca_new_remote(struct ca **out, const char *cert_file, struct signer *signer);
 
 /*
  * ca_use_provider loads OpenSSL's default provider and then provider |name|
@@ -40,13 +51,23 @@ X509 *ca_get0_cert(const struct ca *ca);
  * empty), owned by |ca|. */
 STACK_OF(X509) *ca_get0_chain(const struct ca *ca);
 
-/* ca_sign signs |cert| in place with the CA key (SHA-256 for RSA and EC).
- * Thread-safe; a key behind a provider other than the default one is used by
- * one thread at a time. Returns 0 or DEVID_ERR_CRYPTO. */
-int ca_sign(struct ca *ca, X509 *cert);
+/*
+ * ca_sign signs the unsigned |*cert| with the CA key (SHA-256 for RSA and
+ * EC): in place with a key of its own, or by the signer, whose signed
+ * certificate then replaces |*cert|. Thread-safe; a key behind a provider
+ * other than the default one is used by one thread at a time. Returns 0,
+ * DEVID_ERR_CRYPTO, or through the signer DEVID_ERR_REFUSED (outside the
+ * profile) or DEVID_ERR_INTERNAL (the signer is gone; retryable), with the
+ * reason logged.
+ */
+int ca_sign(struct ca *ca, X509 **cert);
 
-/* ca_sign_crl signs |crl| in place with the CA key (SHA-256 for RSA and EC).
- * Returns 0 or DEVID_ERR_CRYPTO. */
-int ca_sign_crl(struct ca *ca, X509_CRL *crl);
+/*
+ * ca_sign_crl sets |*out| to a new CRL of |contents| (crl_build's inputs)
+ * signed with the CA key: built here with a key of its own, or built and
+ * signed by the signer, which refuses a CRL number that does not go up. The
+ * caller owns |*out|. Returns 0 or a DEVID_ERR_* code as for ca_sign.
+ */
+int ca_sign_crl(struct ca *ca, X509_CRL **out, const struct signreq_crl *contents);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/err.h"
 #include "common/io/log.h"
@@ -43,6 +44,7 @@ int revocation_crl_issue(X509_CRL **out, struct revocation_info *info, struct le
 {
     struct revoked_list revoked = {NULL, 0, 0};
     struct crl_entry *entries = NULL;
+    struct signreq_crl contents;
     X509_CRL *crl = NULL;
     uint64_t n = 0;
     int64_t revision = 0;
@@ -62,9 +64,13 @@ int revocation_crl_issue(X509_CRL **out, struct revocation_info *info, struct le
         entries[i].revoked_at = revoked.rows[i].revoked_at;
         entries[i].reason = revoked.rows[i].reason;
     }
-    if ((r = crl_build(&crl, ca_get0_cert(ca), entries, revoked.n, now, next_update_seconds, n)) !=
-            0 ||
-        (r = ca_sign_crl(ca, crl)) != 0)
+    memset(&contents, 0, sizeof(contents));
+    contents.number = n;
+    contents.this_update = (int64_t)now;
+    contents.next_update_seconds = next_update_seconds;
+    contents.n = revoked.n;
+    contents.entries = entries;
+    if ((r = ca_sign_crl(ca, &crl, &contents)) != 0)
         goto out;
     if (info != NULL) {
         info->number = n;

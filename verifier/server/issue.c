@@ -121,7 +121,10 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
         snprintf(why, why_len, "building the operational certificate failed");
         goto out;
     }
-    if ((r = ca_sign(w->s->ca, cert)) != 0) {
+    if ((r = ca_sign(w->s->ca, &cert)) != 0) {
+        /* A refusal by the signer is a bug here, not the device's doing. */
+        if (r == DEVID_ERR_REFUSED)
+            r = DEVID_ERR_CRYPTO;
         snprintf(why, why_len, "the issuing CA could not sign");
         goto out;
     }

@@ -27,6 +27,7 @@
 #include "verifier/server/filter.h"
 #include "verifier/server/handle.h"
 #include "verifier/server/state.h"
+#include "verifier/server/testhook.h"
 
 /* The signals the control thread takes. */
 static const int signals[] = {SIGTERM, SIGINT, SIGHUP};
@@ -228,6 +229,21 @@ static void on_signal(evutil_socket_t sig, short events, void *arg)
     event_base_loopexit(s->control, NULL);
 }
 
+/* The signer is gone: nothing more can be issued. Requests in flight get
+ * REASON_INTERNAL (retryable); serve exits non-zero and systemd restarts
+ * it with a new signer. */
+static void on_signer_exit(evutil_socket_t fd, short events, void *arg)
+{
+    struct server *s = arg;
+    int i;
+
+    log_err("the signer process exited; stopping (requests in flight get REASON_INTERNAL)");
+    s->signer_died = 1;
+    for (i = 0; i < s->nworkers; i++)
+        event_active(s->workers[i].stop_ev, 0, 0);
+    event_base_loopexit(s->control, NULL);
+}
+
 static int split_host_port(const char *listen, char *host, size_t host_len, uint16_t *port)
 {
     const char *colon = strrchr(listen, ':');
@@ -273,6 +289,10 @@ static int start_metrics(struct server *s)
     evhttp_set_timeout(s->metrics_http, 10);
     evhttp_set_cb(s->metrics_http, "/healthz", handle_healthz, s);
     evhttp_set_cb(s->metrics_http, "/metrics", handle_metrics, s);
+#ifdef DEVID_TEST_HOOKS
+    evhttp_set_allowed_methods(s->metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_cb(s->metrics_http, "/test/sign", testhook_sign, s);
+#endif
     if (evhttp_bind_socket(s->metrics_http, host, port) != 0) {
         log_err("cannot listen for metrics on %s: %s", listen, strerror(errno));
         return DEVID_ERR_IO;
@@ -341,7 +361,14 @@ static int prepare(struct server *s, struct event **sig_ev)
             evsignal_add(sig_ev[k], NULL) != 0)
             return DEVID_ERR_INTERNAL;
     }
-    return start_metrics(s);
+    if (s->hooks->signer_fd >= 0 &&
+        ((s->signer_ev = event_new(s->control, s->hooks->signer_fd, EV_READ, on_signer_exit, s)) ==
+             NULL ||
+         event_add(s->signer_ev, NULL) != 0))
+        return DEVID_ERR_INTERNAL;
+    if ((r = start_metrics(s)) != 0)
+        return r;
+    return s->hooks->before_workers != NULL ? s->hooks->before_workers(s->hooks->arg) : 0;
 }
 
 /* Starts the workers with the signals blocked (the control thread owns
@@ -381,7 +408,7 @@ static int serve(struct server *s)
         if (s->workers[i].started)
             pthread_join(s->workers[i].thread, NULL);
     }
-    if (r == 0)
+    if (r == 0 && !s->signer_died)
         log_info("stopped");
     return r;
 }
@@ -406,6 +433,10 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
         s->nworkers = SERVER_MAX_WORKERS;
     if ((r = prepare(s, sig_ev)) == 0)
         r = serve(s);
+    if (r == 0 && s->signer_died)
+        r = DEVID_ERR_INTERNAL;
+    if (s->signer_ev != NULL)
+        event_free(s->signer_ev);
     for (k = 0; k < N_SIGNALS; k++) {
         if (sig_ev[k] != NULL)
             event_free(sig_ev[k]);

@@ -28,6 +28,12 @@ struct server_hooks {
      * after logging the file, line and reason. */
     int (*load_trust)(void *arg, struct server_trust *out);
     void *arg;
+    /* Called once everything is open and before the worker threads start
+     * (to drop privileges); may be NULL. Returns 0 or a DEVID_ERR_* code. */
+    int (*before_workers)(void *arg);
+    /* Readable when the signer process has exited (a pidfd), or -1: the
+     * server then stops and server_run fails. */
+    int signer_fd;
 };
 
 /*
@@ -35,7 +41,8 @@ struct server_hooks {
  * finish (up to the grace period) and returns 0. SIGHUP reloads the trust
  * state through |hooks|; a failed reload keeps the previous state. It borrows
  * |cfg| and |ca|; |token_key| is TOKEN_KEY_LEN bytes. Returns a DEVID_ERR_* code when it
- * cannot start (the reason is logged).
+ * cannot start (the reason is logged), and DEVID_ERR_INTERNAL when it stopped
+ * because the signer process exited.
  */
 int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca,
                const uint8_t *token_key);

@@ -80,6 +80,9 @@ struct server {
      * connections refused for sending one anyway. */
     struct proxy_acl proxy_acl;
     atomic_int proxy_refusals;
+    /* The signer process exited: stop, and fail. */
+    struct event *signer_ev;
+    int signer_died;
 };
 
 #endif

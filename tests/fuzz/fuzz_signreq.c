@@ -1,0 +1,65 @@
+/* What the signer reads from the serving process (verifier/core/signreq.h,
+ * verifier/pki/signer.c): a request head, then its body, parsed as the
+ * signer does. A head that parses must stay within its type's maximum; a
+ * CRL body that decodes must encode back to the same bytes; a certificate
+ * body goes through the profile check (signcheck_cert), whose every refusal
+ * must say why. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "common/err.h"
+#include "fuzzutil.h"
+#include "verifier/core/signcheck.h"
+#include "verifier/core/signreq.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const struct fu_world *w = fu_world();
+    struct signcheck_rules rules = {w->inter, 365L * 86400, 86400, "1.3.6.1.4.1.32473"};
+    struct signreq_crl crl;
+    uint8_t type, *enc = NULL;
+    const unsigned char *p;
+    size_t len = 0, enc_len = 0;
+    char why[SIGNREQ_MAX_WHY];
+    X509 *x;
+    int r;
+
+    if (size < SIGNREQ_HEAD_LEN)
+        return 0;
+    if (signreq_head_parse(&type, &len, data, 0, why, sizeof(why)) != 0)
+        return 0;
+    if ((type == SIGNREQ_CERT && len > SIGNREQ_MAX_CERT) ||
+        (type == SIGNREQ_CRL && len > SIGNREQ_MAX_CRL) || type == SIGNREQ_TREE_HEAD)
+        abort();
+    data += SIGNREQ_HEAD_LEN;
+    size -= SIGNREQ_HEAD_LEN;
+    if (len > size)
+        return 0;
+    if (type == SIGNREQ_CRL && signreq_crl_decode(&crl, data, len, why, sizeof(why)) == 0) {
+        if (signreq_crl_encode(&enc, &enc_len, &crl) != 0 || enc_len != len ||
+            memcmp(enc, data, len) != 0)
+            abort();
+        why[0] = '\0';
+        if (signcheck_crl(&rules, &crl, 1, 5, FU_NOW, why, sizeof(why)) != 0 && why[0] == '\0')
+            abort();
+        free(enc);
+        signreq_crl_cleanup(&crl);
+    }
+    if (type == SIGNREQ_CERT) {
+        p = data;
+        if ((x = d2i_X509(NULL, &p, (long)len)) != NULL) {
+            why[0] = '\0';
+            r = signcheck_cert(&rules, x, FU_NOW, why, sizeof(why));
+            if (r != 0 && (r != DEVID_ERR_REFUSED || why[0] == '\0'))
+                abort();
+            X509_free(x);
+        }
+    }
+    ERR_clear_error();
+    return 0;
+}

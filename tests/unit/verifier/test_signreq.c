@@ -1,0 +1,306 @@
+/* Unit tests for verifier/core/signreq and signcheck: the signer's framing
+ * and its reading of the certificate profile. A certificate profile_build
+ * makes passes; each departure from it is refused with its own reason. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <openssl/x509v3.h>
+
+#include "common/err.h"
+#include "testutil.h"
+#include "verifier/core/profile.h"
+#include "verifier/core/signcheck.h"
+#include "verifier/core/signreq.h"
+
+struct fx {
+    EVP_PKEY *ca_key, *dev_key, *sub_key;
+    X509 *ca, *idevid;
+    struct device_identity id;
+    uint8_t serial[PROFILE_SERIAL_LEN];
+    struct profile_input in;
+    struct signcheck_rules rules;
+    char why[SIGNREQ_MAX_WHY];
+};
+
+static int setup(void **state)
+{
+    struct fx *f = test_calloc(1, sizeof(*f));
+    struct tu_cert_spec ca = {.o = "Example Ops",
+                              .cn = "Ops Issuing CA",
+                              .ca = 1,
+                              .not_before = TU_NOW - 10 * TU_DAY,
+                              .not_after = TU_NOW + 3650 * TU_DAY};
+    struct tu_cert_spec dev = {.cn = "Widget 3000",
+                               .serial = "SN0001",
+                               .not_before = TU_NOW - 10 * TU_DAY,
+                               .not_after = TU_NOW + 3650 * TU_DAY,
+                               .hw_type = "1.3.6.1.4.1.99999.7",
+                               .hw_serial = "SN0001"};
+
+    f->ca_key = tu_ec_key();
+    f->dev_key = tu_ec_key();
+    f->sub_key = tu_ec_key();
+    f->ca = tu_cert(&ca, f->ca_key, NULL, f->ca_key);
+    f->idevid = tu_cert(&dev, f->dev_key, f->ca, f->ca_key);
+    snprintf(f->id.manufacturer, sizeof(f->id.manufacturer), "Acme Devices");
+    snprintf(f->id.model, sizeof(f->id.model), "Widget 3000");
+    snprintf(f->id.serial, sizeof(f->id.serial), "SN0001");
+    memset(f->serial, 0x5a, sizeof(f->serial));
+    f->in.ca_cert = f->ca;
+    f->in.subject_key = f->sub_key;
+    f->in.id = &f->id;
+    f->in.idevid = f->idevid;
+    f->in.serial = f->serial;
+    f->in.serial_len = sizeof(f->serial);
+    f->in.now = TU_NOW;
+    f->in.validity_seconds = 90 * TU_DAY;
+    f->rules.ca_cert = f->ca;
+    f->rules.max_validity_seconds = 90 * TU_DAY;
+    f->rules.max_crl_next_update_seconds = TU_DAY;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+
+    X509_free(f->ca);
+    X509_free(f->idevid);
+    EVP_PKEY_free(f->ca_key);
+    EVP_PKEY_free(f->dev_key);
+    EVP_PKEY_free(f->sub_key);
+    test_free(f);
+    return 0;
+}
+
+static X509 *build(struct fx *f)
+{
+    X509 *x = NULL;
+
+    assert_int_equal(profile_build(&x, &f->in), 0);
+    return x;
+}
+
+/* refused: |x| is refused and the reason contains |want|; frees |x|. */
+static void refused(struct fx *f, X509 *x, const char *want)
+{
+    f->why[0] = '\0';
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)),
+                     DEVID_ERR_REFUSED);
+    if (strstr(f->why, want) == NULL)
+        fail_msg("reason \"%s\" does not name \"%s\"", f->why, want);
+    X509_free(x);
+}
+
+static void add_ext(X509 *x, X509 *ca, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    int i;
+
+    while ((i = X509_get_ext_by_NID(x, nid, -1)) >= 0)
+        X509_EXTENSION_free(X509_delete_ext(x, i));
+    X509V3_set_ctx(&ctx, ca, x, NULL, NULL, 0);
+    assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value));
+    assert_int_equal(X509_add_ext(x, ext, -1), 1);
+    X509_EXTENSION_free(ext);
+}
+
+static void test_profile_passes(void **state)
+{
+    struct fx *f = *state;
+    X509 *x = build(f);
+
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    /* within the clock slack either way */
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW + 250, f->why, sizeof(f->why)), 0);
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW - 250, f->why, sizeof(f->why)), 0);
+    X509_free(x);
+}
+
+static void test_refusals(void **state)
+{
+    struct fx *f = *state;
+    struct tu_cert_spec other = {.o = "Evil",
+                                 .cn = "Other CA",
+                                 .ca = 1,
+                                 .not_before = TU_NOW - TU_DAY,
+                                 .not_after = TU_NOW + TU_DAY};
+    EVP_PKEY *k = tu_ec_key();
+    X509 *x, *o = tu_cert(&other, k, NULL, k);
+
+    x = build(f);
+    assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(o)), 1);
+    refused(f, x, "the issuer is not the CA's subject");
+    x = build(f);
+    add_ext(x, f->ca, NID_basic_constraints, "critical,CA:TRUE");
+    refused(f, x, "basicConstraints");
+    x = build(f);
+    add_ext(x, f->ca, NID_basic_constraints, "CA:FALSE");
+    refused(f, x, "basicConstraints is not critical");
+    x = build(f);
+    add_ext(x, f->ca, NID_key_usage, "critical,digitalSignature,keyCertSign");
+    refused(f, x, "keyUsage");
+    x = build(f);
+    add_ext(x, f->ca, NID_ext_key_usage, "clientAuth,serverAuth");
+    refused(f, x, "extKeyUsage is not clientAuth only");
+    x = build(f);
+    X509_EXTENSION_free(
+        X509_delete_ext(x, X509_get_ext_by_NID(x, NID_authority_key_identifier, -1)));
+    refused(f, x, "extension X509v3 Authority Key Identifier is missing");
+    x = build(f);
+    add_ext(x, f->ca, NID_name_constraints, "critical,permitted;DNS:example.com");
+    refused(f, x, "is not in the profile");
+    x = build(f);
+    add_ext(x, f->ca, NID_subject_alt_name, "DNS:evil.example");
+    refused(f, x, "subjectAltName holds more than hardwareModuleName");
+    f->in.validity_seconds = 91 * TU_DAY;
+    refused(f, build(f), "over the maximum");
+    f->in.validity_seconds = 90 * TU_DAY;
+    f->in.now = TU_NOW - 2 * TU_DAY;
+    refused(f, build(f), "notBefore is not now");
+    f->in.now = TU_NOW;
+    x = build(f);
+    assert_int_equal(X509_set_pubkey(x, k), 1);
+    refused(f, x, "the subject key identifier is not its key's");
+    x = build(f);
+    assert_int_equal(X509_set_pubkey(x, f->ca_key), 1);
+    refused(f, x, "the subject key is the CA's key");
+    x = build(f);
+    assert_int_equal(X509_set_subject_name(x, X509_get_subject_name(f->ca)), 1);
+    refused(f, x, "the subject is the CA's own name");
+    x = build(f);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+    refused(f, x, "the serial");
+    X509_free(o);
+    EVP_PKEY_free(k);
+}
+
+/* add_policy adds a certificatePolicies extension of the one OID |oid|
+ * (the config syntax needs a config database). */
+static void add_policy(X509 *x, const char *oid)
+{
+    CERTIFICATEPOLICIES *cp = CERTIFICATEPOLICIES_new();
+    POLICYINFO *pi = POLICYINFO_new();
+
+    assert_non_null(cp);
+    assert_non_null(pi);
+    assert_non_null(pi->policyid = OBJ_txt2obj(oid, 1));
+    assert_true(sk_POLICYINFO_push(cp, pi) > 0);
+    assert_int_equal(X509_add1_ext_i2d(x, NID_certificate_policies, cp, 0, X509V3_ADD_DEFAULT), 1);
+    CERTIFICATEPOLICIES_free(cp);
+}
+
+static void test_policies(void **state)
+{
+    struct fx *f = *state;
+    X509 *x;
+
+    x = build(f);
+    add_policy(x, "1.3.6.1.4.1.99999.2.1");
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    f->rules.policy_arc = "1.3.6.1.4.1.99999.2";
+    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    X509_free(x);
+    x = build(f);
+    add_policy(x, "1.3.6.1.4.1.99999.20");
+    refused(f, x, "certificatePolicies OID 1.3.6.1.4.1.99999.20 is not under the configured arc");
+}
+
+static void test_crl_number_goes_up(void **state)
+{
+    struct fx *f = *state;
+    struct signreq_crl c = {10, TU_NOW, TU_DAY, 0, NULL, NULL};
+
+    assert_int_equal(signcheck_crl(&f->rules, &c, 0, 0, TU_NOW, f->why, sizeof(f->why)), 0);
+    assert_int_equal(signcheck_crl(&f->rules, &c, 1, 9, TU_NOW, f->why, sizeof(f->why)), 0);
+    assert_int_equal(signcheck_crl(&f->rules, &c, 1, 10, TU_NOW, f->why, sizeof(f->why)),
+                     DEVID_ERR_REFUSED);
+    assert_non_null(strstr(f->why, "CRL number 10 is not above 10"));
+    c.next_update_seconds = 2 * TU_DAY;
+    assert_int_equal(signcheck_crl(&f->rules, &c, 0, 0, TU_NOW, f->why, sizeof(f->why)),
+                     DEVID_ERR_REFUSED);
+    assert_non_null(strstr(f->why, "over the maximum"));
+    c.next_update_seconds = TU_DAY;
+    c.this_update = TU_NOW - 3600;
+    assert_int_equal(signcheck_crl(&f->rules, &c, 0, 0, TU_NOW, f->why, sizeof(f->why)),
+                     DEVID_ERR_REFUSED);
+}
+
+static void test_heads(void **state)
+{
+    uint8_t head[SIGNREQ_HEAD_LEN], type;
+    size_t len;
+    char why[256];
+
+    (void)state;
+    assert_int_equal(signreq_head_write(head, SIGNREQ_CERT, 100), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)), 0);
+    assert_int_equal(type, SIGNREQ_CERT);
+    assert_int_equal(len, 100);
+    assert_int_equal(signreq_head_write(head, SIGNREQ_CERT, SIGNREQ_MAX_CERT + 1), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "over the 16384-byte limit"));
+    assert_int_equal(signreq_head_write(head, SIGNREQ_TREE_HEAD, 0), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "reserved"));
+    assert_int_equal(signreq_head_write(head, 77, 0), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "not in the request table"));
+    assert_int_equal(signreq_head_write(head, SIGNREQ_REFUSED, SIGNREQ_MAX_WHY + 1), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 1, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+}
+
+static void test_crl_round_trip(void **state)
+{
+    const struct crl_entry e[] = {{"0a1b2c", 1000, 1}, {"FF", 2000, 0}};
+    struct signreq_crl in = {42, TU_NOW, TU_DAY, 2, (struct crl_entry *)e, NULL}, out;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[256];
+
+    (void)state;
+    assert_int_equal(signreq_crl_encode(&buf, &len, &in), 0);
+    assert_int_equal(signreq_crl_decode(&out, buf, len, why, sizeof(why)), 0);
+    assert_int_equal(out.number, 42);
+    assert_int_equal(out.this_update, TU_NOW);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.entries[0].serial_hex, "0a1b2c");
+    assert_string_equal(out.entries[1].serial_hex, "FF");
+    assert_int_equal(out.entries[1].revoked_at, 2000);
+    assert_int_equal(out.entries[0].reason, 1);
+    signreq_crl_cleanup(&out);
+    assert_int_equal(signreq_crl_decode(&out, buf, len - 1, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "CRL request"));
+    buf[SIGNREQ_CRL_FIXED + 1] = 'x'; /* not hex */
+    assert_int_equal(signreq_crl_decode(&out, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "bad or truncated serial"));
+    buf[27] = 0xff; /* a count the body cannot hold */
+    assert_int_equal(signreq_crl_decode(&out, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    free(buf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_profile_passes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crl_number_goes_up, setup, teardown),
+        cmocka_unit_test(test_heads),
+        cmocka_unit_test(test_crl_round_trip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

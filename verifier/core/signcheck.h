@@ -1,0 +1,58 @@
+/* What the privilege-separated signer checks before it signs: that a
+ * certificate is one devid's certificate profile (verifier/core/profile.c)
+ * builds, and that a CRL moves forward. Pure: the signer passes its CA
+ * certificate, its limits and `now`. */
+#ifndef DEVID_VERIFIER_CORE_SIGNCHECK_H
+#define DEVID_VERIFIER_CORE_SIGNCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "verifier/core/signreq.h"
+
+/* How far the signer's clock and the worker's may disagree. */
+#define SIGNCHECK_CLOCK_SLACK 300
+
+struct signcheck_rules {
+    /* The issuing CA certificate: the issuer name and the key identifier. */
+    X509 *ca_cert;
+    /* The longest certificate lifetime ([ca] validity_days); notBefore may
+     * be backdated by 300 s more (profile.c). */
+    long max_validity_seconds;
+    /* The longest CRL lifetime ([crl] next_update). */
+    long max_crl_next_update_seconds;
+    /* A dotted OID: every certificatePolicies OID must be it or under it.
+     * NULL allows any certificatePolicies extension. */
+    const char *policy_arc;
+};
+
+/*
+ * signcheck_cert returns 0 when |cert| matches the operational certificate
+ * profile under |rules| at |now|: version 3; issuer = the CA's subject and a
+ * subject that is not; a positive serial of 8 to 20 bytes; notBefore within
+ * the clock slack (and 300 s backdating) of |now|, and a lifetime of at most
+ * the maximum; no unique IDs; exactly these extensions, each once:
+ * basicConstraints CA:FALSE without pathLen (critical), keyUsage
+ * digitalSignature only (critical), extKeyUsage clientAuth only, the subject
+ * key identifier of its key, the authority key identifier of the CA (key id
+ * only), and optionally a subjectAltName of hardwareModuleName otherNames
+ * only and a certificatePolicies under the configured arc. Otherwise it
+ * returns DEVID_ERR_REFUSED with what was wrong in |why|. The signature
+ * fields are ignored (the signer replaces them).
+ */
+int signcheck_cert(const struct signcheck_rules *rules, X509 *cert, time_t now, char *why,
+                   size_t why_len);
+
+/*
+ * signcheck_crl returns 0 when the CRL request |crl| may be signed at |now|:
+ * its number is above |last_number| (when |have_last|), thisUpdate is within
+ * the clock slack of |now|, and its lifetime at most the maximum. Otherwise
+ * DEVID_ERR_REFUSED with what was wrong in |why|.
+ */
+int signcheck_crl(const struct signcheck_rules *rules, const struct signreq_crl *crl, int have_last,
+                  uint64_t last_number, time_t now, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,232 @@
+#include "verifier/core/signreq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+
+#define SERIAL_HEX_MAX 40
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    put_u32(p, (uint32_t)(v >> 32));
+    put_u32(p + 4, (uint32_t)v);
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
+}
+
+const char *signreq_type_name(uint8_t type)
+{
+    switch (type) {
+        case SIGNREQ_CERT:
+            return "certificate";
+        case SIGNREQ_CRL:
+            return "CRL";
+        case SIGNREQ_TREE_HEAD:
+            return "tree head";
+    }
+    return "unknown";
+}
+
+/* The most a request of |type| may carry; 0 for a type outside the table. */
+static size_t max_body(uint8_t type)
+{
+    switch (type) {
+        case SIGNREQ_CERT:
+            return SIGNREQ_MAX_CERT;
+        case SIGNREQ_CRL:
+            return SIGNREQ_MAX_CRL;
+        case SIGNREQ_TREE_HEAD:
+            return 0; /* reserved: refused whatever it carries */
+    }
+    return 0;
+}
+
+int signreq_head_parse(uint8_t *type, size_t *body_len, const uint8_t head[SIGNREQ_HEAD_LEN],
+                       int answer, char *why, size_t why_len)
+{
+    size_t len = get_u32(head), max;
+    uint8_t t = head[4];
+
+    *type = 0;
+    *body_len = 0;
+    if (answer) {
+        if (t != SIGNREQ_SIGNED && t != SIGNREQ_REFUSED && t != SIGNREQ_FAILED) {
+            snprintf(why, why_len, "answer status %u is not one the signer sends", t);
+            return DEVID_ERR_PROTOCOL;
+        }
+        max = t == SIGNREQ_SIGNED ? SIGNREQ_MAX_ANSWER : SIGNREQ_MAX_WHY;
+    } else {
+        if (t == SIGNREQ_TREE_HEAD) {
+            snprintf(why, why_len, "request type %u (tree head) is reserved, not served", t);
+            return DEVID_ERR_PROTOCOL;
+        }
+        if ((max = max_body(t)) == 0) {
+            snprintf(why, why_len, "request type %u is not in the request table", t);
+            return DEVID_ERR_PROTOCOL;
+        }
+    }
+    if (len > max) {
+        snprintf(why, why_len, "%s %s of %zu bytes is over the %zu-byte limit",
+                 answer ? "answer" : signreq_type_name(t), answer ? "body" : "request", len, max);
+        return DEVID_ERR_PROTOCOL;
+    }
+    *type = t;
+    *body_len = len;
+    return 0;
+}
+
+int signreq_head_write(uint8_t head[SIGNREQ_HEAD_LEN], uint8_t type, size_t body_len)
+{
+    if (body_len > UINT32_MAX)
+        return DEVID_ERR_TOO_LARGE;
+    put_u32(head, (uint32_t)body_len);
+    head[4] = type;
+    return 0;
+}
+
+int signreq_crl_encode(uint8_t **out, size_t *out_len, const struct signreq_crl *crl)
+{
+    uint8_t *buf, *p;
+    size_t i, n, len = SIGNREQ_CRL_FIXED;
+
+    *out = NULL;
+    *out_len = 0;
+    if (crl->n > CRL_MAX_ENTRIES || (crl->n > 0 && crl->entries == NULL))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    for (i = 0; i < crl->n; i++) {
+        if (crl->entries[i].serial_hex == NULL || (n = strlen(crl->entries[i].serial_hex)) == 0 ||
+            n > SERIAL_HEX_MAX || crl->entries[i].reason < 0 || crl->entries[i].reason > 255)
+            return DEVID_ERR_INVALID_ARGUMENT;
+        len += 1 + n + 8 + 1;
+    }
+    if ((buf = malloc(len)) == NULL)
+        return DEVID_ERR_ALLOC;
+    p = buf;
+    put_u64(p, crl->number);
+    put_u64(p + 8, (uint64_t)crl->this_update);
+    put_u64(p + 16, (uint64_t)crl->next_update_seconds);
+    put_u32(p + 24, (uint32_t)crl->n);
+    p += SIGNREQ_CRL_FIXED;
+    for (i = 0; i < crl->n; i++) {
+        n = strlen(crl->entries[i].serial_hex);
+        *p++ = (uint8_t)n;
+        memcpy(p, crl->entries[i].serial_hex, n);
+        p += n;
+        put_u64(p, (uint64_t)crl->entries[i].revoked_at);
+        p += 8;
+        *p++ = (uint8_t)crl->entries[i].reason;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+static int is_hex(const uint8_t *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+static int refuse(char *why, size_t why_len, const char *what, size_t at)
+{
+    snprintf(why, why_len, "CRL request: %s at byte %zu", what, at);
+    return DEVID_ERR_PROTOCOL;
+}
+
+int signreq_crl_decode(struct signreq_crl *out, const uint8_t *body, size_t len, char *why,
+                       size_t why_len)
+{
+    struct signreq_crl c;
+    size_t i, n, off;
+    int r = DEVID_ERR_INTERNAL;
+
+    memset(out, 0, sizeof(*out));
+    memset(&c, 0, sizeof(c));
+    if (len < SIGNREQ_CRL_FIXED)
+        return refuse(why, why_len, "truncated head", len);
+    c.number = get_u64(body);
+    c.this_update = (int64_t)get_u64(body + 8);
+    c.next_update_seconds = (int64_t)get_u64(body + 16);
+    c.n = get_u32(body + 24);
+    if (c.this_update < 0 || c.next_update_seconds <= 0)
+        return refuse(why, why_len, "negative thisUpdate or nextUpdate", 8);
+    if (c.n > CRL_MAX_ENTRIES)
+        return refuse(why, why_len, "more entries than CRL_MAX_ENTRIES", 24);
+    /* Each entry takes at least 11 bytes: a count the body cannot hold is
+     * refused before anything is allocated for it. */
+    if (c.n > (len - SIGNREQ_CRL_FIXED) / 11)
+        return refuse(why, why_len, "more entries than the body holds", 24);
+    if (c.n > 0 && ((c.entries = calloc(c.n, sizeof(*c.entries))) == NULL ||
+                    (c.serials = malloc(c.n * (SERIAL_HEX_MAX + 1))) == NULL)) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    for (i = 0, off = SIGNREQ_CRL_FIXED; i < c.n; i++) {
+        char *serial = c.serials + i * (SERIAL_HEX_MAX + 1);
+        int64_t at;
+
+        if (off >= len) {
+            r = refuse(why, why_len, "truncated entry", off);
+            goto out;
+        }
+        n = body[off];
+        if (n == 0 || n > SERIAL_HEX_MAX || len - off - 1 < n + 9 || !is_hex(body + off + 1, n)) {
+            r = refuse(why, why_len, "bad or truncated serial", off);
+            goto out;
+        }
+        memcpy(serial, body + off + 1, n);
+        serial[n] = '\0';
+        off += 1 + n;
+        if ((at = (int64_t)get_u64(body + off)) < 0) {
+            r = refuse(why, why_len, "negative revocation time", off);
+            goto out;
+        }
+        c.entries[i].serial_hex = serial;
+        c.entries[i].revoked_at = at;
+        c.entries[i].reason = body[off + 8];
+        off += 9;
+    }
+    if (off != len) {
+        r = refuse(why, why_len, "bytes after the last entry", off);
+        goto out;
+    }
+    *out = c;
+    memset(&c, 0, sizeof(c));
+    r = 0;
+out:
+    signreq_crl_cleanup(&c);
+    return r;
+}
+
+void signreq_crl_cleanup(struct signreq_crl *crl)
+{
+    if (crl == NULL)
+        return;
+    free(crl->entries);
+    free(crl->serials);
+    memset(crl, 0, sizeof(*crl));
+}
