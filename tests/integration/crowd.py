@@ -2,10 +2,12 @@
 
 Holds --silent TCP connections that never send a byte and --idle TLS
 connections that finished their handshake (no client certificate) and send
-nothing after it, all from --source, to HOST:PORT. Whatever the server
+nothing after it, and --stalled connections that send a ClientHello and then
+nothing (each holds a handshake slot until the handshake deadline), all
+from --source, to HOST:PORT. Whatever the server
 closes is opened again, as an attacker would. The idle connections are
 opened first. Writes its counts to --status every half second:
-"idle=N silent=M reopened=K"; a line "ready" once both are full for the
+"idle=N silent=M reopened=K stalled=S"; a line "ready" once both are full for the
 first time. Reads --control: a number there, when it changes, is the new
 --silent. Runs until SIGTERM.
 """
@@ -26,6 +28,7 @@ def main():
     ap.add_argument("--source", default="127.0.0.2")
     ap.add_argument("--silent", type=int, default=2000)
     ap.add_argument("--idle", type=int, default=2000)
+    ap.add_argument("--stalled", type=int, default=0)
     ap.add_argument("--status", required=True)
     ap.add_argument("--control", required=True)
     a = ap.parse_args()
@@ -34,7 +37,15 @@ def main():
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     sel = selectors.DefaultSelector()
-    silent, idle = set(), set()
+    silent, idle, stalled = set(), set(), set()
+    # One ClientHello, sent by every stalled connection: the server answers
+    # its flight and waits for a client Certificate that never comes.
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    try:
+        ctx.wrap_bio(inc, out, server_hostname="localhost").do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = out.read()
     reopened = 0
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -58,10 +69,18 @@ def main():
         silent.add(s)
         sel.register(s, selectors.EVENT_READ, silent)
 
+    def open_stalled():
+        s = connect()
+        s.sendall(hello)
+        s.setblocking(False)
+        stalled.add(s)
+        sel.register(s, selectors.EVENT_READ, stalled)
+
     def write_status(extra=""):
         tmp = a.status + ".tmp"
         with open(tmp, "w") as f:
-            f.write("idle=%d silent=%d reopened=%d\n%s" % (len(idle), len(silent), reopened, extra))
+            f.write("idle=%d silent=%d reopened=%d stalled=%d\n%s" %
+                    (len(idle), len(silent), reopened, len(stalled), extra))
         os.replace(tmp, a.status)
 
     ready = ""
@@ -80,6 +99,8 @@ def main():
                     open_idle()
                 elif len(silent) < want_silent:
                     open_silent()
+                elif len(stalled) < a.stalled:
+                    open_stalled()
                 else:
                     break
         except (OSError, ssl.SSLError) as e:
@@ -99,12 +120,13 @@ def main():
             key.data.discard(s)
             s.close()
             reopened += 1
-        if not ready and len(idle) >= a.idle and len(silent) >= want_silent:
+        if (not ready and len(idle) >= a.idle and len(silent) >= want_silent and
+                len(stalled) >= a.stalled):
             ready = "ready\n"
         if time.monotonic() - last > 0.5:
             write_status(ready)
             last = time.monotonic()
-    for s in list(idle) + list(silent):
+    for s in list(idle) + list(silent) + list(stalled):
         s.close()
 
 

@@ -9,6 +9,10 @@
 # 3 s: the machine is shared and loaded); an idle TLS connection costs the
 # verifier at most 32 KiB (VmRSS before and after the 2,000, printed); and
 # with the crowd grown to 10,000 connections at once, 5 more devices enroll.
+# Then a source that sends ClientHellos and stalls holds at most
+# [limits] max_handshakes_per_source slots while 20 devices enroll; and a
+# verifier whose per-source limit is the global one (no fairness) is locked
+# out by the same crowd, so that check can fail.
 set -uo pipefail
 TEST_NAME=crowd
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -100,5 +104,46 @@ check "with 10,000 connections open, 5 devices enroll (exit $RC)" test "$RC" -eq
 check "the verifier still runs" pid_alive "$VERIFIER_PID"
 kill -TERM "$CROWD_PID"
 wait "$CROWD_PID" 2>/dev/null
+
+# stall NAME: 400 connections from 127.0.0.3 that send a ClientHello and
+# nothing after it, reopened when closed.
+stall() {
+    echo 0 >"$T/$1.control"
+    "$PY" "$here/crowd.py" --port "$PORT" --source 127.0.0.3 --idle 0 --silent 0 --stalled 400 \
+        --status "$T/$1.status" --control "$T/$1.control" 2>"$T/$1.err" &
+    STALL_PID=$!
+    DEVID_PIDS+=("$STALL_PID")
+    DEVID_PIDFILES+=("")
+}
+metric_at_least() { (($(metric "$1" || echo 0) >= $2)); }
+log "a source that stalls its handshakes gets 64 slots, not all 256"
+stall STALL
+check "the stalling source is refused past its share" \
+    wait_for 60 metric_at_least devid_handshake_source_rejections_total 1
+check "... and holds its 64 slots" wait_for 30 metric_at_least devid_handshakes_in_flight 64
+devices STALL 20
+check "with a source stalling 400 handshakes, 20 devices enroll, none retried (exit $RC)" \
+    test "$RC" -eq 0
+inflight=$(metric devid_handshakes_in_flight)
+check "handshakes in flight stay at the stalling source's 64 (${inflight:-?})" \
+    test "${inflight:-999}" -le 64
+kill -TERM "$STALL_PID"
+wait "$STALL_PID" 2>/dev/null
+verifier_stop_checked
+
+log "the same crowd against a verifier without a per-source share"
+verifier_start nofair --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --roots "$T/roots" --intermediates "$T/acme/intermediate.pem" \
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
+    --ledger "sqlite:$T/ledger-nofair.db" --metrics-listen "127.0.0.1:$mport" --workers 2 \
+    --max-handshakes-per-source 256 --timeout-handshake 60 || die "verifier nofair did not start"
+PORT=${VERIFIER_URL##*:}
+stall NOFAIR
+check "the stalling source takes all 256 slots" \
+    wait_for 60 metric_at_least devid_handshakes_in_flight 256
+devices NOFAIR 20
+check "then devices are locked out (fleetsim exit $RC, not 0)" test "$RC" -ne 0
+kill -TERM "$STALL_PID"
+wait "$STALL_PID" 2>/dev/null
 verifier_stop_checked
 finish

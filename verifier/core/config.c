@@ -225,6 +225,15 @@ static const struct key keys[] = {
      100000,
      {"max-handshakes", "N", "TLS handshakes past their ClientHello at once (256)"}},
     {"limits",
+     "max_handshakes_per_source",
+     K_INT,
+     F(max_handshakes_per_source),
+     1,
+     100000,
+     {"max-handshakes-per-source", "N",
+      "of those, at once from one source address (64; behind a load balancer\n"
+      "the address its PROXY header names)"}},
+    {"limits",
      "retry_after_seconds",
      K_INT,
      F(retry_after_seconds),
@@ -324,6 +333,7 @@ int verifier_config_init(struct verifier_config *c)
     c->workers = 0;
     c->max_connections = 16384;
     c->max_handshakes = 256;
+    c->max_handshakes_per_source = 64;
     c->retry_after_seconds = 2;
     c->max_body_challenge = 16384;
     c->max_body_enroll = 64 * 1024;

@@ -59,6 +59,7 @@ struct verifier_config {
      * advice in seconds; request limits. */
     int max_connections;
     int max_handshakes;
+    int max_handshakes_per_source;
     int retry_after_seconds;
     size_t max_body_challenge;
     size_t max_body_enroll;

@@ -168,6 +168,12 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "devid_handshake_rejections_total %llu\n",
          (unsigned long long)SUM(handshake_rejections));
     emit(&o,
+         "# HELP devid_handshake_source_rejections_total Handshakes refused over the "
+         "in-flight limit for one source address.\n"
+         "# TYPE devid_handshake_source_rejections_total counter\n"
+         "devid_handshake_source_rejections_total %llu\n",
+         (unsigned long long)SUM(handshake_source_rejections));
+    emit(&o,
          "# HELP devid_deadline_closes_total Connections closed by a handshake, header, "
          "body or idle deadline.\n# TYPE devid_deadline_closes_total counter\n"
          "devid_deadline_closes_total %llu\n",

@@ -25,6 +25,7 @@ struct metrics {
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t overload_rejections;
     atomic_uint_fast64_t handshake_rejections;
+    atomic_uint_fast64_t handshake_source_rejections;
     atomic_uint_fast64_t deadline_closes;
     atomic_uint_fast64_t ledger_errors;
     /* Requests refused by their head (docs/protocol.md section 3). */

@@ -107,6 +107,17 @@ static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
         finish(c);
 }
 
+/* hs_release gives back the handshake slot |c| took at its ClientHello. */
+static void hs_release(struct conn *c)
+{
+    struct server *s = c->w->s;
+
+    pthread_mutex_lock(&s->hs_mu);
+    srclimit_give(&s->hs_src, c->source);
+    pthread_mutex_unlock(&s->hs_mu);
+    atomic_fetch_sub(&s->handshakes, 1);
+}
+
 /* The SSL ex_data free callback: the connection goes with its SSL. */
 static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -115,7 +126,7 @@ static void on_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lo
     if (c == NULL)
         return;
     if (c->phase == CONN_HANDSHAKE && c->hello)
-        atomic_fetch_sub(&c->w->s->handshakes, 1);
+        hs_release(c);
     if (c->phase == CONN_BUSY)
         atomic_fetch_sub(&c->w->s->requests, 1);
     atomic_fetch_sub(&c->w->s->conns_open, 1);
@@ -156,7 +167,7 @@ static void on_ssl_info(const SSL *ssl, int where, int ret)
     if (c == NULL || c->phase != CONN_HANDSHAKE)
         return;
     if (c->hello)
-        atomic_fetch_sub(&c->w->s->handshakes, 1);
+        hs_release(c);
     set_phase(c, CONN_IDLE);
 }
 
@@ -170,12 +181,27 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     struct server *s = arg;
     struct conn *c = SSL_get_ex_data(ssl, conn_ex_index);
+    int r;
 
     if (c == NULL || c->hello)
         return SSL_CLIENT_HELLO_SUCCESS;
     if (atomic_fetch_add(&s->handshakes, 1) >= s->cfg->max_handshakes) {
         atomic_fetch_sub(&s->handshakes, 1);
         atomic_fetch_add_explicit(&c->w->metrics.handshake_rejections, 1, memory_order_relaxed);
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    /* The source is known by now: a PROXY header comes before any TLS byte. */
+    srclimit_source(c->source, c->peer);
+    pthread_mutex_lock(&s->hs_mu);
+    r = srclimit_take(&s->hs_src, c->source);
+    pthread_mutex_unlock(&s->hs_mu);
+    if (r != 0) {
+        atomic_fetch_sub(&s->handshakes, 1);
+        atomic_fetch_add_explicit(&c->w->metrics.handshake_source_rejections, 1,
+                                  memory_order_relaxed);
+        log_debug("handshake from %s refused: %d in flight from that source already", c->peer,
+                  s->cfg->max_handshakes_per_source);
         *alert = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
@@ -197,7 +223,10 @@ int conn_ssl_ctx_init(struct server *s)
     const struct verifier_config *cfg = s->cfg;
     char reason[256];
 
-    if ((s->ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+    if (pthread_mutex_init(&s->hs_mu, NULL) != 0 ||
+        srclimit_init(&s->hs_src, (size_t)cfg->max_handshakes, cfg->max_handshakes_per_source) !=
+            0 ||
+        (s->ssl_ctx = SSL_CTX_new(TLS_server_method())) == NULL)
         return DEVID_ERR_ALLOC;
     SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* An idle connection keeps no TLS read or write buffer. */

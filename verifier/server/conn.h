@@ -13,6 +13,7 @@
 
 #include "verifier/core/chain_memo.h"
 #include "verifier/core/proxy.h"
+#include "verifier/core/srclimit.h"
 #include "verifier/server/state.h"
 
 /* Where a connection is; each phase has its own deadline. */
@@ -38,6 +39,8 @@ struct conn {
      * until the handshake ends, under the handshake deadline; before, the
      * ClientHello deadline. */
     int hello;
+    /* The source address its handshake slot counts against (srclimit.h). */
+    char source[SRCLIMIT_ADDR_MAX];
     /* The chain verdict kept for this connection's requests (chain_memo.h),
      * made at its first request: an idle connection does not pay for it. */
     struct chain_memo *memo;

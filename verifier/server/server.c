@@ -449,6 +449,10 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
     if (s->control != NULL)
         event_base_free(s->control);
     SSL_CTX_free(s->ssl_ctx);
+    if (s->hs_src.e != NULL) {
+        srclimit_cleanup(&s->hs_src);
+        pthread_mutex_destroy(&s->hs_mu);
+    }
     free(s);
     return r;
 }

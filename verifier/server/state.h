@@ -18,6 +18,7 @@
 #include "verifier/core/config.h"
 #include "verifier/core/metrics.h"
 #include "verifier/core/proxy.h"
+#include "verifier/core/srclimit.h"
 #include "verifier/ledger/ledger.h"
 #include "verifier/pki/ca.h"
 #include "verifier/server/crlcache.h"
@@ -71,6 +72,10 @@ struct server {
     struct evhttp *metrics_http;
     atomic_int conns_open;
     atomic_int handshakes;
+    /* Handshake slots per source address ([limits]
+     * max_handshakes_per_source), under hs_mu. */
+    pthread_mutex_t hs_mu;
+    struct srclimit hs_src;
     atomic_int requests;
     atomic_int reloads_ok;
     atomic_int reloads_failed;
