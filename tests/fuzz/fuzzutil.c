@@ -335,7 +335,7 @@ const struct fu_world *fu_world(void)
 struct enroll_tls fu_tls(void)
 {
     const struct fu_world *w = fu_world();
-    struct enroll_tls tls = {TLS1_3_VERSION, false, w->idevid, NULL, w->exporter};
+    struct enroll_tls tls = {TLS1_3_VERSION, false, w->idevid, NULL, w->exporter, NULL};
 
     return tls;
 }
