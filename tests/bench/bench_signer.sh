@@ -67,7 +67,7 @@ one() {
     s0=$(cpu_ticks "$VERIFIER_PID")
     g0=$(cpu_ticks "$signer")
     "$FLEETSIM" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" --factory-ca "$T/acme" \
-        --devices "$N" --parallel "$P" --serial-prefix "B$mode$round" --retries 3 \
+        --devices "$N" --parallel "$P" --serial-prefix "B${mode//+/}$round" --retries 3 \
         >"$T/$mode-$round.report" 2>"$T/$mode-$round.err"
     s1=$(cpu_ticks "$VERIFIER_PID")
     g1=$(cpu_ticks "$signer")

@@ -343,7 +343,7 @@ static int record_txn(struct ledger *l, void *arg)
     if ((r = sql_run(
              l, NULL,
              "INSERT INTO issuance (" SQL_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-                                                  "$10, $11, $12, $13, $14, NULL, NULL, $15)",
+             "$10, $11, $12, $13, $14, NULL, NULL, $15)",
              what,
              PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
                     TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
