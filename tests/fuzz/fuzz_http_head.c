@@ -43,7 +43,8 @@ static void check_accepted(const struct httphead *h, const uint8_t *data, size_t
         abort();
     if ((h->route == HTTPHEAD_ROUTE_CHALLENGE && h->content_length > lim.max_body_challenge) ||
         (h->route == HTTPHEAD_ROUTE_ENROLL && h->content_length > lim.max_body_enroll) ||
-        (h->route == HTTPHEAD_ROUTE_CRL && h->content_length != 0))
+        ((h->route == HTTPHEAD_ROUTE_CRL || h->route == HTTPHEAD_ROUTE_LOG_HEAD) &&
+         h->content_length != 0))
         abort();
     if (httphead_parse(&prefix, (const char *)data, h->head_len - 1, &lim) != 0 || prefix.complete)
         abort();

@@ -1,7 +1,8 @@
 /* What the signer reads from the serving process (verifier/core/signreq.h,
  * verifier/pki/signer.c): a request head, then its body, parsed as the
  * signer does. A head that parses must stay within its type's maximum; a
- * CRL body that decodes must encode back to the same bytes; a certificate
+ * CRL or tree head body that decodes must encode back to the same bytes
+ * (and a tree head goes through signcheck_tree_head); a certificate
  * body goes through the profile check (signcheck_cert), whose every refusal
  * must say why. */
 #include <stddef.h>
@@ -22,6 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct fu_world *w = fu_world();
     struct signcheck_rules rules = {w->inter, 365L * 86400, 86400, "1.3.6.1.4.1.32473"};
     struct signreq_crl crl;
+    static struct signreq_tree_head th;
+    static uint8_t th_enc[SIGNREQ_MAX_TREE_HEAD];
+    const struct tlog_head last = {5, FU_NOW - 60, {0}};
     uint8_t type, *enc = NULL;
     const unsigned char *p;
     size_t len = 0, enc_len = 0;
@@ -34,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (signreq_head_parse(&type, &len, data, 0, why, sizeof(why)) != 0)
         return 0;
     if ((type == SIGNREQ_CERT && len > SIGNREQ_MAX_CERT) ||
-        (type == SIGNREQ_CRL && len > SIGNREQ_MAX_CRL) || type == SIGNREQ_TREE_HEAD)
+        (type == SIGNREQ_CRL && len > SIGNREQ_MAX_CRL) ||
+        (type == SIGNREQ_TREE_HEAD && len > SIGNREQ_MAX_TREE_HEAD))
         abort();
     data += SIGNREQ_HEAD_LEN;
     size -= SIGNREQ_HEAD_LEN;
@@ -49,6 +54,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         free(enc);
         signreq_crl_cleanup(&crl);
+    }
+    if (type == SIGNREQ_TREE_HEAD &&
+        signreq_tree_head_decode(&th, data, len, why, sizeof(why)) == 0) {
+        if (signreq_tree_head_encode(th_enc, &enc_len, &th) != 0 || enc_len != len ||
+            memcmp(th_enc, data, len) != 0)
+            abort();
+        why[0] = '\0';
+        if (signcheck_tree_head(&th, &last, FU_NOW, why, sizeof(why)) != 0 && why[0] == '\0')
+            abort();
     }
     if (type == SIGNREQ_CERT) {
         p = data;

@@ -23,6 +23,8 @@
 #include "verifier/core/profile.h"
 #include "verifier/core/signcheck.h"
 #include "verifier/core/signreq.h"
+#include "verifier/core/tlog.h"
+#include "verifier/core/merkle.h"
 
 static const char *outdir;
 
@@ -772,6 +774,8 @@ static void signreq_seeds(void)
     const struct crl_entry entries[] = {{"0a1b2c3d4e5f60718293a4b5c6d7e8f9", FU_NOW - 60, 1},
                                         {"7f", FU_NOW - 30, 0}};
     struct signreq_crl crl = {6, FU_NOW, 86400, 2, (struct crl_entry *)entries, NULL};
+    static struct signreq_tree_head th;
+    uint8_t th_body[SIGNREQ_MAX_TREE_HEAD];
     struct fu_cert_spec ca = {"Acme Devices", "Rogue CA",     NULL, 1, 77,
                               FU_NOW - 60,    FU_NOW + 86400, NULL};
     uint8_t *body;
@@ -791,9 +795,68 @@ static void signreq_seeds(void)
         fu_fail("signreq_crl_encode");
     sign_seed("crl_empty", SIGNREQ_CRL, body, len, len);
     free(body);
-    sign_seed("tree_head", SIGNREQ_TREE_HEAD, NULL, 0, 0);
+    sign_seed("tree_head_short", SIGNREQ_TREE_HEAD, NULL, 0, 0);
+    th.head.size = 9;
+    th.head.timestamp = FU_NOW;
+    th.proof_len = 2;
+    memset(th.head.root, 0x11, sizeof(th.head.root));
+    memset(th.proof, 0x22, sizeof(th.proof));
+    if (signreq_tree_head_encode(th_body, &len, &th) != 0)
+        fu_fail("signreq_tree_head_encode");
+    sign_seed("tree_head", SIGNREQ_TREE_HEAD, th_body, len, len);
     sign_seed("unknown_type", 9, NULL, 0, 0);
     sign_seed("cert_too_long", SIGNREQ_CERT, NULL, 0, SIGNREQ_MAX_CERT + 1);
+}
+
+/* The log's bytes (fuzz_tlog): a leaf of each type, a signed tree head
+ * with the fixture's Ed25519 intermediate key, and proofs from a tree of 7. */
+static void tlog_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    struct tlog_entry e = {TLOG_ISSUED,          FU_NOW,         0,        {0},
+                           "5a0102030405060708", "Acme Devices", "SN-0001"};
+    uint8_t buf[1 + TLOG_SIGNED_HEAD_MAX + 8 * MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+    uint8_t leaves[7][MERKLE_HASH_LEN], tbs[TLOG_TBS_LEN], sig[TLOG_SIG_MAX], b;
+    struct tlog_head h = {7, FU_NOW, {0}};
+    size_t len, sig_len = sizeof(sig), i, n;
+    EVP_MD_CTX *ctx;
+
+    memset(e.cert_sha256, 0x33, sizeof(e.cert_sha256));
+    buf[0] = 0;
+    if (tlog_leaf_encode(buf + 1, &len, &e) != 0)
+        fu_fail("tlog_leaf_encode");
+    put("fuzz_tlog", "leaf_issued", buf, len + 1);
+    e.type = TLOG_REVOKED;
+    e.reason = 1;
+    if (tlog_leaf_encode(buf + 1, &len, &e) != 0)
+        fu_fail("tlog_leaf_encode");
+    put("fuzz_tlog", "leaf_revoked", buf, len + 1);
+    for (i = 0; i < 7; i++) {
+        b = (uint8_t)i;
+        if (merkle_leaf_hash(leaves[i], &b, 1) != 0)
+            fu_fail("merkle_leaf_hash");
+    }
+    merkle_root(h.root, (const uint8_t(*)[MERKLE_HASH_LEN])leaves, 7);
+    tlog_head_tbs(tbs, &h);
+    if ((ctx = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestSignInit(ctx, NULL, NULL, NULL, w->inter_key) != 1 ||
+        EVP_DigestSign(ctx, sig, &sig_len, tbs, sizeof(tbs)) != 1)
+        fu_fail("signing a tree head");
+    EVP_MD_CTX_free(ctx);
+    buf[0] = 1;
+    if (tlog_signed_head_encode(buf + 1, &len, &h, sig, sig_len) != 0)
+        fu_fail("tlog_signed_head_encode");
+    put("fuzz_tlog", "signed_head", buf, len + 1);
+    buf[0] = 2;
+    memset(buf + 1, 0, 16);
+    buf[1 + 7] = 3;
+    buf[1 + 15] = 7;
+    memcpy(buf + 1 + 16, leaves[3], MERKLE_HASH_LEN);
+    memcpy(buf + 1 + 16 + MERKLE_HASH_LEN, h.root, MERKLE_HASH_LEN);
+    if (merkle_inclusion_proof((uint8_t(*)[MERKLE_HASH_LEN])(buf + 1 + 16 + 2 * MERKLE_HASH_LEN),
+                               &n, (const uint8_t(*)[MERKLE_HASH_LEN])leaves, 7, 3) != 0)
+        fu_fail("merkle_inclusion_proof");
+    put("fuzz_tlog", "inclusion_3_of_7", buf, 1 + 16 + (2 + n) * MERKLE_HASH_LEN);
 }
 
 int main(int argc, char **argv)
@@ -817,5 +880,6 @@ int main(int argc, char **argv)
     tpmkey_seeds();
     nvcert_seeds();
     signreq_seeds();
+    tlog_seeds();
     return 0;
 }

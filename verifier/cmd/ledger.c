@@ -19,6 +19,7 @@
 #include "common/io/log.h"
 #include "common/io/store.h"
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/cmd/audit.h"
 #include "verifier/cmd/cmd.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/config.h"
@@ -372,15 +373,20 @@ static void print_cert(X509 *cert)
 static void usage_show(FILE *f)
 {
     fprintf(f,
-            "usage: %s show [--ledger URI] --serial HEX [--pem]\n"
+            "usage: %s show [--ledger URI] --serial HEX [--pem | --proof]\n"
             "\n"
             "Prints one recorded issuance: the certificate's subject, issuer and\n"
             "validity, the device identity, the evidence recorded with it and its\n"
-            "revocation state. With --pem, prints only the certificate (PEM).\n"
+            "revocation state. With --pem, prints only the certificate (PEM). With\n"
+            "--proof, prints the inclusion proof of its issuance in the issuance log\n"
+            "under the newest signed tree head: index, leaf, tree size, root, signed head\n"
+            "and audit path, one \"name: hex\" line each, which docs/protocol.md shows\n"
+            "how to check.\n"
             "\n"
             "  --ledger URI   the ledger (default %s)\n"
             "\n"
-            "Exit status: 0 shown, 1 no such certificate, 64 usage error, 66 ledger\n"
+            "Exit status: 0 shown, 1 no such certificate (or, with --proof, not in the\n"
+            "log under a signed head yet), 64 usage error, 66 ledger\n"
             "missing, 78 bad ledger, 70 internal failure.\n",
             cmd_prog, VERIFIER_CONFIG_DEFAULT_LEDGER);
 }
@@ -388,11 +394,12 @@ static void usage_show(FILE *f)
 int cmd_show_main(int argc, char **argv)
 {
     const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER, *serial = NULL;
-    int pem = 0;
+    int pem = 0, proof = 0;
     const struct cmd_option opts[] = {
         {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
         {.name = "serial", .kind = CMD_OPT_STRING, .dest = &serial},
         {.name = "pem", .kind = CMD_OPT_FLAG, .dest = &pem},
+        {.name = "proof", .kind = CMD_OPT_FLAG, .dest = &proof},
     };
     struct ledger_issuance rec;
     struct ledger *l = NULL;
@@ -405,7 +412,7 @@ int cmd_show_main(int argc, char **argv)
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
         return cmd_usage_exit(r, usage_show);
-    if (optind != argc || serial == NULL) {
+    if (optind != argc || serial == NULL || (pem && proof)) {
         usage_show(stderr);
         goto out;
     }
@@ -435,6 +442,10 @@ int cmd_show_main(int argc, char **argv)
     }
     if (pem) {
         rc = PEM_write_X509(stdout, cert) == 1 ? 0 : EXIT_SOFTWARE;
+        goto out;
+    }
+    if (proof) {
+        rc = audit_print_proof(l, rec.cert_serial);
         goto out;
     }
     printf("certificate: %s\n", rec.cert_serial);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "verifier/cmd/audit.h"
 #include "verifier/cmd/check.h"
 #include "verifier/cmd/cmd.h"
 #include "verifier/cmd/ledger.h"
@@ -20,6 +21,7 @@ static const struct subcommand {
     {"show", cmd_show_main, "show one issuance and its evidence"},
     {"revoke", cmd_revoke_main, "revoke operational certificates in the ledger"},
     {"crl", cmd_crl_main, "write a signed CRL of the revoked certificates"},
+    {"audit", cmd_audit_main, "check the ledger against a signed head of its issuance log"},
     {"help", help_main, "show this help"},
 };
 

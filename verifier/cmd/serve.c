@@ -382,6 +382,7 @@ static int start_ca(struct ca **ca, struct signer **signer, const struct verifie
         .max_validity_seconds = cfg->validity_seconds,
         .max_crl_next_update_seconds = cfg->crl_next_update_seconds,
         .policy_arc = cfg->assurance_arc,
+        .log_key = cfg->log_key,
     };
     int r;
 
@@ -399,7 +400,7 @@ static int start_ca(struct ca **ca, struct signer **signer, const struct verifie
  * stop; returns the exit code. */
 static int run(struct serve *s)
 {
-    struct server_hooks hooks = {load_trust, s, drop_privileges, -1};
+    struct server_hooks hooks = {load_trust, s, drop_privileges, -1, NULL};
     uint8_t token_key[TOKEN_KEY_LEN];
     struct signer *signer = NULL;
     struct ca *ca = NULL;
@@ -417,6 +418,7 @@ static int run(struct serve *s)
     if ((r = start_ca(&ca, &signer, &s->cfg)) == 0 &&
         (r = read_token_key(token_key, s->cfg.token_key)) == 0) {
         hooks.signer_fd = signer != NULL ? signer_watch_fd(signer) : -1;
+        hooks.signer = signer;
         r = server_run(&s->cfg, &hooks, ca, token_key);
     }
     OPENSSL_cleanse(token_key, sizeof(token_key));

@@ -187,6 +187,30 @@ static const struct key keys[] = {
      3600,
      {"crl-poll", "S",
       "how often to check the ledger for revocations and\nrebuild GET /v1/crl (2)"}},
+    {"log",
+     "key",
+     K_STR,
+     F(log_key),
+     0,
+     0,
+     {"log-key", "URI",
+      "issuance log signing key, separate from the CA key:\n"
+      "a PEM file (mode 0600) or an OpenSSL store URI;\n"
+      "only the signer opens it (default: no signed heads)"}},
+    {"log",
+     "poll_seconds",
+     K_INT,
+     F(log_poll_seconds),
+     1,
+     3600,
+     {"log-poll", "S", "how often to index new log entries and sign\na tree head that moved (1)"}},
+    {"log",
+     "sign_seconds",
+     K_INT,
+     F(log_sign_seconds),
+     1,
+     86400,
+     {"log-sign", "S", "sign an unchanged tree head again after S (300)"}},
     {"ca",
      "validity_days",
      K_DAYS,
@@ -346,6 +370,8 @@ int verifier_config_init(struct verifier_config *c)
     c->shutdown_grace_seconds = 10;
     c->crl_poll_seconds = 2;
     c->crl_next_update_seconds = 24L * 3600;
+    c->log_poll_seconds = 1;
+    c->log_sign_seconds = 300;
     if (set_str(&c->listen, "0.0.0.0:8443") != 0 ||
         set_str(&c->metrics_listen, "127.0.0.1:9443") != 0 ||
         set_str(&c->roots, "/etc/devid/roots") != 0 ||

@@ -80,6 +80,14 @@ struct verifier_config {
     int crl_poll_seconds;
     /* Not a key: the lifetime of the CRL served at GET /v1/crl. */
     long crl_next_update_seconds;
+    /* [log] The issuance log's signing key (an OpenSSL store URI or a PEM
+     * file, mode 0600), which only the signer process opens; NULL: the log
+     * is kept but no tree head is signed. How often each replica indexes
+     * new entries and signs a head that moved; how often a head that did
+     * not move is signed again (its timestamp says the log was live). */
+    char *log_key;
+    int log_poll_seconds;
+    int log_sign_seconds;
 };
 
 /*

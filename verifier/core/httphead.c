@@ -19,6 +19,7 @@ static const struct route_rule routes[] = {
     {"/v1/challenge", "POST", HTTPHEAD_ROUTE_CHALLENGE},
     {"/v1/enroll", "POST", HTTPHEAD_ROUTE_ENROLL},
     {"/v1/crl", "GET", HTTPHEAD_ROUTE_CRL},
+    {"/v1/log/head", "GET", HTTPHEAD_ROUTE_LOG_HEAD},
 };
 
 /* What the field loop collects. */
@@ -225,11 +226,11 @@ static int check_route(struct httphead *out, const struct fields *f,
     if (strcmp(out->method, routes[i].method) != 0) {
         out->allow = routes[i].method;
         return refuse(out, 405, "%s",
-                      routes[i].route == HTTPHEAD_ROUTE_CRL ? "this resource takes GET only"
-                                                            : "this resource takes POST only");
+                      strcmp(routes[i].method, "GET") == 0 ? "this resource takes GET only"
+                                                           : "this resource takes POST only");
     }
     out->route = routes[i].route;
-    if (out->route == HTTPHEAD_ROUTE_CRL) {
+    if (out->route == HTTPHEAD_ROUTE_CRL || out->route == HTTPHEAD_ROUTE_LOG_HEAD) {
         if (out->content_length != 0)
             return refuse(out, 400, "%s", "a GET with a body");
         return 0;

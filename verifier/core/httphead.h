@@ -19,6 +19,7 @@ enum httphead_route {
     HTTPHEAD_ROUTE_CHALLENGE, /* POST /v1/challenge */
     HTTPHEAD_ROUTE_ENROLL,    /* POST /v1/enroll */
     HTTPHEAD_ROUTE_CRL,       /* GET /v1/crl */
+    HTTPHEAD_ROUTE_LOG_HEAD,  /* GET /v1/log/head */
 };
 
 struct httphead_limits {

@@ -292,3 +292,32 @@ int signcheck_crl(const struct signcheck_rules *rules, const struct signreq_crl 
                       crl->next_update_seconds, rules->max_crl_next_update_seconds);
     return 0;
 }
+
+int signcheck_tree_head(const struct signreq_tree_head *req, const struct tlog_head *last,
+                        time_t now, char *why, size_t why_len)
+{
+    const struct tlog_head *h = &req->head;
+
+    if (h->timestamp < (int64_t)now - SIGNCHECK_CLOCK_SLACK ||
+        h->timestamp > (int64_t)now + SIGNCHECK_CLOCK_SLACK)
+        return refuse(why, why_len, "tree head timestamp %" PRId64 " is not now", h->timestamp);
+    if (last == NULL)
+        return 0;
+    if (h->timestamp < last->timestamp)
+        return refuse(why, why_len,
+                      "tree head timestamp %" PRId64 " is before %" PRId64 ", the last one signed",
+                      h->timestamp, last->timestamp);
+    if (h->size < last->size)
+        return refuse(why, why_len,
+                      "tree size %" PRIu64 " is below %" PRIu64 ", the last one signed", h->size,
+                      last->size);
+    if (merkle_consistency_verify(last->size, h->size, last->root, h->root,
+                                  (const uint8_t(*)[MERKLE_HASH_LEN])req->proof,
+                                  req->proof_len) != 0)
+        return refuse(why, why_len,
+                      "the tree of size %" PRIu64
+                      " does not extend the last one signed (size %" PRIu64
+                      "): the consistency proof fails",
+                      h->size, last->size);
+    return 0;
+}

@@ -55,4 +55,19 @@ int signcheck_cert(const struct signcheck_rules *rules, X509 *cert, time_t now, 
 int signcheck_crl(const struct signcheck_rules *rules, const struct signreq_crl *crl, int have_last,
                   uint64_t last_number, time_t now, char *why, size_t why_len);
 
+/*
+ * signcheck_tree_head returns 0 when the tree head request |req| may be
+ * signed at |now| with the log key, given the last head this signer signed
+ * (|last|, NULL when none since it started): the timestamp is within the
+ * clock slack of |now| and not before the last one's; the size is not below
+ * the last one's; the same size has the same root; a larger size comes with
+ * a consistency proof (RFC 9162 2.1.4.2) that the last head's tree is a
+ * prefix of this one. Otherwise DEVID_ERR_REFUSED with what was wrong in
+ * |why|. With no last head, any head whose timestamp is now is signed: the
+ * signer's memory starts when it does, and `devid-verifier audit --earlier`
+ * checks a rewrite across restarts.
+ */
+int signcheck_tree_head(const struct signreq_tree_head *req, const struct tlog_head *last,
+                        time_t now, char *why, size_t why_len);
+
 #endif

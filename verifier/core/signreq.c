@@ -54,7 +54,7 @@ static size_t max_body(uint8_t type)
         case SIGNREQ_CRL:
             return SIGNREQ_MAX_CRL;
         case SIGNREQ_TREE_HEAD:
-            return 0; /* reserved: refused whatever it carries */
+            return SIGNREQ_MAX_TREE_HEAD;
     }
     return 0;
 }
@@ -74,10 +74,6 @@ int signreq_head_parse(uint8_t *type, size_t *body_len, const uint8_t head[SIGNR
         }
         max = t == SIGNREQ_SIGNED ? SIGNREQ_MAX_ANSWER : SIGNREQ_MAX_WHY;
     } else {
-        if (t == SIGNREQ_TREE_HEAD) {
-            snprintf(why, why_len, "request type %u (tree head) is reserved, not served", t);
-            return DEVID_ERR_PROTOCOL;
-        }
         if ((max = max_body(t)) == 0) {
             snprintf(why, why_len, "request type %u is not in the request table", t);
             return DEVID_ERR_PROTOCOL;
@@ -229,4 +225,54 @@ void signreq_crl_cleanup(struct signreq_crl *crl)
     free(crl->entries);
     free(crl->serials);
     memset(crl, 0, sizeof(*crl));
+}
+
+int signreq_tree_head_encode(uint8_t out[SIGNREQ_MAX_TREE_HEAD], size_t *out_len,
+                             const struct signreq_tree_head *req)
+{
+    size_t i;
+
+    *out_len = 0;
+    if (req->head.timestamp < 0 || req->proof_len > MERKLE_MAX_PROOF)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    put_u64(out, req->head.size);
+    put_u64(out + 8, (uint64_t)req->head.timestamp);
+    memcpy(out + 16, req->head.root, MERKLE_HASH_LEN);
+    out[16 + MERKLE_HASH_LEN] = (uint8_t)req->proof_len;
+    for (i = 0; i < req->proof_len; i++)
+        memcpy(out + SIGNREQ_TREE_HEAD_FIXED + i * MERKLE_HASH_LEN, req->proof[i], MERKLE_HASH_LEN);
+    *out_len = SIGNREQ_TREE_HEAD_FIXED + req->proof_len * MERKLE_HASH_LEN;
+    return 0;
+}
+
+int signreq_tree_head_decode(struct signreq_tree_head *out, const uint8_t *body, size_t len,
+                             char *why, size_t why_len)
+{
+    size_t n, i;
+    uint64_t t;
+
+    memset(out, 0, sizeof(*out));
+    if (len < SIGNREQ_TREE_HEAD_FIXED) {
+        snprintf(why, why_len, "tree head request: %zu bytes, shorter than %d", len,
+                 SIGNREQ_TREE_HEAD_FIXED);
+        return DEVID_ERR_PROTOCOL;
+    }
+    n = body[16 + MERKLE_HASH_LEN];
+    if (n > MERKLE_MAX_PROOF || len != SIGNREQ_TREE_HEAD_FIXED + n * MERKLE_HASH_LEN) {
+        snprintf(why, why_len, "tree head request: a proof of %zu hashes (at most %d) in %zu bytes",
+                 n, MERKLE_MAX_PROOF, len);
+        return DEVID_ERR_PROTOCOL;
+    }
+    if ((t = get_u64(body + 8)) > INT64_MAX) {
+        snprintf(why, why_len, "tree head request: negative timestamp");
+        return DEVID_ERR_PROTOCOL;
+    }
+    out->head.size = get_u64(body);
+    out->head.timestamp = (int64_t)t;
+    memcpy(out->head.root, body + 16, MERKLE_HASH_LEN);
+    out->proof_len = n;
+    for (i = 0; i < n; i++)
+        memcpy(out->proof[i], body + SIGNREQ_TREE_HEAD_FIXED + i * MERKLE_HASH_LEN,
+               MERKLE_HASH_LEN);
+    return 0;
 }

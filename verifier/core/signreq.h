@@ -9,8 +9,8 @@
  * Each request type has a fixed maximum body, checked from the head before
  * anything is allocated or read, so a hostile worker cannot make the signer
  * allocate more than that. The request table is fixed: sign an operational
- * certificate, sign a CRL. SIGNREQ_TREE_HEAD is reserved for the issuance
- * log and refused until that exists. */
+ * certificate, sign a CRL, sign the issuance log's tree head (with the log
+ * key, never the CA key). */
 #ifndef DEVID_VERIFIER_CORE_SIGNREQ_H
 #define DEVID_VERIFIER_CORE_SIGNREQ_H
 
@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "verifier/core/crl.h"
+#include "verifier/core/merkle.h"
+#include "verifier/core/tlog.h"
 
 #define SIGNREQ_HEAD_LEN 5
 /* The largest certificate request body: one X509 DER. */
@@ -28,6 +30,9 @@
 #define SIGNREQ_CRL_FIXED (8 + 8 + 8 + 4)
 /* The largest CRL request body: CRL_MAX_ENTRIES entries. */
 #define SIGNREQ_MAX_CRL (SIGNREQ_CRL_FIXED + (size_t)CRL_MAX_ENTRIES * SIGNREQ_CRL_ENTRY_MAX)
+/* A tree head request: size, timestamp, root, proof count, proof. */
+#define SIGNREQ_TREE_HEAD_FIXED (8 + 8 + MERKLE_HASH_LEN + 1)
+#define SIGNREQ_MAX_TREE_HEAD (SIGNREQ_TREE_HEAD_FIXED + MERKLE_MAX_PROOF * MERKLE_HASH_LEN)
 /* The largest answer body: a signed CRL of CRL_MAX_ENTRIES entries, or a
  * refusal's reason. */
 #define SIGNREQ_MAX_ANSWER (SIGNREQ_MAX_CRL + 4096)
@@ -42,7 +47,9 @@ enum signreq_type {
     /* Body: a CRL's contents (struct signreq_crl). Answer: the signed
      * CRL's DER. */
     SIGNREQ_CRL = 2,
-    /* Reserved for signing the issuance log's tree head; refused. */
+    /* Body: a tree head and the consistency proof from the last head the
+     * signer signed (struct signreq_tree_head). Answer: the signed tree
+     * head (verifier/core/tlog.h), signed with the log key. */
     SIGNREQ_TREE_HEAD = 3,
 };
 
@@ -67,6 +74,15 @@ struct signreq_crl {
     struct crl_entry *entries;
     /* Decoded: the NUL-terminated serials |entries| point at. */
     char *serials;
+};
+
+/* What a tree head request carries: the head to sign, and the consistency
+ * proof (RFC 6962 2.1.2) from the last head this signer signed to it (empty
+ * for the first head, or one of the same size). */
+struct signreq_tree_head {
+    struct tlog_head head;
+    size_t proof_len;
+    uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 };
 
 /*
@@ -106,6 +122,24 @@ int signreq_crl_decode(struct signreq_crl *out, const uint8_t *body, size_t len,
 /* signreq_crl_cleanup frees what signreq_crl_decode allocated and zeroes
  * |crl|; NULL is a no-op. */
 void signreq_crl_cleanup(struct signreq_crl *crl);
+
+/*
+ * signreq_tree_head_encode writes the tree head request |req| to |out|
+ * (SIGNREQ_MAX_TREE_HEAD bytes; |*out_len| gets how many). Returns 0, or
+ * DEVID_ERR_INVALID_ARGUMENT for a negative timestamp or a proof over
+ * MERKLE_MAX_PROOF hashes.
+ */
+int signreq_tree_head_encode(uint8_t out[SIGNREQ_MAX_TREE_HEAD], size_t *out_len,
+                             const struct signreq_tree_head *req);
+
+/*
+ * signreq_tree_head_decode fills |out| from the tree head request |body|
+ * (|len| bytes). A truncated body, a proof count over MERKLE_MAX_PROOF, a
+ * length that is not the count's, or a negative timestamp are refused.
+ * Returns 0, or DEVID_ERR_PROTOCOL with the reason in |why|.
+ */
+int signreq_tree_head_decode(struct signreq_tree_head *out, const uint8_t *body, size_t len,
+                             char *why, size_t why_len);
 
 /* signreq_type_name returns a name for request |type| ("certificate",
  * "CRL", "tree head") or "unknown". */

@@ -16,6 +16,7 @@
 #include "common/io/log.h"
 #include "verifier/ledger/backend.h"
 #include "verifier/ledger/group.h"
+#include "verifier/ledger/log.h"
 #include "verifier/ledger/sql.h"
 
 static const struct {
@@ -275,6 +276,9 @@ static int supersede(struct ledger *l, char prev[LEDGER_SERIAL_LEN],
                       "LIMIT 1",
                       "finding the device's previous certificate",
                       PARAMS(TEXT(rec->device_serial), TEXT(rec->manufacturer)))) != 0 ||
+        (r = log_add_revoked(l, "WHERE device_serial = $1 AND manufacturer = $2",
+                             PARAMS(TEXT(rec->device_serial), TEXT(rec->manufacturer)),
+                             rec->issued_at, LEDGER_REASON_SUPERSEDED)) != 0 ||
         (r = sql_run(l, &revoked,
                      "UPDATE issuance SET revoked_at = $3, revocation_reason = $4 WHERE "
                      "device_serial = $1 AND manufacturer = $2 AND revoked_at IS NULL",
@@ -336,17 +340,19 @@ static int record_txn(struct ledger *l, void *arg)
         return r;
     snprintf(what, sizeof(what), "recording certificate %s for device %s", rec->cert_serial,
              rec->device_serial);
-    return sql_run(
-        l, NULL,
-        "INSERT INTO issuance (" SQL_COLUMNS
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, NULL, $15)",
-        what,
-        PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
-               TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
-               HEX(rec->idevid_sha256, 32), HEX(rec->csr_sha256, 32), HEX(rec->nonce, 32),
-               HEX(rec->request_sha256, 32), INT(rec->signer_kind), INT(rec->issued_at),
-               INT(rec->not_after), TEXT(l->replica_id), TEXT(prev[0] != '\0' ? prev : NULL),
-               TEXT(rec->assurance)));
+    if ((r = sql_run(
+             l, NULL,
+             "INSERT INTO issuance (" SQL_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+             "$10, $11, $12, $13, $14, NULL, NULL, $15)",
+             what,
+             PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
+                    TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
+                    HEX(rec->idevid_sha256, 32), HEX(rec->csr_sha256, 32), HEX(rec->nonce, 32),
+                    HEX(rec->request_sha256, 32), INT(rec->signer_kind), INT(rec->issued_at),
+                    INT(rec->not_after), TEXT(l->replica_id), TEXT(prev[0] != '\0' ? prev : NULL),
+                    TEXT(rec->assurance)))) != 0)
+        return r;
+    return log_add_issued(l, rec);
 }
 
 int ledger_record(struct ledger *l, enum ledger_recorded *result, struct ledger_issuance *found,
@@ -477,7 +483,8 @@ static int revoke_txn(struct ledger *l, void *arg)
              "UPDATE issuance SET revoked_at = $4, revocation_reason = $5%s AND revoked_at IS "
              "NULL",
              where);
-    if ((r = sql_run(l, &changed, sql, "revoking", params, 5)) != 0 ||
+    if ((r = log_add_revoked(l, where, params, 3, a->now, a->reason)) != 0 ||
+        (r = sql_run(l, &changed, sql, "revoking", params, 5)) != 0 ||
         (changed > 0 &&
          (r = sql_run(l, NULL, "UPDATE crl_state SET revision = revision + 1 WHERE id = 1",
                       "advancing the revocation revision", NO_PARAMS)) != 0))

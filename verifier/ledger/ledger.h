@@ -262,6 +262,89 @@ int ledger_crl_revision(struct ledger *l, int64_t *revision);
  * or DEVID_ERR_LEDGER. */
 int ledger_count(struct ledger *l, int64_t *issued);
 
+/* ---- the issuance log (verifier/ledger/log.c) ------------------------------
+ *
+ * Every ledger_record and every revocation (ledger_revoke, a supersede) adds
+ * one log entry per certificate in its own transaction: its leaf
+ * (verifier/core/tlog.h). The entry has no index yet; ledger_log_sequence,
+ * run in the background, gives the committed entries the next indices, so
+ * that the log's order is the database's commit order seen by one
+ * sequencer at a time, and no enrollment waits for it. */
+
+/* Most entries one ledger_log_sequence call indexes. */
+#define LEDGER_LOG_BATCH 10000
+
+/* Largest leaf and signed head the ledger stores or returns. */
+#define LEDGER_LEAF_MAX 512
+#define LEDGER_HEAD_MAX 2048
+
+/*
+ * ledger_log_sequence gives the committed entries without an index the next
+ * indices (at most LEDGER_LOG_BATCH, oldest insertion first), under the lock
+ * of the log's state row, in one transaction: every replica's sequencer
+ * takes turns. The first call on a ledger from before the log (schema
+ * version 3) first adds the entries of the issuances and revocations
+ * recorded before it. |*size| gets the log's size after the call and
+ * |*added| how many entries it indexed. Returns 0 or DEVID_ERR_LEDGER.
+ */
+int ledger_log_sequence(struct ledger *l, uint64_t *size, uint64_t *added);
+
+/* ledger_log_size sets |*size| to the number of indexed entries. Returns 0
+ * or DEVID_ERR_LEDGER. */
+int ledger_log_size(struct ledger *l, uint64_t *size);
+
+/* A log callback: |index| is the entry's index, or -1 for one not yet
+ * indexed; |leaf| is borrowed for the call. A nonzero return stops. */
+typedef int (*ledger_log_fn)(void *arg, int64_t index, const uint8_t *leaf, size_t len);
+
+/*
+ * ledger_log_read calls |fn| for at most |limit| indexed entries from index
+ * |from| on, in index order (an index missing from the ledger is skipped:
+ * the caller sees the gap). Returns 0, |fn|'s nonzero return, or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_log_read(struct ledger *l, uint64_t from, uint64_t limit, ledger_log_fn fn, void *arg);
+
+/* ledger_log_pending calls |fn| (index -1) for each entry not yet indexed.
+ * Returns 0, |fn|'s nonzero return, or DEVID_ERR_LEDGER. */
+int ledger_log_pending(struct ledger *l, ledger_log_fn fn, void *arg);
+
+/*
+ * ledger_log_find sets |*index| to the index of the entry of |kind|
+ * (TLOG_ISSUED or TLOG_REVOKED) for certificate |cert_serial| (normalized
+ * hex), or -1 when it is not indexed yet. Returns 0, DEVID_ERR_NOT_FOUND,
+ * or DEVID_ERR_LEDGER.
+ */
+int ledger_log_find(struct ledger *l, int64_t *index, const char *cert_serial, int kind);
+
+/*
+ * ledger_head_store records the signed tree head |head| (|len| bytes) of
+ * |size| entries with root |root|, signed at |signed_at|, as this handle's
+ * replica's. Returns 0, DEVID_ERR_INVALID_ARGUMENT or DEVID_ERR_LEDGER.
+ */
+int ledger_head_store(struct ledger *l, uint64_t size, int64_t signed_at, const uint8_t root[32],
+                      const uint8_t *head, size_t len);
+
+/*
+ * ledger_head_latest copies the stored signed head of the largest size (the
+ * newest of those) to |out| (|max| bytes); |*len| gets its length. Returns
+ * 0, DEVID_ERR_NOT_FOUND when none is stored, DEVID_ERR_TOO_LARGE, or
+ * DEVID_ERR_LEDGER.
+ */
+int ledger_head_latest(struct ledger *l, uint8_t *out, size_t *len, size_t max);
+
+/* A head callback: |head| is borrowed for the call. */
+typedef int (*ledger_head_fn)(void *arg, const uint8_t *head, size_t len);
+
+/* ledger_heads calls |fn| for every stored signed head, smallest size
+ * first. Returns 0, |fn|'s nonzero return, or DEVID_ERR_LEDGER. */
+int ledger_heads(struct ledger *l, ledger_head_fn fn, void *arg);
+
+/* ledger_scan calls |fn| for every issuance, certificate included
+ * (borrowed for the call), in insertion order. Returns 0, |fn|'s nonzero
+ * return, or DEVID_ERR_LEDGER. */
+int ledger_scan(struct ledger *l, ledger_list_fn fn, void *arg);
+
 /* ledger_reason_name returns the RFC 5280 name ("keyCompromise", ...) of
  * |reason|, or NULL when the ledger does not accept it. */
 const char *ledger_reason_name(int reason);

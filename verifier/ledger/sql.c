@@ -78,16 +78,56 @@
     "  CHECK (assurance IN ('iak', 'ek', 'none'));"                          \
     "UPDATE issuance SET assurance = 'iak' WHERE signer_kind = 2;"
 
+/* 4: the issuance log (docs/architecture.md, "The issuance log"). Each
+ * issuance and revocation adds a log_entry row, its leaf
+ * (verifier/core/tlog.h), in its own transaction; log_index stays NULL
+ * until a sequencer (ledger_log_sequence) gives the committed rows the next
+ * indices under the log_state row's lock, so the order is the database's
+ * and no enrollment waits for it. tree_head keeps the heads the signer
+ * signed. Rows recorded before this version get their leaves from the first
+ * sequencer run (backfilled = 0). */
+#define MIGRATION_4(ID, BYTES)                                                  \
+    "CREATE TABLE log_entry ("                                                  \
+    "  id " ID                                                                  \
+    ","                                                                         \
+    "  log_index BIGINT UNIQUE,"                                                \
+    "  kind INTEGER NOT NULL CHECK (kind IN (1, 2)),"                           \
+    "  cert_serial TEXT NOT NULL,"                                              \
+    "  leaf " BYTES                                                             \
+    " NOT NULL"                                                                 \
+    ");"                                                                        \
+    "CREATE INDEX log_entry_pending ON log_entry (id) WHERE log_index IS NULL;" \
+    "CREATE INDEX log_entry_serial ON log_entry (cert_serial, kind);"           \
+    "CREATE TABLE log_state ("                                                  \
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"                                  \
+    "  size BIGINT NOT NULL,"                                                   \
+    "  backfilled INTEGER NOT NULL"                                             \
+    ");"                                                                        \
+    "INSERT INTO log_state (id, size, backfilled) VALUES (1, 0, 0);"            \
+    "CREATE TABLE tree_head ("                                                  \
+    "  id " ID                                                                  \
+    ","                                                                         \
+    "  tree_size BIGINT NOT NULL,"                                              \
+    "  signed_at BIGINT NOT NULL,"                                              \
+    "  root_hash TEXT NOT NULL,"                                                \
+    "  replica_id TEXT NOT NULL,"                                               \
+    "  head " BYTES                                                             \
+    " NOT NULL"                                                                 \
+    ");"                                                                        \
+    "CREATE INDEX tree_head_size ON tree_head (tree_size, signed_at);"
+
 static const char *const sqlite_migrations[] = {
     MIGRATION_1("INTEGER PRIMARY KEY", "INTEGER", "BLOB"),
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4("INTEGER PRIMARY KEY", "BLOB"),
 };
 
 static const char *const postgres_migrations[] = {
     MIGRATION_1("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT", "BYTEA"),
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0])))
@@ -126,6 +166,12 @@ static int exec(struct ledger *l, const char *sql, const char *what, const struc
         }
     }
     return l->driver->exec(l, sql, what, n > 0 ? bound : NULL, n, fn, arg, changes);
+}
+
+int sql_rows(struct ledger *l, const char *sql, const char *what, const struct sql_param *params,
+             size_t n, ledger_row_fn fn, void *arg)
+{
+    return exec(l, sql, what, params, n, fn, arg, NULL);
 }
 
 int sql_run(struct ledger *l, int64_t *changes, const char *sql, const char *what,
@@ -302,9 +348,11 @@ static int each_row(void *arg, const struct ledger_row *row)
 
     if (e->n >= e->limit)
         return 0;
-    if (e->kind == SQL_ROW_LISTING) {
-        if ((r = fill(e->l, &rec, row, 0)) != 0)
+    if (e->kind == SQL_ROW_LISTING || e->kind == SQL_ROW_FULL) {
+        if ((r = fill(e->l, &rec, row, e->kind == SQL_ROW_FULL)) != 0) {
+            ledger_issuance_cleanup(&rec);
             return r;
+        }
     } else {
         memset(&rec, 0, sizeof(rec));
         if (row->n != 4)

@@ -50,6 +50,12 @@ struct sql_param {
 int sql_run(struct ledger *l, int64_t *changes, const char *sql, const char *what,
             const struct sql_param *params, size_t n);
 
+/* sql_rows runs |sql| and calls |fn| with each row as the driver read it
+ * (borrowed for the call). No other statement may run on |l| from |fn|.
+ * Returns 0, |fn|'s nonzero return, or DEVID_ERR_LEDGER. */
+int sql_rows(struct ledger *l, const char *sql, const char *what, const struct sql_param *params,
+             size_t n, ledger_row_fn fn, void *arg);
+
 /* sql_int runs one-row |sql| and reads its column 0 into |*v|. Returns 0 or
  * DEVID_ERR_LEDGER (also when there is no row). */
 int sql_int(struct ledger *l, int64_t *v, const char *sql, const char *what,
@@ -67,9 +73,10 @@ int sql_text(struct ledger *l, char *out, size_t len, int *found, const char *sq
 int sql_find(struct ledger *l, struct ledger_issuance *out, const char *sql, const char *what,
              const struct sql_param *params, size_t n);
 
-/* How sql_each reads a row: SQL_LISTING_COLUMNS, or the four columns
- * cert_serial, not_after, revoked_at, revocation_reason. */
-enum sql_row_kind { SQL_ROW_LISTING, SQL_ROW_REVOKED };
+/* How sql_each reads a row: SQL_LISTING_COLUMNS, SQL_COLUMNS with the
+ * certificate (SQL_ROW_FULL), or the four columns cert_serial, not_after,
+ * revoked_at, revocation_reason. */
+enum sql_row_kind { SQL_ROW_LISTING, SQL_ROW_REVOKED, SQL_ROW_FULL };
 
 /* sql_each calls |fn| with each of the first |limit| rows of |sql|, read as
  * |kind| into a record borrowed for the call. Returns 0, |fn|'s nonzero

@@ -46,7 +46,7 @@ static int load_certs(struct ca *ca, const char *path)
     return 0;
 }
 
-static int check_key_file_mode(const char *uri)
+static int check_key_file_mode(const char *uri, const char *what)
 {
     const char *path = uri;
     struct stat st;
@@ -56,46 +56,55 @@ static int check_key_file_mode(const char *uri)
     else if (strchr(uri, ':') != NULL)
         return 0; /* a provider URI: no file to check */
     if (stat(path, &st) != 0) {
-        log_err("cannot stat CA key %s: %s", path, strerror(errno));
+        log_err("cannot stat %s %s: %s", what, path, strerror(errno));
         return DEVID_ERR_IO;
     }
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        log_err("CA key %s is accessible by group or others (mode %04o); chmod 600 it", path,
+        log_err("%s %s is accessible by group or others (mode %04o); chmod 600 it", what, path,
                 (unsigned)(st.st_mode & 07777));
         return DEVID_ERR_CONFIG;
     }
     return 0;
 }
 
-static int load_key(struct ca *ca, const char *uri)
+int ca_load_key(EVP_PKEY **out, const char *uri, const char *what)
 {
     char reason[256];
     OSSL_STORE_CTX *store = NULL;
     OSSL_STORE_INFO *info = NULL;
+    EVP_PKEY *key = NULL;
     int r = DEVID_ERR_INTERNAL;
 
-    if ((r = check_key_file_mode(uri)) != 0)
+    *out = NULL;
+    if ((r = check_key_file_mode(uri, what)) != 0)
         return r;
     if ((store = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL)) == NULL) {
-        log_err("cannot open CA key %s: %s", uri, devid_openssl_reason(reason, sizeof(reason)));
+        log_err("cannot open %s %s: %s", what, uri, devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
-    while (ca->key == NULL && !OSSL_STORE_eof(store)) {
+    while (key == NULL && !OSSL_STORE_eof(store)) {
         if ((info = OSSL_STORE_load(store)) == NULL)
             continue;
         if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY)
-            ca->key = OSSL_STORE_INFO_get1_PKEY(info);
+            key = OSSL_STORE_INFO_get1_PKEY(info);
         OSSL_STORE_INFO_free(info);
     }
-    if (ca->key == NULL) {
-        log_err("no private key at %s: %s", uri, devid_openssl_reason(reason, sizeof(reason)));
+    if (key == NULL) {
+        log_err("no private key at %s (%s): %s", uri, what,
+                devid_openssl_reason(reason, sizeof(reason)));
         r = DEVID_ERR_CONFIG;
         goto out;
     }
+    *out = key;
     r = 0;
 out:
     OSSL_STORE_close(store);
     return r;
+}
+
+static int load_key(struct ca *ca, const char *uri)
+{
+    return ca_load_key(&ca->key, uri, "CA key");
 }
 
 int ca_new(struct ca **out, const char *cert_file, const char *key_uri)

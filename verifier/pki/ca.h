@@ -21,6 +21,14 @@ struct signer;
 int ca_new(struct ca **out, const char *cert_file, const char *key_uri);
 
 /*
+ * ca_load_key sets |*out| to the private key at OpenSSL store URI |uri| (a
+ * path, "file:", or a provider's URI), refusing a key file readable by
+ * group or others; |what| names it in messages ("CA key", "log key"). The
+ * caller owns |*out|. Returns 0, DEVID_ERR_IO or DEVID_ERR_CONFIG (logged).
+ */
+int ca_load_key(EVP_PKEY **out, const char *uri, const char *what);
+
+/*
  * ca_new_remote sets |*out| to a CA with the certificate and chain from
  * |cert_file| whose key is held by |signer| (verifier/pki/signer.h), which it
  * borrows: ca_sign and ca_sign_crl ask it. This process never loads the

@@ -21,6 +21,7 @@
 #include "common/io/log.h"
 #include "common/serial.h"
 #include "verifier/core/signcheck.h"
+#include "verifier/core/tlog.h"
 #include "verifier/pki/ca.h"
 
 /* A request the signer has not answered in this long is taken as a wedged
@@ -164,6 +165,10 @@ struct signer_state {
     struct serial_set serials;
     int have_crl;
     uint64_t last_crl;
+    /* The log key, and the last tree head signed with it. */
+    EVP_PKEY *log_key;
+    int have_head;
+    struct tlog_head last_head;
 };
 
 /* An answer: the status and its body. */
@@ -249,6 +254,54 @@ out:
     signreq_crl_cleanup(&req);
 }
 
+/* sign_tbs signs the 66 bytes of a tree head with the log key. */
+static int sign_tbs(EVP_PKEY *key, uint8_t *sig, size_t *sig_len, const uint8_t *tbs, size_t len)
+{
+    int id = EVP_PKEY_get_base_id(key);
+    const char *md = id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : "SHA256";
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    int ok;
+
+    ok = mctx != NULL && EVP_DigestSignInit_ex(mctx, NULL, md, NULL, NULL, key, NULL) == 1 &&
+         EVP_DigestSign(mctx, sig, sig_len, tbs, len) == 1;
+    EVP_MD_CTX_free(mctx);
+    return ok ? 0 : DEVID_ERR_CRYPTO;
+}
+
+static void answer_tree_head(struct signer_state *st, struct answer *a, const uint8_t *body,
+                             size_t len)
+{
+    static struct signreq_tree_head req;
+    uint8_t tbs[TLOG_TBS_LEN], sig[TLOG_SIG_MAX];
+    size_t sig_len = sizeof(sig), out_len = 0;
+    char size[32];
+
+    a->status = SIGNREQ_REFUSED;
+    if (st->log_key == NULL) {
+        snprintf(a->why, sizeof(a->why), "no log key is configured ([log] key)");
+        return;
+    }
+    if (signreq_tree_head_decode(&req, body, len, a->why, sizeof(a->why)) != 0 ||
+        signcheck_tree_head(&req, st->have_head ? &st->last_head : NULL, time(NULL), a->why,
+                            sizeof(a->why)) != 0) {
+        snprintf(size, sizeof(size), "%llu", (unsigned long long)req.head.size);
+        log_refusal("tree_head", "", size, a->why);
+        return;
+    }
+    a->status = SIGNREQ_FAILED;
+    tlog_head_tbs(tbs, &req.head);
+    if (sign_tbs(st->log_key, sig, &sig_len, tbs, sizeof(tbs)) != 0 ||
+        (a->der = OPENSSL_malloc(TLOG_SIGNED_HEAD_MAX)) == NULL ||
+        tlog_signed_head_encode(a->der, &out_len, &req.head, sig, sig_len) != 0) {
+        snprintf(a->why, sizeof(a->why), "the log key could not sign the tree head");
+        return;
+    }
+    a->der_len = out_len;
+    st->have_head = 1;
+    st->last_head = req.head;
+    a->status = SIGNREQ_SIGNED;
+}
+
 /* The request table: nothing else is answered. */
 static const struct {
     enum signreq_type type;
@@ -256,6 +309,7 @@ static const struct {
 } table[] = {
     {SIGNREQ_CERT, answer_cert},
     {SIGNREQ_CRL, answer_crl},
+    {SIGNREQ_TREE_HEAD, answer_tree_head},
 };
 
 /* serve_requests answers requests until the socket closes (returns 0) or a
@@ -326,8 +380,9 @@ static int signer_main(int fd, const struct signer_config *cfg)
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         log_warn("signer: PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
     if ((cfg->ca_provider != NULL && (r = ca_use_provider(cfg->ca_provider, cfg->ca_tcti)) != 0) ||
-        (r = ca_new(&st.ca, cfg->ca_cert, cfg->ca_key)) != 0) {
-        why = "the signer could not load the CA key";
+        (r = ca_new(&st.ca, cfg->ca_cert, cfg->ca_key)) != 0 ||
+        (cfg->log_key != NULL && (r = ca_load_key(&st.log_key, cfg->log_key, "log key")) != 0)) {
+        why = "the signer could not load the CA key or the log key";
         send_msg(fd, SIGNREQ_FAILED, (const uint8_t *)why, strlen(why));
         return r == DEVID_ERR_CONFIG ? EXIT_KEY : EXIT_FAILURE;
     }
@@ -335,13 +390,14 @@ static int signer_main(int fd, const struct signer_config *cfg)
     st.rules.max_validity_seconds = cfg->max_validity_seconds;
     st.rules.max_crl_next_update_seconds = cfg->max_crl_next_update_seconds;
     st.rules.policy_arc = cfg->policy_arc;
-    log_info("signer: pid %d holds the CA key; answering certificate and CRL requests",
-             (int)getpid());
+    log_info("signer: pid %d holds the CA key%s; answering certificate, CRL and tree head requests",
+             (int)getpid(), st.log_key != NULL ? " and the log key" : "");
     if (send_msg(fd, SIGNREQ_SIGNED, NULL, 0) != 0)
         r = EXIT_FAILURE;
     else
         r = serve_requests(&st, fd);
     ca_free(st.ca);
+    EVP_PKEY_free(st.log_key);
     ca_release_providers();
     free(st.serials.slots);
     return r;

@@ -1,9 +1,11 @@
 /* The privilege-separated signer: a process `serve` forks before anything
  * else, which alone opens the issuing key (ca.c) and answers a fixed request
  * table (verifier/core/signreq.h) over a socketpair: sign an operational
- * certificate, sign a CRL. It checks each request first
+ * certificate, sign a CRL, and, with the issuance log's own key, sign a tree
+ * head. It checks each request first
  * (verifier/core/signcheck.h), refuses and logs what is outside the profile,
- * remembers every serial it signed and the last CRL number. The serving
+ * remembers every serial it signed, the last CRL number and the last tree
+ * head. The serving
  * process keeps only the CA certificate and its chain. The pattern is
  * OpenSSH's monitor (monitor.c, mm_answer_sign). */
 #ifndef DEVID_VERIFIER_PKI_SIGNER_H
@@ -24,6 +26,9 @@ struct signer_config {
     long max_crl_next_update_seconds;
     /* certificatePolicies OIDs must be under it; NULL allows any. */
     const char *policy_arc;
+    /* The issuance log's key ([log] key), or NULL: tree heads are then
+     * refused. */
+    const char *log_key;
 };
 
 /* The serving process's end of the signer. */

@@ -19,7 +19,9 @@
 #include "verifier/core/enroll.h"
 #include "verifier/core/metrics.h"
 #include "verifier/core/profile.h"
+#include "verifier/core/tlog.h"
 #include "verifier/server/crlcache.h"
+#include "verifier/server/logcache.h"
 #include "verifier/server/http.h"
 #include "verifier/server/issue.h"
 #include "verifier/server/state.h"
@@ -327,6 +329,30 @@ void handle_crl(struct evhttp_request *req, void *arg)
     }
     http_reply_body(req, c, 200, crl->der, crl->len, "application/pkix-crl");
     crl_blob_free(crl);
+}
+
+void handle_log_head(struct evhttp_request *req, void *arg)
+{
+    struct worker *w = arg;
+    struct conn *c = conn_get0(req);
+    uint8_t head[TLOG_SIGNED_HEAD_MAX];
+    size_t len = 0;
+
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        http_reply_status(req, c, DEVID_ERR_BAD_REQUEST, 405, "GET",
+                          "this resource takes GET only");
+        return;
+    }
+    /* Signed in the background (logcache.c). */
+    if (logcache_head(w->s->log, head, &len, sizeof(head)) != 0) {
+        if (!logcache_signing(w->s->log))
+            http_reply_status(req, c, DEVID_ERR_NOT_FOUND, 404, NULL,
+                              "this verifier has no [log] key: it signs no tree heads");
+        else
+            http_reply_error(req, c, DEVID_ERR_LEDGER, "no tree head has been signed yet; retry");
+        return;
+    }
+    http_reply_body(req, c, 200, head, len, "application/octet-stream");
 }
 
 void handle_other(struct evhttp_request *req, void *arg)

@@ -18,6 +18,12 @@ void handle_enroll(struct evhttp_request *req, void *arg);
  * server built in the background (crlcache.h). */
 void handle_crl(struct evhttp_request *req, void *arg);
 
+/* handle_log_head answers GET /v1/log/head for worker |arg| with the
+ * newest signed tree head of the issuance log this replica signed in the
+ * background (logcache.h): 404 when it has no log key, 503 (retryable)
+ * before the first one. */
+void handle_log_head(struct evhttp_request *req, void *arg);
+
 /* handle_other answers any other path with DEVID_ERR_NOT_FOUND. */
 void handle_other(struct evhttp_request *req, void *arg);
 

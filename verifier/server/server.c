@@ -124,6 +124,7 @@ static int worker_http(struct worker *w)
     evhttp_set_cb(w->http, "/v1/challenge", handle_challenge, w);
     evhttp_set_cb(w->http, "/v1/enroll", handle_enroll, w);
     evhttp_set_cb(w->http, "/v1/crl", handle_crl, w);
+    evhttp_set_cb(w->http, "/v1/log/head", handle_log_head, w);
     evhttp_set_cb(w->http, FILTER_REFUSED_PATH, filter_handle_refused, w);
     evhttp_set_gencb(w->http, handle_other, w);
     return 0;
@@ -354,7 +355,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         if ((r = worker_init(s, &s->workers[i], i)) != 0)
             return r;
     }
-    if ((r = crlcache_start(&s->crl, s->cfg, s->ca)) != 0)
+    if ((r = crlcache_start(&s->crl, s->cfg, s->ca)) != 0 ||
+        (r = logcache_start(&s->log, s->cfg, s->hooks->signer)) != 0)
         return r;
     for (k = 0; k < N_SIGNALS; k++) {
         if ((sig_ev[k] = evsignal_new(s->control, signals[k], on_signal, s)) == NULL ||
@@ -446,6 +448,7 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
     for (i = 0; i < s->nworkers; i++)
         worker_cleanup(&s->workers[i]);
     crlcache_stop(s->crl);
+    logcache_stop(s->log);
     if (s->control != NULL)
         event_base_free(s->control);
     SSL_CTX_free(s->ssl_ctx);

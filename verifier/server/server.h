@@ -34,6 +34,9 @@ struct server_hooks {
     /* Readable when the signer process has exited (a pidfd), or -1: the
      * server then stops and server_run fails. */
     int signer_fd;
+    /* The signer, which signs the issuance log's tree heads (logcache.h);
+     * NULL: the log is kept but no head is signed. */
+    struct signer *signer;
 };
 
 /*

@@ -22,6 +22,7 @@
 #include "verifier/ledger/ledger.h"
 #include "verifier/pki/ca.h"
 #include "verifier/server/crlcache.h"
+#include "verifier/server/logcache.h"
 #include "verifier/server/server.h"
 
 /* Most worker threads. */
@@ -81,6 +82,8 @@ struct server {
     atomic_int reloads_failed;
     /* The CRL GET /v1/crl serves, kept fresh in the background. */
     struct crlcache *crl;
+    /* The issuance log's sequencer and signed head (GET /v1/log/head). */
+    struct logcache *log;
     /* Who may send a PROXY protocol header ([server] proxy_from), and the
      * connections refused for sending one anyway. */
     struct proxy_acl proxy_acl;

@@ -27,6 +27,9 @@ static void test_defaults(void **state)
     assert_string_equal(c.roots, "/etc/devid/roots");
     assert_null(c.proxy_from);
     assert_int_equal(c.crl_poll_seconds, 2);
+    assert_null(c.log_key);
+    assert_int_equal(c.log_poll_seconds, 1);
+    assert_int_equal(c.log_sign_seconds, 300);
     assert_string_equal(c.assurance_arc, "2.25.155771893908230422273977835285324693140");
     verifier_config_cleanup(&c);
 }
@@ -54,6 +57,10 @@ static void test_parse_good(void **state)
         "proxy_from = 127.0.0.1, 10.0.0.0/8 fd00::/8\n"
         "[crl]\n"
         "poll_seconds = 7\n"
+        "[log]\n"
+        "key = /t/log.key\n"
+        "poll_seconds = 3\n"
+        "sign_seconds = 60\n"
         "[timeouts]\n"
         "idle = 5\n";
     struct verifier_config c;
@@ -73,6 +80,9 @@ static void test_parse_good(void **state)
     assert_string_equal(c.replica_id, "r1");
     assert_string_equal(c.proxy_from, "127.0.0.1, 10.0.0.0/8 fd00::/8");
     assert_int_equal(c.crl_poll_seconds, 7);
+    assert_string_equal(c.log_key, "/t/log.key");
+    assert_int_equal(c.log_poll_seconds, 3);
+    assert_int_equal(c.log_sign_seconds, 60);
     assert_string_equal(c.assurance_arc, "1.3.6.1.4.1.32473.7");
     verifier_config_cleanup(&c);
 }
@@ -99,6 +109,7 @@ static void test_parse_errors(void **state)
                  "v.conf:3: [server] proxy_from: \"10.0.0.0/33\" is not an IPv4 or IPv6 address");
     expect_error("[server]\nproxy_from =\n", "must not be empty");
     expect_error("[crl]\npoll_seconds = 0\n", "v.conf:2: [crl] poll_seconds must be");
+    expect_error("[log]\nsign_seconds = 0\n", "v.conf:2: [log] sign_seconds must be");
     expect_error("[limits]\nmax_connections = 0\n", "v.conf:2: [limits] max_connections must be");
     expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
     expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");

@@ -64,6 +64,8 @@ static void test_accepted(void **state)
     assert_int_equal(parse(&h, "GET /v1/crl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 0);
     assert_int_equal(h.route, HTTPHEAD_ROUTE_CRL);
     assert_false(h.keep_alive);
+    assert_int_equal(parse(&h, "GET /v1/log/head HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+    assert_int_equal(h.route, HTTPHEAD_ROUTE_LOG_HEAD);
     /* Case-insensitive field names, a parameter, OWS, a query, obs-text. */
     assert_int_equal(parse(&h,
                            "POST /v1/enroll?x=1 HTTP/1.1\r\nhost:x\r\n"
@@ -113,6 +115,7 @@ static void test_paths_and_methods(void **state)
     assert_int_equal(parse(&h, "POST /v1/crl HTTP/1.1\r\nHost: x\r\n\r\n"), DEVID_ERR_BAD_REQUEST);
     assert_string_equal(h.allow, "GET");
     refused("GET /v1/crl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", 400, "GET with a body");
+    refused("POST /v1/log/head HTTP/1.1\r\nHost: x\r\n\r\n", 405, "GET only");
 }
 
 static void test_post_fields(void **state)

@@ -30,7 +30,7 @@ static void test_open_twice(void **state)
         assert_int_equal(ledger_open(&again, f->path, NULL), 0); /* a plain path works too */
     assert_int_equal(ledgerdb_count(again), 0);
     ledger_free(again);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
     if (!f->pg)
         assert_int_equal(ledgerdb_int(f,
@@ -51,12 +51,12 @@ static void test_future_schema_refused(void **state)
     log = ledgerdb_release_stderr(f);
     assert_null(again);
     assert_non_null(strstr(log, "schema version 99"));
-    assert_non_null(strstr(log, "up to 3"));
+    assert_non_null(strstr(log, "up to 4"));
     assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 99);
 }
 
 /* A version 1 ledger (no device table, no revision, no assurance) is
- * migrated to 3, its devices counted from its issuances. */
+ * migrated to 4, its devices counted from its issuances. */
 static void test_migration_from_v1(void **state)
 {
     struct fx *f = *state;
@@ -71,11 +71,12 @@ static void test_migration_from_v1(void **state)
     ledger_free(f->l);
     f->l = NULL;
     ledgerdb_exec(f,
+                  "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
                   "DROP TABLE device; ALTER TABLE crl_state DROP COLUMN revision; "
                   "ALTER TABLE issuance DROP COLUMN assurance; "
                   "UPDATE schema_version SET version = 1");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM device"), 2);
     assert_int_equal(ledgerdb_int(f, "SELECT issuances FROM device WHERE device_serial = 'SN-1'"),
                      2);
@@ -100,10 +101,11 @@ static void test_migration_from_v2(void **state)
     ledger_free(f->l);
     f->l = NULL;
     ledgerdb_exec(f,
+                  "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
                   "ALTER TABLE issuance DROP COLUMN assurance; "
                   "UPDATE schema_version SET version = 2");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
     assert_int_equal(ledger_show(f->l, &got, "01"), 0);
     assert_string_equal(got.assurance, "iak");
     ledger_issuance_cleanup(&got);
@@ -117,6 +119,44 @@ static void test_migration_from_v2(void **state)
     assert_int_equal(ledger_show(f->l, &got, "01"), 0);
     assert_string_equal(got.assurance, "iak");
     ledger_issuance_cleanup(&got);
+}
+
+/* A version 3 ledger gets the log: the first sequencer run adds the
+ * issuances and revocations recorded before it, issuances first, and
+ * indexes them; later records are logged as they happen. */
+static void test_migration_from_v3(void **state)
+{
+    struct fx *f = *state;
+    struct ledger_issuance rec;
+    uint64_t size = 0, added = 0;
+    int64_t index = 0;
+
+    ledgerdb_issuance(&rec, "01", "SN-1", 1, 1000);
+    assert_int_equal(ledgerdb_record(f->l, &rec, LEDGER_SUPERSEDE), 0);
+    ledgerdb_issuance(&rec, "02", "SN-1", 2, 1001);
+    assert_int_equal(ledgerdb_record(f->l, &rec, LEDGER_SUPERSEDE), 0);
+    ledger_free(f->l);
+    f->l = NULL;
+    ledgerdb_exec(f,
+                  "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
+                  "UPDATE schema_version SET version = 3");
+    assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM log_entry"), 0);
+    ledgerdb_issuance(&rec, "03", "SN-2", 3, 1002);
+    assert_int_equal(ledgerdb_record(f->l, &rec, LEDGER_SUPERSEDE), 0);
+    assert_int_equal(ledger_log_sequence(f->l, &size, &added), 0);
+    /* 01 and 02 issued, 01 superseded (before), 03 issued (since). */
+    assert_int_equal(size, 4);
+    assert_int_equal(added, 4);
+    assert_int_equal(ledger_log_find(f->l, &index, "01", 1), 0);
+    assert_int_equal(ledger_log_find(f->l, &index, "02", 1), 0);
+    assert_int_equal(ledger_log_find(f->l, &index, "01", 2), 0);
+    assert_int_equal(ledger_log_find(f->l, &index, "02", 2), DEVID_ERR_NOT_FOUND);
+    assert_int_equal(ledger_log_sequence(f->l, &size, &added), 0);
+    assert_int_equal(size, 4);
+    assert_int_equal(added, 0);
+    assert_int_equal(ledgerdb_int(f, "SELECT backfilled FROM log_state"), 1);
 }
 
 static void test_bad_uris(void **state)
@@ -300,13 +340,13 @@ static void test_concurrent_migration(void **state)
     log = ledgerdb_release_stderr(f);
     for (i = 0; i < THREADS; i++)
         assert_int_equal(w[i].failures, 0);
-    while ((log = strstr(log, "schema migrated to version 3")) != NULL) {
+    while ((log = strstr(log, "schema migrated to version 4")) != NULL) {
         migrated++;
         log++;
     }
     assert_int_equal(migrated, 1);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 3);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
 }
 
@@ -356,6 +396,7 @@ int main(int argc, char **argv)
         T(test_future_schema_refused),
         T(test_migration_from_v1),
         T(test_migration_from_v2),
+        T(test_migration_from_v3),
         T(test_bad_uris),
         T(test_open_existing_empty),
         T(test_killed_writer),

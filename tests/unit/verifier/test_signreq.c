@@ -236,10 +236,13 @@ static void test_heads(void **state)
     assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
                      DEVID_ERR_PROTOCOL);
     assert_non_null(strstr(why, "over the 16384-byte limit"));
-    assert_int_equal(signreq_head_write(head, SIGNREQ_TREE_HEAD, 0), 0);
+    assert_int_equal(signreq_head_write(head, SIGNREQ_TREE_HEAD, SIGNREQ_MAX_TREE_HEAD), 0);
+    assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)), 0);
+    assert_int_equal(type, SIGNREQ_TREE_HEAD);
+    assert_int_equal(signreq_head_write(head, SIGNREQ_TREE_HEAD, SIGNREQ_MAX_TREE_HEAD + 1), 0);
     assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
                      DEVID_ERR_PROTOCOL);
-    assert_non_null(strstr(why, "reserved"));
+    assert_non_null(strstr(why, "tree head request"));
     assert_int_equal(signreq_head_write(head, 77, 0), 0);
     assert_int_equal(signreq_head_parse(&type, &len, head, 0, why, sizeof(why)),
                      DEVID_ERR_PROTOCOL);
