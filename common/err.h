@@ -52,9 +52,7 @@ enum {
     DEVID_ERR_REVOCATION_UNKNOWN = -38,
     DEVID_ERR_EK_CERT = -39,
     DEVID_ERR_EK_KEY = -40,
-    DEVID_ERR_EK_CREDENTIAL = -41,
-    DEVID_ERR_EK_NAME = -42,
-    DEVID_ERR__LAST = -43,
+    DEVID_ERR__LAST = -41,
 };
 
 /* devid_openssl_reason copies the reason of OpenSSL's most recent error
