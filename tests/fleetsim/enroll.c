@@ -13,6 +13,7 @@
 #include "common/err.h"
 #include "devid/v1/enroll.pb-c.h"
 #include "evidence.h"
+#include "factory.h"
 #include "sim.h"
 
 #define PROG "devid-fleetsim"
@@ -143,13 +144,18 @@ static int challenge(struct sim *sim, struct conn *c, struct outcome *o, struct 
 {
     Devid__V1__ChallengeRequest creq = DEVID__V1__CHALLENGE_REQUEST__INIT;
     Devid__V1__ChallengeResponse *cres = NULL;
+    ProtobufCBinaryData inter;
     struct conn_reply rep = {0};
-    uint8_t buf[64];
+    uint8_t buf[4096];
     size_t len;
     int r;
 
     creq.protocol_version = 1;
     creq.agent_version = (char *)PROG "/" DEVID_VERSION;
+    /* As the agent does: the intermediates in both requests. */
+    inter.data = (uint8_t *)factory_get0_intermediate_der(sim->factory, &inter.len);
+    creq.intermediates = &inter;
+    creq.n_intermediates = 1;
     len = devid__v1__challenge_request__get_packed_size(&creq);
     if (len > sizeof(buf))
         return sim_local_failure(sim, o, "ChallengeRequest", DEVID_ERR_TOO_LARGE);

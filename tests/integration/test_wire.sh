@@ -92,8 +92,8 @@ refused "HTTP/2.0" 505 "GET /v1/crl HTTP/2.0\r\n$H\r\n"
 refused "a request target over 256 bytes" 414 "GET /v1/crl?$(printf 'a%.0s' {1..300}) HTTP/1.1\r\n$H\r\n"
 
 log "sizes"
-refused "challenge body over 1 KiB" 413 \
-    "POST /v1/challenge HTTP/1.1\r\n$H${CT}Content-Length: 1025\r\n\r\n$(printf 'x%.0s' {1..200})"
+refused "challenge body over 16 KiB" 413 \
+    "POST /v1/challenge HTTP/1.1\r\n$H${CT}Content-Length: 16385\r\n\r\n$(printf 'x%.0s' {1..200})"
 refused "enroll body over 64 KiB" 413 \
     "POST /v1/enroll HTTP/1.1\r\n$H${CT}Content-Length: 65537\r\n\r\n"
 big=$(printf 'z%.0s' {1..9000})
@@ -149,6 +149,9 @@ check "no intermediate anywhere: 403 REASON_CHAIN_UNTRUSTED" \
     answer_has "$a" status=403 reason=REASON_CHAIN_UNTRUSTED
 a=$(wire challenge --intermediates "$T/acme/intermediate.pem")
 check "the intermediate only in ChallengeRequest.intermediates: 200" answer_has "$a" status=200
+cat "$T/acme/intermediate.pem" "$T/acme/intermediate.pem" "$T/acme/intermediate.pem" >"$T/three.pem"
+a=$(wire challenge --intermediates "$T/three.pem")
+check "a ChallengeRequest over 1 KiB (three intermediates): 200" answer_has "$a" status=200
 
 log "a token used on another connection"
 a=$(wire other-connection --intermediates "$T/acme/intermediate.pem")

@@ -227,7 +227,7 @@ static const struct key keys[] = {
      F(max_body_challenge),
      64,
      65536,
-     {"max-body-challenge", "N", "POST /v1/challenge body limit in bytes (1024)"}},
+     {"max-body-challenge", "N", "POST /v1/challenge body limit in bytes (16384)"}},
     {"limits",
      "max_body_enroll",
      K_SIZE,
@@ -315,7 +315,7 @@ int verifier_config_init(struct verifier_config *c)
     c->max_connections = 16384;
     c->max_handshakes = 256;
     c->retry_after_seconds = 2;
-    c->max_body_challenge = 1024;
+    c->max_body_challenge = 16384;
     c->max_body_enroll = 64 * 1024;
     c->max_headers_size = 8 * 1024;
     c->max_header_count = 32;
