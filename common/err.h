@@ -52,7 +52,9 @@ enum {
     DEVID_ERR_REVOCATION_UNKNOWN = -38,
     DEVID_ERR_EK_CERT = -39,
     DEVID_ERR_EK_KEY = -40,
-    DEVID_ERR__LAST = -41,
+    DEVID_ERR_CREDENTIAL = -41,
+    DEVID_ERR_CREDENTIAL_NAME = -42,
+    DEVID_ERR__LAST = -43,
 };
 
 /* devid_openssl_reason copies the reason of OpenSSL's most recent error

@@ -368,3 +368,23 @@ int credential_make(struct credential_blob *out, const TPMT_PUBLIC *ek, const ui
 {
     return credential_make_with(out, ek, name, name_len, cv, cv_len, NULL, NULL, why, why_len);
 }
+
+int credential_derive(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
+                      const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                      const uint8_t name_hash[32])
+{
+    static const char label[] = "devid/v1 credential";
+    uint8_t in[sizeof(label) - 1 + 3 * 32];
+    unsigned int len = 0;
+    int r = DEVID_ERR_CRYPTO;
+
+    memcpy(in, label, sizeof(label) - 1);
+    memcpy(in + sizeof(label) - 1, nonce, 32);
+    memcpy(in + sizeof(label) - 1 + 32, ek_cert_hash, 32);
+    memcpy(in + sizeof(label) - 1 + 64, name_hash, 32);
+    if (HMAC(EVP_sha256(), key, 32, in, sizeof(in), out, &len) != NULL &&
+        len == CREDENTIAL_SECRET_LEN)
+        r = 0;
+    OPENSSL_cleanse(in, sizeof(in));
+    return r;
+}

@@ -86,4 +86,18 @@ int credential_kdfa(uint8_t *out, size_t out_len, const EVP_MD *md, const uint8_
                     size_t key_len, const char *label, const uint8_t *ctx_u, size_t ctx_u_len,
                     const uint8_t *ctx_v, size_t ctx_v_len);
 
+/* Size of the credential the enrollment makes (credential_derive). */
+#define CREDENTIAL_SECRET_LEN 32
+
+/*
+ * credential_derive writes the enrollment's credential to |out|:
+ * HMAC-SHA-256(|key|, "devid/v1 credential" || |nonce| || |ek_cert_hash| ||
+ * |name_hash|), each input 32 bytes, the token key and what the token seals,
+ * so that any replica recomputes it at the enrollment without state.
+ * Returns 0 or DEVID_ERR_CRYPTO.
+ */
+int credential_derive(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
+                      const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                      const uint8_t name_hash[32]);
+
 #endif

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/x509.h>
 
 #include "common/err.h"
@@ -134,13 +136,42 @@ static void test_ek_refusals(void **state)
     assert_non_null(strstr(why, "AES-128/192/256-CFB"));
 }
 
+/* credential_derive is HMAC-SHA-256(key, "devid/v1 credential" || nonce ||
+ * EK certificate hash || Name hash), as docs/protocol.md section 6.1 says,
+ * and each input changes it. */
+static void test_derive(void **state)
+{
+    static const char label[] = "devid/v1 credential";
+    uint8_t key[32], in[3][32], msg[sizeof(label) - 1 + 96], want[32], got[32], other[32];
+    unsigned int len = 0;
+    size_t i, j;
+
+    (void)state;
+    for (i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(7 * i);
+        for (j = 0; j < 3; j++)
+            in[j][i] = (uint8_t)(0x20 * (j + 1) + i);
+    }
+    memcpy(msg, label, sizeof(label) - 1);
+    for (j = 0; j < 3; j++)
+        memcpy(msg + sizeof(label) - 1 + 32 * j, in[j], 32);
+    assert_non_null(HMAC(EVP_sha256(), key, 32, msg, sizeof(msg), want, &len));
+    assert_int_equal(credential_derive(got, key, in[0], in[1], in[2]), 0);
+    assert_memory_equal(got, want, 32);
+    for (j = 0; j < 3; j++) {
+        in[j][31] ^= 1;
+        assert_int_equal(credential_derive(other, key, in[0], in[1], in[2]), 0);
+        assert_memory_not_equal(other, got, 32);
+        in[j][31] ^= 1;
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rsa_vector),
-        cmocka_unit_test(test_ecc_vector),
-        cmocka_unit_test(test_fresh_randomness),
-        cmocka_unit_test(test_ek_refusals),
+        cmocka_unit_test(test_rsa_vector),       cmocka_unit_test(test_ecc_vector),
+        cmocka_unit_test(test_fresh_randomness), cmocka_unit_test(test_ek_refusals),
+        cmocka_unit_test(test_derive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
