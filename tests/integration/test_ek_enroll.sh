@@ -51,8 +51,11 @@ ek_tpm() {
         { sed 's/^/    /' "$T/setup-$1.log" >&2; return 1; }
 }
 
-log "manufacturer CA, verifier PKI, a verifier that knows the vendor"
+log "manufacturer CA, verifier PKI, a verifier that knows the vendors"
 lab_pki
+# The factory's own simulated TPM vendor (provision --ek), for device C.
+"$FACTORY" ca --dir "$T/simvendor" --name "Sim TPM Vendor" --tpm-vendor >"$T/simvendor.log" 2>&1 ||
+    die "devid-factory ca --tpm-vendor failed"
 cat >"$T/manufacturers.conf" <<EOF
 [manufacturer "Acme Devices"]
 roots = $T/acme/root.pem
@@ -60,6 +63,9 @@ intermediates = $T/acme/intermediate.pem
 [tpm_vendor "swtpm"]
 roots = $T/vendor/swtpm-localca-rootca-cert.pem
 intermediates = $T/vendor/issuercert.pem
+[tpm_vendor "Sim TPM Vendor"]
+roots = $T/simvendor/root.pem
+intermediates = $T/simvendor/intermediate.pem
 EOF
 printf '[policy]\nallow_manufacturer = Acme Devices\n[assurance "Acme Devices"]\nminimum = ek\n' \
     >"$T/policy.conf"
@@ -99,6 +105,23 @@ enroll a "$T/out-off" --ek off
 rc=$?
 check "without the EK (--ek off) it is refused under minimum = ek (exit $rc)" test $rc -eq 1
 check "... assurance none below minimum ek" grep -q 'assurance none is below minimum ek' "$T/out-off.err"
+
+# ---------------------------------------------------------------------------
+log "device C: a plain swtpm to which devid-factory provision --ek gives RSA and ECC P-256 EKs"
+"$FACTORY" provision --ca "$T/acme" --tcti none --serial X --model X --out "$T/x" --ek rsa \
+    >"$T/factory-usage.out" 2>&1
+check "provision --ek without --ek-ca is a usage error (exit 64)" test $? -eq 64
+device_new c "$T/acme" SN-EK-0003 "Gateway X1" --ek rsa --ek ecc --ek-ca "$T/simvendor" \
+    --nv-layout tcg-padded || die "device c"
+check "the factory names both EKs" grep -q 'ek-rsa=0x81010001 ek-rsa-nv=0x01c00002 .*ek-ecc=0x81010002 ek-ecc-nv=0x01c0000a' \
+    "$T/dev-c/factory.log"
+for kind in rsa ecc; do
+    enroll c "$T/out-c-$kind" --ek "$kind"
+    rc=$?
+    check "device C, $kind EK (TCG header, padded): enrolls at ek (exit $rc)" test $rc -eq 0
+    [[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-c-$kind.err" >&2
+    check "... the ek OID" same_text "$(policies "$T/out-c-$kind/cert.pem")" "$OID_EK"
+done
 
 # ---------------------------------------------------------------------------
 # client DEV WORK ARGS...: tests/interop/client.py as device DEV.
