@@ -123,6 +123,34 @@ for kind in rsa ecc; do
     check "... the ek OID" same_text "$(policies "$T/out-c-$kind/cert.pem")" "$OID_EK"
 done
 
+# What the EK costs in TPM commands (the pcap TCTI in front of the agent's).
+. "$here/../lib/tpm_pcap.sh"
+pcap_enroll() { # pcap_enroll LABEL ARGS...
+    local label=$1
+    shift
+    (
+        # shellcheck disable=SC1090
+        . "$T/dev-c/env"
+        TCTI_PCAP_FILE=$T/$label.pcap "$AGENT" enroll --tcti "pcap:$DEV_TCTI" \
+            --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+            --chain "$T/dev-c/factory/chain.pem" --out-dir "$T/out-$label" --tls-version 1.3 \
+            --deadline 20 --timeout 10 "$@"
+    ) >"$T/out-$label.out" 2>"$T/out-$label.err"
+}
+# --ek off is refused under minimum = ek, at the enrollment: after the same
+# TPM commands as an issuance.
+pcap_enroll pcap-off --ek off
+pcap_enroll pcap-rsa --ek rsa
+rc=$?
+n_off=$(tpm_pcap_total "$T/pcap-off.pcap") n_rsa=$(tpm_pcap_total "$T/pcap-rsa.pcap")
+log "TPM commands: $n_off without the EK, $n_rsa with the RSA EK"
+tpm_pcap_summary "$T/pcap-rsa.pcap" >"$T/pcap-rsa.txt"
+check "with the EK the agent still enrolls (exit $rc)" test $rc -eq 0
+check "the RSA EK adds 7 TPM commands (GetCapability, NV_ReadPublic, NV_Read, ReadPublic, StartAuthSession, PolicySecret, ActivateCredential): $n_off + 7 = $n_rsa" \
+    test "$((n_off + 7))" -eq "$n_rsa"
+check "... one ActivateCredential, and the policy session leaves with it (no FlushContext of it)" \
+    sh -c "grep -q '^ActivateCredential 1' '$T/pcap-rsa.txt' && grep -q '^FlushContext 1' '$T/pcap-rsa.txt'"
+
 # ---------------------------------------------------------------------------
 # client DEV WORK ARGS...: tests/interop/client.py as device DEV.
 client() {
