@@ -22,7 +22,7 @@
 #define EK_HANDLE_ECC_P384 0x81010016u
 
 struct ek {
-    struct tpm_key *key; /* the persistent EK; NULL: no EK is used */
+    struct tpm_key *key; /* the EK (persistent, or made from the template); NULL: none */
     X509 *cert;
     uint8_t *nv; /* the NV index's contents (malloc) */
     size_t nv_len;
@@ -35,9 +35,11 @@ struct ek {
  * ek_read fills |ek| as |mode| asks (CONFIG_EK_OFF: nothing, no command):
  * the NV indices defined among the EK certificate indices (one
  * TPM2_GetCapability), the first fitting certificate (nvcert_parse_ek), and
- * the persistent EK of its kind, whose key must be the certificate's. When
- * no certificate or no EK is there it logs that and leaves ek->key NULL:
- * the enrollment goes on without. The caller releases |ek| with
+ * the persistent EK of its kind, whose key must be the certificate's; when
+ * no EK is persistent, one made from the kind's TCG template (L-1, L-2 or
+ * H-3; flushed by ek_cleanup). When no certificate is there, or the
+ * template's EK is not the certificate's key, it logs that and leaves
+ * ek->key NULL: the enrollment goes on without. The caller releases |ek| with
  * ek_cleanup. Returns 0, or DEVID_ERR_TPM for a TPM failure, a certificate
  * that does not parse, or an EK that is not the certificate's.
  */

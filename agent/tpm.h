@@ -145,6 +145,14 @@ int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const TPMT_PUBLIC
                  const uint8_t *priv, size_t priv_len);
 
 /*
+ * tpm_key_create_ek sets |*out| to the EK made from |tmpl| (a TCG EK
+ * template) in the endorsement hierarchy with its empty authorization: one
+ * TPM2_CreatePrimary, for a TPM whose EK is not persistent. The transient
+ * object is flushed by tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_key_create_ek(struct tpm_key **out, struct tpm *tpm, const TPMT_PUBLIC *tmpl);
+
+/*
  * tpm_activate_credential runs TPM2_ActivateCredential with |object| (the
  * new key, password authorization) as activateHandle and |ek| as keyHandle,
  * authorized by a PolicySecret(TPM_RH_ENDORSEMENT) session unless the EK

@@ -513,3 +513,31 @@ out:
     }
     return r;
 }
+
+int tpm_key_create_ek(struct tpm_key **out, struct tpm *tpm, const TPMT_PUBLIC *tmpl)
+{
+    TPM2B_SENSITIVE_CREATE sens = {0};
+    TPM2B_PUBLIC in_pub = {0};
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION pcrs = {0};
+    struct tpm_key *key = NULL;
+    TSS2_RC rc;
+
+    if (out == NULL || tpm == NULL || tmpl == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    in_pub.publicArea = *tmpl;
+    if ((key = key_new(tpm)) == NULL)
+        return DEVID_ERR_ALLOC;
+    rc = Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                            ESYS_TR_NONE, &sens, &in_pub, &outside, &pcrs, &key->tr, &key->pub2b,
+                            NULL, NULL, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        key->tr = ESYS_TR_NONE;
+        tpm_key_free(key);
+        return tpm_fail("CreatePrimary (endorsement hierarchy, EK template)", 0, rc);
+    }
+    key->pub = key->pub2b->publicArea;
+    *out = key;
+    return 0;
+}

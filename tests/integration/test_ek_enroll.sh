@@ -245,4 +245,21 @@ check "... REASON_EK_CERTIFICATE, naming the check" \
     grep -q 'REASON_EK_CERTIFICATE.*EK certificate' "$T/out-unknown.err"
 check "... and no certificate was made" test ! -e "$T/out-unknown/cert.pem"
 
+log "EKs that are not persistent: the agent makes them from the TCG templates"
+VERIFIER_URL=$URL
+tpm c tpm2_evictcontrol -Q -C o -c 0x81010001 && tpm c tpm2_evictcontrol -Q -C o -c 0x81010002 &&
+    tpm a tpm2_evictcontrol -Q -C o -c 0x81010016 || die "cannot evict the EKs"
+for x in "c rsa L-1 (RSA 2048)" "c ecc L-2 (ECC P-256)" "a ecc H-3 (ECC P-384)"; do
+    read -r dev kind what <<<"$x"
+    enroll "$dev" "$T/out-made-$dev-$kind" --ek "$kind" -v
+    rc=$?
+    check "template $what: enrolls at ek (exit $rc)" test $rc -eq 0
+    [[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-made-$dev-$kind.err" >&2
+    check "... with the EK made from the template" \
+        grep -q 'creating the .* EK from its TCG template' "$T/out-made-$dev-$kind.err"
+    check "... the ek OID" same_text "$(policies "$T/out-made-$dev-$kind/cert.pem")" "$OID_EK"
+done
+check "no transient object is left in TPM C" \
+    sh -c "test -z \"\$(. '$T/dev-c/env' && TPM2TOOLS_TCTI=\$DEV_TCTI tpm2_getcap handles-transient)\""
+
 finish
