@@ -11,6 +11,7 @@
 #include "agent/core/wire.h"
 #include "agent/crash.h"
 #include "agent/device.h"
+#include "agent/ek.h"
 #include "agent/fileset.h"
 #include "agent/http.h"
 #include "common/err.h"
@@ -24,6 +25,9 @@ struct flow {
     struct tpm *tpm;
     const struct agent_config *cfg;
     struct device dev;
+    struct ek ek;
+    uint8_t activated[64]; /* what TPM2_ActivateCredential recovered */
+    size_t activated_len;
     struct http_config http_cfg;
     struct http *http;
     struct wire_challenge challenge;
@@ -50,7 +54,9 @@ static void flow_cleanup(struct flow *f)
     OPENSSL_clear_free(f->key_pem, f->key_pem_len);
     OPENSSL_free(f->csr);
     OPENSSL_free(f->certify_info);
+    OPENSSL_cleanse(f->activated, sizeof(f->activated));
     wire_enrolled_cleanup(&f->issued);
+    ek_cleanup(&f->ek);
     device_cleanup(&f->dev);
     OPENSSL_cleanse(f, sizeof(*f));
 }
@@ -193,6 +199,8 @@ static int enroll(struct flow *f)
         .signer_public = tpm_key_get0_public(device_get0_signer(&f->dev)),
         .iak_cert = f->dev.iak_cert,
         .intermediates = f->dev.chain,
+        .activated_secret = f->activated_len > 0 ? f->activated : NULL,
+        .activated_secret_len = f->activated_len,
     };
     uint8_t *req = NULL;
     size_t req_len = 0;
@@ -209,14 +217,39 @@ static int enroll(struct flow *f)
 }
 
 /* challenge asks for a nonce and a token, on a fresh TLS connection whose
- * channel binding it then reads. */
+ * channel binding it then reads; with an EK, for a credential for the new
+ * key, created before. */
 static int challenge(struct flow *f)
 {
+    struct wire_ek ek = {0};
     int r;
 
-    if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http, f->dev.chain)) != 0)
+    if (f->ek.key != NULL) {
+        ek.cert = f->ek.der;
+        ek.cert_len = f->ek.der_len;
+        ek.ek_public = tpm_key_get0_public(f->ek.key);
+        ek.ldevid_public = tpm_key_get0_public(f->key);
+    }
+    if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http, f->dev.chain,
+                                f->ek.key != NULL ? &ek : NULL)) != 0)
         return r;
+    if (f->ek.key != NULL && f->challenge.credential_blob_len == 0) {
+        log_err("the verifier answered the challenge without the credential for the EK");
+        return failed(f, DEVID_ERR_PROTOCOL, "the challenge carried no credential");
+    }
     return http_exporter(f->http, f->exporter);
+}
+
+/* activate recovers the credential with the EK and the new key
+ * (TPM2_ActivateCredential): what only this TPM can answer. */
+static int activate(struct flow *f)
+{
+    int r = tpm_activate_credential(f->activated, &f->activated_len, sizeof(f->activated), f->key,
+                                    f->ek.key, f->challenge.credential_blob,
+                                    f->challenge.credential_blob_len, f->challenge.encrypted_secret,
+                                    f->challenge.encrypted_secret_len);
+
+    return r != 0 ? failed(f, r, "the TPM could not activate the credential with the EK") : 0;
 }
 
 /* write_files commits the new key file, the issued chain and certificate. */
@@ -240,13 +273,22 @@ int enroll_attempt(struct enroll_attempt *a, struct tpm *tpm, const struct agent
     f.cfg = cfg;
     if ((r = device_read(&f.dev, tpm, cfg, a->why, sizeof(a->why))) != 0)
         goto out;
+    if ((r = ek_read(&f.ek, tpm, cfg->ek)) != 0) {
+        snprintf(a->why, sizeof(a->why), "the EK could not be read");
+        goto out;
+    }
     if ((r = connect_verifier(&f, timeout)) != 0)
+        goto out;
+    /* With an EK the challenge carries the new key's public area. */
+    if (f.ek.key != NULL && (r = create_key(&f)) != 0)
         goto out;
     if ((r = challenge(&f)) != 0)
         goto out;
-    if ((r = create_key(&f)) != 0)
+    if (f.ek.key == NULL && (r = create_key(&f)) != 0)
         goto out;
     crash_point("key-created");
+    if (f.ek.key != NULL && (r = activate(&f)) != 0)
+        goto out;
     if ((r = build_csr(&f)) != 0)
         goto out;
     if ((r = compute_transcript(&f)) != 0)

@@ -56,14 +56,14 @@ static int post(uint8_t **body, size_t *body_len, struct exchange_refusal *refus
 }
 
 int exchange_challenge(struct wire_challenge *out, struct exchange_refusal *refusal, struct http *h,
-                       STACK_OF(X509) *intermediates)
+                       STACK_OF(X509) *intermediates, const struct wire_ek *ek)
 {
     uint8_t *req = NULL, *body = NULL;
     size_t req_len = 0, body_len = 0;
     char why[256];
     int r;
 
-    if ((r = wire_challenge_request(&req, &req_len, intermediates)) != 0)
+    if ((r = wire_challenge_request_ek(&req, &req_len, intermediates, ek)) != 0)
         return r;
     if ((r = post(&body, &body_len, refusal, h, CHALLENGE_PATH, req, req_len)) != 0)
         goto out;

@@ -26,14 +26,14 @@ struct exchange_refusal {
 
 /*
  * exchange_challenge POSTs a ChallengeRequest carrying the device's
- * |intermediates| (may be NULL) to /v1/challenge on |h| and decodes the
- * ChallengeResponse into |*out|. A refusal is described in
+ * |intermediates| (may be NULL) and |ek| (may be NULL; wire_challenge_request_ek) to /v1/challenge
+ * on |h| and decodes the ChallengeResponse into |*out|. A refusal is described in
  * |*refusal|. Returns 0; DEVID_ERR_REFUSED for an Error answer; for a non-200
  * answer without one DEVID_ERR_NETWORK (5xx) or DEVID_ERR_PROTOCOL;
  * DEVID_ERR_PROTOCOL for a malformed answer; or the error of http_post.
  */
 int exchange_challenge(struct wire_challenge *out, struct exchange_refusal *refusal, struct http *h,
-                       STACK_OF(X509) *intermediates);
+                       STACK_OF(X509) *intermediates, const struct wire_ek *ek);
 
 /*
  * exchange_enroll POSTs the encoded EnrollRequest |req| (|req_len| bytes) to

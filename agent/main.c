@@ -108,6 +108,13 @@ static void enroll_usage(FILE *f)
             "  --srk-handle H       persistent handle of the storage root key, created if\n"
             "                       absent (default 0x%08X)\n"
             "  --persist-handle H   also make the new key persistent at H\n"
+            "  --ek auto|rsa|ecc|off\n"
+            "                       auto: when an EK certificate is in NV (0x01C0000A,\n"
+            "                       0x01C00016, 0x01C00002, first found), prove the new\n"
+            "                       key is in this TPM by credential activation with the\n"
+            "                       persistent EK (0x81010002, 0x81010016, 0x81010001),\n"
+            "                       else one made from the TCG template: level ek;\n"
+            "                       rsa, ecc: that EK only; off: never (default)\n"
             "  --tls-version V      1.2, 1.3 or any (default: any, 1.2 to 1.3)\n"
             "  --timeout SECONDS    per request (default %d)\n"
             "  --deadline SECONDS   give up retrying after this long (default %d)\n"
@@ -159,6 +166,7 @@ enum {
     OPT_OUT_DIR,
     OPT_SRK,
     OPT_PERSIST,
+    OPT_EK,
     OPT_TLS,
     OPT_TIMEOUT,
     OPT_DEADLINE,
@@ -182,6 +190,7 @@ static const struct option opts[] = {
     {"out-dir", required_argument, NULL, OPT_OUT_DIR},
     {"srk-handle", required_argument, NULL, OPT_SRK},
     {"persist-handle", required_argument, NULL, OPT_PERSIST},
+    {"ek", required_argument, NULL, OPT_EK},
     {"tls-version", required_argument, NULL, OPT_TLS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"deadline", required_argument, NULL, OPT_DEADLINE},
@@ -213,6 +222,7 @@ static const struct {
     {OPT_CHAIN_NV, "tpm", "chain_nv"},
     {OPT_SRK, "tpm", "srk_handle"},
     {OPT_PERSIST, "tpm", "persist_handle"},
+    {OPT_EK, "tpm", "ek"},
     {OPT_OUT_DIR, "output", "dir"},
     {OPT_TIMEOUT, "retry", "request_timeout"},
     {OPT_DEADLINE, "retry", "deadline"},

@@ -145,6 +145,30 @@ int tpm_key_load(struct tpm_key **out, struct tpm_key *parent, const TPMT_PUBLIC
                  const uint8_t *priv, size_t priv_len);
 
 /*
+ * tpm_key_create_ek sets |*out| to the EK made from |tmpl| (a TCG EK
+ * template) in the endorsement hierarchy with its empty authorization: one
+ * TPM2_CreatePrimary, for a TPM whose EK is not persistent. The transient
+ * object is flushed by tpm_key_free. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_key_create_ek(struct tpm_key **out, struct tpm *tpm, const TPMT_PUBLIC *tmpl);
+
+/*
+ * tpm_activate_credential runs TPM2_ActivateCredential with |object| (the
+ * new key, password authorization) as activateHandle and |ek| as keyHandle,
+ * authorized by a PolicySecret(TPM_RH_ENDORSEMENT) session unless the EK
+ * has userWithAuth (then its empty password), over the marshalled
+ * TPM2B_ID_OBJECT |id_object| and TPM2B_ENCRYPTED_SECRET |secret| (each with
+ * its 2-byte size). Writes the recovered credential (at most |out_max|
+ * bytes) to |out| and its length to |*out_len|. Returns 0,
+ * DEVID_ERR_PROTOCOL for blobs that do not unmarshal exactly,
+ * DEVID_ERR_TOO_LARGE, or DEVID_ERR_TPM (the TPM refused: not its EK, not
+ * the Name of |object|).
+ */
+int tpm_activate_credential(uint8_t *out, size_t *out_len, size_t out_max, struct tpm_key *object,
+                            struct tpm_key *ek, const uint8_t *id_object, size_t id_object_len,
+                            const uint8_t *secret, size_t secret_len);
+
+/*
  * tpm_last_error_transient returns non-zero when the last failure of this
  * module may go away by itself: the TPM answered RETRY, YIELDED or TESTING,
  * or the TCTI lost or could not open its connection (a resource manager or

@@ -13,9 +13,9 @@
 #include "agent/tpm.h"
 
 /* Persistent handles and NV indices one connection remembers: the SRK, the
- * IDevID, the IAK, the persist_handle and the three NV indices of the
+ * IDevID, the IAK, the persist_handle, the EK, and the NV indices of the
  * configuration are all a run ever opens. */
-#define TPM_HANDLES_MAX 8
+#define TPM_HANDLES_MAX 12
 
 /* A persistent object or NV index this connection has read, with the public
  * area that TPM2_ReadPublic or TPM2_NV_ReadPublic returned, once. */

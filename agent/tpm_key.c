@@ -432,3 +432,112 @@ out:
     tpm_key_free(key);
     return r;
 }
+
+/* policy_secret_endorsement starts a policy session with |hash| and runs
+ * TPM2_PolicySecret(TPM_RH_ENDORSEMENT) in it (the empty endorsement
+ * authorization): the standard EK's authPolicy. The session is not
+ * continued: the command that uses it flushes it. */
+static int policy_secret_endorsement(struct tpm *tpm, ESYS_TR *session, TPMI_ALG_HASH hash)
+{
+    TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
+    TSS2_RC rc;
+
+    *session = ESYS_TR_NONE;
+    rc = Esys_StartAuthSession(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                               ESYS_TR_NONE, NULL, TPM2_SE_POLICY, &sym, hash, session);
+    if (rc != TSS2_RC_SUCCESS) {
+        *session = ESYS_TR_NONE;
+        return tpm_fail("StartAuthSession (policy, for the EK)", 0, rc);
+    }
+    rc = Esys_PolicySecret(tpm->esys, ESYS_TR_RH_ENDORSEMENT, *session, ESYS_TR_PASSWORD,
+                           ESYS_TR_NONE, ESYS_TR_NONE, NULL, NULL, NULL, 0, NULL, NULL);
+    if (rc == TSS2_RC_SUCCESS)
+        rc = Esys_TRSess_SetAttributes(tpm->esys, *session, 0, TPMA_SESSION_CONTINUESESSION);
+    if (rc != TSS2_RC_SUCCESS) {
+        Esys_FlushContext(tpm->esys, *session);
+        *session = ESYS_TR_NONE;
+        return tpm_fail("PolicySecret (TPM_RH_ENDORSEMENT)", 0, rc);
+    }
+    return 0;
+}
+
+int tpm_activate_credential(uint8_t *out, size_t *out_len, size_t out_max, struct tpm_key *object,
+                            struct tpm_key *ek, const uint8_t *id_object, size_t id_object_len,
+                            const uint8_t *secret, size_t secret_len)
+{
+    TPM2B_ID_OBJECT blob = {0};
+    TPM2B_ENCRYPTED_SECRET enc = {0};
+    TPM2B_DIGEST *cert_info = NULL;
+    ESYS_TR session = ESYS_TR_PASSWORD;
+    size_t off = 0;
+    TSS2_RC rc;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (out == NULL || out_len == NULL || object == NULL || ek == NULL ||
+        object->tr == ESYS_TR_NONE || ek->tr == ESYS_TR_NONE)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out_len = 0;
+    if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(id_object, id_object_len, &off, &blob) !=
+            TSS2_RC_SUCCESS ||
+        off != id_object_len ||
+        (off = 0, Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(secret, secret_len, &off, &enc)) !=
+            TSS2_RC_SUCCESS ||
+        off != secret_len) {
+        log_err(
+            "the verifier's credential is not a TPM2B_ID_OBJECT and a "
+            "TPM2B_ENCRYPTED_SECRET");
+        return DEVID_ERR_PROTOCOL;
+    }
+    if (!(ek->pub.objectAttributes & TPMA_OBJECT_USERWITHAUTH) &&
+        (r = policy_secret_endorsement(ek->tpm, &session, ek->pub.nameAlg)) != 0)
+        return r;
+    rc = Esys_ActivateCredential(ek->tpm->esys, object->tr, ek->tr, ESYS_TR_PASSWORD, session,
+                                 ESYS_TR_NONE, &blob, &enc, &cert_info);
+    if (rc != TSS2_RC_SUCCESS) {
+        if (session != ESYS_TR_PASSWORD)
+            Esys_FlushContext(ek->tpm->esys, session);
+        r = tpm_fail("ActivateCredential (new key, EK)", ek->handle, rc);
+        goto out;
+    }
+    if (cert_info->size > out_max) {
+        r = DEVID_ERR_TOO_LARGE;
+        goto out;
+    }
+    memcpy(out, cert_info->buffer, cert_info->size);
+    *out_len = cert_info->size;
+    r = 0;
+out:
+    if (cert_info != NULL) {
+        OPENSSL_cleanse(cert_info, sizeof(*cert_info));
+        Esys_Free(cert_info);
+    }
+    return r;
+}
+
+int tpm_key_create_ek(struct tpm_key **out, struct tpm *tpm, const TPMT_PUBLIC *tmpl)
+{
+    TPM2B_SENSITIVE_CREATE sens = {0};
+    TPM2B_PUBLIC in_pub = {0};
+    TPM2B_DATA outside = {0};
+    TPML_PCR_SELECTION pcrs = {0};
+    struct tpm_key *key = NULL;
+    TSS2_RC rc;
+
+    if (out == NULL || tpm == NULL || tmpl == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    in_pub.publicArea = *tmpl;
+    if ((key = key_new(tpm)) == NULL)
+        return DEVID_ERR_ALLOC;
+    rc = Esys_CreatePrimary(tpm->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                            ESYS_TR_NONE, &sens, &in_pub, &outside, &pcrs, &key->tr, &key->pub2b,
+                            NULL, NULL, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        key->tr = ESYS_TR_NONE;
+        tpm_key_free(key);
+        return tpm_fail("CreatePrimary (endorsement hierarchy, EK template)", 0, rc);
+    }
+    key->pub = key->pub2b->publicArea;
+    *out = key;
+    return 0;
+}

@@ -62,6 +62,10 @@ static const struct err_info errs[] = {
     [37] = {"TLS 1.2 without Extended Master Secret", DEVID__V1__REASON__REASON_TLS_NO_EMS, 403,
             false},
     [38] = {"revocation status unknown", DEVID__V1__REASON__REASON_REVOCATION_UNKNOWN, 503, true},
+    [39] = {"EK certificate not trusted", DEVID__V1__REASON__REASON_EK_CERTIFICATE, 403, false},
+    [40] = {"EK public area refused", DEVID__V1__REASON__REASON_EK_KEY, 403, false},
+    [41] = {"credential not activated", DEVID__V1__REASON__REASON_CREDENTIAL, 403, false},
+    [42] = {"key is not the credential's", DEVID__V1__REASON__REASON_CREDENTIAL_NAME, 403, false},
 };
 
 _Static_assert(sizeof(errs) / sizeof(errs[0]) == -DEVID_ERR__LAST, "error table incomplete");

@@ -50,7 +50,11 @@ enum {
     DEVID_ERR_TOKEN_WRONG_CONNECTION = -36,
     DEVID_ERR_TLS_NO_EMS = -37,
     DEVID_ERR_REVOCATION_UNKNOWN = -38,
-    DEVID_ERR__LAST = -39,
+    DEVID_ERR_EK_CERT = -39,
+    DEVID_ERR_EK_KEY = -40,
+    DEVID_ERR_CREDENTIAL = -41,
+    DEVID_ERR_CREDENTIAL_NAME = -42,
+    DEVID_ERR__LAST = -43,
 };
 
 /* devid_openssl_reason copies the reason of OpenSSL's most recent error

@@ -389,3 +389,63 @@ int nvcert_parse_one(X509 **out, const uint8_t *buf, size_t len, char *why, size
     sk_X509_free(sk);
     return 0;
 }
+
+int nvcert_parse_ek(X509 **out, struct nvcert_span *span, const uint8_t *buf, size_t len, char *why,
+                    size_t why_len)
+{
+    const unsigned char *p;
+    char reason[256];
+    size_t off = 0, used;
+    X509 *x = NULL;
+    int r = DEVID_ERR_CONFIG;
+
+    if (out == NULL || span == NULL || (buf == NULL && len > 0) || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    memset(span, 0, sizeof(*span));
+    why[0] = '\0';
+    if (len == 0)
+        return bad(why, why_len, "empty: no EK certificate");
+    if (len >= 2 && buf[0] == TCG_STORED_CERT_0 && buf[1] == TCG_STORED_CERT_1) {
+        if (len < NVCERT_TCG_HEADER_LEN + 1)
+            return bad(why, why_len, "truncated TCG header (10 01): %zu bytes", len);
+        if (buf[2] != TCG_FULL_CERT || buf[5] != TCG_FULL_CERT_TAG_0 ||
+            buf[6] != TCG_FULL_CERT_TAG_1)
+            return bad(why, why_len,
+                       "TCG header %02x %02x %02x .. %02x %02x is not a full stored certificate "
+                       "(10 01 00 .. .. 10 02)",
+                       buf[0], buf[1], buf[2], buf[5], buf[6]);
+        off = NVCERT_TCG_HEADER_LEN;
+    }
+    if (buf[off] != TAG_SEQUENCE) {
+        if (all_padding(buf, len))
+            return bad(why, why_len,
+                       "no EK certificate: all %zu bytes are 0x00/0xFF (never written?)", len);
+        return bad(why, why_len, "byte %zu is 0x%02x, not the SEQUENCE (30) of a certificate", off,
+                   buf[off]);
+    }
+    p = buf + off;
+    if (len - off > LONG_MAX || (x = d2i_X509(NULL, &p, (long)(len - off))) == NULL) {
+        bad(why, why_len, "malformed EK certificate at byte %zu: %s", off,
+            devid_openssl_reason(reason, sizeof(reason)));
+        goto out;
+    }
+    used = (size_t)(p - (buf + off));
+    if (off != 0 && ((size_t)buf[3] << 8 | buf[4]) != used + 2) {
+        bad(why, why_len,
+            "TCG header certSize %u does not match the %zu-byte certificate after it (want %zu)",
+            (unsigned)buf[3] << 8 | buf[4], used, used + 2);
+        goto out;
+    }
+    if ((r = padding(buf, off + used, len, why, why_len)) != 0)
+        goto out;
+    span->off = off;
+    span->len = used;
+    *out = x;
+    x = NULL;
+    r = 0;
+out:
+    ERR_clear_error();
+    X509_free(x);
+    return r;
+}

@@ -73,4 +73,20 @@ int nvcert_parse(STACK_OF(X509) **out, const uint8_t *buf, size_t len, size_t ma
  */
 int nvcert_parse_one(X509 **out, const uint8_t *buf, size_t len, char *why, size_t why_len);
 
+/*
+ * nvcert_parse_ek reads the one EK certificate an EK certificate index holds
+ * (TCG EK Credential Profile: RSA at 0x01C00002, ECC at 0x01C0000A, the
+ * high-range templates at 0x01C00012 and up). Unlike nvcert_parse it
+ * tolerates what real EK certificates do: encodings that are BER rather
+ * than DER (non-minimal or indefinite lengths), which OpenSSL decodes and
+ * whose signature it checks over the received TBS bytes. The framing is the
+ * same: perhaps after the TCG header (whose certSize must be the
+ * certificate's length plus 2), and followed by 0x00/0xFF padding only.
+ * Sets |*out| to the certificate and |*span| to where its bytes lie in
+ * |buf|: those bytes, never a re-encoding, are what the agent sends. Returns
+ * 0, DEVID_ERR_CONFIG with the reason in |why|, or DEVID_ERR_ALLOC.
+ */
+int nvcert_parse_ek(X509 **out, struct nvcert_span *span, const uint8_t *buf, size_t len, char *why,
+                    size_t why_len);
+
 #endif

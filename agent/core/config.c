@@ -238,6 +238,21 @@ static int set_tpm(struct agent_config *cfg, char *err, size_t err_len, const ch
         return set_handle(&cfg->srk_handle, err, err_len, key, value, PERSISTENT_TYPE, 0);
     if (strcmp(key, "persist_handle") == 0)
         return set_handle(&cfg->persist_handle, err, err_len, key, value, PERSISTENT_TYPE, 1);
+    if (strcmp(key, "ek") == 0) {
+        if (strcmp(value, "off") == 0)
+            cfg->ek = CONFIG_EK_OFF;
+        else if (strcmp(value, "auto") == 0)
+            cfg->ek = CONFIG_EK_AUTO;
+        else if (strcmp(value, "rsa") == 0)
+            cfg->ek = CONFIG_EK_RSA;
+        else if (strcmp(value, "ecc") == 0)
+            cfg->ek = CONFIG_EK_ECC;
+        else {
+            say(err, err_len, "ek: \"%s\" is not auto, rsa, ecc or off", value);
+            return DEVID_ERR_CONFIG;
+        }
+        return 0;
+    }
     say(err, err_len, "unknown key \"%s\" in section [tpm]", key);
     return DEVID_ERR_CONFIG;
 }

@@ -3,6 +3,7 @@
 #ifndef DEVID_AGENT_CORE_CONFIG_H
 #define DEVID_AGENT_CORE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,14 @@ enum config_tls {
     CONFIG_TLS_1_3 = 13,
 };
 
+/* [tpm] ek: whether and with which EK to run credential activation. */
+enum config_ek {
+    CONFIG_EK_OFF = 0, /* never (default) */
+    CONFIG_EK_AUTO,    /* the first EK certificate in NV: ECC P-256, ECC P-384, RSA */
+    CONFIG_EK_RSA,     /* the RSA EK (0x01C00002) only */
+    CONFIG_EK_ECC,     /* an ECC EK (0x01C0000A, else 0x01C00016) only */
+};
+
 /* Every string is owned (malloc) by the struct and may be NULL (unset). */
 struct agent_config {
     char *url;                   /* [verifier] url */
@@ -48,6 +57,7 @@ struct agent_config {
                                   * alone, one or more back to back */
     uint32_t srk_handle;         /* [tpm] srk_handle */
     uint32_t persist_handle;     /* [tpm] persist_handle; 0: key blob only */
+    enum config_ek ek;           /* [tpm] ek */
     char *out_dir;               /* [output] dir */
     long timeout;                /* [retry] request_timeout, seconds */
     long deadline;               /* [retry] deadline, seconds for the whole run */

@@ -85,9 +85,16 @@ static int pack(uint8_t **out, size_t *out_len, const ProtobufCMessage *msg)
 
 int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates)
 {
+    return wire_challenge_request_ek(out, out_len, intermediates, NULL);
+}
+
+int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates,
+                              const struct wire_ek *ek)
+{
     Devid__V1__ChallengeRequest req = DEVID__V1__CHALLENGE_REQUEST__INIT;
     ProtobufCBinaryData inter[WIRE_CHAIN_MAX];
-    size_t n = 0;
+    uint8_t ek_pub[sizeof(TPMT_PUBLIC)], ld_pub[sizeof(TPMT_PUBLIC)];
+    size_t n = 0, ek_pub_len = 0, ld_pub_len = 0;
     int r;
 
     if (out == NULL || out_len == NULL)
@@ -96,6 +103,18 @@ int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *inter
     *out_len = 0;
     req.protocol_version = WIRE_PROTOCOL_VERSION;
     req.agent_version = (char *)"devid-agent/" DEVID_VERSION;
+    if (ek != NULL) {
+        if (ek->cert == NULL || ek->cert_len == 0 || ek->cert_len > WIRE_EK_CERT_MAX ||
+            ek->ek_public == NULL || ek->ldevid_public == NULL ||
+            Tss2_MU_TPMT_PUBLIC_Marshal(ek->ek_public, ek_pub, sizeof(ek_pub), &ek_pub_len) !=
+                TSS2_RC_SUCCESS ||
+            Tss2_MU_TPMT_PUBLIC_Marshal(ek->ldevid_public, ld_pub, sizeof(ld_pub), &ld_pub_len) !=
+                TSS2_RC_SUCCESS)
+            return DEVID_ERR_INVALID_ARGUMENT;
+        req.ek_certificate = (ProtobufCBinaryData){ek->cert_len, (uint8_t *)ek->cert};
+        req.ek_public = (ProtobufCBinaryData){ek_pub_len, ek_pub};
+        req.ldevid_public = (ProtobufCBinaryData){ld_pub_len, ld_pub};
+    }
     if ((r = chain_der(inter, &n, intermediates)) == 0) {
         req.intermediates = n > 0 ? inter : NULL;
         req.n_intermediates = n;
@@ -125,6 +144,22 @@ int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t 
         snprintf(why, why_len, "nonce of %zu bytes (want %d) or token of %zu bytes (want 1 to %d)",
                  resp->nonce.len, TRANSCRIPT_NONCE_LEN, resp->token.len, WIRE_TOKEN_MAX);
         goto out;
+    }
+    if ((resp->credential_blob.len == 0) != (resp->encrypted_secret.len == 0) ||
+        resp->credential_blob.len > sizeof(out->credential_blob) ||
+        resp->encrypted_secret.len > sizeof(out->encrypted_secret)) {
+        snprintf(why, why_len,
+                 "credential_blob of %zu bytes and encrypted_secret of %zu bytes (want both, at "
+                 "most %zu and %zu, or neither)",
+                 resp->credential_blob.len, resp->encrypted_secret.len,
+                 sizeof(out->credential_blob), sizeof(out->encrypted_secret));
+        goto out;
+    }
+    if (resp->credential_blob.len > 0) {
+        memcpy(out->credential_blob, resp->credential_blob.data, resp->credential_blob.len);
+        out->credential_blob_len = resp->credential_blob.len;
+        memcpy(out->encrypted_secret, resp->encrypted_secret.data, resp->encrypted_secret.len);
+        out->encrypted_secret_len = resp->encrypted_secret.len;
     }
     memcpy(out->nonce, resp->nonce.data, TRANSCRIPT_NONCE_LEN);
     memcpy(out->token, resp->token.data, resp->token.len);
@@ -225,6 +260,9 @@ int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll
     req.evidence = &ev;
     req.n_intermediates = p.n_inter;
     req.intermediates = p.n_inter > 0 ? p.inter : NULL;
+    if (in->activated_secret != NULL)
+        req.activated_secret =
+            (ProtobufCBinaryData){in->activated_secret_len, (uint8_t *)in->activated_secret};
     r = pack(out, out_len, &req.base);
 out:
     request_parts_cleanup(&p);

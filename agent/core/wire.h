@@ -37,6 +37,24 @@ struct wire_challenge {
     uint8_t token[WIRE_TOKEN_MAX];
     size_t token_len; /* 1 to WIRE_TOKEN_MAX */
     int64_t expires_at;
+    /* The credential to activate, when the request carried an EK: the
+     * marshalled TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET; lengths 0
+     * otherwise. */
+    uint8_t credential_blob[sizeof(TPM2B_ID_OBJECT)];
+    size_t credential_blob_len;
+    uint8_t encrypted_secret[sizeof(TPM2B_ENCRYPTED_SECRET)];
+    size_t encrypted_secret_len;
+};
+
+/* Longest EK certificate sent (ChallengeRequest.ek_certificate). */
+#define WIRE_EK_CERT_MAX 4096
+
+/* What a ChallengeRequest carries for EK credential activation, borrowed. */
+struct wire_ek {
+    const uint8_t *cert; /* the EK certificate's bytes as in NV */
+    size_t cert_len;     /* 1 to WIRE_EK_CERT_MAX */
+    const TPMT_PUBLIC *ek_public;
+    const TPMT_PUBLIC *ldevid_public; /* the new key, created before the challenge */
 };
 
 /* The inputs of an EnrollRequest, all borrowed. */
@@ -53,6 +71,8 @@ struct wire_enroll_request {
     const TPMT_PUBLIC *signer_public; /* the key that signed certify_info */
     X509 *iak_cert;                   /* the IAK's certificate when it signed; NULL: the IDevID */
     STACK_OF(X509) *intermediates;    /* the device's chain, at most WIRE_CHAIN_MAX; may be NULL */
+    const uint8_t *activated_secret;  /* TPM2_ActivateCredential's output; NULL: none */
+    size_t activated_secret_len;
 };
 
 /* An EnrollResponse that passed wire_enroll_response_parse. */
@@ -80,10 +100,20 @@ struct wire_error {
 int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates);
 
 /*
+ * wire_challenge_request_ek is wire_challenge_request that also carries
+ * |ek| (NULL: none): ek_certificate, ek_public and ldevid_public (the TPM
+ * structures marshalled, without size). Returns as wire_challenge_request,
+ * DEVID_ERR_INVALID_ARGUMENT also for an empty or oversize certificate.
+ */
+int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates,
+                              const struct wire_ek *ek);
+
+/*
  * wire_challenge_parse decodes the ChallengeResponse |buf| (|len| bytes) into
  * |*out|: a nonce of TRANSCRIPT_NONCE_LEN bytes and a token of 1 to
- * WIRE_TOKEN_MAX bytes. Returns 0, or DEVID_ERR_PROTOCOL with the reason in
- * |why| for anything else.
+ * WIRE_TOKEN_MAX bytes, and a credential (both of credential_blob and
+ * encrypted_secret, each at most its TPM2B's size, or neither). Returns 0, or DEVID_ERR_PROTOCOL
+ * with the reason in |why| for anything else.
  */
 int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t len, char *why,
                          size_t why_len);

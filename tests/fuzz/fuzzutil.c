@@ -309,6 +309,10 @@ static void build(struct fu_world *w)
     w->idevid = fu_cert(&idevid, w->idevid_key, w->inter, w->inter_key);
     CHECK((w->store = chain_store_new()) != NULL);
     CHECK(chain_store_add_root(w->store, w->root) == 0);
+    CHECK((w->ek_store = chain_store_new()) != NULL);
+    chain_store_set_leaf(w->ek_store, CHAIN_LEAF_EK);
+    CHECK(chain_store_add_manufacturer(w->ek_store, "fuzz vendor", NULL) == 0);
+    CHECK(chain_store_add_mfr_root(w->ek_store, "fuzz vendor", w->root) == 0);
     CHECK((w->policy = policy_new()) != NULL);
     CHECK(policy_add(w->policy, POLICY_DENY_SERIAL, "DENY*") == 0);
     fu_sha256(w->token_key, (const uint8_t *)"devid fuzz token key", 20);

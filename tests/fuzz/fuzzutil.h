@@ -40,6 +40,9 @@ struct fu_world {
     EVP_PKEY *ldevid_key;
     /* A trust store holding |root| only, and a policy denying serial "DENY*". */
     struct chain_store *store;
+    /* TPM vendor "fuzz vendor" rooted at |root| too (CHAIN_LEAF_EK rules),
+     * for the EK certificates of ChallengeRequest. */
+    struct chain_store *ek_store;
     struct policy *policy;
     uint8_t token_key[TOKEN_KEY_LEN];
     uint8_t exporter[TRANSCRIPT_EXPORTER_LEN];

@@ -16,6 +16,7 @@
 #include "fuzzutil.h"
 #include "verifier/core/attest.h"
 #include "verifier/core/challenge.h"
+#include "verifier/core/credential.h"
 #include "verifier/core/chain.h"
 #include "verifier/core/csr.h"
 #include "verifier/core/enroll.h"
@@ -61,6 +62,9 @@ struct req_opts {
     int signer;
     TPMA_OBJECT attrs;
     int other_connection; /* token sealed on another connection */
+    /* EK credential: 1 the token seals an EK and activated_secret is the
+     * credential, 2 ... is not, 3 activated_secret without an EK. */
+    int ek;
 };
 
 static uint8_t *pack_request(size_t *len, const struct req_opts *o)
@@ -76,18 +80,29 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     size_t sig_len = sizeof(sig), csr_len, inter_len;
     uint8_t *csr, *inter_der, *out;
     TPM2B_NAME name;
+    struct token_ek ek;
+    uint8_t secret[CREDENTIAL_SECRET_LEN];
 
     memset(nonce, 0x5a, sizeof(nonce));
-    if (token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256,
-                   o->other_connection ? w->idevid_sha256 : w->conn_hash))
+    memset(&ek, 0, sizeof(ek));
+    memset(secret, 0x3c, sizeof(secret));
+    fu_tpm_public(pub, &pub_len, w->ldevid_key, o->attrs);
+    fu_tpm_name(&name, pub, pub_len);
+    if (o->ek == 1 || o->ek == 2) {
+        fu_sha256(ek.ek_cert_hash, (const uint8_t *)"an EK certificate", 17);
+        fu_sha256(ek.name_hash, name.name, name.size);
+        if (credential_derive(secret, w->token_key, nonce, ek.ek_cert_hash, ek.name_hash))
+            fu_fail("credential_derive");
+        secret[0] ^= (uint8_t)(o->ek == 2);
+    }
+    if (token_seal_ek(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256,
+                      o->other_connection ? w->idevid_sha256 : w->conn_hash, &ek))
         fu_fail("token_seal");
     csr = fu_csr_der(&csr_len, o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key,
                      o->csr_key_is_idevid ? w->idevid_key : w->ldevid_key);
     if (transcript_compute(t, nonce, sizeof(nonce), w->exporter, sizeof(w->exporter), csr, csr_len))
         fu_fail("transcript_compute");
     fu_tpm_sign(chal, &chal_len, w->idevid_key, t);
-    fu_tpm_public(pub, &pub_len, w->ldevid_key, o->attrs);
-    fu_tpm_name(&name, pub, pub_len);
     fu_certify_info(info, &info_len, &name, t, sizeof(t));
     fu_sha256(digest, info, info_len);
     fu_tpm_sign(sig, &sig_len, w->idevid_key, digest);
@@ -105,6 +120,8 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     req.csr = (ProtobufCBinaryData){csr_len, csr};
     req.challenge_signature = (ProtobufCBinaryData){chal_len, chal};
     req.evidence = &ev;
+    if (o->ek != 0)
+        req.activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
     inter = (ProtobufCBinaryData){inter_len, inter_der};
     if (!o->no_intermediates) {
         req.n_intermediates = 1;
@@ -122,7 +139,7 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
 static int check_request(const uint8_t *buf, size_t len)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
     Devid__V1__EnrollRequest *req = devid__v1__enroll_request__unpack(NULL, len, buf);
     struct enroll_ledger_facts facts;
     struct enroll_input in;
@@ -150,17 +167,20 @@ static void enroll_seeds(void)
         struct req_opts o;
         int want;
     } cases[] = {
-        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0}, 0},
-        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_TOKEN_EXPIRED},
-        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_CSR_KEY_MISMATCH},
-        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS, 0}, DEVID_ERR_CHAIN_UNTRUSTED},
-        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS, 0}, DEVID_ERR_ATTEST_SIGNATURE},
+        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0}, 0},
+        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_TOKEN_EXPIRED},
+        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_CSR_KEY_MISMATCH},
+        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_CHAIN_UNTRUSTED},
+        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_ATTEST_SIGNATURE},
         {"attrs_decrypt",
-         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT, 0},
+         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT, 0, 0},
          DEVID_ERR_ATTEST_ATTRIBUTES},
         {"token_other_connection",
-         {300, 0, 0, 1, FU_LDEVID_ATTRS, 1},
+         {300, 0, 0, 1, FU_LDEVID_ATTRS, 1, 0},
          DEVID_ERR_TOKEN_WRONG_CONNECTION},
+        {"ek_activated", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 1}, 0},
+        {"ek_wrong_secret", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 2}, DEVID_ERR_CREDENTIAL},
+        {"activated_without_ek", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 3}, DEVID_ERR_CREDENTIAL},
     };
     size_t i, len;
     uint8_t *buf, *msg;
@@ -292,6 +312,7 @@ static void answer_seeds(void)
     Devid__V1__EnrollResponse eresp = DEVID__V1__ENROLL_RESPONSE__INIT;
     Devid__V1__Error err = DEVID__V1__ERROR__INIT;
     uint8_t nonce[TRANSCRIPT_NONCE_LEN], token[TOKEN_LEN], *leaf, *inter, *other;
+    uint8_t blob[70], secret[2 + 256];
     size_t leaf_len, inter_len, other_len;
     ProtobufCBinaryData chain;
     X509 *ldevid;
@@ -302,6 +323,14 @@ static void answer_seeds(void)
     cresp.token = (ProtobufCBinaryData){sizeof(token), token};
     cresp.expires_at = (int64_t)FU_NOW + 300;
     check_answer("challenge", 0, &cresp.base, 0);
+    memset(blob, 0xb1, sizeof(blob));
+    memset(secret, 0x5e, sizeof(secret));
+    cresp.credential_blob = (ProtobufCBinaryData){sizeof(blob), blob};
+    cresp.encrypted_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    check_answer("challenge_credential", 0, &cresp.base, 0);
+    cresp.encrypted_secret.len = 0;
+    check_answer("challenge_credential_half", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+    cresp.credential_blob.len = 0;
     cresp.nonce.len = sizeof(nonce) - 1;
     check_answer("challenge_short_nonce", 0, &cresp.base, DEVID_ERR_PROTOCOL);
 
@@ -488,6 +517,7 @@ static void token_seeds(void)
     const struct fu_world *w = fu_world();
     uint8_t nonce[TOKEN_NONCE_LEN], token[TOKEN_LEN], other[TOKEN_CERT_HASH_LEN];
     uint8_t conn[TOKEN_CONN_HASH_LEN];
+    struct token_ek ek;
 
     memset(nonce, 0x5a, sizeof(nonce));
     memset(other, 0x11, sizeof(other));
@@ -499,6 +529,12 @@ static void token_seeds(void)
     put("fuzz_token", "expired", token, sizeof(token));
     token_seal(token, w->token_key, nonce, (int64_t)FU_NOW + 300, other, w->conn_hash);
     put("fuzz_token", "wrong_client", token, sizeof(token));
+    memset(&ek, 0x22, sizeof(ek));
+    token_seal_ek(token, w->token_key, nonce, (int64_t)FU_NOW + 300, w->idevid_sha256, w->conn_hash,
+                  &ek);
+    put("fuzz_token", "with_ek", token, sizeof(token));
+    token[0] = 2;
+    put("fuzz_token", "version_2", token, sizeof(token));
     token[0] = 1;
     put("fuzz_token", "bad_version", token, sizeof(token));
 }
@@ -510,7 +546,7 @@ static void token_seeds(void)
 static void challenge_seed(const char *name, const Devid__V1__ChallengeRequest *creq, int want)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
     uint8_t nonce[TOKEN_NONCE_LEN], buf[2048];
     struct challenge_input in = {creq, fu_tls(), nonce, FU_NOW, 120};
     struct challenge_verdict v;
@@ -528,7 +564,8 @@ static void challenge_seeds(void)
 {
     const struct fu_world *w = fu_world();
     Devid__V1__ChallengeRequest creq = DEVID__V1__CHALLENGE_REQUEST__INIT;
-    ProtobufCBinaryData inter;
+    ProtobufCBinaryData inter, ek, ek_pub, ld_pub;
+    uint8_t ek_pub_buf[512], ld_pub_buf[512];
     size_t len;
 
     inter.data = fu_der(&len, w->inter);
@@ -542,6 +579,27 @@ static void challenge_seeds(void)
     challenge_seed("no_intermediates", &creq, DEVID_ERR_CHAIN_UNTRUSTED);
     creq.protocol_version = 2;
     challenge_seed("version_2", &creq, DEVID_ERR_BAD_REQUEST);
+    creq.protocol_version = 1;
+    creq.n_intermediates = 1;
+    /* EK fields: the IDevID's certificate stands for an EK certificate,
+     * which the vendor's rules refuse (keyUsage digitalSignature only); and
+     * the certificate alone. */
+    ek.data = fu_der(&len, w->idevid);
+    ek.len = len;
+    ek_pub.len = sizeof(ek_pub_buf);
+    fu_tpm_public(ek_pub_buf, &ek_pub.len, w->idevid_key, FU_LDEVID_ATTRS);
+    ek_pub.data = ek_pub_buf;
+    ld_pub.len = sizeof(ld_pub_buf);
+    fu_tpm_public(ld_pub_buf, &ld_pub.len, w->ldevid_key, FU_LDEVID_ATTRS);
+    ld_pub.data = ld_pub_buf;
+    creq.ek_certificate = ek;
+    creq.ek_public = ek_pub;
+    creq.ldevid_public = ld_pub;
+    challenge_seed("ek_cert_refused", &creq, DEVID_ERR_EK_CERT);
+    creq.ek_public.len = 0;
+    creq.ldevid_public.len = 0;
+    challenge_seed("ek_fields_partial", &creq, DEVID_ERR_BAD_REQUEST);
+    free(ek.data);
     free(inter.data);
 }
 

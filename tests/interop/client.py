@@ -34,6 +34,20 @@ and body out; status line, headers and a Content-Length body back.
                     digest): the attack assurance level none cannot tell
                     apart, and the verifier can only refuse under a minimum
                     of iak
+  ek-other-tpm      with --ek-cert and --ek-public copied from another
+                    device: this TPM's EK at --ek-handle cannot activate the
+                    credential, so 32 zero bytes go as activated_secret
+  ek-second-tpm-key the credential is activated here for a key of this TPM,
+                    then the key enrolled is one created in --second-tcti's
+                    TPM, with a TPMS_ATTEST for it made in software and
+                    signed by the IDevID (as forged-attest)
+--ek-handle H runs the EK credential activation of protocol.md 6.1 with the
+EK at persistent handle H, its certificate read from the EK certificate NV
+index of its kind (0x81010001: 0x01C00002, 0x81010002: 0x01C0000A,
+0x81010016: 0x01C00016) unless --ek-cert FILE (DER) and --ek-public FILE (a
+TPMT_PUBLIC) give them. --ek-secret FILE sends FILE as activated_secret
+instead of what TPM2_ActivateCredential returns (an earlier answer, replayed).
+The recovered secret is kept in WORK/activated_secret.bin.
 --resend FILE sends FILE (an enroll_request.bin this client wrote) as the
 body of POST /v1/enroll on a new connection, byte for byte, and nothing
 else: the retry after a lost answer.
@@ -84,6 +98,10 @@ TPM_ALG_RSASSA = 0x0014
 TPM_ALG_ECDSA = 0x0018
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_CERTIFY = 0x8017
+
+# protocol.md 6.1: the EK certificate NV index of each standard EK handle.
+EK_NV_INDEX = {0x81010001: 0x01C00002, 0x81010002: 0x01C0000A, 0x81010016: 0x01C00016}
+CRED_FILE_MAGIC = 0xBADCC0DE  # tpm2_makecredential's file header
 
 
 
@@ -405,6 +423,47 @@ class Tpm:
     def evict(self, handle):
         self.tool("tpm2_evictcontrol", "-C", "o", "-c", handle)
 
+    def ek_certificate(self, handle):
+        """The EK certificate's bytes from its NV index (protocol.md 6.1),
+        without a TCG header or padding."""
+        index = EK_NV_INDEX.get(int(handle, 16))
+        if index is None:
+            raise ClientError(f"no EK certificate index known for EK handle {handle}")
+        out = self.path("ek.nv")
+        self.tool("tpm2_nvread", f"0x{index:08x}", "-o", out)
+        return cert_from_nv(read_file(out))
+
+    def activate(self, key_handle, ek_handle, ek_public, blob, secret):
+        """TPM2_ActivateCredential(activateHandle = key, keyHandle = EK):
+        the EK's authorization is a PolicySecret(TPM_RH_ENDORSEMENT) session
+        unless it has userWithAuth (protocol.md 6.1). Returns certInfo, or
+        None when the TPM refuses."""
+        cred = self.path("cred.blob")
+        out = self.path("activated.bin")
+        write_file(cred, struct.pack(">II", CRED_FILE_MAGIC, 1) + blob + secret)
+        (attrs,) = struct.unpack(">I", ek_public[4:8])
+        cmd = ["tpm2_activatecredential", "-c", key_handle, "-C", ek_handle, "-i", cred,
+               "-o", out]
+        session = None
+        if not attrs & 0x40:  # userWithAuth
+            session = self.path("ek-session.ctx")
+            halg = "sha384" if struct.unpack(">H", ek_public[2:4])[0] == 0x000C else "sha256"
+            self.tool("tpm2_startauthsession", "--policy-session", "-g", halg, "-S", session)
+            self.tool("tpm2_policysecret", "-S", session, "-c", "e")
+            cmd += ["-P", f"session:{session}"]
+        try:
+            self.tool(*cmd)
+        except ClientError as e:
+            log(f"TPM2_ActivateCredential refused: {e}")
+            return None
+        finally:
+            if session is not None:
+                try:
+                    self.tool("tpm2_flushcontext", session)
+                except ClientError:
+                    pass
+        return read_file(out)
+
     def sign_digest(self, handle, key_type, digest, name="challenge"):
         """TPM2_Sign(handle, digest, SHA-256 scheme, NULL ticket): a
         marshalled TPMT_SIGNATURE (tpm2_sign's default tss format)."""
@@ -535,6 +594,23 @@ def strip_size(data, what):
     return data[2:]
 
 
+def cert_from_nv(data):
+    """A certificate as an EK NV index holds it: perhaps behind the TCG
+    header (10 01 00, a 2-byte size, 10 02), then one DER SEQUENCE, then
+    padding. Returns the SEQUENCE's bytes."""
+    if data[:3] == b"\x10\x01\x00" and data[5:7] == b"\x10\x02":
+        data = data[7:]
+    if len(data) < 2 or data[0] != 0x30:
+        raise ClientError("the EK NV index does not hold a certificate")
+    n = data[1]
+    if n < 0x80:
+        return data[:2 + n]
+    k = n & 0x7F
+    if k == 0 or k > 3 or len(data) < 2 + k:
+        raise ClientError("the EK certificate's length does not decode")
+    return data[:2 + k + int.from_bytes(data[2:2 + k], "big")]
+
+
 def tpm_name(public):
     """The Name of a TPMT_PUBLIC: nameAlg || H_nameAlg(TPMT_PUBLIC)."""
     name_alg = struct.unpack(">H", public[2:4])[0]
@@ -596,9 +672,11 @@ class Exchange:
         return s
 
 
-def challenge(pb, conn, intermediates):
+def challenge(pb, conn, intermediates, ek=None):
     req = pb.ChallengeRequest(protocol_version=1, agent_version="devid-interop/1",
                               intermediates=intermediates)
+    if ek is not None:
+        req.ek_certificate, req.ek_public, req.ldevid_public = ek
     body = req.SerializeToString()
     ex = Exchange(pb, "challenge", *conn.request("POST", "/v1/challenge", body))
     if ex.error is None:
@@ -606,6 +684,8 @@ def challenge(pb, conn, intermediates):
         if len(resp.nonce) != 32 or not resp.token:
             raise ClientError(f"challenge answer with a {len(resp.nonce)}-byte "
                               f"nonce and a {len(resp.token)}-byte token")
+        if ek is not None and not (resp.credential_blob and resp.encrypted_secret):
+            raise ClientError("challenge with an EK answered without a credential")
         return ex, resp
     return ex, None
 
@@ -620,6 +700,7 @@ def enroll(args):
     tpm = Tpm(env, work, args.srk_handle)
     key_made = False
     enrolled = False
+    second = None
     with tempfile.TemporaryDirectory(prefix="devid-interop-") as tmp:
         try:
             pb = load_messages(args.proto, tmp)
@@ -632,12 +713,24 @@ def enroll(args):
             if int(args.key_handle, 16) in tpm.persistent_handles():
                 raise ClientError(f"handle {args.key_handle} is already in use")
 
+            ek = None
+            if args.ek_handle:
+                if args.ek_cert:
+                    ek_cert, ek_public = read_file(args.ek_cert), read_file(args.ek_public)
+                else:
+                    ek_cert, ek_public = tpm.ek_certificate(args.ek_handle), tpm.public(args.ek_handle)
+                write_file(os.path.join(work, "ek_certificate.der"), ek_cert)
+                # protocol.md 6.1: the new key exists before the challenge.
+                ldevid_public = tpm.create_key(LDEVID_ATTRS, args.key_handle)
+                key_made = True
+                ek = (ek_cert, ek_public, ldevid_public)
+
             c1 = TlsConnection("1", args.url, args, env, work)
             conns.append(c1)
             result.update(tls=c1.version, ems=c1.ems)
             if args.fault == "no-ems" and c1.ems is not False:
                 raise ClientError(f"{c1.version} with EMS {c1.ems}: cannot test without EMS")
-            ex, ch = challenge(pb, c1, intermediates)
+            ex, ch = challenge(pb, c1, intermediates, ek)
             result["challenge"] = ex.summary(pb)
             if ch is None:
                 log(f"challenge refused: {result['challenge']}")
@@ -650,12 +743,42 @@ def enroll(args):
                 conns.append(conn)
                 result["exporters_differ"] = conn.exporter != c1.exporter
 
+            activated = b""
+            if ek is not None:
+                if args.ek_secret:
+                    activated = read_file(args.ek_secret)
+                else:
+                    activated = tpm.activate(args.key_handle, args.ek_handle, ek[1],
+                                             ch.credential_blob, ch.encrypted_secret)
+                    result["activated"] = activated is not None
+                    if activated is None:
+                        if args.fault != "ek-other-tpm":
+                            raise ClientError("TPM2_ActivateCredential failed")
+                        activated = bytes(32)
+                write_file(os.path.join(work, "activated_secret.bin"), activated)
+
+            if args.fault == "ek-second-tpm-key":
+                env2 = dict(os.environ, TPM2TOOLS_TCTI=args.second_tcti,
+                            TPM2OPENSSL_TCTI=args.second_tcti)
+                second = Tpm(env2, os.path.join(work, "second"), args.srk_handle)
+                os.makedirs(second.work, exist_ok=True)
+                second.ensure_srk()
+                ldevid_public = second.create_key(LDEVID_ATTRS, args.key_handle)
+                write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
+
             forged = args.fault == "forged-attest"
-            if forged:
+            if second is not None:
+                csr = make_csr(args, second.env, work, f"handle:{args.key_handle}",
+                               software=False)
+            elif ek is not None:
+                write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
+                csr = make_csr(args, env, work, f"handle:{args.key_handle}", software=False)
+            elif forged:
                 soft_key, ldevid_public = forged_key(work, env)
                 write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
                 run(["openssl", "pkey", "-in", soft_key, "-pubout",
                      "-out", os.path.join(work, "ldevid-pub.pem")], env, what="openssl pkey")
+                csr = make_csr(args, env, work, soft_key, software=True)
             else:
                 # The new key (section 6), persistent at --key-handle.
                 attrs = LDEVID_ATTRS_NO_FIXEDTPM if args.fault == "no-fixedtpm" else LDEVID_ATTRS
@@ -664,20 +787,17 @@ def enroll(args):
                 write_file(os.path.join(work, "ldevid_public.tpmt"), ldevid_public)
                 run(["tpm2_readpublic", "-c", args.key_handle, "-f", "pem",
                      "-o", os.path.join(work, "ldevid-pub.pem")], env, what="tpm2_readpublic")
-
-            if forged:
-                csr = make_csr(args, env, work, soft_key, software=True)
-            elif args.fault == "csr-mismatch":
-                other = os.path.join(work, "other.key")
-                run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
-                     "ec_paramgen_curve:P-256", "-out", other], env, what="openssl genpkey")
-                csr = make_csr(args, env, work, other, software=True)
-            else:
-                csr = make_csr(args, env, work, f"handle:{args.key_handle}", software=False)
+                if args.fault == "csr-mismatch":
+                    other = os.path.join(work, "other.key")
+                    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                         "ec_paramgen_curve:P-256", "-out", other], env, what="openssl genpkey")
+                    csr = make_csr(args, env, work, other, software=True)
+                else:
+                    csr = make_csr(args, env, work, f"handle:{args.key_handle}", software=False)
 
             T = transcript(ch.nonce, conn.exporter, csr)
             signature = tpm.sign_digest(args.idevid_handle, signer_type, T)
-            if forged:
+            if forged or second is not None:
                 certify_info = forged_attest(T, tpm_name(ldevid_public), tpm_name(idevid_public))
                 write_file(os.path.join(work, "forged_attest.bin"), certify_info)
                 certify_signature = tpm.sign_digest(args.idevid_handle, signer_type,
@@ -696,7 +816,7 @@ def enroll(args):
                     certify_info=certify_info, certify_signature=certify_signature,
                     ldevid_public=ldevid_public, signer=pb.SIGNER_KIND_IDEVID,
                     signer_public=idevid_public),
-                intermediates=intermediates)
+                intermediates=intermediates, activated_secret=activated)
             body = req.SerializeToString()
             write_file(os.path.join(work, "enroll_request.bin"), body)
             ex = Exchange(pb, "enroll", *conn.request("POST", "/v1/enroll", body))
@@ -733,6 +853,12 @@ def enroll(args):
                     tpm.evict(args.key_handle)
                 except ClientError as e:
                     log(f"cannot evict {args.key_handle}: {e}")
+            if second is not None:
+                try:
+                    second.evict(args.key_handle)
+                    second.flush_transients()
+                except ClientError as e:
+                    log(f"cannot evict {args.key_handle} in the second TPM: {e}")
             try:
                 tpm.flush_transients()
             except ClientError as e:
@@ -775,12 +901,23 @@ def main():
                     help="where the new key is kept (persistent)")
     ap.add_argument("--fault", default="none",
                     choices=["none", "wrong-connection", "no-fixedtpm", "csr-mismatch",
-                             "no-ems", "forged-attest"])
+                             "no-ems", "forged-attest", "ek-other-tpm", "ek-second-tpm-key"])
+    ap.add_argument("--ek-handle", help="run the EK credential activation with this EK")
+    ap.add_argument("--ek-cert", help="DER EK certificate to send instead of this TPM's")
+    ap.add_argument("--ek-public", help="TPMT_PUBLIC of the EK to send instead of this TPM's")
+    ap.add_argument("--ek-secret", help="send this file as activated_secret")
+    ap.add_argument("--second-tcti", help="the second TPM of --fault ek-second-tpm-key")
     ap.add_argument("--resend", metavar="FILE",
                     help="send FILE as the body of POST /v1/enroll, nothing else")
     ap.add_argument("--no-handshake-chain", action="store_true",
                     help="send the intermediates only in the messages")
     args = ap.parse_args()
+    if bool(args.ek_cert) != bool(args.ek_public):
+        ap.error("--ek-cert and --ek-public go together")
+    if args.fault in ("ek-other-tpm", "ek-second-tpm-key") and not args.ek_handle:
+        ap.error(f"--fault {args.fault} needs --ek-handle")
+    if args.fault == "ek-second-tpm-key" and not args.second_tcti:
+        ap.error("--fault ek-second-tpm-key needs --second-tcti")
     return resend(args) if args.resend else enroll(args)
 
 

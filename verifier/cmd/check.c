@@ -15,6 +15,7 @@
 #include "verifier/cmd/cmd.h"
 #include "verifier/core/assurance.h"
 #include "verifier/core/chain.h"
+#include "verifier/core/ekcert.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/policy.h"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
             "           [--allow-model M] [--deny-model M] [--deny-serial GLOB] CERT.pem\n"
             "       %s check-idevid (--manufacturers FILE ... | --roots DIR ...)\n"
             "           --nv-dump FILE [CHAIN_DUMP...]\n"
+            "       %s check-idevid --manufacturers FILE [--at UNIXTIME] --ek FILE [CHAIN...]\n"
             "\n"
             "Checks an IDevID certificate offline, as the verifier would before any TPM\n"
             "evidence: the chain to a manufacturer root (algorithms, constraints, validity at\n"
@@ -40,10 +42,17 @@ static void usage(FILE *f)
             "a TCG header (10 01 00 ..) and followed by 0x00/0xFF padding, or PEM; each\n"
             "CHAIN_DUMP is one more NV index's contents, the device's intermediates.\n"
             "\n"
+            "--ek FILE checks a TPM endorsement key certificate instead, as the verifier\n"
+            "does before credential activation: FILE is the EK certificate index's contents\n"
+            "(tpm2_nvread -o FILE 0x01C00002) or a DER certificate; BER encodings, a TCG\n"
+            "header and padding are accepted. It must chain to a [tpm_vendor] of the\n"
+            "manufacturers file; each CHAIN is an EK chain certificate (NV dump or DER).\n"
+            "It prints the TPM manufacturer, model and version of the certificate's SAN.\n"
+            "\n"
             "Exit status: 0 accepted (prints manufacturer, model and serial), 1 refused\n"
             "(prints the reason), 64 usage error, 66 unreadable input, 78 bad configuration\n"
             "or a malformed certificate or NV dump.\n",
-            cmd_prog, cmd_prog, cmd_prog);
+            cmd_prog, cmd_prog, cmd_prog, cmd_prog);
 }
 
 /* Prints why a stage refused. */
@@ -124,7 +133,7 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
 
 /* What check-idevid's options set. */
 struct check_args {
-    const char *roots, *inter, *mfrs, *policy_file, *nv_dump;
+    const char *roots, *inter, *mfrs, *policy_file, *nv_dump, *ek;
     unsigned long at;
     struct policy *policy;
     int policy_opts;
@@ -256,6 +265,88 @@ static int check_file(const struct trust *trust, const struct check_args *a, cha
     return r == 0 ? 0 : EXIT_REFUSED;
 }
 
+/* read_ek reads the EK certificate file |path| as the agent reads the EK
+ * index (nvcert_parse_ek). Returns 0 or an exit code, the reason printed. */
+static int read_ek(X509 **out, const char *path)
+{
+    struct nvcert_span span;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[1024] = "";
+    int r;
+
+    if ((r = store_read(&buf, &len, path, NV_DUMP_MAX, why, sizeof(why))) != 0) {
+        fprintf(stderr, "%s: %s\n", cmd_prog, why);
+        return cmd_exit_for(r == DEVID_ERR_TOO_LARGE ? DEVID_ERR_CONFIG : r);
+    }
+    r = nvcert_parse_ek(out, &span, buf, len, why, sizeof(why));
+    free(buf);
+    if (r != 0) {
+        fprintf(stderr, "%s: EK certificate %s (%zu bytes): %s\n", cmd_prog, path, len, why);
+        return cmd_exit_for(r);
+    }
+    return 0;
+}
+
+/* check_ek checks the EK certificate |a->ek| with the chain files |more|;
+ * returns the exit code. */
+static int check_ek(const struct trust *trust, const struct check_args *a, char **more, int n_more,
+                    time_t now)
+{
+    struct chain_verdict v = {0};
+    struct ekcert_tpm tpm;
+    STACK_OF(X509) *chain = NULL;
+    X509 *ek = NULL, *x = NULL;
+    char why[1024] = "", desc[200], t[CMD_TEXT_MAX];
+    int i, r;
+
+    if ((r = read_ek(&ek, a->ek)) != 0)
+        return r;
+    if ((chain = sk_X509_new_null()) == NULL) {
+        r = EXIT_SOFTWARE;
+        goto out;
+    }
+    for (i = 0; i < n_more && i < CHAIN_MAX_DEPTH; i++) {
+        if ((r = read_ek(&x, more[i])) != 0)
+            goto out;
+        if (sk_X509_push(chain, x) <= 0) {
+            X509_free(x);
+            r = EXIT_SOFTWARE;
+            goto out;
+        }
+    }
+    chain_describe(desc, sizeof(desc), ek);
+    printf("EK certificate: \"%s\"%s\n  %s\n", subject(t, ek),
+           X509_NAME_entry_count(X509_get_subject_name(ek)) == 0 ? " (empty subject)" : "", desc);
+    r = ekcert_verify(&v, &tpm, trust_get0_ek_store(trust), ek, chain, now, why, sizeof(why));
+    if (r != 0) {
+        printf("chain: FAILED (%d chain certificates given)\n", sk_X509_num(chain));
+        refused(r, why);
+        r = EXIT_REFUSED;
+        goto out;
+    }
+    printf("chain: ok, %d certificates to TPM vendor \"%s\"\n", sk_X509_num(v.path),
+           cmd_text(t, sizeof(t), v.manufacturer));
+    for (i = 0; i < sk_X509_num(v.path); i++) {
+        chain_describe(desc, sizeof(desc), sk_X509_value(v.path, i));
+        printf("  [%d] \"%s\"%s\n      %s\n", i, subject(t, sk_X509_value(v.path, i)),
+               i == sk_X509_num(v.path) - 1 ? " (trust anchor)" : "", desc);
+    }
+    printf("revocation: %s (%s)\n", chain_revocation_str(v.revocation),
+           cmd_line(t, sizeof(t), v.revocation_detail));
+    printf("tpm manufacturer: %s\n", tpm.manufacturer[0] ? tpm.manufacturer : "(none)");
+    printf("tpm model: %s\n", tpm.model[0] ? tpm.model : "(none)");
+    printf("tpm version: %s\n", tpm.version[0] ? tpm.version : "(none)");
+    printf("subjectAltName: %s\n", tpm.san_critical ? "critical" : "not critical or absent");
+    printf("accepted\ntpm vendor: %s\n", cmd_text(t, sizeof(t), v.manufacturer));
+    r = 0;
+out:
+    chain_verdict_cleanup(&v);
+    sk_X509_pop_free(chain, X509_free);
+    X509_free(ek);
+    return r;
+}
+
 int cmd_check_idevid_main(int argc, char **argv)
 {
     struct check_args a = {0};
@@ -265,6 +356,7 @@ int cmd_check_idevid_main(int argc, char **argv)
         {.name = "manufacturers", .kind = CMD_OPT_STRING, .dest = &a.mfrs},
         {.name = "policy", .kind = CMD_OPT_STRING, .dest = &a.policy_file},
         {.name = "nv-dump", .kind = CMD_OPT_STRING, .dest = &a.nv_dump},
+        {.name = "ek", .kind = CMD_OPT_STRING, .dest = &a.ek},
         {.name = "at",
          .kind = CMD_OPT_ULONG,
          .dest = &a.at,
@@ -286,6 +378,15 @@ int cmd_check_idevid_main(int argc, char **argv)
         cmd_parse_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), on_policy_option, &a);
     if (parsed != CMD_PARSED) {
         rc = cmd_usage_exit(parsed, usage);
+        goto out;
+    }
+    if (a.ek != NULL) {
+        if (a.mfrs == NULL || a.nv_dump != NULL || a.policy_file != NULL || a.policy_opts) {
+            usage(stderr);
+            goto out;
+        }
+        if ((rc = load(&trust, &a)) == 0)
+            rc = check_ek(trust, &a, argv + optind, argc - optind, (time_t)a.at);
         goto out;
     }
     if ((a.roots == NULL) == (a.mfrs == NULL) || (a.nv_dump == NULL && optind != argc - 1) ||

@@ -183,6 +183,7 @@ static int load_trust(void *arg, struct server_trust *out)
     }
     out->store = trust_get0_store(trust);
     out->policy = trust_get0_policy(trust);
+    out->ek_store = trust_get0_ek_store(trust);
     out->owner = trust;
     out->free_owner = free_trust;
     return 0;

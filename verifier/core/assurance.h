@@ -14,8 +14,10 @@ enum assurance {
      * TPM2_Sign with the IDevID signs any digest, including that of a
      * TPMS_ATTEST that software made up for a key outside the TPM. */
     ASSURANCE_NONE = 0,
-    /* Reserved for credential activation with the endorsement key (a later
-     * version); no evidence yields it yet. */
+    /* TPM2_Certify signed by the IDevID, and the credential the verifier
+     * made for the certified key's Name, wrapped to an EK whose certificate
+     * chains to a configured TPM vendor, activated (docs/protocol.md 6.1):
+     * the new key is in a TPM holding that EK. */
     ASSURANCE_EK = 1,
     /* TPM2_Certify signed by a restricted IAK whose certificate chains to
      * the IDevID's manufacturer and names the same device serial: the TPM

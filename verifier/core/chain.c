@@ -25,6 +25,7 @@ struct mfr {
 
 struct chain_store {
     uint64_t id;
+    enum chain_leaf leaf;
     X509_STORE *store;
     STACK_OF(X509) *intermediates;
     struct mfr *mfrs[CHAIN_MAX_MANUFACTURERS];
@@ -59,6 +60,12 @@ struct chain_store *chain_store_new(void)
         return NULL;
     }
     return s;
+}
+
+void chain_store_set_leaf(struct chain_store *store, enum chain_leaf leaf)
+{
+    if (store != NULL)
+        store->leaf = leaf;
 }
 
 uint64_t chain_store_id(const struct chain_store *store)
@@ -531,7 +538,7 @@ int chain_verify(const struct chain_store *store, struct chain_verdict *verdict,
         r = DEVID_ERR_CHAIN_INVALID;
         goto out;
     }
-    if ((r = chain_rules_check_path(&m->set, m->name, path, why, why_len)) != 0 ||
+    if ((r = chain_rules_check_path(&m->set, m->name, store->leaf, path, why, why_len)) != 0 ||
         (r = chain_crl_check(verdict, m->name, m->set.revocation, m->crls, path, now, why,
                              why_len)) != 0)
         goto out;

@@ -62,6 +62,19 @@
 
 struct chain_store;
 
+/* What kind of certificate a store's chains end in: the leaf rules of
+ * chain_rules_check_path differ. */
+enum chain_leaf {
+    /* An IDevID or an IAK (a signing key): keyUsage, when present, must
+     * allow digitalSignature. */
+    CHAIN_LEAF_IDEVID = 0,
+    /* A TPM endorsement key certificate (TCG EK Credential Profile), issued
+     * by a TPM vendor: a decryption key, so keyUsage, when present, must
+     * allow keyEncipherment or keyAgreement; digitalSignature is not
+     * required. */
+    CHAIN_LEAF_EK,
+};
+
 /* How missing or stale revocation data is handled for one manufacturer. */
 enum chain_revocation_mode {
     /* No CRLs configured: revocation is not checked. */
@@ -101,6 +114,11 @@ void chain_mfr_settings_default(struct chain_mfr_settings *s);
  * chain_store_free.
  */
 struct chain_store *chain_store_new(void);
+
+/* chain_store_set_leaf sets which leaf rules |store|'s chains face
+ * (default CHAIN_LEAF_IDEVID). The EK store holds the TPM vendors of the
+ * manufacturers file. */
+void chain_store_set_leaf(struct chain_store *store, enum chain_leaf leaf);
 
 /* chain_store_id returns |store|'s id: unique among the stores this process
  * made, so a verdict kept for one store is never taken for another's. */

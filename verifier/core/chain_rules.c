@@ -103,8 +103,13 @@ static int check_signature_alg(const struct chain_mfr_settings *set, const char 
     return 0;
 }
 
-static int check_leaf(X509 *leaf, char *why, size_t why_len)
+static int check_leaf(X509 *leaf, enum chain_leaf kind, char *why, size_t why_len)
 {
+    const char *ee = kind == CHAIN_LEAF_EK ? "an EK certificate must be an end-entity certificate"
+                                           : "an IDevID or IAK must be an end-entity certificate";
+    uint32_t ku = X509_get_key_usage(leaf);
+    int has_ku = (X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) != 0;
+
     GENERAL_NAMES *gens = NULL;
     ASN1_OBJECT *hw = NULL, *perm = NULL;
     X509_EXTENSION *ext;
@@ -112,24 +117,29 @@ static int check_leaf(X509 *leaf, char *why, size_t why_len)
     int idx, i, r = DEVID_ERR_INTERNAL;
 
     if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
-        r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,
-                         "basicConstraints cA is TRUE: an IDevID or IAK must be an end-entity "
-                         "certificate, not a CA",
-                         NULL);
+        r = chain_refuse(
+            DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0, "basicConstraints cA is TRUE: ",
+            kind == CHAIN_LEAF_EK ? "an EK certificate must be an end-entity certificate, not a CA"
+                                  : "an IDevID or IAK must be an end-entity certificate, not a CA");
         goto out;
     }
-    if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
-        (X509_get_key_usage(leaf) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
-        r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0, "keyUsage allows ",
-                         (X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN)
-                             ? "keyCertSign: an IDevID or IAK must be an end-entity certificate"
-                             : "cRLSign: an IDevID or IAK must be an end-entity certificate");
+    if (has_ku && (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
+        r = chain_refuse(
+            DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,
+            (ku & KU_KEY_CERT_SIGN) ? "keyUsage allows keyCertSign: " : "keyUsage allows cRLSign: ",
+            ee);
         goto out;
     }
-    if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
-        (X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE) == 0) {
+    if (has_ku && kind == CHAIN_LEAF_IDEVID && (ku & KU_DIGITAL_SIGNATURE) == 0) {
         r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,
                          "keyUsage does not allow digitalSignature", NULL);
+        goto out;
+    }
+    if (has_ku && kind == CHAIN_LEAF_EK && (ku & (KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT)) == 0) {
+        r = chain_refuse(DEVID_ERR_CHAIN_INVALID, why, why_len, leaf, 0,
+                         "keyUsage allows neither keyEncipherment nor keyAgreement: an EK is a "
+                         "decryption key",
+                         NULL);
         goto out;
     }
     if ((idx = X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1)) < 0 ||
@@ -166,7 +176,7 @@ out:
 }
 
 int chain_rules_check_path(const struct chain_mfr_settings *set, const char *mfr,
-                           STACK_OF(X509) *path, char *why, size_t why_len)
+                           enum chain_leaf leaf, STACK_OF(X509) *path, char *why, size_t why_len)
 {
     int i, r, n = sk_X509_num(path);
 
@@ -177,5 +187,5 @@ int chain_rules_check_path(const struct chain_mfr_settings *set, const char *mfr
             (r = check_signature_alg(set, mfr, sk_X509_value(path, i), i, why, why_len)) != 0)
             return r;
     }
-    return n > 0 ? check_leaf(sk_X509_value(path, 0), why, why_len) : DEVID_ERR_INTERNAL;
+    return n > 0 ? check_leaf(sk_X509_value(path, 0), leaf, why, why_len) : DEVID_ERR_INTERNAL;
 }

@@ -18,12 +18,14 @@
  * explicit EC parameters, RSA, EC or EdDSA only), each signature below the
  * anchor (no MD2/4/5, SHA-1 only when allowed), that the leaf is an end
  * entity (no basicConstraints cA TRUE, no keyUsage keyCertSign or cRLSign),
- * the leaf's keyUsage (must allow digitalSignature when present) and a critical SAN
+ * the leaf's keyUsage (when present, must allow digitalSignature for
+ * CHAIN_LEAF_IDEVID, keyEncipherment or keyAgreement for CHAIN_LEAF_EK) and
+ * a critical SAN
  * (hardwareModuleName and permanentIdentifier otherNames only). Returns 0, or
  * DEVID_ERR_CHAIN_INVALID with chain_refuse's message in |why|.
  */
 int chain_rules_check_path(const struct chain_mfr_settings *set, const char *mfr,
-                           STACK_OF(X509) *path, char *why, size_t why_len);
+                           enum chain_leaf leaf, STACK_OF(X509) *path, char *why, size_t why_len);
 
 /* chain_rules_key_str writes a short description of |pk| ("EC P-256 (256
  * bits)", "RSA 2048 bits") to |buf|. */

@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "devid/v1/enroll.pb-c.h"
+#include "verifier/core/credential.h"
+#include "verifier/core/ekcert.h"
 #include "verifier/core/enroll.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/token.h"
@@ -40,7 +42,16 @@ struct challenge_verdict {
      * certificate and the connection, and the expiry. */
     uint8_t token[TOKEN_LEN];
     int64_t expires_at;
+    /* When the request carried an EK: the credential for its new key, and
+     * the TPM vendor and TPM its certificate names (for logs). */
+    bool has_credential;
+    struct credential_blob credential;
+    char tpm_vendor[IDENTITY_NAME_LEN];
+    struct ekcert_tpm tpm;
 };
+
+/* Longest ChallengeRequest.ek_certificate accepted. */
+#define CHALLENGE_EK_CERT_MAX 4096
 
 /*
  * challenge_decide judges |in| under |cfg| and fills |out|. In order:
@@ -48,9 +59,16 @@ struct challenge_verdict {
  * protocol_version (DEVID_ERR_BAD_REQUEST); the chain of the client
  * certificate with the handshake's chain and req->intermediates (at most
  * DEVID_MAX_INTERMEDIATES), with revocation; the identity and policy
- * (enroll_check_idevid); the exporter (DEVID_ERR_TLS when absent). Then it
- * seals the token (token_seal) with in->nonce, in->now + in->ttl_seconds,
- * SHA-256 of the client certificate and token_conn_hash of the exporter.
+ * (enroll_check_idevid); the exporter (DEVID_ERR_TLS when absent); then,
+ * when the request carries an EK (ek_certificate, ek_public, ldevid_public:
+ * all or none, else DEVID_ERR_BAD_REQUEST), the EK certificate to a TPM
+ * vendor of cfg->ek_store (ekcert_verify; DEVID_ERR_EK_CERT), the EK public
+ * area (credential_check_ek, and its key is the certificate's:
+ * DEVID_ERR_EK_KEY) and the new key's public area (DEVID_ERR_ATTEST_MALFORMED),
+ * and makes the credential (credential_derive, credential_make) for the new
+ * key's Name. Then it seals the token (token_seal_ek) with in->nonce,
+ * in->now + in->ttl_seconds, SHA-256 of the client certificate,
+ * token_conn_hash of the exporter and the EK hashes.
  * Returns 0, or the first failing check's DEVID_ERR_* code (also in
  * out->reason, with out->why).
  */

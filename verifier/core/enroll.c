@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "common/tpmkey.h"
+#include "verifier/core/credential.h"
 #include "verifier/core/csr.h"
 
 void enroll_verdict_cleanup(struct enroll_verdict *v)
@@ -142,6 +143,68 @@ static int check_challenge(X509 *client_cert, const Devid__V1__EnrollRequest *re
     return 0;
 }
 
+/* check_credential_name checks, when the token sealed a credential, that
+ * the certified new key |ev->ldevid_public| has the Name the credential was
+ * made for. */
+static int check_credential_name(const struct enroll_verdict *v, const Devid__V1__TpmEvidence *ev,
+                                 char *why, size_t why_len)
+{
+    uint8_t name[TPMKEY_NAME_MAX], h[TOKEN_EK_HASH_LEN];
+    size_t name_len = 0;
+    unsigned int hlen = 0;
+    int r;
+
+    if (!token_ek_present(&v->ek))
+        return 0;
+    if (tpmkey_name_from_bytes(name, &name_len, ev->ldevid_public.data, ev->ldevid_public.len) !=
+            0 ||
+        EVP_Digest(name, name_len, h, &hlen, EVP_sha256(), NULL) != 1 || hlen != sizeof(h)) {
+        snprintf(why, why_len, "the Name of evidence.ldevid_public cannot be computed");
+        return DEVID_ERR_ATTEST_MALFORMED;
+    }
+    r = CRYPTO_memcmp(h, v->ek.name_hash, sizeof(h)) == 0 ? 0 : DEVID_ERR_CREDENTIAL_NAME;
+    if (r != 0)
+        snprintf(why, why_len,
+                 "the certified new key is not the key the EK credential was made for "
+                 "(ChallengeRequest.ldevid_public): a key created in another TPM?");
+    return r;
+}
+
+/* check_credential checks EnrollRequest.activated_secret against the
+ * credential the challenge made (credential_derive over what the token
+ * sealed), in constant time; without a sealed EK it must be empty. */
+static int check_credential(struct enroll_verdict *v, const struct enroll_config *cfg,
+                            const Devid__V1__EnrollRequest *req, char *why, size_t why_len)
+{
+    uint8_t cv[CREDENTIAL_SECRET_LEN];
+    int r;
+
+    if (!token_ek_present(&v->ek)) {
+        if (req->activated_secret.len == 0)
+            return 0;
+        snprintf(why, why_len, "activated_secret is set but the challenge made no credential");
+        return DEVID_ERR_CREDENTIAL;
+    }
+    if ((r = credential_derive(cv, cfg->token_key, v->nonce, v->ek.ek_cert_hash,
+                               v->ek.name_hash)) != 0) {
+        snprintf(why, why_len, "deriving the credential failed");
+        return r;
+    }
+    if (req->activated_secret.len != sizeof(cv) || req->activated_secret.data == NULL ||
+        CRYPTO_memcmp(cv, req->activated_secret.data, sizeof(cv)) != 0) {
+        snprintf(why, why_len,
+                 "activated_secret (%zu bytes) is not the credential made for this challenge: "
+                 "the TPM holding the EK of the challenge did not activate it (another TPM, or "
+                 "an answer to an earlier challenge)",
+                 req->activated_secret.len);
+        r = DEVID_ERR_CREDENTIAL;
+    } else {
+        v->credential_ok = true;
+    }
+    OPENSSL_cleanse(cv, sizeof(cv));
+    return r;
+}
+
 /* Parses and checks the IAK certificate: chains to the same manufacturer as
  * the IDevID and names the same device serial. */
 static int check_iak_cert(X509 **out, const struct enroll_config *cfg,
@@ -241,7 +304,8 @@ static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
     in.signer_public_len = ev->signer_public.len;
     in.qualifying = v->transcript;
     in.qualifying_len = TRANSCRIPT_LEN;
-    if ((r = attest_check_certify(res, &in, why, why_len)) != 0)
+    if ((r = attest_check_certify(res, &in, why, why_len)) != 0 ||
+        (r = check_credential_name(v, ev, why, why_len)) != 0)
         goto out;
     v->signer_kind = (int)ev->signer;
     v->signer = in.signer_is_iak         ? ATTEST_SIGNER_IAK_RESTRICTED
@@ -249,7 +313,9 @@ static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
                                          : ATTEST_SIGNER_IDEVID_UNRESTRICTED;
     /* Only the IAK's certificate vouches for a restricted signer: the
      * IDevID's signer_public is the device's own claim. */
-    v->assurance = v->signer == ATTEST_SIGNER_IAK_RESTRICTED ? ASSURANCE_IAK : ASSURANCE_NONE;
+    v->assurance = v->signer == ATTEST_SIGNER_IAK_RESTRICTED ? ASSURANCE_IAK
+                   : v->credential_ok                        ? ASSURANCE_EK
+                                                             : ASSURANCE_NONE;
     v->assurance_known = true;
     r = 0;
 out:
@@ -328,8 +394,8 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
                               sizeof(v->why))) != 0 ||
         (r = enroll_cert_hash(v->idevid_sha256, tls->client_cert)) != 0)
         goto out;
-    if ((r = token_open(v->nonce, v->conn_hash, cfg->token_key, req->token.data, req->token.len,
-                        (int64_t)now, v->idevid_sha256)) != 0)
+    if ((r = token_open_ek(v->nonce, v->conn_hash, &v->ek, cfg->token_key, req->token.data,
+                           req->token.len, (int64_t)now, v->idevid_sha256)) != 0)
         why_token(r, v->why, sizeof(v->why));
 out:
     chain_verdict_cleanup(&verdict);
@@ -451,6 +517,7 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
         goto out;
     }
     if ((r = check_challenge(in->tls.client_cert, req, v->transcript, why, why_len)) != 0 ||
+        (r = check_credential(v, cfg, req, why, why_len)) != 0 ||
         (r = enroll_device_chain(&chain, in->tls.chain, req->intermediates, req->n_intermediates,
                                  why, why_len)) != 0 ||
         (r = check_evidence(ares, v, cfg, in->tls.client_cert, req, chain, in->now, why,

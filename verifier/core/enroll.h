@@ -26,6 +26,9 @@ struct enroll_config {
     const struct chain_store *store;
     const struct policy *policy;
     const uint8_t *token_key; /* TOKEN_KEY_LEN bytes */
+    /* The TPM vendors (CHAIN_LEAF_EK rules) that EK certificates must chain
+     * to; NULL: none configured, and a challenge with an EK is refused. */
+    const struct chain_store *ek_store;
 };
 
 /* What the shell asks the ledger about one request (enroll_peek). */
@@ -137,6 +140,10 @@ struct enroll_verdict {
      * (ENROLL_RETURN_STORED). */
     enum assurance assurance;
     bool assurance_known;
+    /* What the token sealed of an EK credential activation (all zero: the
+     * challenge had no EK), and whether the activated secret matched. */
+    struct token_ek ek;
+    bool credential_ok;
     /* Revocation status of the IDevID, and what was seen. */
     enum chain_revocation revocation;
     char revocation_detail[512];

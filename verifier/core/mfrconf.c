@@ -40,15 +40,22 @@ void mfrconf_free(struct mfrconf *c)
     OPENSSL_free(c);
 }
 
-/* Parses `manufacturer "NAME"` into |name|. */
-static int section_name(char *name, size_t len, const char *section)
+/* Parses `manufacturer "NAME"` or `tpm_vendor "NAME"` into |kind| and
+ * |name|. */
+static int section_name(enum mfrconf_kind *kind, char *name, size_t len, const char *section)
 {
-    static const char prefix[] = "manufacturer \"";
+    static const char mfr[] = "manufacturer \"", vendor[] = "tpm_vendor \"";
     size_t n, i;
 
-    if (strncmp(section, prefix, sizeof(prefix) - 1) != 0)
+    if (strncmp(section, mfr, sizeof(mfr) - 1) == 0) {
+        *kind = MFRCONF_MANUFACTURER;
+        section += sizeof(mfr) - 1;
+    } else if (strncmp(section, vendor, sizeof(vendor) - 1) == 0) {
+        *kind = MFRCONF_TPM_VENDOR;
+        section += sizeof(vendor) - 1;
+    } else {
         return -1;
-    section += sizeof(prefix) - 1;
+    }
     n = strlen(section);
     if (n < 2 || section[n - 1] != '"' || n - 1 >= len)
         return -1;
@@ -62,27 +69,29 @@ static int section_name(char *name, size_t len, const char *section)
     return 0;
 }
 
-static struct mfrconf_entry *entry_for(struct parse_state *st, const char *name, size_t *idx,
-                                       char *err, size_t err_len)
+static struct mfrconf_entry *entry_for(struct parse_state *st, enum mfrconf_kind kind,
+                                       const char *name, size_t *idx, char *err, size_t err_len)
 {
     struct mfrconf *c = st->c;
     struct mfrconf_entry *e;
     size_t i;
 
     for (i = 0; i < c->n; i++) {
-        if (strcmp(c->entries[i]->name, name) == 0) {
+        if (c->entries[i]->kind == kind && strcmp(c->entries[i]->name, name) == 0) {
             *idx = i;
             return c->entries[i];
         }
     }
     if (c->n >= CHAIN_MAX_MANUFACTURERS) {
-        snprintf(err, err_len, "more than %d manufacturers", CHAIN_MAX_MANUFACTURERS);
+        snprintf(err, err_len, "more than %d manufacturers and TPM vendors",
+                 CHAIN_MAX_MANUFACTURERS);
         return NULL;
     }
     if ((e = OPENSSL_zalloc(sizeof(*e))) == NULL) {
         snprintf(err, err_len, "out of memory");
         return NULL;
     }
+    e->kind = kind;
     memcpy(e->name, name, strlen(name) + 1);
     chain_mfr_settings_default(&e->settings);
     *idx = c->n;
@@ -114,19 +123,20 @@ static int on_key(void *arg, const char *section, const char *key, const char *v
 {
     struct parse_state *st = arg;
     struct mfrconf_entry *e;
+    enum mfrconf_kind kind = MFRCONF_MANUFACTURER;
     char name[CHAIN_NAME_MAX];
     size_t idx = 0;
     unsigned u;
     int b;
 
-    if (section_name(name, sizeof(name), section) != 0) {
+    if (section_name(&kind, name, sizeof(name), section) != 0) {
         snprintf(err, err_len,
-                 "key \"%s\" in section [%.64s]: sections must be [manufacturer \"NAME\"] with a "
-                 "printable name of at most %d characters",
+                 "key \"%s\" in section [%.64s]: sections must be [manufacturer \"NAME\"] or "
+                 "[tpm_vendor \"NAME\"] with a printable name of at most %d characters",
                  key, section, CHAIN_NAME_MAX - 1);
         return -1;
     }
-    if ((e = entry_for(st, name, &idx, err, err_len)) == NULL)
+    if ((e = entry_for(st, kind, name, &idx, err, err_len)) == NULL)
         return -1;
     if (strcmp(key, "roots") == 0)
         return add_path(e->roots, &e->n_roots, key, value, err, err_len);
@@ -185,7 +195,8 @@ static int on_key(void *arg, const char *section, const char *key, const char *v
         st->revocation_set[idx] = 1;
         return 0;
     }
-    snprintf(err, err_len, "unknown key \"%s\" in section [manufacturer \"%s\"]", key, name);
+    snprintf(err, err_len, "unknown key \"%s\" in section [%s \"%s\"]", key,
+             kind == MFRCONF_TPM_VENDOR ? "tpm_vendor" : "manufacturer", name);
     return -1;
 }
 
@@ -194,6 +205,7 @@ int mfrconf_parse(struct mfrconf **out, const char *buf, size_t len, const char 
 {
     struct parse_state st;
     struct mfrconf_entry *e;
+    const char *kind;
     size_t i;
     int r = DEVID_ERR_INTERNAL;
 
@@ -209,21 +221,24 @@ int mfrconf_parse(struct mfrconf **out, const char *buf, size_t len, const char 
     if ((r = conf_parse(buf, len, file, on_key, &st, why, why_len)) != 0)
         goto out;
     r = DEVID_ERR_CONFIG;
-    if (st.c->n == 0) {
+    for (i = 0; i < st.c->n && st.c->entries[i]->kind != MFRCONF_MANUFACTURER; i++)
+        ;
+    if (i == st.c->n) {
         snprintf(why, why_len, "%s: no [manufacturer \"NAME\"] section", file);
         goto out;
     }
     for (i = 0; i < st.c->n; i++) {
         e = st.c->entries[i];
+        kind = e->kind == MFRCONF_TPM_VENDOR ? "TPM vendor" : "manufacturer";
         if (e->n_roots == 0) {
-            snprintf(why, why_len, "%s: manufacturer \"%s\" has no roots file", file, e->name);
+            snprintf(why, why_len, "%s: %s \"%s\" has no roots file", file, kind, e->name);
             goto out;
         }
         if (!st.revocation_set[i] && e->n_crls > 0)
             e->settings.revocation = CHAIN_REVOCATION_SOFT;
         if (e->settings.revocation == CHAIN_REVOCATION_NONE && e->n_crls > 0) {
-            snprintf(why, why_len, "%s: manufacturer \"%s\" names CRLs but has revocation = none",
-                     file, e->name);
+            snprintf(why, why_len, "%s: %s \"%s\" names CRLs but has revocation = none", file, kind,
+                     e->name);
             goto out;
         }
     }

@@ -1,7 +1,7 @@
 /* The manufacturers file (deploy/config/manufacturers.conf.example): which
- * manufacturers are trusted, the files holding their roots, intermediates and
- * CRLs, and their algorithm and revocation settings. Pure: parses a buffer;
- * trust.c reads the files it names. */
+ * manufacturers (and which TPM vendors, for EK certificates) are trusted, the files holding their
+ * roots, intermediates and CRLs, and their algorithm and revocation settings. Pure: parses a
+ * buffer; trust.c reads the files it names. */
 #ifndef DEVID_VERIFIER_CORE_MFRCONF_H
 #define DEVID_VERIFIER_CORE_MFRCONF_H
 
@@ -12,7 +12,17 @@
 /* Most files of one kind one manufacturer may name. */
 #define MFRCONF_MAX_FILES 32
 
+/* The two kinds of trust entry. */
+enum mfrconf_kind {
+    /* [manufacturer "NAME"]: roots of IDevID (and IAK) chains. */
+    MFRCONF_MANUFACTURER = 0,
+    /* [tpm_vendor "NAME"]: roots of TPM endorsement key certificates (TCG
+     * EK Credential Profile), for credential activation. */
+    MFRCONF_TPM_VENDOR,
+};
+
 struct mfrconf_entry {
+    enum mfrconf_kind kind;
     char name[CHAIN_NAME_MAX];
     struct chain_mfr_settings settings;
     /* Paths as written (relative ones are relative to the file's directory). */
@@ -32,7 +42,9 @@ struct mfrconf {
 /*
  * mfrconf_parse sets |*out| to the manufacturers described by the |len| bytes
  * at |buf| (|file| names it in messages). Sections are
- * [manufacturer "NAME"]; every manufacturer needs at least one roots file;
+ * [manufacturer "NAME"] and [tpm_vendor "NAME"] (the same keys; names are
+ * unique within each kind; at least one manufacturer); every entry needs at
+ * least one roots file;
  * revocation defaults to soft when CRLs are named and none otherwise, and
  * "none" with CRLs is refused. Unknown sections and keys and bad values are
  * refused with "FILE:LINE: reason" in |why|; returns DEVID_ERR_CONFIG (or

@@ -15,8 +15,10 @@
 #define OFF_EXPIRES (OFF_NONCE + TOKEN_NONCE_LEN)
 #define OFF_HASH (OFF_EXPIRES + 8)
 #define OFF_CONN (OFF_HASH + TOKEN_CERT_HASH_LEN)
+#define OFF_EK (OFF_CONN + TOKEN_CONN_HASH_LEN)
+#define OFF_NAME (OFF_EK + TOKEN_EK_HASH_LEN)
 
-_Static_assert(OFF_CONN + TOKEN_CONN_HASH_LEN == TOKEN_BODY_LEN, "token layout");
+_Static_assert(OFF_NAME + TOKEN_EK_HASH_LEN == TOKEN_BODY_LEN, "token layout");
 
 static int hmac_sha256(uint8_t out[TOKEN_MAC_LEN], const uint8_t key[TOKEN_KEY_LEN],
                        const uint8_t *in, size_t in_len)
@@ -63,6 +65,21 @@ int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
                const uint8_t conn_hash[TOKEN_CONN_HASH_LEN])
 {
+    return token_seal_ek(out, key, nonce, expires_at, cert_hash, conn_hash, NULL);
+}
+
+int token_ek_present(const struct token_ek *ek)
+{
+    static const struct token_ek zero;
+
+    return ek != NULL && CRYPTO_memcmp(ek, &zero, sizeof(zero)) != 0;
+}
+
+int token_seal_ek(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
+                  const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
+                  const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
+                  const uint8_t conn_hash[TOKEN_CONN_HASH_LEN], const struct token_ek *ek)
+{
     uint8_t buf[TOKEN_LEN];
     uint64_t e = (uint64_t)expires_at;
     int i;
@@ -76,6 +93,11 @@ int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
         buf[OFF_EXPIRES + i] = (uint8_t)(e >> (56 - 8 * i));
     memcpy(buf + OFF_HASH, cert_hash, TOKEN_CERT_HASH_LEN);
     memcpy(buf + OFF_CONN, conn_hash, TOKEN_CONN_HASH_LEN);
+    memset(buf + OFF_EK, 0, 2 * TOKEN_EK_HASH_LEN);
+    if (ek != NULL) {
+        memcpy(buf + OFF_EK, ek->ek_cert_hash, TOKEN_EK_HASH_LEN);
+        memcpy(buf + OFF_NAME, ek->name_hash, TOKEN_EK_HASH_LEN);
+    }
     if ((r = hmac_sha256(buf + TOKEN_BODY_LEN, key, buf, TOKEN_BODY_LEN)) != 0)
         goto out;
     memcpy(out, buf, TOKEN_LEN);
@@ -88,6 +110,13 @@ out:
 int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
                const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token, size_t len, int64_t now,
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
+{
+    return token_open_ek(nonce_out, conn_hash_out, NULL, key, token, len, now, cert_hash);
+}
+
+int token_open_ek(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
+                  struct token_ek *ek_out, const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token,
+                  size_t len, int64_t now, const uint8_t cert_hash[TOKEN_CERT_HASH_LEN])
 {
     uint8_t mac[TOKEN_MAC_LEN];
     uint64_t e = 0;
@@ -118,6 +147,10 @@ int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_C
     }
     memcpy(nonce_out, token + OFF_NONCE, TOKEN_NONCE_LEN);
     memcpy(conn_hash_out, token + OFF_CONN, TOKEN_CONN_HASH_LEN);
+    if (ek_out != NULL) {
+        memcpy(ek_out->ek_cert_hash, token + OFF_EK, TOKEN_EK_HASH_LEN);
+        memcpy(ek_out->name_hash, token + OFF_NAME, TOKEN_EK_HASH_LEN);
+    }
     r = 0;
 out:
     OPENSSL_cleanse(mac, sizeof(mac));

@@ -10,12 +10,24 @@
 #define TOKEN_NONCE_LEN 32
 #define TOKEN_CERT_HASH_LEN 32
 #define TOKEN_CONN_HASH_LEN 32
+#define TOKEN_EK_HASH_LEN 32
 /* version(1) || nonce(32) || expires_at(8, big-endian) || cert_hash(32) ||
- * conn_hash(32) || HMAC-SHA-256 over everything before it (32). The format
- * is the verifier's own: clients return the token unchanged. Version 1 had
- * no conn_hash. */
-#define TOKEN_LEN (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 32)
-#define TOKEN_VERSION 2
+ * conn_hash(32) || ek_cert_hash(32) || name_hash(32) || HMAC-SHA-256 over
+ * everything before it (32). The format is the verifier's own: clients
+ * return the token unchanged. Version 1 had no conn_hash, version 2 no EK
+ * hashes. */
+#define TOKEN_LEN                                                                                  \
+    (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 2 * TOKEN_EK_HASH_LEN + \
+     32)
+#define TOKEN_VERSION 3
+
+/* What a token seals of an EK credential activation (docs/protocol.md
+ * section 6.1): SHA-256 of the EK certificate as received and SHA-256 of the
+ * Name the credential was made for. All zero: the challenge had no EK. */
+struct token_ek {
+    uint8_t ek_cert_hash[TOKEN_EK_HASH_LEN];
+    uint8_t name_hash[TOKEN_EK_HASH_LEN];
+};
 
 /*
  * token_conn_hash writes to |out| what a token seals of the TLS connection:
@@ -35,6 +47,12 @@ int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
                const uint8_t conn_hash[TOKEN_CONN_HASH_LEN]);
 
+/* token_seal_ek is token_seal that also seals |ek| (NULL: all zero). */
+int token_seal_ek(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
+                  const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
+                  const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
+                  const uint8_t conn_hash[TOKEN_CONN_HASH_LEN], const struct token_ek *ek);
+
 /*
  * token_open checks |token| (|len| bytes) under |key| at time |now| against
  * the presenting client's |cert_hash| and, on success, copies the sealed nonce
@@ -48,5 +66,15 @@ int token_seal(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
 int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
                const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token, size_t len, int64_t now,
                const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
+
+/* token_open_ek is token_open that also copies the sealed EK hashes to
+ * |ek_out| on success. */
+int token_open_ek(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
+                  struct token_ek *ek_out, const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token,
+                  size_t len, int64_t now, const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
+
+/* token_ek_present returns 1 when |ek| is not all zero (the challenge had an
+ * EK), else 0. */
+int token_ek_present(const struct token_ek *ek);
 
 #endif

@@ -17,6 +17,8 @@
 
 struct trust {
     struct chain_store *store;
+    /* The TPM vendors' roots, for EK certificates (CHAIN_LEAF_EK). */
+    struct chain_store *ek_store;
     struct policy *policy;
 };
 
@@ -25,6 +27,7 @@ void trust_free(struct trust *trust)
     if (trust == NULL)
         return;
     chain_store_free(trust->store);
+    chain_store_free(trust->ek_store);
     policy_free(trust->policy);
     OPENSSL_free(trust);
 }
@@ -32,6 +35,11 @@ void trust_free(struct trust *trust)
 const struct chain_store *trust_get0_store(const struct trust *trust)
 {
     return trust == NULL ? NULL : trust->store;
+}
+
+const struct chain_store *trust_get0_ek_store(const struct trust *trust)
+{
+    return trust == NULL ? NULL : trust->ek_store;
 }
 
 const struct policy *trust_get0_policy(const struct trust *trust)
@@ -165,9 +173,11 @@ out:
     return r;
 }
 
-static int build_store(struct chain_store *store, const struct mfrconf *mc, const char *conf,
-                       char *why, size_t why_len)
+/* build_store fills |store| with the entries of |mc| of kind |kind|. */
+static int build_store(struct chain_store *store, const struct mfrconf *mc, enum mfrconf_kind kind,
+                       const char *conf, char *why, size_t why_len)
 {
+    const char *what = kind == MFRCONF_TPM_VENDOR ? "TPM vendor" : "manufacturer";
     const struct mfrconf_entry *e;
     char path[4096];
     size_t i, j;
@@ -175,21 +185,25 @@ static int build_store(struct chain_store *store, const struct mfrconf *mc, cons
 
     for (i = 0; i < mc->n; i++) {
         e = mc->entries[i];
+        if (e->kind != kind)
+            continue;
         if ((r = chain_store_add_manufacturer(store, e->name, &e->settings)) != 0) {
-            snprintf(why, why_len, "%s: manufacturer \"%s\": %s", conf, e->name, devid_err_str(r));
+            snprintf(why, why_len, "%s: %s \"%s\": %s", conf, what, e->name, devid_err_str(r));
             return r;
         }
     }
     for (i = 0; i < mc->n; i++) {
         e = mc->entries[i];
-#define EACH(arr, cnt, call)                                                                 \
-    for (j = 0; j < (cnt); j++) {                                                            \
-        if (resolve(path, sizeof(path), conf, (arr)[j]) != 0) {                              \
-            snprintf(why, why_len, "%s: manufacturer \"%s\": path too long", conf, e->name); \
-            return DEVID_ERR_CONFIG;                                                         \
-        }                                                                                    \
-        if ((r = (call)) != 0)                                                               \
-            return r;                                                                        \
+        if (e->kind != kind)
+            continue;
+#define EACH(arr, cnt, call)                                                             \
+    for (j = 0; j < (cnt); j++) {                                                        \
+        if (resolve(path, sizeof(path), conf, (arr)[j]) != 0) {                          \
+            snprintf(why, why_len, "%s: %s \"%s\": path too long", conf, what, e->name); \
+            return DEVID_ERR_CONFIG;                                                     \
+        }                                                                                \
+        if ((r = (call)) != 0)                                                           \
+            return r;                                                                    \
     }
         EACH(e->roots, e->n_roots, add_roots(store, e->name, path, why, why_len))
         EACH(e->intermediates, e->n_intermediates, add_intermediates(store, path, why, why_len))
@@ -210,10 +224,12 @@ static struct trust *new_trust(struct policy *policy)
         return NULL;
     }
     trust->policy = policy;
-    if ((trust->store = chain_store_new()) == NULL) {
+    if ((trust->store = chain_store_new()) == NULL ||
+        (trust->ek_store = chain_store_new()) == NULL) {
         trust_free(trust);
         return NULL;
     }
+    chain_store_set_leaf(trust->ek_store, CHAIN_LEAF_EK);
     return trust;
 }
 
@@ -237,7 +253,10 @@ int trust_new_from_files(struct trust **out, const char *manufacturers_conf,
     }
     if ((r = read_file(&buf, &len, manufacturers_conf, CONF_MAX_SIZE, why, why_len)) != 0 ||
         (r = mfrconf_parse(&mc, (const char *)buf, len, manufacturers_conf, why, why_len)) != 0 ||
-        (r = build_store(trust->store, mc, manufacturers_conf, why, why_len)) != 0)
+        (r = build_store(trust->store, mc, MFRCONF_MANUFACTURER, manufacturers_conf, why,
+                         why_len)) != 0 ||
+        (r = build_store(trust->ek_store, mc, MFRCONF_TPM_VENDOR, manufacturers_conf, why,
+                         why_len)) != 0)
         goto out;
     free(buf);
     buf = NULL;

@@ -45,6 +45,11 @@ void trust_free(struct trust *trust);
 /* trust_get0_store returns |trust|'s trust store (borrowed). */
 const struct chain_store *trust_get0_store(const struct trust *trust);
 
+/* trust_get0_ek_store returns |trust|'s TPM vendor trust store (borrowed),
+ * for EK certificates: empty (no vendor) unless the manufacturers file has
+ * [tpm_vendor "NAME"] sections; trust_new_from_roots makes it empty. */
+const struct chain_store *trust_get0_ek_store(const struct trust *trust);
+
 /* trust_get0_policy returns |trust|'s policy (borrowed). */
 const struct policy *trust_get0_policy(const struct trust *trust);
 

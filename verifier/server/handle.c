@@ -38,7 +38,8 @@ static double elapsed_s(const struct timespec *start)
 
 static struct enroll_config core_config(const struct worker *w)
 {
-    struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key};
+    struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
+                                w->snap->trust.ek_store};
 
     return cfg;
 }
@@ -56,6 +57,7 @@ static void log_challenge(const struct peer *peer, const Devid__V1__ChallengeReq
         LOG_TEXT("client", peer->subject),
         LOG_TEXT("agent_version", creq != NULL ? creq->agent_version : ""),
         LOG_WORD("tls", peer->ssl != NULL ? SSL_get_version(peer->ssl) : "none"),
+        LOG_TEXT("tpm_vendor", v->tpm_vendor),
         LOG_TEXT("reason", r == 0 ? "" : devid_err_str(r)),
         LOG_TEXT("why", r == 0 ? "" : why),
     };
@@ -103,6 +105,11 @@ void handle_challenge(struct evhttp_request *req, void *arg)
     cres.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
     cres.token = (ProtobufCBinaryData){sizeof(v.token), v.token};
     cres.expires_at = v.expires_at;
+    if (v.has_credential) {
+        cres.credential_blob =
+            (ProtobufCBinaryData){v.credential.id_object_len, v.credential.id_object};
+        cres.encrypted_secret = (ProtobufCBinaryData){v.credential.secret_len, v.credential.secret};
+    }
     http_reply_packed(req, peer.conn, &cres.base);
 out:
     log_challenge(&peer, creq, &v, r, why);

@@ -171,7 +171,8 @@ static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll
                              enum ledger_recorded result, struct ledger_issuance *found, char *why,
                              size_t why_len)
 {
-    const struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key};
+    const struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
+                                      w->snap->trust.ek_store};
     struct enroll_ledger_facts facts;
     int r;
 

@@ -18,6 +18,8 @@
 struct server_trust {
     const struct chain_store *store;
     const struct policy *policy;
+    /* The TPM vendors EK certificates chain to (may hold none). */
+    const struct chain_store *ek_store;
     void *owner;
     void (*free_owner)(void *owner);
 };

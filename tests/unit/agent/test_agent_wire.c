@@ -537,6 +537,90 @@ static void error_malformed(void **state)
     free(buf);
 }
 
+/* ---- EK credential activation ---- */
+
+/* The EK fields travel as given: the certificate's bytes, both public
+ * areas marshalled without size; an empty or oversize certificate is
+ * refused. */
+static void challenge_request_ek(void **state)
+{
+    struct fixture *f = *state;
+    Devid__V1__ChallengeRequest *req;
+    TPMT_PUBLIC ek_pub, ld_pub, got;
+    uint8_t cert[100], pub[sizeof(TPMT_PUBLIC)], *buf = NULL;
+    size_t len = 0, off = 0;
+    struct wire_ek ek;
+
+    memset(cert, 0x30, sizeof(cert));
+    len = sizeof(pub);
+    tu_tpm_public(&ek_pub, pub, &len, f->other, TU_LDEVID_ATTRS);
+    len = sizeof(pub);
+    tu_tpm_public(&ld_pub, pub, &len, f->ldevid, TU_LDEVID_ATTRS);
+    ek = (struct wire_ek){cert, sizeof(cert), &ek_pub, &ld_pub};
+    assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), 0);
+    assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
+    assert_int_equal(req->ek_certificate.len, sizeof(cert));
+    assert_memory_equal(req->ek_certificate.data, cert, sizeof(cert));
+    assert_int_equal(
+        Tss2_MU_TPMT_PUBLIC_Unmarshal(req->ek_public.data, req->ek_public.len, &off, &got),
+        TSS2_RC_SUCCESS);
+    assert_int_equal(off, req->ek_public.len);
+    assert_int_equal(got.unique.ecc.x.size, ek_pub.unique.ecc.x.size);
+    assert_memory_equal(got.unique.ecc.x.buffer, ek_pub.unique.ecc.x.buffer, got.unique.ecc.x.size);
+    off = 0;
+    assert_int_equal(
+        Tss2_MU_TPMT_PUBLIC_Unmarshal(req->ldevid_public.data, req->ldevid_public.len, &off, &got),
+        TSS2_RC_SUCCESS);
+    assert_int_equal(off, req->ldevid_public.len);
+    assert_int_equal(got.unique.ecc.x.size, ld_pub.unique.ecc.x.size);
+    assert_memory_equal(got.unique.ecc.x.buffer, ld_pub.unique.ecc.x.buffer, got.unique.ecc.x.size);
+    devid__v1__challenge_request__free_unpacked(req, NULL);
+    free(buf);
+    buf = NULL;
+    ek.cert_len = 0;
+    assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), DEVID_ERR_INVALID_ARGUMENT);
+    ek.cert_len = WIRE_EK_CERT_MAX + 1;
+    assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), DEVID_ERR_INVALID_ARGUMENT);
+    assert_null(buf);
+}
+
+/* A credential comes back byte for byte; one half of it, or an oversize
+ * blob, is refused. */
+static void challenge_credential(void **state)
+{
+    Devid__V1__ChallengeResponse resp = DEVID__V1__CHALLENGE_RESPONSE__INIT;
+    static uint8_t nonce[32], token[16], blob[sizeof(TPM2B_ID_OBJECT) + 1], secret[258];
+    struct wire_challenge c;
+    uint8_t *buf;
+    size_t len;
+    char why[256];
+
+    (void)state;
+    memset(blob, 0xB1, sizeof(blob));
+    memset(secret, 0x5E, sizeof(secret));
+    resp.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    resp.token = (ProtobufCBinaryData){sizeof(token), token};
+    resp.credential_blob = (ProtobufCBinaryData){70, blob};
+    resp.encrypted_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), 0);
+    assert_int_equal(c.credential_blob_len, 70);
+    assert_memory_equal(c.credential_blob, blob, 70);
+    assert_int_equal(c.encrypted_secret_len, sizeof(secret));
+    assert_memory_equal(c.encrypted_secret, secret, sizeof(secret));
+    free(buf);
+    resp.encrypted_secret.len = 0;
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "or neither"));
+    free(buf);
+    resp.encrypted_secret.len = sizeof(secret);
+    resp.credential_blob.len = sizeof(blob);
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,7 +628,8 @@ int main(void)
         cmocka_unit_test(challenge_refused),         cmocka_unit_test(enroll_request_decodes),
         cmocka_unit_test(enroll_request_refused),    cmocka_unit_test(enroll_response_good),
         cmocka_unit_test(enroll_response_refused),   cmocka_unit_test(error_good),
-        cmocka_unit_test(error_malformed),
+        cmocka_unit_test(error_malformed),           cmocka_unit_test(challenge_request_ek),
+        cmocka_unit_test(challenge_credential),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

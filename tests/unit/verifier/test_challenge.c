@@ -9,8 +9,11 @@
 
 #include <cmocka.h>
 #include <openssl/tls1.h>
+#include <openssl/x509v3.h>
 
 #include "common/err.h"
+#include "common/tpmkey.h"
+#include "credvec/vectors.h"
 #include "testutil.h"
 #include "common/limits.h"
 #include "verifier/core/challenge.h"
@@ -39,7 +42,7 @@ static int setup(void **state)
         f->nonce[i] = (uint8_t)(0x33 ^ i);
         f->exporter[i] = (uint8_t)(0x80 + i);
     }
-    f->cfg = (struct enroll_config){f->pki.store, f->policy, f->token_key};
+    f->cfg = (struct enroll_config){f->pki.store, f->policy, f->token_key, NULL};
     devid__v1__challenge_request__init(&f->req);
     f->req.protocol_version = 1;
     f->req.intermediates = f->inter;
@@ -193,6 +196,163 @@ static void test_missing_inputs(void **state)
     assert_int_equal(decide(f, &v), DEVID_ERR_INVALID_ARGUMENT);
 }
 
+/* A TPM vendor whose root signed an EK certificate for swtpm's RSA EK
+ * (credvec/vectors.h), and another vendor's store. */
+struct ek_fx {
+    EVP_PKEY *root_key, *other_key, *ek_key;
+    X509 *root, *other, *ek;
+    struct chain_store *store, *other_store;
+    uint8_t *ek_der;
+    int ek_der_len;
+};
+
+static struct chain_store *vendor_store(X509 *root)
+{
+    struct chain_store *st = chain_store_new();
+
+    assert_non_null(st);
+    chain_store_set_leaf(st, CHAIN_LEAF_EK);
+    assert_int_equal(chain_store_add_manufacturer(st, "swtpm", NULL), 0);
+    assert_int_equal(chain_store_add_mfr_root(st, "swtpm", root), 0);
+    return st;
+}
+
+static void ek_fx_init(struct ek_fx *e)
+{
+    struct tu_cert_spec ca = {.o = "TPM Vendor",
+                              .cn = "EK Root",
+                              .ca = 1,
+                              .not_before = TU_NOW - 365 * TU_DAY,
+                              .not_after = TU_NOW + 3650 * TU_DAY};
+    struct tu_cert_spec leaf = {.o = "TPM Vendor",
+                                .cn = "EK",
+                                .not_before = TU_NOW - TU_DAY,
+                                .not_after = TU_NOW + 3650 * TU_DAY};
+    X509_EXTENSION *ku;
+    TPMT_PUBLIC pub;
+
+    memset(e, 0, sizeof(*e));
+    e->root_key = tu_ec_key();
+    e->other_key = tu_ec_key();
+    assert_int_equal(tpmkey_unmarshal_public(&pub, rsa_ek_public, sizeof(rsa_ek_public)), 0);
+    assert_int_equal(tpmkey_public_to_pkey(&e->ek_key, &pub), 0);
+    assert_non_null(e->root = tu_cert(&ca, e->root_key, NULL, e->root_key));
+    assert_non_null(e->other = tu_cert(&ca, e->other_key, NULL, e->other_key));
+    assert_non_null(e->ek = tu_cert(&leaf, e->ek_key, e->root, e->root_key));
+    /* An EK is a decryption key: keyUsage keyEncipherment, signed again. */
+    X509_EXTENSION_free(X509_delete_ext(e->ek, X509_get_ext_by_NID(e->ek, NID_key_usage, -1)));
+    assert_non_null(ku =
+                        X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,keyEncipherment"));
+    assert_int_equal(X509_add_ext(e->ek, ku, -1), 1);
+    X509_EXTENSION_free(ku);
+    assert_true(X509_sign(e->ek, e->root_key, EVP_sha256()) > 0);
+    e->store = vendor_store(e->root);
+    e->other_store = vendor_store(e->other);
+    assert_true((e->ek_der_len = i2d_X509(e->ek, &e->ek_der)) > 0);
+}
+
+static void ek_fx_cleanup(struct ek_fx *e)
+{
+    OPENSSL_free(e->ek_der);
+    chain_store_free(e->store);
+    chain_store_free(e->other_store);
+    X509_free(e->ek);
+    X509_free(e->root);
+    X509_free(e->other);
+    EVP_PKEY_free(e->ek_key);
+    EVP_PKEY_free(e->root_key);
+    EVP_PKEY_free(e->other_key);
+}
+
+/* A challenge with an EK gets a credential, and its token seals the hash of
+ * the EK certificate as received and the hash of the new key's Name (any
+ * TPMT_PUBLIC stands for the new key here: the challenge only computes its
+ * Name; the ECC EK's vector is one). */
+static void test_ek_credential(void **state)
+{
+    struct fx *f = *state;
+    struct challenge_verdict v;
+    struct ek_fx e;
+    struct token_ek ek;
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], cert_hash[32], want[32];
+    uint8_t name[TPMKEY_NAME_MAX];
+    size_t name_len = 0;
+    unsigned int n = 0;
+
+    ek_fx_init(&e);
+    f->cfg.ek_store = e.store;
+    f->req.ek_certificate = (ProtobufCBinaryData){(size_t)e.ek_der_len, e.ek_der};
+    f->req.ek_public = (ProtobufCBinaryData){sizeof(rsa_ek_public), (uint8_t *)rsa_ek_public};
+    f->req.ldevid_public = (ProtobufCBinaryData){sizeof(ecc_ek_public), (uint8_t *)ecc_ek_public};
+    assert_int_equal(decide(f, &v), 0);
+    assert_true(v.has_credential);
+    assert_string_equal(v.tpm_vendor, "swtpm");
+    /* TPM2B_ID_OBJECT: size, then an HMAC of 32 bytes and the encrypted
+     * 34-byte TPM2B_DIGEST; TPM2B_ENCRYPTED_SECRET: size, then 256 bytes of
+     * RSA-OAEP. */
+    assert_int_equal(v.credential.id_object_len, 2 + 2 + 32 + 2 + 32);
+    assert_int_equal(v.credential.secret_len, 2 + 256);
+    assert_int_equal(enroll_cert_hash(cert_hash, f->pki.idevid), 0);
+    assert_int_equal(
+        token_open_ek(nonce, conn, &ek, f->token_key, v.token, TOKEN_LEN, TU_NOW, cert_hash), 0);
+    assert_non_null(EVP_Digest(e.ek_der, (size_t)e.ek_der_len, want, &n, EVP_sha256(), NULL));
+    assert_memory_equal(ek.ek_cert_hash, want, 32);
+    assert_int_equal(tpmkey_name_from_bytes(name, &name_len, ecc_ek_public, sizeof(ecc_ek_public)),
+                     0);
+    assert_non_null(EVP_Digest(name, name_len, want, &n, EVP_sha256(), NULL));
+    assert_memory_equal(ek.name_hash, want, 32);
+
+    /* Without an EK the token seals none and no credential is made. */
+    f->req.ek_certificate.len = 0;
+    f->req.ek_public.len = 0;
+    f->req.ldevid_public.len = 0;
+    assert_int_equal(decide(f, &v), 0);
+    assert_false(v.has_credential);
+    assert_int_equal(
+        token_open_ek(nonce, conn, &ek, f->token_key, v.token, TOKEN_LEN, TU_NOW, cert_hash), 0);
+    assert_false(token_ek_present(&ek));
+    ek_fx_cleanup(&e);
+}
+
+/* Each EK refusal has its reason: fields missing, an unknown vendor, no
+ * vendor configured, an EK public area of another key or malformed, a new
+ * key's public area that does not parse. */
+static void test_ek_refusals(void **state)
+{
+    struct fx *f = *state;
+    struct challenge_verdict v;
+    struct ek_fx e;
+
+    ek_fx_init(&e);
+    f->cfg.ek_store = e.store;
+    f->req.ek_certificate = (ProtobufCBinaryData){(size_t)e.ek_der_len, e.ek_der};
+    f->req.ek_public = (ProtobufCBinaryData){sizeof(rsa_ek_public), (uint8_t *)rsa_ek_public};
+    f->req.ldevid_public.len = 0;
+    assert_int_equal(decide(f, &v), DEVID_ERR_BAD_REQUEST);
+    assert_non_null(strstr(v.why, "all three or none"));
+    f->req.ldevid_public = (ProtobufCBinaryData){sizeof(ecc_ek_public), (uint8_t *)ecc_ek_public};
+    f->cfg.ek_store = e.other_store;
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_CERT);
+    assert_non_null(strstr(v.why, "EK certificate"));
+    f->cfg.ek_store = NULL;
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_CERT);
+    assert_non_null(strstr(v.why, "no TPM vendor is configured"));
+    f->cfg.ek_store = e.store;
+    f->req.ek_public = (ProtobufCBinaryData){sizeof(ecc_ek_public), (uint8_t *)ecc_ek_public};
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_KEY);
+    assert_non_null(strstr(v.why, "does not hold the EK certificate's key"));
+    f->req.ek_public.len = 10;
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_KEY);
+    assert_non_null(strstr(v.why, "not a TPMT_PUBLIC"));
+    f->req.ek_public = (ProtobufCBinaryData){sizeof(rsa_ek_public), (uint8_t *)rsa_ek_public};
+    f->req.ldevid_public.len = 10;
+    assert_int_equal(decide(f, &v), DEVID_ERR_ATTEST_MALFORMED);
+    assert_int_equal(decide(f, &v), DEVID_ERR_ATTEST_MALFORMED);
+    f->req.ldevid_public.len = sizeof(ecc_ek_public);
+    assert_int_equal(decide(f, &v), 0);
+    ek_fx_cleanup(&e);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -204,6 +364,8 @@ int main(void)
         T(test_protocol_version),
         T(test_policy_and_identity),
         T(test_missing_inputs),
+        T(test_ek_credential),
+        T(test_ek_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "testutil.h"
+#include "verifier/core/credential.h"
 #include "verifier/core/enroll.h"
 
 struct fx {
@@ -42,6 +43,12 @@ struct fx {
     enum enroll_nonce_use nonce_use;
     enum assurance nonce_assurance;
     bool device_active;
+    /* EK credential activation: the challenge sealed an EK (use_ek) for
+     * the new key's Name, or for another Name (ek_other_name); the
+     * activated secret sent. */
+    int use_ek, ek_other_name;
+    struct token_ek ek;
+    uint8_t secret[CREDENTIAL_SECRET_LEN];
 };
 
 /* Recomputes the agent's side from the fixture's current inputs. */
@@ -111,6 +118,17 @@ static void build(struct fx *f)
     f->intermediates[0].len = f->pki.int_der_len;
     f->req.intermediates = f->intermediates;
     f->req.n_intermediates = 1;
+    if (f->use_ek) {
+        memset(f->ek.ek_cert_hash, 0x5A, sizeof(f->ek.ek_cert_hash));
+        tu_sha256(f->ek.name_hash, name.name, name.size);
+        f->ek.name_hash[0] ^= (uint8_t)f->ek_other_name;
+        assert_int_equal(
+            token_seal_ek(f->token, f->token_key, f->nonce, TU_NOW + 60, hash, conn, &f->ek), 0);
+        assert_int_equal(credential_derive(f->secret, f->token_key, f->nonce, f->ek.ek_cert_hash,
+                                           f->ek.name_hash),
+                         0);
+        f->req.activated_secret = (ProtobufCBinaryData){sizeof(f->secret), f->secret};
+    }
 }
 
 static int setup(void **state)
@@ -773,6 +791,75 @@ static void test_policy_denied(void **state)
     enroll_verdict_cleanup(&o);
 }
 
+/* The credential activated for the certified key lifts an IDevID-signed
+ * enrollment to ek, which meets a minimum of ek. */
+static void test_ek_credential(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    f->use_ek = 1;
+    build(f);
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_EK), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.assurance, ASSURANCE_EK);
+    assert_true(o.credential_ok);
+    enroll_verdict_cleanup(&o);
+}
+
+/* A wrong answer, a missing one, one of another nonce (a replay under a
+ * new challenge) and one without a credential are REASON_CREDENTIAL; a
+ * certified key of another Name is REASON_CREDENTIAL_NAME. */
+static void test_ek_credential_refusals(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t old[CREDENTIAL_SECRET_LEN];
+
+    f->use_ek = 1;
+    build(f);
+    f->secret[31] ^= 1;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    assert_non_null(strstr(o.why, "is not the credential made for this challenge"));
+    enroll_verdict_cleanup(&o);
+    f->req.activated_secret.len = 0;
+    assert_int_equal(run_simple(f), DEVID_ERR_CREDENTIAL);
+
+    build(f);
+    memcpy(old, f->secret, sizeof(old));
+    f->nonce[0] ^= 0xFF;
+    build(f);
+    memcpy(f->secret, old, sizeof(old));
+    assert_int_equal(run_simple(f), DEVID_ERR_CREDENTIAL);
+    f->nonce[0] ^= 0xFF;
+
+    f->ek_other_name = 1;
+    build(f);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL_NAME);
+    assert_non_null(strstr(o.why, "not the key the EK credential was made for"));
+    enroll_verdict_cleanup(&o);
+
+    f->use_ek = 0;
+    f->ek_other_name = 0;
+    build(f);
+    f->req.activated_secret = (ProtobufCBinaryData){sizeof(old), old};
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    assert_non_null(strstr(o.why, "the challenge made no credential"));
+    enroll_verdict_cleanup(&o);
+}
+
+/* Without the EK an IDevID-signed enrollment stays below a minimum of ek. */
+static void test_minimum_ek_without(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+
+    assert_int_equal(policy_set_minimum(f->policy, NULL, NULL, ASSURANCE_EK), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_POLICY_DENIED);
+    assert_non_null(strstr(o.why, "assurance none is below minimum ek"));
+    enroll_verdict_cleanup(&o);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -814,6 +901,9 @@ int main(void)
         T(test_certify_nonce),
         T(test_csr_other_key),
         T(test_policy_denied),
+        T(test_ek_credential),
+        T(test_ek_credential_refusals),
+        T(test_minimum_ek_without),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

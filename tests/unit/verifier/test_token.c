@@ -175,10 +175,40 @@ static void test_conn_hash(void **state)
     assert_int_equal(token_conn_hash(h, (const uint8_t *)"abc", 0), DEVID_ERR_INVALID_ARGUMENT);
 }
 
+/* The EK hashes travel sealed: back as they went in, all zero from
+ * token_seal, and under the MAC like the rest. */
+static void test_ek_hashes(void **state)
+{
+    struct fixture f;
+    struct token_ek ek, got;
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], t[TOKEN_LEN];
+    size_t i;
+
+    (void)state;
+    setup(&f, NOW + 60);
+    memset(&got, 0xAA, sizeof(got));
+    assert_int_equal(token_open_ek(nonce, conn, &got, f.key, f.tok, TOKEN_LEN, NOW, f.hash), 0);
+    assert_false(token_ek_present(&got));
+    for (i = 0; i < TOKEN_EK_HASH_LEN; i++) {
+        ek.ek_cert_hash[i] = (uint8_t)(0x11 + i);
+        ek.name_hash[i] = (uint8_t)(0xE0 - i);
+    }
+    assert_int_equal(token_seal_ek(t, f.key, f.nonce, NOW + 60, f.hash, f.conn, &ek), 0);
+    assert_int_equal(token_open_ek(nonce, conn, &got, f.key, t, TOKEN_LEN, NOW, f.hash), 0);
+    assert_true(token_ek_present(&got));
+    assert_memory_equal(&got, &ek, sizeof(ek));
+    assert_memory_equal(nonce, f.nonce, TOKEN_NONCE_LEN);
+    /* A flipped bit in the name hash breaks the MAC. */
+    t[TOKEN_LEN - 33] ^= 1;
+    assert_int_equal(token_open_ek(nonce, conn, &got, f.key, t, TOKEN_LEN, NOW, f.hash),
+                     DEVID_ERR_TOKEN_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
+        cmocka_unit_test(test_ek_hashes),
         cmocka_unit_test(test_expired),
         cmocka_unit_test(test_tampered_every_byte),
         cmocka_unit_test(test_tampered_expiry_checked_before_time),

@@ -203,12 +203,14 @@ static void test_mfrconf(void **state)
         "[manufacturer \"Beta\"]\n"
         "roots = /abs/beta.pem\n"
         "crl = x.crl\n"
-        "revocation = hard\n";
+        "revocation = hard\n"
+        "[tpm_vendor \"Beta\"]\n"
+        "roots = tpm.pem\n"
+        "max_depth = 4\n";
     struct mfrconf *c = NULL;
     char why[256];
 
     assert_int_equal(mfrconf_parse(&c, text, strlen(text), "m.conf", why, sizeof(why)), 0);
-    assert_int_equal(c->n, 2);
     assert_string_equal(c->entries[0]->name, "Acme Devices");
     assert_int_equal(c->entries[0]->n_roots, 2);
     assert_int_equal(c->entries[0]->settings.min_rsa_bits, 3072);
@@ -216,6 +218,14 @@ static void test_mfrconf(void **state)
     assert_int_equal(c->entries[0]->settings.allow_sha1, 1);
     assert_int_equal(c->entries[0]->settings.revocation, CHAIN_REVOCATION_SOFT);
     assert_int_equal(c->entries[1]->settings.revocation, CHAIN_REVOCATION_HARD);
+    /* A TPM vendor may share a manufacturer's name: it is another kind. */
+    assert_int_equal(c->n, 3);
+    assert_int_equal(c->entries[1]->kind, MFRCONF_MANUFACTURER);
+    assert_int_equal(c->entries[2]->kind, MFRCONF_TPM_VENDOR);
+    assert_string_equal(c->entries[2]->name, "Beta");
+    assert_int_equal(c->entries[2]->n_roots, 1);
+    assert_int_equal(c->entries[2]->settings.max_depth, 4);
+    assert_int_equal(c->entries[2]->settings.revocation, CHAIN_REVOCATION_NONE);
     mfrconf_free(c);
     mfrconf_free(NULL);
 }
@@ -234,6 +244,11 @@ static void test_mfrconf_errors(void **state)
         {"[manufacturer \"A\"]\ncrl = c\n", "manufacturer \"A\" has no roots file"},
         {"[manufacturer \"A\"]\nroots = a\ncrl = c\nrevocation = none\n", "revocation = none"},
         {"# nothing\n", "no [manufacturer"},
+        {"[tpm_vendor \"T\"]\nroots = t\n", "no [manufacturer"},
+        {"[manufacturer \"A\"]\nroots = a\n[tpm_vendor \"T\"]\ncrl = c\n",
+         "TPM vendor \"T\" has no roots file"},
+        {"[manufacturer \"A\"]\nroots = a\n[tpm_vendor \"T\"]\nroots = t\nek = 1\n",
+         "m.conf:5: unknown key \"ek\" in section [tpm_vendor \"T\"]"},
     };
     struct mfrconf *c;
     char why[256];
@@ -284,10 +299,22 @@ static void test_trust_load_files(void **state)
     assert_int_equal(trust_new_from_files(&t, mconf, pconf, why, sizeof(why)), 0);
     assert_int_equal(chain_store_root_count(trust_get0_store(t)), 1);
     assert_true(chain_store_has_manufacturer(trust_get0_store(t), "Acme Devices"));
+    assert_int_equal(chain_store_root_count(trust_get0_ek_store(t)), 0);
     trust_free(t);
     assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), 0);
     trust_free(t);
     trust_free(NULL);
+    /* The same root as a TPM vendor's: in the EK store, not the IDevID one. */
+    write_file(mconf,
+               "[manufacturer \"Other\"]\nroots = root.pem\n"
+               "[tpm_vendor \"Acme Devices\"]\nroots = root.pem\n");
+    assert_int_equal(trust_new_from_files(&t, mconf, NULL, why, sizeof(why)), 0);
+    assert_int_equal(chain_store_root_count(trust_get0_ek_store(t)), 1);
+    assert_true(chain_store_has_manufacturer(trust_get0_ek_store(t), "Acme Devices"));
+    assert_false(chain_store_has_manufacturer(trust_get0_store(t), "Acme Devices"));
+    trust_free(t);
+    t = NULL;
+    write_file(mconf, "[manufacturer \"Acme Devices\"]\nroots = root.pem\n");
 
     t = (struct trust *)1;
     write_file(pconf, "[policy]\nallow_manufacturer = Nobody\n");

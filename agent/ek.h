@@ -1,0 +1,51 @@
+/* The device's endorsement key for credential activation (docs/protocol.md
+ * section 6.1): its certificate from the TCG EK certificate NV index and the
+ * persistent EK that goes with it. */
+#ifndef DEVID_AGENT_EK_H
+#define DEVID_AGENT_EK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#include "agent/core/config.h"
+#include "agent/tpm.h"
+
+/* The EK certificate indices (TCG EK Credential Profile) and the persistent
+ * handles of their EKs (TCG TPM v2.0 Provisioning Guidance). */
+#define EK_NV_RSA 0x01C00002u
+#define EK_NV_ECC_P256 0x01C0000Au
+#define EK_NV_ECC_P384 0x01C00016u
+#define EK_HANDLE_RSA 0x81010001u
+#define EK_HANDLE_ECC_P256 0x81010002u
+#define EK_HANDLE_ECC_P384 0x81010016u
+
+struct ek {
+    struct tpm_key *key; /* the EK (persistent, or made from the template); NULL: none */
+    X509 *cert;
+    uint8_t *nv; /* the NV index's contents (malloc) */
+    size_t nv_len;
+    const uint8_t *der; /* the certificate's bytes inside |nv| */
+    size_t der_len;
+    uint32_t nv_index;
+};
+
+/*
+ * ek_read fills |ek| as |mode| asks (CONFIG_EK_OFF: nothing, no command):
+ * the NV indices defined among the EK certificate indices (one
+ * TPM2_GetCapability), the first fitting certificate (nvcert_parse_ek), and
+ * the persistent EK of its kind, whose key must be the certificate's; when
+ * no EK is persistent, one made from the kind's TCG template (L-1, L-2 or
+ * H-3; flushed by ek_cleanup). When no certificate is there, or the
+ * template's EK is not the certificate's key, it logs that and leaves
+ * ek->key NULL: the enrollment goes on without. The caller releases |ek| with
+ * ek_cleanup. Returns 0, or DEVID_ERR_TPM for a TPM failure, a certificate
+ * that does not parse, or an EK that is not the certificate's.
+ */
+int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode);
+
+/* ek_cleanup frees what |ek| holds and zeroes it. */
+void ek_cleanup(struct ek *ek);
+
+#endif
