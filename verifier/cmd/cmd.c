@@ -142,7 +142,7 @@ int cmd_usage_exit(enum cmd_parse_result parsed, void (*usage)(FILE *f))
 
 void cmd_print_options(FILE *f, const struct cmd_option *opts, size_t n)
 {
-    char first[HELP_COLUMN];
+    char first[128];
     const char *line, *nl;
     size_t i;
 
@@ -155,7 +155,11 @@ void cmd_print_options(FILE *f, const struct cmd_option *opts, size_t n)
         else
             snprintf(first, sizeof(first), "--%s%s%s", opts[i].name, opts[i].arg != NULL ? " " : "",
                      opts[i].arg != NULL ? opts[i].arg : "");
-        fprintf(f, "  %-*s", HELP_COLUMN - 2, first);
+        /* An option longer than the column gets its help on the next line. */
+        if (strlen(first) + 2 >= HELP_COLUMN)
+            fprintf(f, "  %s\n%*s", first, HELP_COLUMN, "");
+        else
+            fprintf(f, "  %-*s", HELP_COLUMN - 2, first);
         for (line = opts[i].help; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
             fprintf(f, "%.*s\n%*s", (int)(nl - line), line, HELP_COLUMN, "");
         fprintf(f, "%s\n", line);
