@@ -27,9 +27,11 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # systemd-analyze; python3-protobuf and protobuf-compiler for the interop
 # client (tests/interop), which generates its Python bindings with protoc; a
 # PostgreSQL server and HAProxy for the ledger's tests on PostgreSQL and the
-# replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh).
+# replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh); groff-base (groff)
+# and man-db (man) to render the man pages with warnings on, in test_man.sh
+# and test_install.sh, since a minimal image has neither.
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
-       python3-protobuf protobuf-compiler postgresql haproxy)
+       python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db)
 
 usage() {
     echo "usage: $0 [--tests]" >&2
