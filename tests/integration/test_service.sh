@@ -122,6 +122,13 @@ issued=$(metric 'devid_enrollments_total{result="issued",reason=""}')
 check "ledger holds 34 issuances (got $rows)" test "$rows" -eq 34
 check "/metrics counts the same issuances (got $issued)" test "$issued" -eq "$rows"
 
+log "promtool check metrics on the live /metrics, after that traffic"
+curl -fsS "http://127.0.0.1:$mport/metrics" >"$T/metrics.txt"
+promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1
+rc=$?
+check "promtool check metrics passes: Prometheus naming, no lint (exit 0, got $rc)" \
+    sh -c "test $rc -eq 0 && ! test -s '$T/promtool.out'" || sed 's/^/    /' "$T/promtool.out" >&2
+
 log "SIGHUP with a broken trust directory keeps the old state"
 cp "$T/pki/server.pem" "$T/roots/not-a-root.pem"
 kill -HUP "$VERIFIER_PID"
