@@ -30,10 +30,10 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh); groff-base (groff)
 # and man-db (man) to render the man pages with warnings on, in test_man.sh
 # and test_install.sh, since a minimal image has neither; prometheus for
-# promtool, which checks the live /metrics (test_service.sh) and the example
-# alerting rules (test_prometheus.sh). On a booted system the package starts
-# prometheus.service on :9090, which no test uses or minds; in a chroot or a
-# container with policy-rc.d it starts nothing. --no-install-recommends keeps
+# promtool, which checks the live /metrics and the example alerting rules
+# (test_service.sh). On a booted system the package starts prometheus.service
+# on :9090, which no test uses or minds; in a chroot or a container with
+# policy-rc.d it starts nothing. --no-install-recommends keeps
 # its exporters and web console out.
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
        python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db prometheus)

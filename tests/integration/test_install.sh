@@ -34,6 +34,7 @@ for f in usr/lib/sysusers.d/devid.conf usr/lib/tmpfiles.d/devid.conf \
     usr/share/doc/devid/examples/manufacturers.conf.example \
     usr/share/doc/devid/examples/policy.conf.example \
     usr/share/doc/devid/examples/haproxy.cfg.example usr/share/doc/devid/README.postgresql.md \
+    usr/share/doc/devid/examples/devid-alerts.yml usr/share/doc/devid/examples/devid.json \
     usr/share/doc/devid/protocol.md usr/share/devid/proto/devid/v1/enroll.proto; do
     check "$f is installed" test -s "$R/$f"
 done
