@@ -12,10 +12,11 @@
 set -euo pipefail
 
 # Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for
-# (libpq-dev: the verifier's PostgreSQL ledger backend).
+# (libpq-dev: the verifier's PostgreSQL ledger backend; python3: deploy/man/
+# mangen.py builds the man pages, and a minbase root has no python3).
 build=(cmake make gcc pkg-config libssl-dev libtss2-dev libcurl4-openssl-dev
        libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev
-       libsystemd-dev libpq-dev)
+       libsystemd-dev libpq-dev python3)
 # The demo: a software TPM with its resource manager, tpm2-tools for the
 # factory simulator, the openssl command for the lab PKI, ss for free ports.
 runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0
