@@ -44,8 +44,9 @@ PY
 for p in $ALL; do
     check "$p was built" test -s "$PAGES/$p"
     LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$PAGES/$p" >"$T/groff.err" 2>&1
-    check "groff -man -ww renders $p without a warning" \
-        sh -c "test $? -eq 0 && ! test -s '$T/groff.err'" || sed 's/^/    /' "$T/groff.err" >&2
+    rc=$?
+    check "groff -man -ww renders $p without a warning (exit 0, got $rc)" \
+        sh -c "test $rc -eq 0 && ! test -s '$T/groff.err'" || sed 's/^/    /' "$T/groff.err" >&2
 done
 
 mancheck "$PAGES" >"$T/check.out" 2>&1
