@@ -12,10 +12,11 @@
 set -euo pipefail
 
 # Compilers, build tools and the -dev packages CMakeLists.txt asks pkg-config for
-# (libpq-dev: the verifier's PostgreSQL ledger backend).
+# (libpq-dev: the verifier's PostgreSQL ledger backend; python3: deploy/man/
+# mangen.py builds the man pages, and a minbase root has no python3).
 build=(cmake make gcc pkg-config libssl-dev libtss2-dev libcurl4-openssl-dev
        libprotobuf-c-dev protobuf-c-compiler libevent-dev libsqlite3-dev libinih-dev
-       libsystemd-dev libpq-dev)
+       libsystemd-dev libpq-dev python3)
 # The demo: a software TPM with its resource manager, tpm2-tools for the
 # factory simulator, the openssl command for the lab PKI, ss for free ports.
 runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tcti-tabrmd0
@@ -27,9 +28,16 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # systemd-analyze; python3-protobuf and protobuf-compiler for the interop
 # client (tests/interop), which generates its Python bindings with protoc; a
 # PostgreSQL server and HAProxy for the ledger's tests on PostgreSQL and the
-# replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh).
+# replica tests (tests/lib/pg.sh, tests/lib/haproxy.sh); groff-base (groff)
+# and man-db (man) to render the man pages with warnings on, in test_man.sh
+# and test_install.sh, since a minimal image has neither; prometheus for
+# promtool, which checks the live /metrics and the example alerting rules
+# (test_service.sh). On a booted system the package starts prometheus.service
+# on :9090, which no test uses or minds; in a chroot or a container with
+# policy-rc.d it starts nothing. --no-install-recommends keeps
+# its exporters and web console out.
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
-       python3-protobuf protobuf-compiler postgresql haproxy)
+       python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db prometheus)
 
 usage() {
     echo "usage: $0 [--tests]" >&2

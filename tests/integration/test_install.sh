@@ -34,8 +34,21 @@ for f in usr/lib/sysusers.d/devid.conf usr/lib/tmpfiles.d/devid.conf \
     usr/share/doc/devid/examples/manufacturers.conf.example \
     usr/share/doc/devid/examples/policy.conf.example \
     usr/share/doc/devid/examples/haproxy.cfg.example usr/share/doc/devid/README.postgresql.md \
+    usr/share/doc/devid/examples/devid-alerts.yml usr/share/doc/devid/examples/devid.json \
     usr/share/doc/devid/protocol.md usr/share/devid/proto/devid/v1/enroll.proto; do
     check "$f is installed" test -s "$R/$f"
+done
+# The man pages (deploy/man), gzip-compressed as Debian policy wants, each
+# rendered by man(1) without a groff warning.
+have man || die "man is missing (deploy/install-deps.sh --tests installs man-db)"
+for f in usr/share/man/man8/devid-verifier.8.gz usr/share/man/man8/devid-agent.8.gz \
+    usr/share/man/man5/devid-verifier.conf.5.gz usr/share/man/man5/devid-agent.conf.5.gz; do
+    check "$f is installed, gzip-compressed" gzip -t "$R/$f"
+    LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$R/$f" >"$T/man.out" 2>"$T/man.err"
+    rc=$?
+    check "man -l renders $f (exit 0, got $rc)" \
+        sh -c "test $rc -eq 0 && grep -q 'SEE ALSO' '$T/man.out'"
+    check "without a warning" test ! -s "$T/man.err" || sed 's/^/    /' "$T/man.err" >&2
 done
 check "the installed schema decodes a message (protoc --decode, docs/protocol.md)" \
     sh -c "printf '\\010\\001' | protoc --proto_path='$R/usr/share/devid/proto' \

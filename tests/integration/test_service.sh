@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The verifier as a service: worker threads, the connection limit (503 and
 # Retry-After), the request deadline against a client that trickles its
-# headers, /healthz and /metrics against the ledger, SIGHUP with a broken file,
-# and SIGTERM with enrollments in flight. Devices are simulated by
+# headers, /healthz and /metrics against the ledger (and promtool's lint of
+# it, the shipped alerting rules and dashboard against it), SIGHUP with a
+# broken file, and SIGTERM with enrollments in flight. Devices are simulated by
 # devid-fleetsim (software IDevIDs and TPM evidence built with tss2-mu), the
 # verifier is the real one on loopback.
 set -uo pipefail
@@ -13,6 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 
 FLEETSIM=$DEVID_BIN/tests/fleetsim/devid-fleetsim
 [[ -x $FLEETSIM ]] || die "no fleet simulator at $FLEETSIM"
+have promtool || die "promtool is missing (deploy/install-deps.sh --tests installs prometheus)"
 
 devid_tmpdir
 T=$DEVID_TMP
@@ -121,6 +123,31 @@ rows=$(ledger_rows)
 issued=$(metric 'devid_enrollments_total{result="issued",reason=""}')
 check "ledger holds 34 issuances (got $rows)" test "$rows" -eq 34
 check "/metrics counts the same issuances (got $issued)" test "$issued" -eq "$rows"
+
+log "promtool check metrics on the live /metrics, after that traffic"
+curl -fsS "http://127.0.0.1:$mport/metrics" >"$T/metrics.txt"
+promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1
+rc=$?
+check "promtool check metrics passes: Prometheus naming, no lint (exit 0, got $rc)" \
+    sh -c "test $rc -eq 0 && ! test -s '$T/promtool.out'" || sed 's/^/    /' "$T/promtool.out" >&2
+
+log "the shipped alerting rules and dashboard (deploy/prometheus, deploy/grafana)"
+RULES=$DEVID_SRC/deploy/prometheus/devid-alerts.yml
+DASH=$DEVID_SRC/deploy/grafana/devid.json
+check "promtool check rules accepts devid-alerts.yml" \
+    sh -c "promtool check rules '$RULES' >'$T/rules.out' 2>&1" || sed 's/^/    /' "$T/rules.out" >&2
+check "promtool test rules: the alerts fire on what they watch (devid-alerts.test.yml)" \
+    sh -c "promtool test rules '$DEVID_SRC/deploy/prometheus/devid-alerts.test.yml' >'$T/rules.out' 2>&1" ||
+    sed 's/^/    /' "$T/rules.out" >&2
+check "the dashboard is JSON" /usr/bin/python3 -m json.tool "$DASH" /dev/null
+check "every devid_ metric the rules and the dashboard query is in this /metrics" \
+    sh -c "/usr/bin/python3 '$here/promnames.py' '$T/metrics.txt' '$RULES' '$DASH' >'$T/names.out' 2>&1" ||
+    sed 's/^/    /' "$T/names.out" >&2
+sed 's/devid_ledger_errors_total/devid_ledger_failures_total/' "$DASH" >"$T/renamed.json"
+/usr/bin/python3 "$here/promnames.py" "$T/metrics.txt" "$T/renamed.json" >"$T/names.out" 2>&1
+rc=$?
+check "... and a dashboard querying a metric that is not there fails (exit 1, got $rc)" \
+    sh -c "test $rc -eq 1 && grep -q devid_ledger_failures_total '$T/names.out'"
 
 log "SIGHUP with a broken trust directory keeps the old state"
 cp "$T/pki/server.pem" "$T/roots/not-a-root.pem"

@@ -544,6 +544,19 @@ const struct verifier_config_option *verifier_config_get0_option(size_t i)
     return i < N_KEYS ? &keys[i].option : NULL;
 }
 
+int verifier_config_get0_key(size_t i, const char **section, const char **name)
+{
+    if (section == NULL || name == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *section = NULL;
+    *name = NULL;
+    if (i >= N_KEYS)
+        return DEVID_ERR_NOT_FOUND;
+    *section = keys[i].section;
+    *name = keys[i].name;
+    return 0;
+}
+
 int verifier_config_set_option(struct verifier_config *c, size_t i, const char *value, char *why,
                                size_t why_len)
 {

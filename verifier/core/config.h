@@ -127,6 +127,13 @@ struct verifier_config_option {
 const struct verifier_config_option *verifier_config_get0_option(size_t i);
 
 /*
+ * verifier_config_get0_key sets |*section| and |*name| to the INI section and
+ * key of the |i|th key (static strings, borrowed) and returns 0, or returns
+ * DEVID_ERR_NOT_FOUND past the last key. The man page generator reads them.
+ */
+int verifier_config_get0_key(size_t i, const char **section, const char **name);
+
+/*
  * verifier_config_set_option applies |value| given on the command line to
  * the |i|th key of |c|. A string may be empty there (--metrics-listen ""
  * disables the listener). Returns 0, or DEVID_ERR_CONFIG with the option and

@@ -149,13 +149,21 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          (unsigned long long)SUM(latency_count));
     emit(&o, "devid_enroll_duration_seconds_sum %.6f\n", (double)SUM(latency_sum_us) / 1e6);
     emit(&o, "devid_enroll_duration_seconds_count %llu\n", (unsigned long long)SUM(latency_count));
-    emit(&o, "# TYPE devid_connections_total counter\ndevid_connections_total %llu\n",
+    emit(&o,
+         "# HELP devid_connections_total Connections accepted on the enrollment listener.\n"
+         "# TYPE devid_connections_total counter\ndevid_connections_total %llu\n",
          (unsigned long long)SUM(connections_total));
-    emit(&o, "# TYPE devid_connections_open gauge\ndevid_connections_open %lld\n",
+    emit(&o,
+         "# HELP devid_connections_open Connections open now.\n"
+         "# TYPE devid_connections_open gauge\ndevid_connections_open %lld\n",
          (long long)g->connections_open);
-    emit(&o, "# TYPE devid_handshakes_in_flight gauge\ndevid_handshakes_in_flight %lld\n",
+    emit(&o,
+         "# HELP devid_handshakes_in_flight TLS handshakes past their ClientHello now.\n"
+         "# TYPE devid_handshakes_in_flight gauge\ndevid_handshakes_in_flight %lld\n",
          (long long)g->handshakes_in_flight);
-    emit(&o, "# TYPE devid_requests_in_flight gauge\ndevid_requests_in_flight %lld\n",
+    emit(&o,
+         "# HELP devid_requests_in_flight Requests being answered now.\n"
+         "# TYPE devid_requests_in_flight gauge\ndevid_requests_in_flight %lld\n",
          (long long)g->requests_in_flight);
     emit(&o,
          "# HELP devid_overload_rejections_total Requests answered 503 over the connection "
@@ -178,15 +186,23 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "body or idle deadline.\n# TYPE devid_deadline_closes_total counter\n"
          "devid_deadline_closes_total %llu\n",
          (unsigned long long)SUM(deadline_closes));
-    emit(&o, "# TYPE devid_ledger_errors_total counter\ndevid_ledger_errors_total %llu\n",
+    emit(&o,
+         "# HELP devid_ledger_errors_total Enrollments the ledger failed to serve (the device "
+         "retries).\n"
+         "# TYPE devid_ledger_errors_total counter\ndevid_ledger_errors_total %llu\n",
          (unsigned long long)SUM(ledger_errors));
     emit(&o,
          "# HELP devid_bad_requests_total Requests refused for their HTTP head (method, path, "
          "framing, sizes).\n# TYPE devid_bad_requests_total counter\n"
          "devid_bad_requests_total %llu\n",
          (unsigned long long)SUM(bad_requests));
-    emit(&o, "# TYPE devid_workers gauge\ndevid_workers %lld\n", (long long)g->workers);
     emit(&o,
+         "# HELP devid_workers Worker threads serving requests.\n"
+         "# TYPE devid_workers gauge\ndevid_workers %lld\n",
+         (long long)g->workers);
+    emit(&o,
+         "# HELP devid_reloads_total SIGHUP reloads of the trust files and policy, by "
+         "result.\n"
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
          "devid_reloads_total{result=\"failed\"} %lld\n",
          (long long)g->reloads_ok, (long long)g->reloads_failed);

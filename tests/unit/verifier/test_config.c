@@ -121,6 +121,29 @@ static void test_parse_errors(void **state)
     expect_error("[ca]\nassurance_policy_arc = 7\n", "v.conf:2: [ca] assurance_policy_arc");
 }
 
+/* Every key names its section and key, and the one past the last is refused;
+ * the man page generator (deploy/man) walks the table this way. */
+static void test_key_names(void **state)
+{
+    const char *section = "x", *name = "x";
+    size_t i;
+
+    (void)state;
+    assert_int_equal(verifier_config_get0_key(0, &section, &name), 0);
+    assert_string_equal(section, "server");
+    assert_string_equal(name, "listen");
+    for (i = 0; verifier_config_get0_key(i, &section, &name) == 0; i++) {
+        assert_non_null(section);
+        assert_non_null(name);
+        assert_non_null(verifier_config_get0_option(i));
+    }
+    assert_null(verifier_config_get0_option(i));
+    assert_int_equal(verifier_config_get0_key(i, &section, &name), DEVID_ERR_NOT_FOUND);
+    assert_null(section);
+    assert_null(name);
+    assert_int_equal(verifier_config_get0_key(0, NULL, &name), DEVID_ERR_INVALID_ARGUMENT);
+}
+
 static void test_metrics_render(void **state)
 {
     static struct metrics a, b;
@@ -152,9 +175,8 @@ static void test_metrics_render(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_parse_good),
-        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_metrics_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
