@@ -10,9 +10,10 @@
 #   profile and keyCertSign, logging what was wrong each time.
 # - A memory scan finds the CA key's private scalar in the signer and not in
 #   the serving process (which runs as nobody, with no capabilities).
-# - kill -9 of the signer while devid-fleetsim enrolls: serve exits non-zero,
+# - kill -9 of the signer while devid-fleetsim enrolls (with the issuance
+#   log on): serve exits non-zero,
 #   clients see only retryable errors, and after a restart every certificate
-#   a client received is in the ledger.
+#   a client received is in the ledger and, by audit, in the issuance log.
 set -uo pipefail
 TEST_NAME=signer
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -32,6 +33,12 @@ lab_pki
 # directory is nobody's (SQLite makes its -wal and -shm files there).
 chmod 711 "$T"
 install -d -o nobody -m 700 "$T/db"
+# The issuance log's key, for the kill -9 case: what the clients received
+# must be in the tree too.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/log.key" 2>/dev/null ||
+    die "log key"
+chmod 600 "$T/log.key"
+openssl pkey -in "$T/log.key" -pubout -out "$T/log.pub" 2>/dev/null || die "log public key"
 
 MPORT=$(devid_free_port) || die "no free port"
 COMMON=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T/roots"
@@ -162,7 +169,9 @@ check "the signer exited with serve" bash -c "! kill -0 $SIGNER_PID 2>/dev/null"
 # ---- kill -9 of the signer mid-load -------------------------------------------
 PORT=$(devid_free_port) || die "no free port"
 LEDGER=$T/db/kill.db
-verifier_start_at kill "$PORT" "${COMMON[@]}" --ledger "sqlite:$LEDGER" || die "verifier did not start"
+LOGARGS=(--log-key "$T/log.key" --log-poll 1)
+verifier_start_at kill "$PORT" "${COMMON[@]}" --ledger "sqlite:$LEDGER" "${LOGARGS[@]}" ||
+    die "verifier did not start"
 KILL_LOG=$VERIFIER_LOG
 SERVE_PID=$VERIFIER_PID
 SIGNER_PID=$(sed -n 's/.*signer: pid \([0-9]*\) holds the CA key.*/\1/p' "$KILL_LOG" | tail -n 1)
@@ -181,7 +190,7 @@ rc=$?
 check "serve exits non-zero when its signer dies (got $rc)" test "$rc" -ne 0
 check "and says why" grep -q "the signer process exited; stopping" "$KILL_LOG"
 sleep 1
-verifier_start_at kill "$PORT" "${COMMON[@]}" --ledger "sqlite:$LEDGER" ||
+verifier_start_at kill "$PORT" "${COMMON[@]}" --ledger "sqlite:$LEDGER" "${LOGARGS[@]}" ||
     die "verifier did not restart"
 wait "$FLEET"
 frc=$?
@@ -196,6 +205,20 @@ sqlite3 "$LEDGER" "SELECT cert_serial FROM issuance" | sort -u >"$T/ledger.txt"
 check "the clients received $N certificates" test "$(wc -l <"$T/received.txt")" -eq "$N"
 check "every certificate a client received is in the ledger" \
     test -z "$(comm -23 "$T/received.txt" "$T/ledger.txt")"
+# ... and in the issuance log: audit checks that every issuance in the ledger
+# is an entry of the tree under the signed head the restarted verifier serves.
+rows=$(wc -l <"$T/ledger.txt")
+head_covers() {
+    curl -sf --cacert "$T/pki/tls-ca.pem" "$VERIFIER_URL/v1/log/head" -o "$T/kill-head.bin" &&
+        [[ $(od -An -j18 -N8 -tu1 "$T/kill-head.bin" | awk '{ n = 0; for (i = 1; i <= NF; i++) n = n * 256 + $i; print n }') -ge $rows ]]
+}
+check "the restarted verifier serves a signed head over all $rows issuances" wait_for 60 head_covers
+"$VERIFIER" audit --log-key "$T/log.pub" --ledger "sqlite:$LEDGER" --head "$T/kill-head.bin" \
+    >"$T/kill-audit.out" 2>&1
+rc=$?
+check "audit passes: every issuance, so every certificate a client received, is in the tree (exit $rc)" \
+    sh -c "test $rc -eq 0 && grep -q 'audit: ok' '$T/kill-audit.out'"
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/kill-audit.out" >&2
 verifier_stop_checked
 
 finish
