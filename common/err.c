@@ -1,6 +1,7 @@
 #include "common/err.h"
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #include <openssl/err.h>
@@ -110,6 +111,18 @@ bool devid_err_retryable(int r)
 int devid_err_http_status(int r)
 {
     return lookup(r)->http;
+}
+
+int devid_why(int code, char *why, size_t why_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why != NULL && why_len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }
 
 const char *devid_openssl_reason(char *buf, size_t len)

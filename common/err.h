@@ -65,6 +65,12 @@ const char *devid_openssl_reason(char *buf, size_t len);
 /* devid_err_str returns a static, human-readable name for |r|. */
 const char *devid_err_str(int r);
 
+/* devid_why writes the reason (printf-style) to |why|, |why_len| bytes
+ * (nothing when 0), and returns |code|: "say why, return the code" in one
+ * call. */
+int devid_why(int code, char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* devid_err_reason returns the wire Reason value (proto/devid/v1) for |r|. */
 int devid_err_reason(int r);
 

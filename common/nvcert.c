@@ -1,7 +1,6 @@
 #include "common/nvcert.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,19 +22,6 @@
 /* Most certificates nvcert_parse reads from one index. */
 #define NVCERT_PARSE_MAX DEVID_MAX_INTERMEDIATES
 
-static int bad(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-    return DEVID_ERR_CONFIG;
-}
-
 /* der_length sets |*total| to the length (tag and length bytes included) of
  * the DER SEQUENCE at |p|, |avail| bytes of which are present; |at| is its
  * offset, for messages. Only definite, minimal lengths up to 4 bytes. */
@@ -45,31 +31,33 @@ static int der_length(size_t *total, const uint8_t *p, size_t avail, size_t at, 
     size_t hdr, clen = 0, i, nb;
 
     if (avail < 2)
-        return bad(why, why_len, "truncated certificate at byte %zu: %zu byte(s) left", at, avail);
+        return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                         "truncated certificate at byte %zu: %zu byte(s) left", at, avail);
     if (p[1] < 0x80) {
         hdr = 2;
         clen = p[1];
     } else if (p[1] == 0x80) {
-        return bad(why, why_len, "certificate at byte %zu has an indefinite length (BER, not DER)",
-                   at);
+        return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                         "certificate at byte %zu has an indefinite length (BER, not DER)", at);
     } else {
         nb = p[1] & 0x7fu;
         if (nb > 4)
-            return bad(why, why_len, "certificate at byte %zu has a %zu-byte length: too long", at,
-                       nb);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "certificate at byte %zu has a %zu-byte length: too long", at, nb);
         hdr = 2 + nb;
         if (avail < hdr)
-            return bad(why, why_len, "truncated certificate at byte %zu: its length is cut", at);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "truncated certificate at byte %zu: its length is cut", at);
         for (i = 0; i < nb; i++)
             clen = clen << 8 | p[2 + i];
         if (p[2] == 0 || (nb == 1 && clen < 0x80))
-            return bad(why, why_len,
-                       "certificate at byte %zu has a non-minimal length encoding (BER, not DER)",
-                       at);
+            return devid_why(
+                DEVID_ERR_CONFIG, why, why_len,
+                "certificate at byte %zu has a non-minimal length encoding (BER, not DER)", at);
     }
     if (clen > avail - hdr)
-        return bad(
-            why, why_len,
+        return devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
             "truncated certificate at byte %zu: its DER length says %zu bytes, %zu are there", at,
             hdr + clen, avail);
     *total = hdr + clen;
@@ -83,10 +71,11 @@ static int padding(const uint8_t *buf, size_t p, size_t len, char *why, size_t w
 
     for (q = p; q < len; q++) {
         if (buf[q] != 0x00 && buf[q] != 0xff)
-            return bad(why, why_len,
-                       "byte 0x%02x at offset %zu after the certificate (which ends at byte %zu) "
-                       "is not 0x00 or 0xFF padding",
-                       buf[q], q, p);
+            return devid_why(
+                DEVID_ERR_CONFIG, why, why_len,
+                "byte 0x%02x at offset %zu after the certificate (which ends at byte %zu) "
+                "is not 0x00 or 0xFF padding",
+                buf[q], q, p);
     }
     return 0;
 }
@@ -100,29 +89,33 @@ static int tcg_header(struct nvcert_span *span, const uint8_t *buf, size_t len, 
     int r;
 
     if (len < NVCERT_TCG_HEADER_LEN + 1)
-        return bad(why, why_len, "truncated TCG header (10 01): %zu bytes, no certificate after it",
-                   len);
+        return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                         "truncated TCG header (10 01): %zu bytes, no certificate after it", len);
     if (buf[2] != TCG_FULL_CERT)
-        return bad(why, why_len,
-                   "TCG header certType 0x%02x: only a full certificate (TCG_FULL_CERT, 00) is "
-                   "read",
-                   buf[2]);
+        return devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
+            "TCG header certType 0x%02x: only a full certificate (TCG_FULL_CERT, 00) is "
+            "read",
+            buf[2]);
     if (buf[5] != TCG_FULL_CERT_TAG_0 || buf[6] != TCG_FULL_CERT_TAG_1)
-        return bad(why, why_len,
-                   "TCG header: bytes 5-6 are %02x %02x, not TCG_TAG_PCCLIENT_FULL_CERT (10 02)",
-                   buf[5], buf[6]);
+        return devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
+            "TCG header: bytes 5-6 are %02x %02x, not TCG_TAG_PCCLIENT_FULL_CERT (10 02)", buf[5],
+            buf[6]);
     cert_size = (size_t)buf[3] << 8 | buf[4];
     if (buf[NVCERT_TCG_HEADER_LEN] != TAG_SEQUENCE)
-        return bad(why, why_len, "no DER certificate after the TCG header (byte 7 is 0x%02x)",
-                   buf[NVCERT_TCG_HEADER_LEN]);
+        return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                         "no DER certificate after the TCG header (byte 7 is 0x%02x)",
+                         buf[NVCERT_TCG_HEADER_LEN]);
     if ((r = der_length(&total, buf + NVCERT_TCG_HEADER_LEN, len - NVCERT_TCG_HEADER_LEN,
                         NVCERT_TCG_HEADER_LEN, why, why_len)) != 0)
         return r;
     if (cert_size != total + 2)
-        return bad(why, why_len,
-                   "TCG header certSize %zu does not match the %zu-byte DER certificate after it "
-                   "(want %zu)",
-                   cert_size, total, total + 2);
+        return devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
+            "TCG header certSize %zu does not match the %zu-byte DER certificate after it "
+            "(want %zu)",
+            cert_size, total, total + 2);
     span->off = NVCERT_TCG_HEADER_LEN;
     span->len = total;
     return 0;
@@ -152,15 +145,15 @@ int nvcert_find(struct nvcert_span *spans, size_t max, size_t *n, const uint8_t 
     *n = 0;
     why[0] = '\0';
     if (len == 0)
-        return bad(why, why_len, "empty: no certificate");
+        return devid_why(DEVID_ERR_CONFIG, why, why_len, "empty: no certificate");
     if (len >= 2 && buf[0] == TCG_STORED_CERT_0 && buf[1] == TCG_STORED_CERT_1) {
         if ((r = tcg_header(&spans[0], buf, len, why, why_len)) != 0)
             return r;
         p = spans[0].off + spans[0].len;
         if (p < len && buf[p] == TAG_SEQUENCE)
-            return bad(why, why_len,
-                       "a second certificate at byte %zu after the one the TCG header describes",
-                       p);
+            return devid_why(
+                DEVID_ERR_CONFIG, why, why_len,
+                "a second certificate at byte %zu after the one the TCG header describes", p);
         if ((r = padding(buf, p, len, why, why_len)) != 0)
             return r;
         *n = 1;
@@ -168,17 +161,17 @@ int nvcert_find(struct nvcert_span *spans, size_t max, size_t *n, const uint8_t 
     }
     if (buf[0] != TAG_SEQUENCE) {
         if (all_padding(buf, len))
-            return bad(why, why_len, "no certificate: all %zu bytes are 0x00/0xFF (never written?)",
-                       len);
-        return bad(why, why_len,
-                   "first byte 0x%02x is not a DER certificate (30), a TCG header (10 01) or PEM",
-                   buf[0]);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "no certificate: all %zu bytes are 0x00/0xFF (never written?)", len);
+        return devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
+            "first byte 0x%02x is not a DER certificate (30), a TCG header (10 01) or PEM", buf[0]);
     }
     while (p < len && buf[p] == TAG_SEQUENCE) {
         if (*n == max) {
             *n = 0;
-            return bad(why, why_len, "another certificate at byte %zu: at most %zu expected here",
-                       p, max);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "another certificate at byte %zu: at most %zu expected here", p, max);
         }
         if ((r = der_length(&total, buf + p, len - p, p, why, why_len)) != 0) {
             *n = 0;
@@ -206,13 +199,14 @@ static int decode(X509 **out, const uint8_t *der, size_t len, size_t at, char *w
 
     *out = NULL;
     if (len > LONG_MAX || (x = d2i_X509(NULL, &p, (long)len)) == NULL) {
-        bad(why, why_len, "malformed certificate at byte %zu: %s", at,
-            devid_openssl_reason(reason, sizeof(reason)));
+        devid_why(DEVID_ERR_CONFIG, why, why_len, "malformed certificate at byte %zu: %s", at,
+                  devid_openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     if (p != der + len) {
-        bad(why, why_len, "certificate at byte %zu: its decoding ends at byte %zu, not %zu", at,
-            at + (size_t)(p - der), at + len);
+        devid_why(DEVID_ERR_CONFIG, why, why_len,
+                  "certificate at byte %zu: its decoding ends at byte %zu, not %zu", at,
+                  at + (size_t)(p - der), at + len);
         goto out;
     }
     if ((n = i2d_X509(x, &enc)) < 0) {
@@ -220,7 +214,8 @@ static int decode(X509 **out, const uint8_t *der, size_t len, size_t at, char *w
         goto out;
     }
     if ((size_t)n != len || memcmp(enc, der, len) != 0) {
-        bad(why, why_len,
+        devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
             "certificate at byte %zu is not in DER form (OpenSSL re-encodes it to other bytes), "
             "so it could not be sent unchanged",
             at);
@@ -285,19 +280,21 @@ static int pem_block(STACK_OF(X509) *sk, BIO *bio, size_t at, char *why, size_t 
     int r = DEVID_ERR_CONFIG;
 
     if (PEM_read_bio(bio, &name, &header, &data, &dlen) != 1) {
-        bad(why, why_len, "bad PEM block at byte %zu: %s", at,
-            devid_openssl_reason(reason, sizeof(reason)));
+        devid_why(DEVID_ERR_CONFIG, why, why_len, "bad PEM block at byte %zu: %s", at,
+                  devid_openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     if (strcmp(name, "CERTIFICATE") != 0 || header[0] != '\0') {
-        bad(why, why_len, "PEM block at byte %zu is not a plain CERTIFICATE", at);
+        devid_why(DEVID_ERR_CONFIG, why, why_len,
+                  "PEM block at byte %zu is not a plain CERTIFICATE", at);
         goto out;
     }
     if (dlen <= 0 || data[0] != TAG_SEQUENCE ||
         (r = der_length(&total, data, (size_t)dlen, 0, why, why_len)) != 0 ||
         total != (size_t)dlen) {
         if (r == 0 || r == DEVID_ERR_CONFIG)
-            bad(why, why_len, "PEM block at byte %zu is not exactly one DER certificate", at);
+            devid_why(DEVID_ERR_CONFIG, why, why_len,
+                      "PEM block at byte %zu is not exactly one DER certificate", at);
         r = DEVID_ERR_CONFIG;
         goto out;
     }
@@ -331,15 +328,15 @@ static int parse_pem(STACK_OF(X509) *sk, const uint8_t *buf, size_t len, size_t 
         if (p == len || all_padding(buf + p, len - p))
             break;
         if (len - p < strlen(PEM_BEGIN) || memcmp(buf + p, PEM_BEGIN, strlen(PEM_BEGIN)) != 0) {
-            r = bad(why, why_len,
-                    "byte 0x%02x at offset %zu after the PEM certificate is not "
-                    "PEM, whitespace or 0x00/0xFF padding",
-                    buf[p], p);
+            r = devid_why(DEVID_ERR_CONFIG, why, why_len,
+                          "byte 0x%02x at offset %zu after the PEM certificate is not "
+                          "PEM, whitespace or 0x00/0xFF padding",
+                          buf[p], p);
             break;
         }
         if ((size_t)sk_X509_num(sk) == max) {
-            r = bad(why, why_len, "another PEM block at byte %zu: at most %zu expected here", p,
-                    max);
+            r = devid_why(DEVID_ERR_CONFIG, why, why_len,
+                          "another PEM block at byte %zu: at most %zu expected here", p, max);
             break;
         }
         if ((r = pem_block(sk, bio, p, why, why_len)) != 0)
@@ -366,7 +363,7 @@ int nvcert_parse(STACK_OF(X509) **out, const uint8_t *buf, size_t len, size_t ma
     else
         r = parse_der(sk, buf, len, max, why, why_len);
     if (r == 0 && sk_X509_num(sk) == 0)
-        r = bad(why, why_len, "no certificate");
+        r = devid_why(DEVID_ERR_CONFIG, why, why_len, "no certificate");
     if (r != 0) {
         sk_X509_pop_free(sk, X509_free);
         return r;
@@ -405,34 +402,39 @@ int nvcert_parse_ek(X509 **out, struct nvcert_span *span, const uint8_t *buf, si
     memset(span, 0, sizeof(*span));
     why[0] = '\0';
     if (len == 0)
-        return bad(why, why_len, "empty: no EK certificate");
+        return devid_why(DEVID_ERR_CONFIG, why, why_len, "empty: no EK certificate");
     if (len >= 2 && buf[0] == TCG_STORED_CERT_0 && buf[1] == TCG_STORED_CERT_1) {
         if (len < NVCERT_TCG_HEADER_LEN + 1)
-            return bad(why, why_len, "truncated TCG header (10 01): %zu bytes", len);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "truncated TCG header (10 01): %zu bytes", len);
         if (buf[2] != TCG_FULL_CERT || buf[5] != TCG_FULL_CERT_TAG_0 ||
             buf[6] != TCG_FULL_CERT_TAG_1)
-            return bad(why, why_len,
-                       "TCG header %02x %02x %02x .. %02x %02x is not a full stored certificate "
-                       "(10 01 00 .. .. 10 02)",
-                       buf[0], buf[1], buf[2], buf[5], buf[6]);
+            return devid_why(
+                DEVID_ERR_CONFIG, why, why_len,
+                "TCG header %02x %02x %02x .. %02x %02x is not a full stored certificate "
+                "(10 01 00 .. .. 10 02)",
+                buf[0], buf[1], buf[2], buf[5], buf[6]);
         off = NVCERT_TCG_HEADER_LEN;
     }
     if (buf[off] != TAG_SEQUENCE) {
         if (all_padding(buf, len))
-            return bad(why, why_len,
-                       "no EK certificate: all %zu bytes are 0x00/0xFF (never written?)", len);
-        return bad(why, why_len, "byte %zu is 0x%02x, not the SEQUENCE (30) of a certificate", off,
-                   buf[off]);
+            return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                             "no EK certificate: all %zu bytes are 0x00/0xFF (never written?)",
+                             len);
+        return devid_why(DEVID_ERR_CONFIG, why, why_len,
+                         "byte %zu is 0x%02x, not the SEQUENCE (30) of a certificate", off,
+                         buf[off]);
     }
     p = buf + off;
     if (len - off > LONG_MAX || (x = d2i_X509(NULL, &p, (long)(len - off))) == NULL) {
-        bad(why, why_len, "malformed EK certificate at byte %zu: %s", off,
-            devid_openssl_reason(reason, sizeof(reason)));
+        devid_why(DEVID_ERR_CONFIG, why, why_len, "malformed EK certificate at byte %zu: %s", off,
+                  devid_openssl_reason(reason, sizeof(reason)));
         goto out;
     }
     used = (size_t)(p - (buf + off));
     if (off != 0 && ((size_t)buf[3] << 8 | buf[4]) != used + 2) {
-        bad(why, why_len,
+        devid_why(
+            DEVID_ERR_CONFIG, why, why_len,
             "TCG header certSize %u does not match the %zu-byte certificate after it (want %zu)",
             (unsigned)buf[3] << 8 | buf[4], used, used + 2);
         goto out;

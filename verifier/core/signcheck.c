@@ -1,7 +1,6 @@
 #include "verifier/core/signcheck.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,19 +16,6 @@
 #define SERIAL_MIN 8
 #define SERIAL_MAX 20
 
-static int refuse(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int refuse(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-    return DEVID_ERR_REFUSED;
-}
-
 static int check_serial(X509 *cert, char *why, size_t why_len)
 {
     const ASN1_INTEGER *s = X509_get0_serialNumber(cert);
@@ -38,7 +24,8 @@ static int check_serial(X509 *cert, char *why, size_t why_len)
 
     if (ASN1_STRING_type(s) != V_ASN1_INTEGER || len < SERIAL_MIN || len > SERIAL_MAX ||
         d == NULL || d[0] == 0)
-        return refuse(why, why_len, "the serial is not a positive integer of 8 to 20 bytes");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "the serial is not a positive integer of 8 to 20 bytes");
     return 0;
 }
 
@@ -51,15 +38,17 @@ static int check_validity(const struct signcheck_rules *rules, X509 *cert, time_
 
     if (ASN1_TIME_cmp_time_t(nb, now - BACKDATE - SIGNCHECK_CLOCK_SLACK) < 0 ||
         ASN1_TIME_cmp_time_t(nb, now + SIGNCHECK_CLOCK_SLACK) > 0)
-        return refuse(why, why_len, "notBefore is not now (backdated at most %d s)", BACKDATE);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "notBefore is not now (backdated at most %d s)", BACKDATE);
     if (ASN1_TIME_diff(&days, &secs, nb, na) != 1)
-        return refuse(why, why_len, "the validity does not parse");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "the validity does not parse");
     life = (int64_t)days * 86400 + secs;
     if (life <= 0)
-        return refuse(why, why_len, "notAfter is not after notBefore");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "notAfter is not after notBefore");
     if (life > (int64_t)rules->max_validity_seconds + BACKDATE)
-        return refuse(why, why_len, "the validity is %" PRId64 " s, over the maximum of %ld s",
-                      life, rules->max_validity_seconds + BACKDATE);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "the validity is %" PRId64 " s, over the maximum of %ld s", life,
+                         rules->max_validity_seconds + BACKDATE);
     return 0;
 }
 
@@ -69,18 +58,19 @@ static int check_names(const struct signcheck_rules *rules, X509 *cert, char *wh
     const X509_NAME *ca = X509_get_subject_name(rules->ca_cert);
 
     if (X509_get_version(cert) != X509_VERSION_3)
-        return refuse(why, why_len, "not a version 3 certificate");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "not a version 3 certificate");
     if (X509_NAME_cmp(X509_get_issuer_name(cert), ca) != 0)
-        return refuse(why, why_len, "the issuer is not the CA's subject");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "the issuer is not the CA's subject");
     if (X509_NAME_cmp(X509_get_subject_name(cert), ca) == 0)
-        return refuse(why, why_len, "the subject is the CA's own name");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "the subject is the CA's own name");
     X509_get0_uids(cert, &iuid, &suid);
     if (iuid != NULL || suid != NULL)
-        return refuse(why, why_len, "issuerUniqueID or subjectUniqueID present");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "issuerUniqueID or subjectUniqueID present");
     if (X509_get0_pubkey(cert) == NULL)
-        return refuse(why, why_len, "no usable subject public key");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "no usable subject public key");
     if (EVP_PKEY_eq(X509_get0_pubkey(cert), X509_get0_pubkey(rules->ca_cert)) == 1)
-        return refuse(why, why_len, "the subject key is the CA's key");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "the subject key is the CA's key");
     return 0;
 }
 
@@ -91,7 +81,8 @@ static int check_basic_constraints(X509_EXTENSION *ext, char *why, size_t why_le
 
     BASIC_CONSTRAINTS_free(bc);
     if (!ok || !X509_EXTENSION_get_critical(ext))
-        return refuse(why, why_len, "basicConstraints is not critical CA:FALSE");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "basicConstraints is not critical CA:FALSE");
     return 0;
 }
 
@@ -104,7 +95,8 @@ static int check_key_usage(X509_EXTENSION *ext, char *why, size_t why_len)
         ok = !ASN1_BIT_STRING_get_bit(ku, i);
     ASN1_BIT_STRING_free(ku);
     if (!ok || !X509_EXTENSION_get_critical(ext))
-        return refuse(why, why_len, "keyUsage is not critical digitalSignature only");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "keyUsage is not critical digitalSignature only");
     return 0;
 }
 
@@ -116,7 +108,7 @@ static int check_eku(X509_EXTENSION *ext, char *why, size_t why_len)
 
     EXTENDED_KEY_USAGE_free(eku);
     if (!ok)
-        return refuse(why, why_len, "extKeyUsage is not clientAuth only");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "extKeyUsage is not clientAuth only");
     return 0;
 }
 
@@ -131,7 +123,8 @@ static int check_ski(X509 *cert, X509_EXTENSION *ext, char *why, size_t why_len)
 
     ASN1_OCTET_STRING_free(ski);
     if (!ok)
-        return refuse(why, why_len, "the subject key identifier is not its key's");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "the subject key identifier is not its key's");
     return 0;
 }
 
@@ -145,7 +138,8 @@ static int check_aki(const struct signcheck_rules *rules, X509_EXTENSION *ext, c
 
     AUTHORITY_KEYID_free(aki);
     if (!ok)
-        return refuse(why, why_len, "the authority key identifier is not the CA's key id");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "the authority key identifier is not the CA's key id");
     return 0;
 }
 
@@ -162,7 +156,8 @@ static int check_san(X509_EXTENSION *ext, char *why, size_t why_len)
     GENERAL_NAMES_free(names);
     ASN1_OBJECT_free(hw);
     if (!ok)
-        return refuse(why, why_len, "subjectAltName holds more than hardwareModuleName");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "subjectAltName holds more than hardwareModuleName");
     return 0;
 }
 
@@ -189,8 +184,9 @@ static int check_policies(const struct signcheck_rules *rules, X509_EXTENSION *e
     }
     CERTIFICATEPOLICIES_free(cp);
     if (!ok)
-        return refuse(why, why_len, "certificatePolicies OID %s is not under the configured arc",
-                      oid[0] != '\0' ? oid : "(unreadable)");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "certificatePolicies OID %s is not under the configured arc",
+                         oid[0] != '\0' ? oid : "(unreadable)");
     return 0;
 }
 
@@ -249,15 +245,17 @@ static int check_extensions(const struct signcheck_rules *rules, X509 *cert, cha
         if (OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1) <= 0)
             snprintf(oid, sizeof(oid), "(unreadable)");
         if (k == N_ALLOWED)
-            return refuse(why, why_len, "extension %s is not in the profile", oid);
+            return devid_why(DEVID_ERR_REFUSED, why, why_len, "extension %s is not in the profile",
+                             oid);
         if (seen[k]++)
-            return refuse(why, why_len, "extension %s appears twice", oid);
+            return devid_why(DEVID_ERR_REFUSED, why, why_len, "extension %s appears twice", oid);
         if ((r = check_extension(rules, cert, ext, nid, why, why_len)) != 0)
             return r;
     }
     for (k = 0; k < N_ALLOWED; k++) {
         if (allowed[k].required && !seen[k])
-            return refuse(why, why_len, "extension %s is missing", OBJ_nid2ln(allowed[k].nid));
+            return devid_why(DEVID_ERR_REFUSED, why, why_len, "extension %s is missing",
+                             OBJ_nid2ln(allowed[k].nid));
     }
     return 0;
 }
@@ -281,15 +279,16 @@ int signcheck_crl(const struct signcheck_rules *rules, const struct signreq_crl 
                   uint64_t last_number, time_t now, char *why, size_t why_len)
 {
     if (have_last && crl->number <= last_number)
-        return refuse(why, why_len,
-                      "CRL number %" PRIu64 " is not above %" PRIu64 ", the last one signed",
-                      crl->number, last_number);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "CRL number %" PRIu64 " is not above %" PRIu64 ", the last one signed",
+                         crl->number, last_number);
     if (crl->this_update < (int64_t)now - SIGNCHECK_CLOCK_SLACK ||
         crl->this_update > (int64_t)now + SIGNCHECK_CLOCK_SLACK)
-        return refuse(why, why_len, "CRL thisUpdate is not now");
+        return devid_why(DEVID_ERR_REFUSED, why, why_len, "CRL thisUpdate is not now");
     if (crl->next_update_seconds > rules->max_crl_next_update_seconds)
-        return refuse(why, why_len, "CRL lifetime %" PRId64 " s is over the maximum of %ld s",
-                      crl->next_update_seconds, rules->max_crl_next_update_seconds);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "CRL lifetime %" PRId64 " s is over the maximum of %ld s",
+                         crl->next_update_seconds, rules->max_crl_next_update_seconds);
     return 0;
 }
 
@@ -300,24 +299,26 @@ int signcheck_tree_head(const struct signreq_tree_head *req, const struct tlog_h
 
     if (h->timestamp < (int64_t)now - SIGNCHECK_CLOCK_SLACK ||
         h->timestamp > (int64_t)now + SIGNCHECK_CLOCK_SLACK)
-        return refuse(why, why_len, "tree head timestamp %" PRId64 " is not now", h->timestamp);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "tree head timestamp %" PRId64 " is not now", h->timestamp);
     if (last == NULL)
         return 0;
     if (h->timestamp < last->timestamp)
-        return refuse(why, why_len,
-                      "tree head timestamp %" PRId64 " is before %" PRId64 ", the last one signed",
-                      h->timestamp, last->timestamp);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "tree head timestamp %" PRId64 " is before %" PRId64
+                         ", the last one signed",
+                         h->timestamp, last->timestamp);
     if (h->size < last->size)
-        return refuse(why, why_len,
-                      "tree size %" PRIu64 " is below %" PRIu64 ", the last one signed", h->size,
-                      last->size);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "tree size %" PRIu64 " is below %" PRIu64 ", the last one signed", h->size,
+                         last->size);
     if (merkle_consistency_verify(last->size, h->size, last->root, h->root,
                                   (const uint8_t(*)[MERKLE_HASH_LEN])req->proof,
                                   req->proof_len) != 0)
-        return refuse(why, why_len,
-                      "the tree of size %" PRIu64
-                      " does not extend the last one signed (size %" PRIu64
-                      "): the consistency proof fails",
-                      h->size, last->size);
+        return devid_why(DEVID_ERR_REFUSED, why, why_len,
+                         "the tree of size %" PRIu64
+                         " does not extend the last one signed (size %" PRIu64
+                         "): the consistency proof fails",
+                         h->size, last->size);
     return 0;
 }
