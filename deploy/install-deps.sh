@@ -35,9 +35,13 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # (test_service.sh). On a booted system the package starts prometheus.service
 # on :9090, which no test uses or minds; in a chroot or a container with
 # policy-rc.d it starts nothing. --no-install-recommends keeps
-# its exporters and web console out.
+# its exporters and web console out. The sqlite3 command, with which the
+# signer and issuance-log tests read and tamper with a ledger file, and xxd,
+# with which the NV tests write padded and TCG-framed certificates: a
+# minimal image has neither.
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
-       python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db prometheus)
+       python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db prometheus
+       sqlite3 xxd)
 
 usage() {
     echo "usage: $0 [--tests]" >&2

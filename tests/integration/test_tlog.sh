@@ -26,6 +26,7 @@ N=${DEVID_TLOG_DEVICES:-1000}
 K=${DEVID_TLOG_REVOKE:-10}
 BACKENDS=${DEVID_TLOG_BACKENDS:-sqlite pg}
 PY=/usr/bin/python3
+need sqlite3 curl openssl
 
 devid_tmpdir
 T=$DEVID_TMP
