@@ -17,6 +17,8 @@
 
 /* How long a statement waits for another connection's write lock. */
 #define BUSY_TIMEOUT_MS 10000
+/* Between tries of switching a new file to WAL (configure). */
+#define WAL_RETRY_MS 10
 /* Most columns a statement returns. */
 #define MAX_COLUMNS 32
 /* Prepared statements a handle keeps for reuse. */
@@ -181,17 +183,26 @@ out:
 static int configure(struct sqlite_ledger *sl)
 {
     char mode[16] = "";
-    int rc;
+    int rc, tries;
     sqlite3_stmt *st = NULL;
 
     sqlite3_extended_result_codes(sl->db, 1);
     if (sqlite3_busy_timeout(sl->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
         return fail(sl, "setting the busy timeout");
-    if (sqlite3_prepare_v2(sl->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
-        return fail(sl, "setting WAL journal mode");
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    /* Switching a new file to WAL takes an exclusive lock, and SQLite
+     * answers SQLITE_BUSY at once, without the busy handler, when another
+     * connection opening the same file holds a lock: replicas or workers
+     * starting together. Retry for as long as the busy timeout. */
+    for (tries = 0;; tries++) {
+        if (sqlite3_prepare_v2(sl->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+            return fail(sl, "setting WAL journal mode");
+        if ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+            snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if ((rc & 0xff) != SQLITE_BUSY || tries * WAL_RETRY_MS >= BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(WAL_RETRY_MS);
+    }
     if (rc != SQLITE_ROW)
         return fail(sl, "setting WAL journal mode");
     if (strcmp(mode, "wal") != 0) {
