@@ -1,8 +1,6 @@
 #include "verifier/server/crlcache.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +10,7 @@
 #include "common/err.h"
 #include "common/io/log.h"
 #include "verifier/ledger/ledger.h"
+#include "verifier/server/poller.h"
 #include "verifier/pki/revocation.h"
 
 /* The CRL is signed again at least this often, whatever the revision. */
@@ -21,11 +20,8 @@ struct crlcache {
     const struct verifier_config *cfg;
     struct ca *ca;
     struct ledger *ledger; /* the thread's own handle */
-    pthread_t thread;
-    int started;
+    struct poller poller;  /* the thread that runs tick */
     pthread_mutex_t mu;
-    pthread_cond_t wake;
-    int stop;
     /* Under |mu|: the CRL served. */
     struct crl_blob *current;
     /* The thread's: what the current CRL reflects, and when it was made. */
@@ -100,8 +96,9 @@ out:
 }
 
 /* tick rebuilds the CRL when the ledger's revision moved or it is old. */
-static void tick(struct crlcache *c)
+static void tick(void *arg)
 {
+    struct crlcache *c = arg;
     time_t now = time(NULL);
     int64_t revision = 0;
     int r;
@@ -122,50 +119,9 @@ static void tick(struct crlcache *c)
     c->failing = r != 0;
 }
 
-static void *crl_main(void *arg)
-{
-    struct crlcache *c = arg;
-    struct timespec until;
-
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += c->cfg->crl_poll_seconds;
-        while (!c->stop && pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT)
-            ;
-        if (c->stop)
-            break;
-        pthread_mutex_unlock(&c->mu);
-        tick(c);
-        pthread_mutex_lock(&c->mu);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
-
-static int init_sync(struct crlcache *c)
-{
-    pthread_condattr_t attr;
-    int ok;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return DEVID_ERR_INTERNAL;
-    ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-         pthread_cond_init(&c->wake, &attr) == 0;
-    pthread_condattr_destroy(&attr);
-    if (!ok)
-        return DEVID_ERR_INTERNAL;
-    if (pthread_mutex_init(&c->mu, NULL) != 0) {
-        pthread_cond_destroy(&c->wake);
-        return DEVID_ERR_INTERNAL;
-    }
-    return 0;
-}
-
 int crlcache_start(struct crlcache **out, const struct verifier_config *cfg, struct ca *ca)
 {
     struct crlcache *c = NULL;
-    sigset_t block, old;
     int r;
 
     *out = NULL;
@@ -174,25 +130,17 @@ int crlcache_start(struct crlcache **out, const struct verifier_config *cfg, str
     c->cfg = cfg;
     c->ca = ca;
     atomic_init(&c->failures, 0);
-    if ((r = init_sync(c)) != 0) {
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
-        return r;
+        return DEVID_ERR_INTERNAL;
     }
     if ((r = ledger_open(&c->ledger, cfg->ledger, cfg->replica_id)) != 0 ||
         (r = build(c, time(NULL))) != 0) {
         log_err("cannot build the CRL for GET /v1/crl: %s", devid_err_str(r));
         goto fail;
     }
-    /* The thread takes no signals: the control thread owns them. */
-    sigfillset(&block);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    c->started = pthread_create(&c->thread, NULL, crl_main, c) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!c->started) {
-        log_err("cannot start the CRL thread");
-        r = DEVID_ERR_INTERNAL;
+    if ((r = poller_start(&c->poller, "the CRL thread", c->cfg->crl_poll_seconds, tick, c)) != 0)
         goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -204,16 +152,9 @@ void crlcache_stop(struct crlcache *c)
 {
     if (c == NULL)
         return;
-    if (c->started) {
-        pthread_mutex_lock(&c->mu);
-        c->stop = 1;
-        pthread_cond_signal(&c->wake);
-        pthread_mutex_unlock(&c->mu);
-        pthread_join(c->thread, NULL);
-    }
+    poller_stop(&c->poller);
     ledger_free(c->ledger);
     crl_blob_free(c->current);
-    pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }

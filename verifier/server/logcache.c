@@ -1,8 +1,6 @@
 #include "verifier/server/logcache.h"
 
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +12,15 @@
 #include "verifier/core/signreq.h"
 #include "verifier/core/tlog.h"
 #include "verifier/ledger/ledger.h"
+#include "verifier/server/poller.h"
 #include "verifier/pki/signer.h"
 
 struct logcache {
     const struct verifier_config *cfg;
     struct signer *signer;
     struct ledger *ledger; /* the thread's own handle */
-    pthread_t thread;
-    int started;
+    struct poller poller;  /* the thread that runs tick */
     pthread_mutex_t mu;
-    pthread_cond_t wake;
-    int stop;
     /* Under |mu|: the head served. */
     uint8_t head[TLOG_SIGNED_HEAD_MAX];
     size_t head_len;
@@ -179,8 +175,9 @@ out:
     return r;
 }
 
-static void tick(struct logcache *c)
+static void tick(void *arg)
 {
+    struct logcache *c = arg;
     time_t now = time(NULL);
     int r;
 
@@ -201,50 +198,9 @@ static void tick(struct logcache *c)
     c->failing = r != 0;
 }
 
-static void *log_main(void *arg)
-{
-    struct logcache *c = arg;
-    struct timespec until;
-
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += c->cfg->log_poll_seconds;
-        while (!c->stop && pthread_cond_timedwait(&c->wake, &c->mu, &until) != ETIMEDOUT)
-            ;
-        if (c->stop)
-            break;
-        pthread_mutex_unlock(&c->mu);
-        tick(c);
-        pthread_mutex_lock(&c->mu);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
-
-static int init_sync(struct logcache *c)
-{
-    pthread_condattr_t attr;
-    int ok;
-
-    if (pthread_condattr_init(&attr) != 0)
-        return DEVID_ERR_INTERNAL;
-    ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
-         pthread_cond_init(&c->wake, &attr) == 0;
-    pthread_condattr_destroy(&attr);
-    if (!ok)
-        return DEVID_ERR_INTERNAL;
-    if (pthread_mutex_init(&c->mu, NULL) != 0) {
-        pthread_cond_destroy(&c->wake);
-        return DEVID_ERR_INTERNAL;
-    }
-    return 0;
-}
-
 int logcache_start(struct logcache **out, const struct verifier_config *cfg, struct signer *signer)
 {
     struct logcache *c = NULL;
-    sigset_t block, old;
     int r;
 
     *out = NULL;
@@ -255,9 +211,9 @@ int logcache_start(struct logcache **out, const struct verifier_config *cfg, str
     merkle_compact_init(&c->compact);
     atomic_init(&c->size, 0);
     atomic_init(&c->failures, 0);
-    if ((r = init_sync(c)) != 0) {
+    if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
-        return r;
+        return DEVID_ERR_INTERNAL;
     }
     if ((r = ledger_open(&c->ledger, cfg->ledger, cfg->replica_id)) != 0) {
         log_err("cannot open the ledger for the issuance log: %s", devid_err_str(r));
@@ -266,15 +222,9 @@ int logcache_start(struct logcache **out, const struct verifier_config *cfg, str
     if (cfg->log_key == NULL)
         log_warn("no [log] key: the issuance log is kept, but no tree head is signed");
     tick(c);
-    sigfillset(&block);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    c->started = pthread_create(&c->thread, NULL, log_main, c) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!c->started) {
-        log_err("cannot start the issuance log thread");
-        r = DEVID_ERR_INTERNAL;
+    if ((r = poller_start(&c->poller, "the issuance log thread", c->cfg->log_poll_seconds, tick,
+                          c)) != 0)
         goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -286,16 +236,9 @@ void logcache_stop(struct logcache *c)
 {
     if (c == NULL)
         return;
-    if (c->started) {
-        pthread_mutex_lock(&c->mu);
-        c->stop = 1;
-        pthread_cond_signal(&c->wake);
-        pthread_mutex_unlock(&c->mu);
-        pthread_join(c->thread, NULL);
-    }
+    poller_stop(&c->poller);
     ledger_free(c->ledger);
     free(c->leaves);
-    pthread_cond_destroy(&c->wake);
     pthread_mutex_destroy(&c->mu);
     free(c);
 }
