@@ -77,4 +77,27 @@ kill -TERM "$VERIFIER_PID"
 wait "$VERIFIER_PID"
 rc=$?
 check "the verifier exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
+
+# Started as root and dropping to another user, as the unit does: the signer
+# opens the TPM as root, keeps that connection after it becomes the user,
+# and signs through it.
+if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1; then
+    chmod 711 "$T"
+    install -d -o nobody -m 700 "$T/db"
+    verifier_start tpm-drop "${common[@]}" --ca-cert "$T/opca-tpm.pem" \
+        --ca-key handle:0x81000002 --ca-provider tpm2 --ca-tcti "$SWTPM_TCTI" \
+        --ledger "sqlite:$T/db/ledger.db" --workers 2 --user nobody ||
+        die "verifier with a TPM CA key, dropping to nobody, did not start"
+    signer=$(sed -n 's/.*signer: pid \([0-9]*\) holds the CA key.*/\1/p' "$VERIFIER_LOG" | tail -n 1)
+    check "the signer runs as nobody after opening the TPM" \
+        test "$(awk '$1 == "Uid:" {print $2}' "/proc/$signer/status" 2>/dev/null)" = "$(id -u nobody)"
+    "$FLEETSIM" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" --factory-ca "$T/acme" \
+        --devices 3 --parallel 2 --serial-prefix TPMDROP >"$T/fleet-drop.out" 2>&1
+    rc=$?
+    check "3 devices enroll, signed in the TPM by a signer that dropped root (exit $rc)" \
+        test "$rc" -eq 0
+    verifier_stop_checked
+else
+    skip "the drop to nobody with a TPM CA key" "needs root and a nobody user"
+fi
 finish

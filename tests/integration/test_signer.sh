@@ -3,6 +3,16 @@
 # that alone holds the CA key; the serving process parses what devices send,
 # keeps only the CA certificate, and runs as [server] user.
 #
+# serve starts as the shipped unit starts it: as root whose only capabilities
+# are CAP_SETUID and CAP_SETGID (CapabilityBoundingSet=, here setpriv's
+# --bounding-set), so root reads root's files and nobody else's.
+# - The CA and log keys are root's (0600): the serving process, as nobody,
+#   cannot open them, and a key it could open is warned about.
+# - The signer drops to nobody too once its keys are loaded, and is not
+#   dumpable: nobody cannot read its maps or memory.
+# - The ledger is opened after the drop, in a directory only nobody can
+#   write to, so it is made and written as nobody.
+#
 # - Through the test-only hook POST /test/sign (DEVID_TEST_HOOKS builds; the
 #   hook hands the signer a certificate exactly as a worker would), the signer
 #   signs a certificate in the profile and refuses another issuer, CA:TRUE, a
@@ -22,9 +32,15 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 
 FLEETSIM=$DEVID_BIN/tests/fleetsim/devid-fleetsim
 [[ -x $FLEETSIM ]] || die "no fleet simulator at $FLEETSIM (set DEVID_BIN)"
-need openssl curl sqlite3
+need openssl curl sqlite3 setpriv
 [[ $(id -u) -eq 0 ]] || die "run as root: the test reads /proc/PID/mem and drops to nobody"
 id nobody >/dev/null 2>&1 || die "no user nobody to run the serving process as"
+# As the unit starts it: root, with CAP_SETUID and CAP_SETGID alone.
+VERIFIER_WRAP=(setpriv --bounding-set=-all,+setuid,+setgid --inh-caps=-all --)
+# as_nobody CMD...: CMD as user nobody, the serving process's user.
+as_nobody() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups -- "$@"; }
+# nobody_cannot CMD...: CMD fails as nobody.
+nobody_cannot() { ! as_nobody "$@" >/dev/null 2>&1; }
 
 devid_tmpdir
 T=$DEVID_TMP
@@ -39,14 +55,17 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/log.key"
     die "log key"
 chmod 600 "$T/log.key"
 openssl pkey -in "$T/log.key" -pubout -out "$T/log.pub" 2>/dev/null || die "log public key"
+chmod 711 "$T/pki"
+chmod 600 "$T/pki/opca.key" "$T/pki/server.key" "$T/pki/token.key"
+chmod 644 "$T/pki/tls-ca.pem"
 
 MPORT=$(devid_free_port) || die "no free port"
 COMMON=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T/roots"
     --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem"
-    --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" --validity-days 365)
+    --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" --validity-days 365 --user nobody)
 
-verifier_start main "${COMMON[@]}" --ledger "sqlite:$T/db/ledger.db" \
-    --metrics-listen "127.0.0.1:$MPORT" --user nobody || die "verifier did not start"
+verifier_start main "${COMMON[@]}" --ledger "sqlite:$T/db/ledger.db" --log-key "$T/log.key" \
+    --metrics-listen "127.0.0.1:$MPORT" || die "verifier did not start"
 SERVE_PID=$VERIFIER_PID
 SIGNER_PID=$(sed -n 's/.*signer: pid \([0-9]*\) holds the CA key.*/\1/p' "$VERIFIER_LOG" | tail -n 1)
 check "the log names the signer's pid ($SIGNER_PID)" test -n "$SIGNER_PID"
@@ -62,7 +81,26 @@ check "the serving process has no effective capabilities" \
     test "$(status_field "$SERVE_PID" CapEff)" = 0000000000000000
 check "the serving process has no_new_privs" test "$(status_field "$SERVE_PID" NoNewPrivs)" = 1
 check "the signer has no_new_privs" test "$(status_field "$SIGNER_PID" NoNewPrivs)" = 1
-check "the signer keeps its user (root)" test "$(status_field "$SIGNER_PID" Uid)" = 0
+check "the signer runs as nobody too, once its keys are loaded" \
+    test "$(status_field "$SIGNER_PID" Uid)" = "$nobody_uid"
+check "the signer has no effective capabilities" \
+    test "$(status_field "$SIGNER_PID" CapEff)" = 0000000000000000
+check "the signer logs its uid" grep -q "signer: pid $SIGNER_PID holds the CA key and the log key, as uid $nobody_uid" "$VERIFIER_LOG"
+check "nobody cannot read the signer's maps (it is not dumpable)" \
+    nobody_cannot cat "/proc/$SIGNER_PID/maps"
+check "nobody cannot read the signer's memory" \
+    nobody_cannot /usr/bin/python3 "$here/memscan.py" "$SIGNER_PID" 00
+check "the ledger was made by the serving user, after the drop" \
+    test "$(stat -c %U "$T/db/ledger.db")" = nobody
+
+# ---- the keys on disk are root's alone ----------------------------------------
+for key in "$T/pki/opca.key" "$T/log.key"; do
+    check "the serving user cannot open $(basename "$key")" \
+        nobody_cannot cat "$key"
+    check "the serving process holds no descriptor on $(basename "$key")" \
+        bash -c "! ls -l /proc/$SERVE_PID/fd 2>/dev/null | grep -qF '$key'"
+done
+check "root's keys raise no warning" bash -c "! grep -q 'can be read by user' '$VERIFIER_LOG'"
 
 # ---- the key is in the signer's memory only ---------------------------------
 scalar=$(openssl pkey -in "$T/pki/opca.key" -noout -text 2>/dev/null |
@@ -165,6 +203,29 @@ check "the signer still serves after refusing (a seventh, good one: HTTP 200)" \
     bash -c "$(declare -f tbs sign); T='$T' MPORT=$MPORT; tbs good2 '$T/lookalike.pem' 30 0x5a0102030405060708090a0b0c0d0e20 && test \"\$(sign good2)\" = 200"
 verifier_stop_checked
 check "the signer exited with serve" bash -c "! kill -0 $SIGNER_PID 2>/dev/null"
+
+# ---- a CA key the serving user can read is warned about -----------------------
+# (A key group or others can read is refused outright; this one is the
+# serving user's own.)
+install -m 600 -o nobody "$T/pki/opca.key" "$T/opca-open.key"
+OPEN_ARGS=("${COMMON[@]/$T\/pki\/opca.key/$T/opca-open.key}" --ledger "sqlite:$T/db/open.db")
+# As the unit starts it, root cannot read nobody's key: refused at start.
+"${VERIFIER_WRAP[@]}" "$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" "${OPEN_ARGS[@]}" \
+    >"$T/open-unit.log" 2>&1
+rc=$?
+check "under the unit's capabilities, a CA key that is not root's is refused (exit $rc, want 78)" \
+    test "$rc" -eq 78
+check "and the error names the file, its owner and why" \
+    grep -q "cannot read CA key $T/opca-open.key (owner uid $nobody_uid, read as uid 0): Permission denied" \
+    "$T/open-unit.log"
+# As root with every capability, it starts, and warns.
+saved_wrap=("${VERIFIER_WRAP[@]}")
+VERIFIER_WRAP=()
+verifier_start open "${OPEN_ARGS[@]}" || die "verifier did not start"
+VERIFIER_WRAP=("${saved_wrap[@]}")
+check "a CA key the serving user can read is warned about, naming file and user" \
+    grep -q "the CA key $T/opca-open.key can be read by user nobody" "$VERIFIER_LOG"
+verifier_stop_checked
 
 # ---- kill -9 of the signer mid-load -------------------------------------------
 PORT=$(devid_free_port) || die "no free port"

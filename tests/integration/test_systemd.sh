@@ -74,4 +74,24 @@ for u in devid-agent.service devid-agent-renew.service; do
     check "$u exposure level is below 3.0 (${score:-none printed})" \
         awk -v s="$score" 'BEGIN { exit !(s != "" && s < 3.0) }'
 done
+
+# The verifier's unit starts serve as root so that the keys can be root's
+# alone; serve drops both its processes to devid itself (integration.signer
+# runs it under the same capability set).
+V=$DEVID_SRC/deploy/systemd/devid-verifier.service
+check "the verifier unit sets no User= (serve drops to devid after reading root's keys)" \
+    bash -c "! grep -q '^User=' '$V'"
+check "its only capabilities are the drop's" grep -qx "CapabilityBoundingSet=CAP_SETUID CAP_SETGID" "$V"
+check "its system call filter gives back setuid, setgid and setgroups after ~@privileged" \
+    sh -c "grep -n '^SystemCallFilter=' '$V' | tail -n 1 | grep -q ':SystemCallFilter=setuid setgid setgroups$'"
+check "no StateDirectory= (it would make /var/lib/devid root's)" bash -c "! grep -q '^StateDirectory=' '$V'"
+check "/var/lib/devid is its one writable path" grep -qx "ReadWritePaths=/var/lib/devid" "$V"
+check "the tmpfiles entry makes /var/lib/devid devid's" \
+    grep -qx "d /var/lib/devid 0750 devid devid -" "$DEVID_SRC/deploy/systemd/devid.tmpfiles"
+systemd-analyze security --offline=yes --no-pager "$U/devid-verifier.service" \
+    >"$DEVID_TMP/security-verifier.out" 2>&1
+score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p' "$DEVID_TMP/security-verifier.out")
+log "systemd-analyze security devid-verifier.service: exposure ${score:-?}"
+check "devid-verifier.service exposure level is below 3.0 (${score:-none printed})" \
+    awk -v s="$score" 'BEGIN { exit !(s != "" && s < 3.0) }'
 finish

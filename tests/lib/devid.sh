@@ -221,13 +221,16 @@ verifier_start() {
 # verifier_start_at NAME PORT ARGS...: start the verifier on 127.0.0.1:PORT
 # with ARGS after `serve` (the log, VERIFIER_LOG, is appended to); exports
 # VERIFIER_URL, VERIFIER_LOG, VERIFIER_PID. Fails when it does not listen.
+# A command in the array VERIFIER_WRAP, if set, runs it (it must exec it,
+# as setpriv does, so that the pid is the verifier's).
 verifier_start_at() {
     local name=$1 port=$2
     shift 2
     VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
     # No metrics listener unless the test asks for one: the default port
     # would collide between tests running in parallel.
-    "$VERIFIER" serve --listen "127.0.0.1:$port" --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
+    ${VERIFIER_WRAP[@]+"${VERIFIER_WRAP[@]}"} "$VERIFIER" serve --listen "127.0.0.1:$port" \
+        --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
     VERIFIER_PID=$!
     DEVID_PIDS+=("$VERIFIER_PID")
     DEVID_PIDFILES+=("")

@@ -4,8 +4,7 @@
 #include "verifier/cmd/serve.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "common/conf.h"
 #include "common/err.h"
 #include "common/io/log.h"
+#include "common/io/runas.h"
 #include "common/io/store.h"
 #include "verifier/cmd/cmd.h"
 #include "verifier/core/config.h"
@@ -68,6 +68,9 @@ struct serve {
     struct policy_arg rules[MAX_POLICY_ARGS];
     size_t n_rules;
     int verbose;
+    /* The account both processes drop to, when started as root. */
+    struct runas runas;
+    int drop;
 };
 
 /* Fills |opts| with serve's options: --config, every configuration key,
@@ -301,56 +304,76 @@ static int check_settings(const struct serve *s, const char *config_path, int op
     return 0;
 }
 
-/* become sets the process's groups, group and user to |pw|'s, for good. */
-static int become(const struct passwd *pw)
+/*
+ * choose_user decides, before anything is forked, whom the signer and the
+ * serving process run as: started as root, [server] user (default devid,
+ * when that user exists; "root" keeps root, with a warning). Sets s->drop.
+ * Returns 0 or DEVID_ERR_CONFIG.
+ */
+static int choose_user(struct serve *s)
 {
-    if (setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-        log_err("cannot become user %s: %s", pw->pw_name, strerror(errno));
-        return DEVID_ERR_INTERNAL;
+    const char *user = s->cfg.user != NULL ? s->cfg.user : DEFAULT_USER;
+    int r;
+
+    s->drop = 0;
+    if (geteuid() != 0)
+        return 0;
+    if (strcmp(user, "root") == 0) {
+        log_warn("[server] user = root: the signer and the serving process keep root");
+        return 0;
     }
-    if (pw->pw_uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
-        log_err("user %s: root could be regained after dropping it", pw->pw_name);
-        return DEVID_ERR_INTERNAL;
+    if ((r = runas_lookup(&s->runas, user)) == DEVID_ERR_NOT_FOUND && s->cfg.user == NULL) {
+        log_warn(
+            "started as root and there is no user %s to run as: the signer and the serving "
+            "process keep root (create it with systemd-sysusers, or set [server] user)",
+            DEFAULT_USER);
+        return 0;
     }
+    if (r != 0) {
+        log_err("[server] user %s: %s", user,
+                r == DEVID_ERR_NOT_FOUND ? "no such user" : "name or home directory too long");
+        return DEVID_ERR_CONFIG;
+    }
+    s->drop = 1;
     return 0;
 }
 
+/* warn_if_readable: the serving process, now the service user, checks that
+ * it cannot open a key file only the signer should read. */
+static void warn_if_readable(const char *what, const char *path, const char *user)
+{
+    int fd;
+
+    if (path == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+        return;
+    close(fd);
+    log_warn(
+        "%s %s can be read by user %s, who runs the serving process: make it root's "
+        "(chown root, chmod 600) so that only the signer can read it",
+        what, path, user);
+}
+
 /*
- * drop_privileges is the server's before_workers hook: everything is open,
- * and the process that parses what devices send stops being root. Started
- * as root it becomes [server] user (default devid, when that user exists;
- * "root" keeps root, with a warning). The signer process keeps its own
- * credentials: it alone needs the key.
+ * drop_privileges is the server's before_workers hook: the sockets are
+ * bound and the TLS and token keys read, and the process that parses what
+ * devices send stops being root. The signer has already dropped to the same
+ * account after loading its keys; it is not dumpable, so this process cannot
+ * read its memory.
  */
 static int drop_privileges(void *arg)
 {
     const struct serve *s = arg;
-    const char *user = s->cfg.user != NULL ? s->cfg.user : DEFAULT_USER;
-    const struct passwd *pw;
     int r;
 
-    if (geteuid() != 0)
+    if (!s->drop)
         return 0;
-    if (strcmp(user, "root") == 0) {
-        log_warn("[server] user = root: the serving process keeps root");
-        return 0;
-    }
-    errno = 0;
-    if ((pw = getpwnam(user)) == NULL) {
-        if (s->cfg.user == NULL) {
-            log_warn(
-                "started as root and there is no user %s to run as: the serving process "
-                "keeps root (create it with systemd-sysusers, or set [server] user)",
-                DEFAULT_USER);
-            return 0;
-        }
-        log_err("[server] user %s: no such user", user);
-        return DEVID_ERR_CONFIG;
-    }
-    if ((r = become(pw)) != 0)
+    if ((r = runas_become(&s->runas)) != 0)
         return r;
-    log_info("serving as user %s (uid %u, gid %u); the signer keeps the CA key", pw->pw_name,
-             (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    log_info("serving as user %s (uid %u, gid %u); the signer alone holds the CA key",
+             s->runas.name, (unsigned)s->runas.uid, (unsigned)s->runas.gid);
+    if (s->cfg.ca_provider == NULL)
+        warn_if_readable("the CA key", s->cfg.ca_key, s->runas.name);
+    warn_if_readable("the log key", s->cfg.log_key, s->runas.name);
     return 0;
 }
 
@@ -373,8 +396,9 @@ static int in_process_signer(void)
 /* start_ca forks the signer, which loads the key, and sets |*ca| to the
  * serving process's view of it: the certificate and chain, and the
  * signer. */
-static int start_ca(struct ca **ca, struct signer **signer, const struct verifier_config *cfg)
+static int start_ca(struct ca **ca, struct signer **signer, const struct serve *s)
 {
+    const struct verifier_config *cfg = &s->cfg;
     const struct signer_config scfg = {
         .ca_cert = cfg->ca_cert,
         .ca_key = cfg->ca_key,
@@ -384,6 +408,7 @@ static int start_ca(struct ca **ca, struct signer **signer, const struct verifie
         .max_crl_next_update_seconds = cfg->crl_next_update_seconds,
         .policy_arc = cfg->assurance_arc,
         .log_key = cfg->log_key,
+        .run_as = s->drop ? &s->runas : NULL,
     };
     int r;
 
@@ -416,7 +441,7 @@ static int run(struct serve *s)
     }
     /* The signer is forked first, before this process reads the token key
      * or starts a thread, so that it holds the CA key and nothing else. */
-    if ((r = start_ca(&ca, &signer, &s->cfg)) == 0 &&
+    if ((r = choose_user(s)) == 0 && (r = start_ca(&ca, &signer, s)) == 0 &&
         (r = read_token_key(token_key, s->cfg.token_key)) == 0) {
         hooks.signer_fd = signer != NULL ? signer_watch_fd(signer) : -1;
         hooks.signer = signer;

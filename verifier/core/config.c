@@ -176,9 +176,10 @@ static const struct key keys[] = {
      0,
      0,
      {"user", "NAME",
-      "started as root, the serving process runs as this\n"
-      "user; the signer alone keeps root (default devid,\n"
-      "if it exists; root keeps root)"}},
+      "started as root, the signer (once it has loaded\n"
+      "its keys) and the serving process (once its sockets\n"
+      "are bound) run as this user (default devid, if it\n"
+      "exists; root keeps root)"}},
     {"crl",
      "poll_seconds",
      K_INT,

@@ -1,11 +1,13 @@
 #include "verifier/pki/ca.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -50,6 +52,7 @@ static int check_key_file_mode(const char *uri, const char *what)
 {
     const char *path = uri;
     struct stat st;
+    int fd;
 
     if (strncmp(uri, "file:", 5) == 0)
         path = uri + 5;
@@ -64,6 +67,16 @@ static int check_key_file_mode(const char *uri, const char *what)
                 (unsigned)(st.st_mode & 07777));
         return DEVID_ERR_CONFIG;
     }
+    /* Say why now: OpenSSL's store would only say "system lib". */
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+        log_err("cannot read %s %s (owner uid %u, read as uid %u): %s%s", what, path,
+                (unsigned)st.st_uid, (unsigned)geteuid(), strerror(errno),
+                errno == EACCES ? "; the key must be owned by the user the verifier starts as "
+                                  "(root under the shipped unit, which has no CAP_DAC_OVERRIDE)"
+                                : "");
+        return DEVID_ERR_CONFIG;
+    }
+    close(fd);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/io/log.h"
+#include "common/io/runas.h"
 #include "common/serial.h"
 #include "verifier/core/signcheck.h"
 #include "verifier/core/tlog.h"
@@ -386,16 +387,30 @@ static int signer_main(int fd, const struct signer_config *cfg)
         send_msg(fd, SIGNREQ_FAILED, (const uint8_t *)why, strlen(why));
         return r == DEVID_ERR_CONFIG ? EXIT_KEY : EXIT_FAILURE;
     }
+    /* The keys are loaded: the signer needs root no longer. Changing the
+     * user resets the dumpable flag, so it is cleared again. */
+    if (cfg->run_as != NULL) {
+        if (runas_become(cfg->run_as) != 0) {
+            why = "the signer could not drop to the service user";
+            send_msg(fd, SIGNREQ_FAILED, (const uint8_t *)why, strlen(why));
+            r = EXIT_FAILURE;
+            goto out;
+        }
+        prctl(PR_SET_DUMPABLE, 0);
+    }
     st.rules.ca_cert = ca_get0_cert(st.ca);
     st.rules.max_validity_seconds = cfg->max_validity_seconds;
     st.rules.max_crl_next_update_seconds = cfg->max_crl_next_update_seconds;
     st.rules.policy_arc = cfg->policy_arc;
-    log_info("signer: pid %d holds the CA key%s; answering certificate, CRL and tree head requests",
-             (int)getpid(), st.log_key != NULL ? " and the log key" : "");
+    log_info(
+        "signer: pid %d holds the CA key%s, as uid %u; answering certificate, CRL and tree "
+        "head requests",
+        (int)getpid(), st.log_key != NULL ? " and the log key" : "", (unsigned)geteuid());
     if (send_msg(fd, SIGNREQ_SIGNED, NULL, 0) != 0)
         r = EXIT_FAILURE;
     else
         r = serve_requests(&st, fd);
+out:
     ca_free(st.ca);
     EVP_PKEY_free(st.log_key);
     ca_release_providers();

@@ -16,6 +16,8 @@
 
 #include "verifier/core/signreq.h"
 
+struct runas;
+
 /* What the signer process needs: where the key is and its limits. */
 struct signer_config {
     const char *ca_cert;
@@ -29,6 +31,9 @@ struct signer_config {
     /* The issuance log's key ([log] key), or NULL: tree heads are then
      * refused. */
     const char *log_key;
+    /* The account the signer becomes once its keys are loaded, or NULL to
+     * keep its credentials. */
+    const struct runas *run_as;
 };
 
 /* The serving process's end of the signer. */

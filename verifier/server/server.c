@@ -166,9 +166,7 @@ static int worker_init(struct server *s, struct worker *w, int index)
         (w->reload_ev = event_new(w->base, -1, 0, on_worker_reload, w)) == NULL ||
         (w->grace_ev = evtimer_new(w->base, on_worker_grace, w)) == NULL)
         return DEVID_ERR_ALLOC;
-    if ((r = worker_http(w)) != 0 || (r = worker_listen(w)) != 0)
-        return r;
-    return ledger_open(&w->ledger, s->cfg->ledger, s->cfg->replica_id);
+    return (r = worker_http(w)) != 0 ? r : worker_listen(w);
 }
 
 static void worker_cleanup(struct worker *w)
@@ -330,8 +328,9 @@ static int proxy_from(struct server *s)
     return 0;
 }
 
-/* Everything before the threads: TLS, the trust state, the workers, the
- * CRL, the signal events and the metrics listener. */
+/* Everything before the threads: TLS, the trust state, the workers'
+ * sockets and the metrics listener; then, once root is dropped, the
+ * ledgers, the CRL and log pollers and the signal events. */
 static int prepare(struct server *s, struct event **sig_ev)
 {
     struct snapshot *snap = NULL;
@@ -355,6 +354,17 @@ static int prepare(struct server *s, struct event **sig_ev)
         if ((r = worker_init(s, &s->workers[i], i)) != 0)
             return r;
     }
+    if ((r = start_metrics(s)) != 0)
+        return r;
+    /* The sockets are bound and the TLS key is read: root is no longer
+     * needed. The ledger is opened after this, as the user that will write
+     * to it, and so is every thread started. */
+    if (s->hooks->before_workers != NULL && (r = s->hooks->before_workers(s->hooks->arg)) != 0)
+        return r;
+    for (i = 0; i < s->nworkers; i++) {
+        if ((r = ledger_open(&s->workers[i].ledger, s->cfg->ledger, s->cfg->replica_id)) != 0)
+            return r;
+    }
     if ((r = crlcache_start(&s->crl, s->cfg, s->ca)) != 0 ||
         (r = logcache_start(&s->log, s->cfg, s->hooks->signer)) != 0)
         return r;
@@ -368,9 +378,7 @@ static int prepare(struct server *s, struct event **sig_ev)
              NULL ||
          event_add(s->signer_ev, NULL) != 0))
         return DEVID_ERR_INTERNAL;
-    if ((r = start_metrics(s)) != 0)
-        return r;
-    return s->hooks->before_workers != NULL ? s->hooks->before_workers(s->hooks->arg) : 0;
+    return 0;
 }
 
 /* Starts the workers with the signals blocked (the control thread owns

@@ -30,8 +30,11 @@ struct server_hooks {
      * after logging the file, line and reason. */
     int (*load_trust)(void *arg, struct server_trust *out);
     void *arg;
-    /* Called once everything is open and before the worker threads start
-     * (to drop privileges); may be NULL. Returns 0 or a DEVID_ERR_* code. */
+    /* Called once the sockets are bound and the TLS key and trust files
+     * are read, before the ledger is opened and before any thread starts
+     * (to drop privileges: the ledger's files are then made by the user
+     * that keeps writing them); may be NULL. Returns 0 or a DEVID_ERR_*
+     * code. */
     int (*before_workers)(void *arg);
     /* Readable when the signer process has exited (a pidfd), or -1: the
      * server then stops and server_run fails. */
