@@ -6,7 +6,9 @@
  *      fixture's Ed25519 key; a refusal must say why;
  *   2  u64 index, u64 size, 32-byte leaf and root, then proof hashes: the
  *      inclusion and consistency verifiers must return without reading past
- *      the proof. */
+ *      the proof;
+ *   3  a saved-leaves file (audit --earlier-leaves): each leaf handed out
+ *      is decoded, and a refusal must say why. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +50,18 @@ static void proofs(const uint8_t *data, size_t size)
     (void)merkle_consistency_verify(a, b, data + 16, data + 16 + MERKLE_HASH_LEN, P, n);
 }
 
+static int each_leaf(void *arg, int64_t index, const uint8_t *leaf, size_t len)
+{
+    struct tlog_entry e;
+    char why[256];
+
+    (void)arg;
+    if (index < 0 || len == 0 || len > TLOG_LEAF_MAX)
+        abort();
+    (void)tlog_leaf_decode(&e, leaf, len, why, sizeof(why));
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct fu_world *w = fu_world();
@@ -76,6 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             proofs(data + 1, size - 1);
             break;
+        case 3: {
+            uint64_t count;
+
+            why[0] = '\0';
+            r = tlog_leaves_parse(data + 1, size - 1, &count, each_leaf, NULL, why, sizeof(why));
+            if (r != 0 && why[0] == '\0')
+                abort();
+            break;
+        }
     }
     ERR_clear_error();
     return 0;

@@ -806,6 +806,7 @@ static X509 *profile_cert(long days, uint8_t serial_fill)
     in.serial_len = sizeof(serial);
     in.now = FU_NOW;
     in.validity_seconds = days * 86400;
+    in.assurance_oid = "1.3.6.1.4.1.32473.1"; /* under cert_seed's arc */
     if (profile_build(&x, &in) != 0 || X509_sign(x, w->inter_key, NULL) <= 0)
         fu_fail("profile_build");
     return x;
@@ -915,6 +916,20 @@ static void tlog_seeds(void)
                                &n, (const uint8_t(*)[MERKLE_HASH_LEN])leaves, 7, 3) != 0)
         fu_fail("merkle_inclusion_proof");
     put("fuzz_tlog", "inclusion_3_of_7", buf, 1 + 16 + (2 + n) * MERKLE_HASH_LEN);
+    /* Saved leaves: the two leaves above, as audit --save-leaves writes
+     * them. */
+    buf[0] = 3;
+    tlog_leaves_header(buf + 1, 2);
+    n = 1 + TLOG_LEAVES_HEADER_LEN;
+    for (i = 0; i < 2; i++) {
+        e.type = i == 0 ? TLOG_ISSUED : TLOG_REVOKED;
+        e.reason = (uint8_t)i;
+        if (tlog_leaf_encode(buf + n + 2, &len, &e) != 0)
+            fu_fail("tlog_leaf_encode");
+        tlog_leaves_frame(buf + n, len);
+        n += 2 + len;
+    }
+    put("fuzz_tlog", "saved_leaves", buf, n);
 }
 
 int main(int argc, char **argv)

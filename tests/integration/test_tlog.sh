@@ -112,10 +112,12 @@ run_backend() {
         wait_for 60 head_reaches $((N + K)) "$T/$b-head1.bin"
     cp "$T/$b-head1.bin" "$T/$b-saved.bin"
 
-    audit "$b-honest" --ledger "$uri" --head "$T/$b-saved.bin"
+    audit "$b-honest" --ledger "$uri" --head "$T/$b-saved.bin" --save-leaves "$T/$b-saved.leaves"
     check "[$b] audit passes on the honest ledger against the served head (exit $RC)" \
         sh -c "test $RC -eq 0 && grep -q 'audit: ok' '$T/$b-honest.out'"
     [[ $RC -eq 0 ]] || sed 's/^/    /' "$T/$b-honest.out" >&2
+    check "[$b] and keeps the $((N + K)) leaves the head covers (--save-leaves)" \
+        test "$(od -An -j20 -N8 -tu1 "$T/$b-saved.leaves" 2>/dev/null | awk '{ n = 0; for (i = 1; i <= NF; i++) n = n * 256 + $i; print n }')" = $((N + K))
     audit "$b-stored" --ledger "$uri" --save-head "$T/$b-stored.bin"
     check "[$b] audit passes against the newest head stored in the ledger (exit $RC)" test $RC -eq 0
     audit "$b-otherkey" --ledger "$uri" --head "$T/$b-saved.bin" --log-key "$T/other.pub"
@@ -186,8 +188,20 @@ run_backend() {
     audit "$b-rewritten" --ledger "$c" --head "$T/$b-head2.bin" --earlier "$T/$b-saved.bin"
     check "[$b] with the saved earlier head, audit fails naming it" \
         fails_naming "$b-rewritten" "earlier head of size $((N + K)).*not a prefix"
-    audit "$b-honest-earlier" --ledger "$uri" --earlier "$T/$b-saved.bin"
-    check "[$b] the honest ledger still passes with the saved head as --earlier (exit $RC)" \
+    audit "$b-rewritten-leaves" --ledger "$c" --head "$T/$b-head2.bin" --earlier "$T/$b-saved.bin" \
+        --earlier-leaves "$T/$b-saved.leaves"
+    grep 'audit: FAIL' "$T/$b-rewritten-leaves.out" | head -n 4 | sed 's/^/    /' >&2
+    check "[$b] with its saved leaves too, audit names the certificate the rewrite removed ($victim)" \
+        fails_naming "$b-rewritten-leaves" "issued, certificate $victim, .* of the earlier log.* is no longer in the ledger's log"
+    check "[$b] ... and the entry that took a place inside the earlier log" \
+        fails_naming "$b-rewritten-leaves" "entry $((N + K - 1)) (issued, .*device TX$b.*) of the ledger's log was not in the earlier log"
+    audit "$b-leaves-mismatch" --ledger "$c" --earlier "$T/$b-head2.bin" \
+        --earlier-leaves "$T/$b-saved.leaves"
+    check "[$b] leaves that are not the earlier head's are refused as malformed (78, got $RC)" \
+        sh -c "test $RC -eq 78 && grep -q 'are not the ones the earlier head of size [0-9]* signed (another count)' '$T/$b-leaves-mismatch.out'"
+    audit "$b-honest-earlier" --ledger "$uri" --earlier "$T/$b-saved.bin" \
+        --earlier-leaves "$T/$b-saved.leaves"
+    check "[$b] the honest ledger still passes with the saved head and leaves as --earlier (exit $RC)" \
         test $RC -eq 0
     [[ $RC -eq 0 ]] || sed 's/^/    /' "$T/$b-honest-earlier.out" >&2
 }

@@ -32,6 +32,8 @@
 #define MAX_SHOWN 50
 /* Largest public key or certificate file. */
 #define KEY_FILE_MAX 65536
+/* Largest saved-leaves file: about 7 million entries. */
+#define LEAVES_FILE_MAX ((size_t)1 << 30)
 
 /* One entry of the log as the audit keeps it. */
 struct entry {
@@ -55,6 +57,8 @@ struct log_view {
 
 struct audit {
     struct log_view v;
+    struct log_view saved; /* the earlier log, from --earlier-leaves */
+    int have_saved;
     size_t problems;
     size_t pending;
 };
@@ -343,6 +347,72 @@ static void check_tree(struct audit *a, const struct head *hd, const struct stor
     }
 }
 
+static int by_hash(const void *x, const void *y)
+{
+    return memcmp(x, y, MERKLE_HASH_LEN);
+}
+
+/* sorted_hashes copies the first |n| leaf hashes of |v| and sorts them. */
+static uint8_t (*sorted_hashes(const struct log_view *v, size_t n))[MERKLE_HASH_LEN]
+{
+    uint8_t(*h)[MERKLE_HASH_LEN] = hashes(v, n);
+
+    if (h != NULL)
+        qsort(h, n, MERKLE_HASH_LEN, by_hash);
+    return h;
+}
+
+static void name_entry(char *out, size_t len, const struct entry *e);
+
+/*
+ * name_rewrite names what a rewrite changed in the first |m| entries, from
+ * the earlier log's own leaves: each earlier entry the ledger's log no
+ * longer holds anywhere, and each entry in the ledger's first |m| that the
+ * earlier log did not hold. When both sets are empty the entries were
+ * reordered, and the first index that differs is named.
+ */
+static void name_rewrite(struct audit *a, uint64_t m)
+{
+    const struct log_view *v = &a->v, *s = &a->saved;
+    uint8_t(*now)[MERKLE_HASH_LEN] = sorted_hashes(v, v->indexed);
+    uint8_t(*then)[MERKLE_HASH_LEN] = sorted_hashes(s, (size_t)m);
+    char what[CMD_TEXT_MAX + 128], t[2 * MERKLE_HASH_LEN + 1];
+    size_t i, gone = 0, added = 0;
+
+    if (now == NULL || then == NULL) {
+        problem(a, "out of memory naming the rewritten entries");
+        goto out;
+    }
+    for (i = 0; i < m; i++) {
+        if (bsearch(s->e[i].hash, now, v->indexed, MERKLE_HASH_LEN, by_hash) != NULL)
+            continue;
+        name_entry(what, sizeof(what), &s->e[i]);
+        hexs(t, s->e[i].hash);
+        problem(a, "%s of the earlier log, leaf hash %.16s..., is no longer in the ledger's log",
+                what, t);
+        gone++;
+    }
+    for (i = 0; i < m && i < v->indexed; i++) {
+        if (bsearch(v->e[i].hash, then, (size_t)m, MERKLE_HASH_LEN, by_hash) != NULL)
+            continue;
+        name_entry(what, sizeof(what), &v->e[i]);
+        problem(a, "%s of the ledger's log was not in the earlier log: it was inserted or changed",
+                what);
+        added++;
+    }
+    for (i = 0; gone == 0 && added == 0 && i < m; i++) {
+        if (memcmp(s->e[i].hash, v->e[i].hash, MERKLE_HASH_LEN) == 0)
+            continue;
+        name_entry(what, sizeof(what), &v->e[i]);
+        problem(a, "%s is not at the index the earlier log had it: the entries were reordered",
+                what);
+        break;
+    }
+out:
+    free(now);
+    free(then);
+}
+
 /* check_earlier checks that the earlier head is a prefix of the later one
  * and of the ledger: the consistency proof from the ledger's entries. */
 static void check_earlier(struct audit *a, const struct head *later, const struct head *earlier,
@@ -375,7 +445,10 @@ static void check_earlier(struct audit *a, const struct head *later, const struc
                 "entries hash to %s, the earlier head says %s: the log was rewritten",
                 earlier->name, (long long)earlier->h.timestamp, (unsigned long long)earlier->h.size,
                 got, want);
-        narrow(v, sl, earlier->h.size);
+        if (a->have_saved)
+            name_rewrite(a, earlier->h.size);
+        else
+            narrow(v, sl, earlier->h.size);
         return;
     }
     if (later->h.size > v->indexed || (h = hashes(v, later->h.size)) == NULL ||
@@ -523,13 +596,115 @@ out:
     return r;
 }
 
+/* ---- saved leaves ----------------------------------------------------------- */
+
+/*
+ * load_leaves reads the earlier log's leaves (--earlier-leaves) into
+ * a->saved and checks them against the earlier head: as many as it covers,
+ * hashing to its root. Returns 0 or the exit code.
+ */
+static int load_leaves(struct audit *a, const char *path, const struct head *earlier)
+{
+    uint8_t *buf = NULL, root[MERKLE_HASH_LEN];
+    uint64_t count = 0;
+    size_t len = 0;
+    char why[256];
+    int r, rc = EXIT_CONFIG;
+
+    if ((r = read_file(&buf, &len, path, LEAVES_FILE_MAX, "--earlier-leaves")) != 0)
+        return r == DEVID_ERR_TOO_LARGE ? EXIT_CONFIG : EXIT_NOINPUT;
+    if ((r = tlog_leaves_parse(buf, len, &count, take, &a->saved, why, sizeof(why))) != 0) {
+        if (r == DEVID_ERR_PROTOCOL)
+            fprintf(stderr, "%s: --earlier-leaves %s: %s\n", cmd_prog, path, why);
+        else
+            rc = EXIT_SOFTWARE;
+        goto out;
+    }
+    prefix_root(&a->saved, count, root);
+    if (count != earlier->h.size || a->saved.bad > 0 ||
+        memcmp(root, earlier->h.root, MERKLE_HASH_LEN) != 0) {
+        fprintf(stderr,
+                "%s: --earlier-leaves %s: its %llu leaves are not the ones the %s signed (%s)\n",
+                cmd_prog, path, (unsigned long long)count, earlier->name,
+                count != earlier->h.size ? "another count"
+                : a->saved.bad > 0       ? "a leaf that is not a log entry"
+                                         : "another root");
+        goto out;
+    }
+    a->have_saved = 1;
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+/* A growing buffer of saved leaves. */
+struct leaves_out {
+    uint8_t *b;
+    size_t len, cap;
+    uint64_t want, n;
+};
+
+static int put_leaf(void *arg, int64_t index, const uint8_t *leaf, size_t len)
+{
+    struct leaves_out *o = arg;
+    uint8_t *grown;
+    size_t cap;
+
+    if (o->n >= o->want || index != (int64_t)o->n)
+        return 0;
+    if (o->cap - o->len < 2 + len) {
+        cap = o->cap * 2 + 2 + len;
+        if ((grown = realloc(o->b, cap)) == NULL)
+            return DEVID_ERR_ALLOC;
+        o->b = grown;
+        o->cap = cap;
+    }
+    tlog_leaves_frame(o->b + o->len, len);
+    memcpy(o->b + o->len + 2, leaf, len);
+    o->len += 2 + len;
+    o->n++;
+    return 0;
+}
+
+/* save_leaves writes the first |size| leaves of the ledger's log to
+ * |path|, for --earlier-leaves later. Returns 0 or the exit code. */
+static int save_leaves(struct ledger *l, const char *path, uint64_t size)
+{
+    struct leaves_out o = {NULL, 0, 0, size, 0};
+    uint64_t before;
+    int r, rc = EXIT_SOFTWARE;
+
+    if ((o.b = malloc(TLOG_LEAVES_HEADER_LEN)) == NULL)
+        return EXIT_SOFTWARE;
+    o.len = o.cap = TLOG_LEAVES_HEADER_LEN;
+    tlog_leaves_header(o.b, size);
+    do {
+        before = o.n;
+        if ((r = ledger_log_read(l, o.n, LEDGER_LOG_BATCH, put_leaf, &o)) != 0) {
+            fprintf(stderr, "%s: reading the log for --save-leaves failed: %s\n", cmd_prog,
+                    devid_err_str(r));
+            goto out;
+        }
+    } while (o.n < size && o.n > before);
+    if (o.n != size) {
+        fprintf(stderr, "%s: --save-leaves: the log changed while it was read\n", cmd_prog);
+        goto out;
+    }
+    rc = store_write_atomic(path, o.b, o.len, 0644) == 0 ? 0 : EXIT_NOINPUT;
+out:
+    free(o.b);
+    return rc;
+}
+
 /* ---- the command ----------------------------------------------------------- */
 
 static void usage_audit(FILE *f)
 {
     fprintf(f,
             "usage: %s audit [--ledger URI] --log-key FILE [--head FILE]\n"
-            "           [--earlier FILE] [--save-head FILE]\n"
+            "           [--earlier FILE [--earlier-leaves FILE]] [--save-head FILE]\n"
+            "           [--save-leaves FILE]\n"
             "\n"
             "Checks the ledger against a signed tree head of its issuance log: the head's\n"
             "signature with the log's public key; that the ledger's log entries hash to\n"
@@ -539,14 +714,21 @@ static void usage_audit(FILE *f)
             "gone. With --earlier, a head saved before (GET /v1/log/head, or --save-head)\n"
             "must be a prefix of the later one: its tree is rebuilt from the ledger and\n"
             "the consistency proof (RFC 6962 2.1.2) checked, so a rewritten log is seen\n"
-            "even when it was signed again. Each failure names the entry.\n"
+            "even when it was signed again. A head carries only a root: to have a rewrite\n"
+            "named entry by entry, keep the leaves with it (--save-leaves) and give them\n"
+            "back (--earlier-leaves). Each failure names the entry.\n"
             "\n"
             "  --ledger URI       the ledger (default %s)\n"
             "  --log-key FILE     the log's public key or certificate (PEM)\n"
             "  --head FILE        the signed head to check against (default: the newest\n"
             "                     one stored in the ledger)\n"
             "  --earlier FILE     an earlier signed head that must be a prefix\n"
+            "  --earlier-leaves FILE\n"
+            "                     the earlier head's leaves (--save-leaves); a rewrite is\n"
+            "                     then named by each entry removed, changed or moved\n"
+            "                     (about 100 bytes per entry)\n"
             "  --save-head FILE   write the head checked here, to pass as --earlier later\n"
+            "  --save-leaves FILE write the leaves it covers, to pass as --earlier-leaves\n"
             "\n"
             "Exit status: 0 the ledger matches the head, 1 the audit failed (each reason\n"
             "printed), 64 usage error, 66 ledger, key or head unreadable, 78 a malformed\n"
@@ -557,13 +739,16 @@ static void usage_audit(FILE *f)
 int cmd_audit_main(int argc, char **argv)
 {
     const char *uri = VERIFIER_CONFIG_DEFAULT_LEDGER, *key_path = NULL, *head_path = NULL,
-               *earlier_path = NULL, *save_path = NULL;
+               *earlier_path = NULL, *save_path = NULL, *leaves_path = NULL,
+               *save_leaves_path = NULL;
     const struct cmd_option opts[] = {
         {.name = "ledger", .kind = CMD_OPT_STRING, .dest = &uri},
         {.name = "log-key", .kind = CMD_OPT_STRING, .dest = &key_path},
         {.name = "head", .kind = CMD_OPT_STRING, .dest = &head_path},
         {.name = "earlier", .kind = CMD_OPT_STRING, .dest = &earlier_path},
         {.name = "save-head", .kind = CMD_OPT_STRING, .dest = &save_path},
+        {.name = "earlier-leaves", .kind = CMD_OPT_STRING, .dest = &leaves_path},
+        {.name = "save-leaves", .kind = CMD_OPT_STRING, .dest = &save_leaves_path},
     };
     static struct head head, earlier;
     struct stored_list sl = {NULL, NULL, 0, 0, 0};
@@ -577,7 +762,7 @@ int cmd_audit_main(int argc, char **argv)
     log_init(cmd_prog, LOG_WARNING);
     if ((r = cmd_parse_options(argc, argv, opts, N(opts), NULL, NULL)) != CMD_PARSED)
         return cmd_usage_exit(r, usage_audit);
-    if (optind != argc || key_path == NULL) {
+    if (optind != argc || key_path == NULL || (leaves_path != NULL && earlier_path == NULL)) {
         usage_audit(stderr);
         goto out;
     }
@@ -591,7 +776,8 @@ int cmd_audit_main(int argc, char **argv)
     }
     if ((rc = load_head(&head, l, head_path, pub, "tree head")) != 0 ||
         (earlier_path != NULL &&
-         (rc = load_head(&earlier, l, earlier_path, pub, "earlier head")) != 0))
+         (rc = load_head(&earlier, l, earlier_path, pub, "earlier head")) != 0) ||
+        (leaves_path != NULL && (rc = load_leaves(&a, leaves_path, &earlier)) != 0))
         goto out;
     rc = EXIT_SOFTWARE;
     sl.pub = pub;
@@ -628,10 +814,13 @@ int cmd_audit_main(int argc, char **argv)
         rc = EXIT_NOINPUT;
         goto out;
     }
+    if (save_leaves_path != NULL && (rc = save_leaves(l, save_leaves_path, head.h.size)) != 0)
+        goto out;
     printf("audit: ok\n");
     rc = 0;
 out:
     free(a.v.e);
+    free(a.saved.e);
     free(sl.s);
     EVP_PKEY_free(pub);
     ledger_free(l);

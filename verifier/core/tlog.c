@@ -245,3 +245,55 @@ out:
         memset(h, 0, sizeof(*h));
     return r;
 }
+
+void tlog_leaves_header(uint8_t out[TLOG_LEAVES_HEADER_LEN], uint64_t count)
+{
+    memcpy(out, TLOG_LEAVES_MAGIC, TLOG_LEAVES_MAGIC_LEN);
+    put_u64(out + TLOG_LEAVES_MAGIC_LEN, count);
+}
+
+void tlog_leaves_frame(uint8_t out[2], size_t len)
+{
+    out[0] = (uint8_t)(len >> 8);
+    out[1] = (uint8_t)len;
+}
+
+int tlog_leaves_parse(const uint8_t *in, size_t len, uint64_t *count,
+                      int (*each)(void *arg, int64_t index, const uint8_t *leaf, size_t len),
+                      void *arg, char *why, size_t why_len)
+{
+    uint64_t i, n;
+    size_t off = TLOG_LEAVES_HEADER_LEN, l;
+    int r;
+
+    *count = 0;
+    if (len < TLOG_LEAVES_HEADER_LEN || memcmp(in, TLOG_LEAVES_MAGIC, TLOG_LEAVES_MAGIC_LEN) != 0) {
+        snprintf(why, why_len,
+                 "saved leaves: not a devid leaves file (no \"devid/v1 log leaves\")");
+        return DEVID_ERR_PROTOCOL;
+    }
+    n = get_u64(in + TLOG_LEAVES_MAGIC_LEN);
+    for (i = 0; i < n; i++) {
+        if (len - off < 2) {
+            snprintf(why, why_len, "saved leaves: %llu announced, the file ends after %llu",
+                     (unsigned long long)n, (unsigned long long)i);
+            return DEVID_ERR_PROTOCOL;
+        }
+        l = (size_t)in[off] << 8 | in[off + 1];
+        if (l == 0 || l > TLOG_LEAF_MAX || len - off - 2 < l) {
+            snprintf(why, why_len, "saved leaves: leaf %llu at byte %zu has a bad length %zu",
+                     (unsigned long long)i, off, l);
+            return DEVID_ERR_PROTOCOL;
+        }
+        if ((r = each(arg, (int64_t)i, in + off + 2, l)) != 0)
+            return r;
+        off += 2 + l;
+    }
+    if (off != len) {
+        snprintf(why, why_len, "saved leaves: %zu bytes after leaf %llu", len - off,
+                 (unsigned long long)n);
+        return DEVID_ERR_PROTOCOL;
+    }
+    *count = n;
+    return 0;
+}

@@ -117,6 +117,37 @@ int tlog_signed_head_parse(struct tlog_head *h, const uint8_t **sig, size_t *sig
 int tlog_signed_head_verify(struct tlog_head *h, const uint8_t *in, size_t len, EVP_PKEY *pub,
                             char *why, size_t why_len);
 
+/*
+ * Saved leaves: what `audit --save-leaves` keeps beside a saved head, so
+ * that a later audit can name each entry a rewrite removed or changed (a
+ * head alone carries only a root). The file is TLOG_LEAVES_MAGIC (20
+ * bytes), a big-endian u64 count, then each leaf as a big-endian u16 length
+ * and the leaf's bytes, in index order. It is authenticated by the signed
+ * head it goes with: the leaves must hash to its root.
+ */
+#define TLOG_LEAVES_MAGIC "devid/v1 log leaves\n"
+#define TLOG_LEAVES_MAGIC_LEN 20
+#define TLOG_LEAVES_HEADER_LEN (TLOG_LEAVES_MAGIC_LEN + 8)
+
+/* tlog_leaves_header writes the header for |count| leaves to |out|. */
+void tlog_leaves_header(uint8_t out[TLOG_LEAVES_HEADER_LEN], uint64_t count);
+
+/* tlog_leaves_frame writes the u16 length of a |len|-byte leaf (at most
+ * TLOG_LEAF_MAX) to |out|. */
+void tlog_leaves_frame(uint8_t out[2], size_t len);
+
+/*
+ * tlog_leaves_parse reads a saved-leaves file |in| (|len| bytes): it checks
+ * the magic, then calls |each| with each leaf in order (index 0 first),
+ * each 1..TLOG_LEAF_MAX bytes, and checks that exactly the count announced
+ * is there and nothing after; |*count| gets it. It does not decode the
+ * leaves. Returns 0, DEVID_ERR_PROTOCOL with what was wrong and where in
+ * |why|, or the first nonzero value |each| returned.
+ */
+int tlog_leaves_parse(const uint8_t *in, size_t len, uint64_t *count,
+                      int (*each)(void *arg, int64_t index, const uint8_t *leaf, size_t len),
+                      void *arg, char *why, size_t why_len);
+
 /* tlog_type_name returns "issued", "revoked" or "unknown". */
 const char *tlog_type_name(int type);
 

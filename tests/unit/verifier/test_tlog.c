@@ -3,7 +3,9 @@
  * it (signcheck_tree_head): each encoding round-trips to the same bytes,
  * each malformation is refused with its reason, a head signed with the log
  * key verifies and a changed one does not, and the signer signs a head that
- * extends its last one and refuses one that does not. */
+ * extends its last one and refuses one that does not; a saved-leaves file
+ * parses, and truncation, bad lengths, trailing bytes and another magic are
+ * refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,6 +118,98 @@ static size_t sign_head(uint8_t *out, EVP_PKEY *key, const struct tlog_head *h)
     EVP_MD_CTX_free(ctx);
     assert_int_equal(tlog_signed_head_encode(out, &len, h, sig, sig_len), 0);
     return len;
+}
+
+struct collected {
+    size_t n;
+    size_t lens[4];
+};
+
+static int collect(void *arg, int64_t index, const uint8_t *leaf, size_t len)
+{
+    struct collected *c = arg;
+
+    (void)leaf;
+    assert_int_equal(index, (int64_t)c->n);
+    assert_true(c->n < 4);
+    c->lens[c->n++] = len;
+    return 0;
+}
+
+/* saved_leaves writes the issued and revoked samples as a leaves file. */
+static size_t saved_leaves(uint8_t *out)
+{
+    struct tlog_entry e;
+    size_t off = TLOG_LEAVES_HEADER_LEN, len;
+    int t;
+
+    tlog_leaves_header(out, 2);
+    for (t = TLOG_ISSUED; t <= TLOG_REVOKED; t++) {
+        sample(&e, (enum tlog_type)t);
+        assert_int_equal(tlog_leaf_encode(out + off + 2, &len, &e), 0);
+        tlog_leaves_frame(out + off, len);
+        off += 2 + len;
+    }
+    return off;
+}
+
+static void test_saved_leaves(void **state)
+{
+    uint8_t buf[TLOG_LEAVES_HEADER_LEN + 2 * (2 + TLOG_LEAF_MAX) + 1];
+    struct collected c;
+    uint64_t count;
+    char why[256];
+    size_t len, first;
+
+    (void)state;
+    len = saved_leaves(buf);
+    assert_memory_equal(buf, "devid/v1 log leaves\n", 20);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, len, &count, collect, &c, why, sizeof(why)), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.lens[0], 44 + 9 + 1 + 15 + 1 + 6);
+    first = c.lens[0];
+
+    /* Truncated in the second leaf, or in its length. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, len - 1, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "leaf 1 at byte"));
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, TLOG_LEAVES_HEADER_LEN + 2 + first + 1, &count, collect,
+                                       &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "2 announced, the file ends after 1"));
+    /* A byte after the last leaf. */
+    buf[len] = 0;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, len + 1, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "1 bytes after leaf 2"));
+    /* A leaf length of 0, and one above the largest leaf. */
+    buf[TLOG_LEAVES_HEADER_LEN] = 0;
+    buf[TLOG_LEAVES_HEADER_LEN + 1] = 0;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, len, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "leaf 0 at byte 28 has a bad length 0"));
+    tlog_leaves_frame(buf + TLOG_LEAVES_HEADER_LEN, TLOG_LEAF_MAX + 1);
+    assert_int_equal(tlog_leaves_parse(buf, len, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    /* Another magic: a signed head is not a leaves file. */
+    len = saved_leaves(buf);
+    buf[0] = 'D';
+    assert_int_equal(tlog_leaves_parse(buf, len, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "not a devid leaves file"));
+    /* A count above what is there is refused, not trusted for memory. */
+    len = saved_leaves(buf);
+    tlog_leaves_header(buf, UINT64_MAX);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(tlog_leaves_parse(buf, len, &count, collect, &c, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    assert_int_equal(count, 0);
 }
 
 static void test_signed_head(void **state)
@@ -256,7 +350,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_round_trip),     cmocka_unit_test(test_leaf_refused),
         cmocka_unit_test(test_signed_head),         cmocka_unit_test(test_request_round_trip),
-        cmocka_unit_test(test_signcheck_tree_head),
+        cmocka_unit_test(test_signcheck_tree_head), cmocka_unit_test(test_saved_leaves),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
