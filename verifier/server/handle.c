@@ -38,7 +38,7 @@ static double elapsed_s(const struct timespec *start)
 
 static struct enroll_config core_config(const struct worker *w)
 {
-    struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
+    struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key, NULL,
                                 w->snap->trust.ek_store};
 
     return cfg;

@@ -172,7 +172,7 @@ static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll
                              size_t why_len)
 {
     const struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
-                                      w->snap->trust.ek_store};
+                                      NULL, w->snap->trust.ek_store};
     struct enroll_ledger_facts facts;
     int r;
 
