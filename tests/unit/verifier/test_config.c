@@ -172,12 +172,42 @@ static void test_metrics_render(void **state)
     assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
 }
 
+/* The token keys loaded, and the tokens each opened: the accept-only key's
+ * line appears only while it is loaded; its counter, always. */
+static void test_metrics_token_keys(void **state)
+{
+    static struct metrics a, b;
+    struct metrics *all[2] = {&a, &b};
+    struct metrics_gauges g = {.workers = 2, .token_key_id = "0a1b2c3d"};
+    char buf[16384];
+
+    (void)state;
+    metrics_token_opened(&a, TOKEN_KEY_CURRENT);
+    metrics_token_opened(&b, TOKEN_KEY_CURRENT);
+    metrics_token_opened(&b, TOKEN_KEY_ACCEPT);
+    metrics_token_opened(&a, TOKEN_KEY_NONE);
+    assert_true(metrics_render(buf, sizeof(buf), all, 2, &g) > 0);
+    assert_non_null(strstr(buf,
+                           "# TYPE devid_token_key_info gauge\n"
+                           "devid_token_key_info{key=\"current\",id=\"0a1b2c3d\"} 1\n#"));
+    assert_null(strstr(buf, "devid_token_key_info{key=\"accept\""));
+    assert_non_null(strstr(buf,
+                           "# TYPE devid_tokens_opened_total counter\n"
+                           "devid_tokens_opened_total{key=\"current\"} 2\n"
+                           "devid_tokens_opened_total{key=\"accept\"} 1\n"));
+    g.token_accept_key_id = "e5f60718";
+    assert_true(metrics_render(buf, sizeof(buf), all, 2, &g) > 0);
+    assert_non_null(strstr(buf,
+                           "devid_token_key_info{key=\"current\",id=\"0a1b2c3d\"} 1\n"
+                           "devid_token_key_info{key=\"accept\",id=\"e5f60718\"} 1\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_key_names),
-        cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_render), cmocka_unit_test(test_metrics_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
