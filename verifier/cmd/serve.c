@@ -34,8 +34,9 @@
 /* The service user the serving process drops to when started as root. */
 #define DEFAULT_USER "devid"
 #define MAX_POLICY_ARGS 256
-/* Options beyond the configuration keys: --config, the policy rules, -v. */
-#define MAX_OPTIONS 48
+/* Room for every option: --config, the configuration keys, the policy
+ * rules and -v. */
+#define MAX_OPTIONS 64
 
 /* CMD_OPT_CALL ids beyond the configuration keys' indices. */
 enum { ID_CONFIG = 1000, ID_RULE = 2000 };
