@@ -231,8 +231,8 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "# TYPE devid_workers gauge\ndevid_workers %lld\n",
          (long long)g->workers);
     emit(&o,
-         "# HELP devid_reloads_total SIGHUP reloads of the trust files and policy, by "
-         "result.\n"
+         "# HELP devid_reloads_total SIGHUP reloads of the trust files, policy and token "
+         "keys, by result.\n"
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
          "devid_reloads_total{result=\"failed\"} %lld\n",
          (long long)g->reloads_ok, (long long)g->reloads_failed);

@@ -28,6 +28,8 @@ static void test_defaults(void **state)
     assert_null(c.proxy_from);
     assert_int_equal(c.crl_poll_seconds, 2);
     assert_null(c.log_key);
+    assert_null(c.token_key);
+    assert_null(c.token_accept_key);
     assert_int_equal(c.log_poll_seconds, 1);
     assert_int_equal(c.log_sign_seconds, 300);
     assert_string_equal(c.assurance_arc, "2.25.155771893908230422273977835285324693140");
@@ -49,6 +51,8 @@ static void test_parse_good(void **state)
         "validity_days = 30\n"
         "assurance_policy_arc = 1.3.6.1.4.1.32473.7\n"
         "[token]\n"
+        "key_file = /t/token.key\n"
+        "accept_key_file = /t/token-accept.key\n"
         "ttl_seconds = 60\n"
         "[limits]\n"
         "max_connections = 8\n"
@@ -74,6 +78,8 @@ static void test_parse_good(void **state)
     assert_int_equal(c.tls_min, TLS1_3_VERSION);
     assert_int_equal(c.validity_seconds, 30L * 86400);
     assert_int_equal(c.token_ttl_seconds, 60);
+    assert_string_equal(c.token_key, "/t/token.key");
+    assert_string_equal(c.token_accept_key, "/t/token-accept.key");
     assert_int_equal(c.max_connections, 8);
     assert_int_equal(c.max_body_enroll, 4096);
     assert_int_equal(c.timeout_idle, 5);
@@ -114,6 +120,7 @@ static void test_parse_errors(void **state)
     expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
     expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");
     expect_error("[tls]\ncert =\n", "must not be empty");
+    expect_error("[token]\naccept_key_file =\n", "[token] accept_key_file must not be empty");
     expect_error("[server]\nthis is not ini\n", "v.conf:2: syntax error");
     expect_error("[timeouts]\nrequest = 99999999999999999999\n", "v.conf:2:");
     expect_error("[ca]\nassurance_policy_arc = 1.3.x\n",
@@ -142,6 +149,34 @@ static void test_key_names(void **state)
     assert_null(section);
     assert_null(name);
     assert_int_equal(verifier_config_get0_key(0, NULL, &name), DEVID_ERR_INVALID_ARGUMENT);
+}
+
+/* The accept-only token key is [token] accept_key_file in the file and
+ * --token-accept-key on the command line, where "" leaves it unset. */
+static void test_token_accept_option(void **state)
+{
+    const struct verifier_config_option *o;
+    const char *section = NULL, *name = NULL;
+    struct verifier_config c;
+    char why[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; (o = verifier_config_get0_option(i)) != NULL; i++) {
+        if (strcmp(o->name, "token-accept-key") == 0)
+            break;
+    }
+    assert_non_null(o);
+    assert_string_equal(o->arg, "FILE");
+    assert_int_equal(verifier_config_get0_key(i, &section, &name), 0);
+    assert_string_equal(section, "token");
+    assert_string_equal(name, "accept_key_file");
+    verifier_config_init(&c);
+    assert_int_equal(verifier_config_set_option(&c, i, "/t/next.key", why, sizeof(why)), 0);
+    assert_string_equal(c.token_accept_key, "/t/next.key");
+    assert_int_equal(verifier_config_set_option(&c, i, "", why, sizeof(why)), 0);
+    assert_string_equal(c.token_accept_key, "");
+    verifier_config_cleanup(&c);
 }
 
 static void test_metrics_render(void **state)
@@ -205,9 +240,13 @@ static void test_metrics_token_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_parse_good),
-        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_key_names),
-        cmocka_unit_test(test_metrics_render), cmocka_unit_test(test_metrics_token_keys),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_token_accept_option),
+        cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
