@@ -17,7 +17,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, NULL, w->ek_store};
     Devid__V1__ChallengeRequest *req;
     struct challenge_input in;
     struct challenge_verdict v;

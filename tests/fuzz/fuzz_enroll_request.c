@@ -17,7 +17,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, NULL, w->ek_store};
     struct enroll_ledger_facts facts;
     struct enroll_input in;
     Devid__V1__EnrollRequest *req;

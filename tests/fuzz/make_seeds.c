@@ -139,7 +139,7 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
 static int check_request(const uint8_t *buf, size_t len)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, NULL, w->ek_store};
     Devid__V1__EnrollRequest *req = devid__v1__enroll_request__unpack(NULL, len, buf);
     struct enroll_ledger_facts facts;
     struct enroll_input in;
@@ -546,7 +546,7 @@ static void token_seeds(void)
 static void challenge_seed(const char *name, const Devid__V1__ChallengeRequest *creq, int want)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key, w->ek_store};
+    const struct enroll_config cfg = {w->store, w->policy, w->token_key, NULL, w->ek_store};
     uint8_t nonce[TOKEN_NONCE_LEN], buf[2048];
     struct challenge_input in = {creq, fu_tls(), nonce, FU_NOW, 120};
     struct challenge_verdict v;

@@ -34,8 +34,9 @@
 /* The service user the serving process drops to when started as root. */
 #define DEFAULT_USER "devid"
 #define MAX_POLICY_ARGS 256
-/* Options beyond the configuration keys: --config, the policy rules, -v. */
-#define MAX_OPTIONS 48
+/* Room for every option: --config, the configuration keys, the policy
+ * rules and -v. */
+#define MAX_OPTIONS 64
 
 /* CMD_OPT_CALL ids beyond the configuration keys' indices. */
 enum { ID_CONFIG = 1000, ID_RULE = 2000 };
@@ -121,7 +122,8 @@ static void usage(FILE *f)
     fprintf(f,
             "\n"
             "Signals: SIGTERM/SIGINT stop accepting, let requests in flight finish and exit 0;\n"
-            "SIGHUP reloads roots, intermediates, CRLs and policy (a broken file keeps the old).\n"
+            "SIGHUP reloads roots, intermediates, CRLs, policy and the token key files (a\n"
+            "broken file keeps the old state, keys included).\n"
             "Exit status: 0 after SIGTERM or SIGINT, 64 usage, 66 unreadable input,\n"
             "78 bad configuration, 70 internal failure.\n");
 }
@@ -154,9 +156,102 @@ static void free_trust(void *arg)
     trust_free(arg);
 }
 
-/* load_trust is the server's (re)load hook: the manufacturers and policy
- * files when configured, else the simple --roots form with the command-line
- * policy rules. */
+/* read_token_key reads the |what| ("token key") at |path| into |key|: a
+ * file only its owner can read, of exactly TOKEN_KEY_LEN bytes. With
+ * |present| (the accept-only key), an absent file is no key: |*present| stays
+ * 0 and 0 is returned. Logs the file and what to do on failure. */
+static int read_token_key(uint8_t key[TOKEN_KEY_LEN], int *present, const char *path,
+                          const char *what)
+{
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[512];
+    int r;
+
+    if (present != NULL)
+        *present = 0;
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        log_err("%s %s is accessible by group or others; chmod 600 it", what, path);
+        return DEVID_ERR_CONFIG;
+    }
+    r = store_read(&buf, &len, path, TOKEN_KEY_LEN, why, sizeof(why));
+    if (r == DEVID_ERR_NOT_FOUND && present != NULL)
+        return 0;
+    if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_IO) {
+        log_err("cannot read %s %s", what, why);
+        return DEVID_ERR_IO;
+    }
+    if (r == DEVID_ERR_TOO_LARGE || (r == 0 && len != TOKEN_KEY_LEN)) {
+        log_err(
+            "%s %s must hold exactly %d random bytes (it holds %s%zu); make one with "
+            "`head -c 32 /dev/urandom > %s`",
+            what, path, TOKEN_KEY_LEN, r != 0 ? "more than " : "",
+            r != 0 ? (size_t)TOKEN_KEY_LEN : len, path);
+        r = DEVID_ERR_CONFIG;
+    } else if (r == 0) {
+        memcpy(key, buf, TOKEN_KEY_LEN);
+        if (present != NULL)
+            *present = 1;
+    }
+    if (buf != NULL)
+        OPENSSL_cleanse(buf, len);
+    free(buf);
+    return r;
+}
+
+/* The [token] accept_key_file setting, or NULL when unset or "". */
+static const char *accept_key_path(const struct serve *s)
+{
+    const char *p = s->cfg.token_accept_key;
+
+    return p != NULL && p[0] != '\0' ? p : NULL;
+}
+
+/* load_token_keys reads [token] key_file and, when set, accept_key_file
+ * (absent: no accept-only key) into |out|. */
+static int load_token_keys(struct server_trust *out, const struct serve *s)
+{
+    int present = 0, r;
+
+    if ((r = read_token_key(out->token_key, NULL, s->cfg.token_key, "token key")) != 0)
+        return r;
+    if (accept_key_path(s) != NULL &&
+        (r = read_token_key(out->token_accept_key, &present, accept_key_path(s),
+                            "accept-only token key")) != 0)
+        return r;
+    out->has_token_accept_key = present;
+    return 0;
+}
+
+/* log_token_keys says which token keys |t| holds, by file and id, so that an
+ * operator changing keys can check each replica's. */
+static void log_token_keys(const struct serve *s, const struct server_trust *t)
+{
+    char id[TOKEN_KEY_ID_LEN + 1] = "?", accept_id[TOKEN_KEY_ID_LEN + 1] = "?";
+
+    token_key_id(id, t->token_key);
+    log_info("token key %s (id %s) seals and opens tokens", s->cfg.token_key, id);
+    if (accept_key_path(s) == NULL)
+        return;
+    if (!t->has_token_accept_key) {
+        log_info("no accept-only token key: %s does not exist", accept_key_path(s));
+        return;
+    }
+    token_key_id(accept_id, t->token_accept_key);
+    if (CRYPTO_memcmp(t->token_key, t->token_accept_key, TOKEN_KEY_LEN) == 0)
+        log_warn(
+            "accept-only token key %s is the token key itself (id %s): during a key "
+            "change it holds the other key",
+            accept_key_path(s), id);
+    else
+        log_info("accept-only token key %s (id %s) opens tokens too", accept_key_path(s),
+                 accept_id);
+}
+
+/* load_trust is the server's (re)load hook: the token keys, then the
+ * manufacturers and policy files when configured, else the simple --roots
+ * form with the command-line policy rules. */
 static int load_trust(void *arg, struct server_trust *out)
 {
     const struct serve *s = arg;
@@ -166,15 +261,19 @@ static int load_trust(void *arg, struct server_trust *out)
     size_t i;
     int r;
 
+    if ((r = load_token_keys(out, s)) != 0)
+        goto out;
     if (s->cfg.manufacturers != NULL) {
         r = trust_new_from_files(&trust, s->cfg.manufacturers, s->cfg.policy, why, sizeof(why));
     } else {
-        if ((policy = policy_new()) == NULL)
-            return DEVID_ERR_ALLOC;
+        if ((policy = policy_new()) == NULL) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
         for (i = 0; i < s->n_rules; i++) {
             if ((r = policy_add(policy, s->rules[i].list, s->rules[i].value)) != 0) {
                 policy_free(policy);
-                return r;
+                goto out;
             }
         }
         r = trust_new_from_roots(&trust, s->cfg.roots, s->cfg.intermediates, policy, why,
@@ -182,46 +281,18 @@ static int load_trust(void *arg, struct server_trust *out)
     }
     if (r != 0) {
         log_err("%s", why);
-        return r;
+        goto out;
     }
     out->store = trust_get0_store(trust);
     out->policy = trust_get0_policy(trust);
     out->ek_store = trust_get0_ek_store(trust);
     out->owner = trust;
     out->free_owner = free_trust;
-    return 0;
-}
-
-static int read_token_key(uint8_t key[TOKEN_KEY_LEN], const char *path)
-{
-    struct stat st;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    char why[512];
-    int r;
-
-    if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        log_err("token key %s is accessible by group or others; chmod 600 it", path);
-        return DEVID_ERR_CONFIG;
-    }
-    r = store_read(&buf, &len, path, TOKEN_KEY_LEN, why, sizeof(why));
-    if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_IO) {
-        log_err("cannot read token key %s", why);
-        return DEVID_ERR_IO;
-    }
-    if (r == DEVID_ERR_TOO_LARGE || (r == 0 && len != TOKEN_KEY_LEN)) {
-        log_err(
-            "token key %s must hold exactly %d random bytes (it holds %s%zu); make one with "
-            "`head -c 32 /dev/urandom > %s`",
-            path, TOKEN_KEY_LEN, r != 0 ? "more than " : "", r != 0 ? (size_t)TOKEN_KEY_LEN : len,
-            path);
-        r = DEVID_ERR_CONFIG;
-    } else if (r == 0) {
-        memcpy(key, buf, TOKEN_KEY_LEN);
-    }
-    if (buf != NULL)
-        OPENSSL_cleanse(buf, len);
-    free(buf);
+    log_token_keys(s, out);
+    r = 0;
+out:
+    if (r != 0)
+        OPENSSL_cleanse(out, sizeof(*out));
     return r;
 }
 
@@ -355,7 +426,7 @@ static void warn_if_readable(const char *what, const char *path, const char *use
 
 /*
  * drop_privileges is the server's before_workers hook: the sockets are
- * bound and the TLS and token keys read, and the process that parses what
+ * bound and the TLS key read, and the process that parses what
  * devices send stops being root. The signer has already dropped to the same
  * account after loading its keys; it is not dumpable, so this process cannot
  * read its memory.
@@ -422,32 +493,30 @@ static int start_ca(struct ca **ca, struct signer **signer, const struct serve *
     return ca_new_remote(ca, cfg->ca_cert, *signer);
 }
 
-/* run starts the signer, reads the token key and serves until told to
- * stop; returns the exit code. */
+/* run starts the signer and serves until told to stop; returns the exit
+ * code. */
 static int run(struct serve *s)
 {
     struct server_hooks hooks = {load_trust, s, drop_privileges, -1, NULL};
-    uint8_t token_key[TOKEN_KEY_LEN];
     struct signer *signer = NULL;
     struct ca *ca = NULL;
     int r;
 
-    memset(token_key, 0, sizeof(token_key));
     /* No exec from here on gains anything: not the workers, not the
      * signer. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         log_err("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
         return EXIT_SOFTWARE;
     }
-    /* The signer is forked first, before this process reads the token key
-     * or starts a thread, so that it holds the CA key and nothing else. */
-    if ((r = choose_user(s)) == 0 && (r = start_ca(&ca, &signer, s)) == 0 &&
-        (r = read_token_key(token_key, s->cfg.token_key)) == 0) {
+    /* The signer is forked first, before this process reads the token keys
+     * (server_run calls load_trust once it has dropped to the service
+     * user, and on SIGHUP) or starts a thread, so that it holds the CA key
+     * and nothing else. */
+    if ((r = choose_user(s)) == 0 && (r = start_ca(&ca, &signer, s)) == 0) {
         hooks.signer_fd = signer != NULL ? signer_watch_fd(signer) : -1;
         hooks.signer = signer;
-        r = server_run(&s->cfg, &hooks, ca, token_key);
+        r = server_run(&s->cfg, &hooks, ca);
     }
-    OPENSSL_cleanse(token_key, sizeof(token_key));
     ca_free(ca);
     signer_free(signer);
     ca_release_providers();

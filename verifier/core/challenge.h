@@ -66,7 +66,8 @@ struct challenge_verdict {
  * area (credential_check_ek, and its key is the certificate's:
  * DEVID_ERR_EK_KEY) and the new key's public area (DEVID_ERR_ATTEST_MALFORMED),
  * and makes the credential (credential_derive, credential_make) for the new
- * key's Name. Then it seals the token (token_seal_ek) with in->nonce,
+ * key's Name. Then it seals the token (token_seal_ek, under cfg->token_key:
+ * never the accept-only key) with in->nonce,
  * in->now + in->ttl_seconds, SHA-256 of the client certificate,
  * token_conn_hash of the exporter and the EK hashes.
  * Returns 0, or the first failing check's DEVID_ERR_* code (also in

@@ -143,6 +143,16 @@ static const struct key keys[] = {
      0,
      0,
      {"token-key", "FILE", "32 random bytes shared by every replica (mode 0600)"}},
+    {"token",
+     "accept_key_file",
+     K_STR,
+     F(token_accept_key),
+     0,
+     0,
+     {"token-accept-key", "FILE",
+      "during a token key change: a second key (mode\n"
+      "0600, 32 bytes) that opens tokens but never seals;\n"
+      "an absent file is no second key (default: unset)"}},
     {"ledger",
      "uri",
      K_STR,

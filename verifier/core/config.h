@@ -49,8 +49,11 @@ struct verifier_config {
     /* The certificatePolicies arc naming the assurance level
      * (verifier/core/assurance.h; default ASSURANCE_DEFAULT_ARC). */
     char *assurance_arc;
-    /* [token] The shared token key file and the challenge lifetime. */
+    /* [token] The shared token key file; the accept-only key file of a key
+     * change (NULL: none; the file may be absent, meaning no such key); the
+     * challenge lifetime. */
     char *token_key;
+    char *token_accept_key;
     long token_ttl_seconds;
     /* [ledger] The issuance ledger's URI (each worker opens its own handle). */
     char *ledger;

@@ -172,7 +172,8 @@ static int check_credential_name(const struct enroll_verdict *v, const Devid__V1
 
 /* check_credential checks EnrollRequest.activated_secret against the
  * credential the challenge made (credential_derive over what the token
- * sealed), in constant time; without a sealed EK it must be empty. */
+ * sealed, under the key that opened it), in constant time; without a sealed
+ * EK it must be empty. */
 static int check_credential(struct enroll_verdict *v, const struct enroll_config *cfg,
                             const Devid__V1__EnrollRequest *req, char *why, size_t why_len)
 {
@@ -185,8 +186,9 @@ static int check_credential(struct enroll_verdict *v, const struct enroll_config
         snprintf(why, why_len, "activated_secret is set but the challenge made no credential");
         return DEVID_ERR_CREDENTIAL;
     }
-    if ((r = credential_derive(cv, cfg->token_key, v->nonce, v->ek.ek_cert_hash,
-                               v->ek.name_hash)) != 0) {
+    if ((r = credential_derive(
+             cv, v->token_key == TOKEN_KEY_ACCEPT ? cfg->token_accept_key : cfg->token_key,
+             v->nonce, v->ek.ek_cert_hash, v->ek.name_hash)) != 0) {
         snprintf(why, why_len, "deriving the credential failed");
         return r;
     }
@@ -394,8 +396,9 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
                               sizeof(v->why))) != 0 ||
         (r = enroll_cert_hash(v->idevid_sha256, tls->client_cert)) != 0)
         goto out;
-    if ((r = token_open_ek(v->nonce, v->conn_hash, &v->ek, cfg->token_key, req->token.data,
-                           req->token.len, (int64_t)now, v->idevid_sha256)) != 0)
+    if ((r = token_open_either(v->nonce, v->conn_hash, &v->ek, &v->token_key, cfg->token_key,
+                               cfg->token_accept_key, req->token.data, req->token.len, (int64_t)now,
+                               v->idevid_sha256)) != 0)
         why_token(r, v->why, sizeof(v->why));
 out:
     chain_verdict_cleanup(&verdict);

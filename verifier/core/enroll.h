@@ -25,7 +25,12 @@
 struct enroll_config {
     const struct chain_store *store;
     const struct policy *policy;
-    const uint8_t *token_key; /* TOKEN_KEY_LEN bytes */
+    /* TOKEN_KEY_LEN bytes: the token key, which seals and opens. */
+    const uint8_t *token_key;
+    /* TOKEN_KEY_LEN bytes that open tokens (and the credentials they seal)
+     * but never seal one, during a token key change ([token]
+     * accept_key_file); NULL: none. */
+    const uint8_t *token_accept_key;
     /* The TPM vendors (CHAIN_LEAF_EK rules) that EK certificates must chain
      * to; NULL: none configured, and a challenge with an EK is refused. */
     const struct chain_store *ek_store;
@@ -112,8 +117,8 @@ enum enroll_action {
 
 /* The verdict on one request. Every pointer is owned by the verdict. On a
  * refusal |csr|, |ldevid_key|, the nonce and the transcript are cleared,
- * while |why|, |id|, |revocation| and |signer| keep what was learned (for
- * logs). */
+ * while |why|, |id|, |revocation|, |signer| and |token_key| keep what was
+ * learned (for logs and metrics). */
 struct enroll_verdict {
     enum enroll_action action;
     /* 0, or the refusal's DEVID_ERR_* code. */
@@ -144,6 +149,9 @@ struct enroll_verdict {
      * challenge had no EK), and whether the activated secret matched. */
     struct token_ek ek;
     bool credential_ok;
+    /* Which key opened the token (TOKEN_KEY_NONE: it did not open); the
+     * credential is recomputed under that key. */
+    enum token_key_role token_key;
     /* Revocation status of the IDevID, and what was seen. */
     enum chain_revocation revocation;
     char revocation_detail[512];
@@ -182,8 +190,9 @@ int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
  * enroll_peek runs the checks that identify a request, the first of
  * enroll_decide's: the TLS facts (enroll_check_tls), the chain of
  * tls->client_cert with tls->chain and req->intermediates to a root of
- * cfg->store (with revocation), identity extraction and the token (MAC,
- * expiry, bound to the client certificate). Fills |out| with what the shell
+ * cfg->store (with revocation), identity extraction and the token (MAC
+ * under cfg->token_key or cfg->token_accept_key, expiry, bound to the client
+ * certificate). Fills |out| with what the shell
  * then asks the ledger. Returns 0, or the failing check's DEVID_ERR_* code;
  * enroll_decide on the same inputs refuses with that code and its reason, so
  * the shell asks the ledger nothing and passes ENROLL_NONCE_UNKNOWN.

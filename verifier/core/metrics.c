@@ -44,6 +44,14 @@ void metrics_challenge_done(struct metrics *m, int r)
         ADD(m->challenges_refused[reason_index(r)]);
 }
 
+void metrics_token_opened(struct metrics *m, enum token_key_role role)
+{
+    if (role == TOKEN_KEY_CURRENT)
+        ADD(m->tokens_opened_current);
+    else if (role == TOKEN_KEY_ACCEPT)
+        ADD(m->tokens_opened_accept);
+}
+
 struct out {
     char *buf;
     size_t len;
@@ -106,6 +114,28 @@ static void render_replica_gauges(struct out *o, const struct metrics_gauges *g)
          "from an address not in proxy_from, or a malformed one.\n"
          "# TYPE devid_proxy_refusals_total counter\ndevid_proxy_refusals_total %lld\n",
          (long long)g->proxy_refusals);
+}
+
+/* The token keys this replica holds, and which of them opened tokens: during
+ * a key change, when the accept-only key stops opening any, it can go. */
+static void render_token_keys(struct out *o, struct metrics *const *all, size_t n,
+                              const struct metrics_gauges *g)
+{
+    emit(o,
+         "# HELP devid_token_key_info The token keys loaded: key=\"current\" seals and opens, "
+         "key=\"accept\" only opens; id is the start of the key file's SHA-256.\n"
+         "# TYPE devid_token_key_info gauge\n");
+    if (g->token_key_id != NULL && g->token_key_id[0] != '\0')
+        emit(o, "devid_token_key_info{key=\"current\",id=\"%s\"} 1\n", g->token_key_id);
+    if (g->token_accept_key_id != NULL && g->token_accept_key_id[0] != '\0')
+        emit(o, "devid_token_key_info{key=\"accept\",id=\"%s\"} 1\n", g->token_accept_key_id);
+    emit(o,
+         "# HELP devid_tokens_opened_total Enrollment tokens that opened, by the key that "
+         "opened them.\n# TYPE devid_tokens_opened_total counter\n"
+         "devid_tokens_opened_total{key=\"current\"} %llu\n"
+         "devid_tokens_opened_total{key=\"accept\"} %llu\n",
+         (unsigned long long)SUM(tokens_opened_current),
+         (unsigned long long)SUM(tokens_opened_accept));
 }
 
 long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
@@ -201,12 +231,13 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          "# TYPE devid_workers gauge\ndevid_workers %lld\n",
          (long long)g->workers);
     emit(&o,
-         "# HELP devid_reloads_total SIGHUP reloads of the trust files and policy, by "
-         "result.\n"
+         "# HELP devid_reloads_total SIGHUP reloads of the trust files, policy and token "
+         "keys, by result.\n"
          "# TYPE devid_reloads_total counter\ndevid_reloads_total{result=\"ok\"} %lld\n"
          "devid_reloads_total{result=\"failed\"} %lld\n",
          (long long)g->reloads_ok, (long long)g->reloads_failed);
     render_replica_gauges(&o, g);
+    render_token_keys(&o, all, n, g);
     if (o.overflow)
         return -1;
     return (long)o.off;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "verifier/core/token.h"
+
 /* Wire reasons are 0..METRICS_REASONS-1 (proto/devid/v1 Reason). */
 #define METRICS_REASONS 32
 /* Upper bounds, in seconds, of the enrollment latency histogram buckets. */
@@ -30,6 +32,10 @@ struct metrics {
     atomic_uint_fast64_t ledger_errors;
     /* Requests refused by their head (docs/protocol.md section 3). */
     atomic_uint_fast64_t bad_requests;
+    /* Enrollment tokens that opened, under the current key and under the
+     * accept-only key of a key change. */
+    atomic_uint_fast64_t tokens_opened_current;
+    atomic_uint_fast64_t tokens_opened_accept;
 };
 
 /* Gauges kept by the server across workers. */
@@ -45,6 +51,10 @@ struct metrics_gauges {
     int64_t crl_build_failures;
     /* Connections refused for a PROXY protocol header they may not send. */
     int64_t proxy_refusals;
+    /* token_key_id of the token key and of the accept-only key (borrowed;
+     * NULL or "": none). */
+    const char *token_key_id;
+    const char *token_accept_key_id;
 };
 
 /* metrics_enroll_done counts one enrollment answered with |r| (0 issued) after
@@ -53,6 +63,10 @@ void metrics_enroll_done(struct metrics *m, int r, double seconds);
 
 /* metrics_challenge_done counts one challenge answered with |r|. */
 void metrics_challenge_done(struct metrics *m, int r);
+
+/* metrics_token_opened counts an enrollment token that opened under the key
+ * |role| names; TOKEN_KEY_NONE (it did not open) counts nothing. */
+void metrics_token_opened(struct metrics *m, enum token_key_role role);
 
 /*
  * metrics_render writes the Prometheus text exposition of the sum of the |n|

@@ -1,5 +1,7 @@
 /* Stateless challenge tokens: any replica holding the shared key can check
- * them. Pure: no clock, no I/O. */
+ * them. During a key change a replica holds two: the current key, which seals
+ * and opens, and an accept-only key, which only opens (docs/operator.md,
+ * "Rotate the token key"). Pure: no clock, no I/O. */
 #ifndef DEVID_VERIFIER_CORE_TOKEN_H
 #define DEVID_VERIFIER_CORE_TOKEN_H
 
@@ -20,6 +22,18 @@
     (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 2 * TOKEN_EK_HASH_LEN + \
      32)
 #define TOKEN_VERSION 3
+/* Hex digits of a key's id (token_key_id). */
+#define TOKEN_KEY_ID_LEN 8
+
+/* Which key opened a token (token_open_either). */
+enum token_key_role {
+    /* None did (the zero value, as in a cleared verdict). */
+    TOKEN_KEY_NONE = 0,
+    /* The current key, the one that seals. */
+    TOKEN_KEY_CURRENT,
+    /* The accept-only key of a key change. */
+    TOKEN_KEY_ACCEPT,
+};
 
 /* What a token seals of an EK credential activation (docs/protocol.md
  * section 6.1): SHA-256 of the EK certificate as received and SHA-256 of the
@@ -72,6 +86,30 @@ int token_open(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_C
 int token_open_ek(uint8_t nonce_out[TOKEN_NONCE_LEN], uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN],
                   struct token_ek *ek_out, const uint8_t key[TOKEN_KEY_LEN], const uint8_t *token,
                   size_t len, int64_t now, const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
+
+/*
+ * token_open_either is token_open_ek under either of two keys: |key|, the
+ * current one, and |accept_key| (NULL: none), which opens tokens but does not
+ * seal them. Both MACs are computed and compared in constant time whatever
+ * the token; when both match, the current key opened it. On success
+ * |*role_out| (may be NULL) is TOKEN_KEY_CURRENT or TOKEN_KEY_ACCEPT, else
+ * TOKEN_KEY_NONE. Returns as token_open_ek: a token that neither key sealed
+ * is DEVID_ERR_TOKEN_INVALID, checked before its expiry and client.
+ */
+int token_open_either(uint8_t nonce_out[TOKEN_NONCE_LEN],
+                      uint8_t conn_hash_out[TOKEN_CONN_HASH_LEN], struct token_ek *ek_out,
+                      enum token_key_role *role_out, const uint8_t key[TOKEN_KEY_LEN],
+                      const uint8_t *accept_key, const uint8_t *token, size_t len, int64_t now,
+                      const uint8_t cert_hash[TOKEN_CERT_HASH_LEN]);
+
+/*
+ * token_key_id writes to |out| the name of |key| in logs and metrics: the
+ * first TOKEN_KEY_ID_LEN lowercase hex digits of SHA-256 of its
+ * TOKEN_KEY_LEN bytes (what `sha256sum FILE | cut -c1-8` prints for the key
+ * file), NUL terminated. It tells keys apart and gives away nothing usable of
+ * a random 32-byte key. Returns 0 or DEVID_ERR_CRYPTO.
+ */
+int token_key_id(char out[TOKEN_KEY_ID_LEN + 1], const uint8_t key[TOKEN_KEY_LEN]);
 
 /* token_ek_present returns 1 when |ek| is not all zero (the challenge had an
  * EK), else 0. */

@@ -36,10 +36,13 @@ static double elapsed_s(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* The core's configuration: the worker's snapshot, trust and token keys
+ * from one load. */
 static struct enroll_config core_config(const struct worker *w)
 {
-    struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
-                                w->snap->trust.ek_store};
+    const struct server_trust *t = &w->snap->trust;
+    struct enroll_config cfg = {t->store, t->policy, t->token_key,
+                                t->has_token_accept_key ? t->token_accept_key : NULL, t->ek_store};
 
     return cfg;
 }
@@ -290,6 +293,7 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
     }
     if (!replayed)
         metrics_enroll_done(&e->w->metrics, r, seconds);
+    metrics_token_opened(&e->w->metrics, v->token_key);
 }
 
 void handle_enroll(struct evhttp_request *req, void *arg)
@@ -391,6 +395,8 @@ void handle_metrics(struct evhttp_request *req, void *arg)
     g.reloads_ok = atomic_load(&s->reloads_ok);
     g.reloads_failed = atomic_load(&s->reloads_failed);
     g.proxy_refusals = atomic_load(&s->proxy_refusals);
+    g.token_key_id = s->token_key_id;
+    g.token_accept_key_id = s->token_accept_key_id;
     if ((crl = crlcache_get1(s->crl)) != NULL)
         g.crl_number = (int64_t)crl->number;
     crl_blob_free(crl);

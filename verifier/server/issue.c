@@ -171,8 +171,10 @@ static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll
                              enum ledger_recorded result, struct ledger_issuance *found, char *why,
                              size_t why_len)
 {
-    const struct enroll_config cfg = {w->snap->trust.store, w->snap->trust.policy, w->s->token_key,
-                                      w->snap->trust.ek_store};
+    const struct server_trust *t = &w->snap->trust;
+    const struct enroll_config cfg = {t->store, t->policy, t->token_key,
+                                      t->has_token_accept_key ? t->token_accept_key : NULL,
+                                      t->ek_store};
     struct enroll_ledger_facts facts;
     int r;
 

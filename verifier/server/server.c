@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 
 #include "common/err.h"
 #include "common/io/log.h"
@@ -39,23 +40,36 @@ static void snapshot_unref(struct snapshot *snap)
         return;
     if (snap->trust.free_owner != NULL)
         snap->trust.free_owner(snap->trust.owner);
+    OPENSSL_cleanse(snap, sizeof(*snap));
     free(snap);
 }
 
-/* Loads a trust snapshot through the hooks, with one reference per worker. */
+/* Loads a trust snapshot through the hooks, with one reference per worker,
+ * and names its token keys in s->token_key_id and s->token_accept_key_id. */
 static int snapshot_load(struct server *s, struct snapshot **out)
 {
     struct snapshot *snap = calloc(1, sizeof(*snap));
+    char id[TOKEN_KEY_ID_LEN + 1], accept_id[TOKEN_KEY_ID_LEN + 1] = "";
     int r;
 
     *out = NULL;
     if (snap == NULL)
         return DEVID_ERR_ALLOC;
     if ((r = s->hooks->load_trust(s->hooks->arg, &snap->trust)) != 0) {
+        OPENSSL_cleanse(snap, sizeof(*snap));
         free(snap);
         return r;
     }
-    atomic_init(&snap->refs, s->nworkers);
+    atomic_init(&snap->refs, 1);
+    if ((r = token_key_id(id, snap->trust.token_key)) != 0 ||
+        (snap->trust.has_token_accept_key &&
+         (r = token_key_id(accept_id, snap->trust.token_accept_key)) != 0)) {
+        snapshot_unref(snap);
+        return r;
+    }
+    atomic_store(&snap->refs, s->nworkers);
+    memcpy(s->token_key_id, id, sizeof(id));
+    memcpy(s->token_accept_key_id, accept_id, sizeof(accept_id));
     *out = snap;
     return 0;
 }
@@ -197,10 +211,10 @@ static void reload(struct server *s)
     struct snapshot *snap = NULL, *old;
     int i;
 
-    log_info("SIGHUP: reloading roots, intermediates, CRLs and policy");
+    log_info("SIGHUP: reloading roots, intermediates, CRLs, policy and token keys");
     if (snapshot_load(s, &snap) != 0) {
         atomic_fetch_add(&s->reloads_failed, 1);
-        log_err("reload failed; still serving with the previous trust state");
+        log_err("reload failed; still serving with the previous trust state and token keys");
         return;
     }
     for (i = 0; i < s->nworkers; i++) {
@@ -328,9 +342,9 @@ static int proxy_from(struct server *s)
     return 0;
 }
 
-/* Everything before the threads: TLS, the trust state, the workers'
- * sockets and the metrics listener; then, once root is dropped, the
- * ledgers, the CRL and log pollers and the signal events. */
+/* Everything before the threads: TLS and the workers' sockets and the
+ * metrics listener; then, once root is dropped, the trust state and token
+ * keys, the ledgers, the CRL and log pollers and the signal events. */
 static int prepare(struct server *s, struct event **sig_ev)
 {
     struct snapshot *snap = NULL;
@@ -343,11 +357,8 @@ static int prepare(struct server *s, struct event **sig_ev)
         log_err("libevent without thread support");
         return DEVID_ERR_INTERNAL;
     }
-    if ((r = resolve_listen(s)) != 0 || (r = proxy_from(s)) != 0 ||
-        (r = conn_ssl_ctx_init(s)) != 0 || (r = snapshot_load(s, &snap)) != 0)
+    if ((r = resolve_listen(s)) != 0 || (r = proxy_from(s)) != 0 || (r = conn_ssl_ctx_init(s)) != 0)
         return r;
-    for (i = 0; i < s->nworkers; i++)
-        s->workers[i].snap = snap; /* one reference each */
     if ((s->control = event_base_new()) == NULL)
         return DEVID_ERR_ALLOC;
     for (i = 0; i < s->nworkers; i++) {
@@ -357,10 +368,15 @@ static int prepare(struct server *s, struct event **sig_ev)
     if ((r = start_metrics(s)) != 0)
         return r;
     /* The sockets are bound and the TLS key is read: root is no longer
-     * needed. The ledger is opened after this, as the user that will write
-     * to it, and so is every thread started. */
+     * needed. The trust files and token keys are read after this, as the
+     * user that rereads them on SIGHUP; the ledger is opened as the user
+     * that will write to it; and every thread starts after it. */
     if (s->hooks->before_workers != NULL && (r = s->hooks->before_workers(s->hooks->arg)) != 0)
         return r;
+    if ((r = snapshot_load(s, &snap)) != 0)
+        return r;
+    for (i = 0; i < s->nworkers; i++)
+        s->workers[i].snap = snap; /* one reference each */
     for (i = 0; i < s->nworkers; i++) {
         if ((r = ledger_open(&s->workers[i].ledger, s->cfg->ledger, s->cfg->replica_id)) != 0)
             return r;
@@ -423,8 +439,7 @@ static int serve(struct server *s)
     return r;
 }
 
-int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca,
-               const uint8_t *token_key)
+int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca)
 {
     struct event *sig_ev[N_SIGNALS] = {NULL};
     struct server *s = NULL;
@@ -437,7 +452,6 @@ int server_run(const struct verifier_config *cfg, const struct server_hooks *hoo
     s->cfg = cfg;
     s->hooks = hooks;
     s->ca = ca;
-    s->token_key = token_key;
     s->nworkers = cfg->workers > 0 ? cfg->workers : (ncpu > 0 ? (int)ncpu : 1);
     if (s->nworkers > SERVER_MAX_WORKERS)
         s->nworkers = SERVER_MAX_WORKERS;

@@ -4,6 +4,7 @@
 #ifndef DEVID_VERIFIER_SERVER_SERVER_H
 #define DEVID_VERIFIER_SERVER_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,8 +14,10 @@
 #include "verifier/core/token.h"
 #include "verifier/pki/ca.h"
 
-/* The trust state the server uses: borrowed pointers, and the owner that
- * frees them when no worker uses this state any more. */
+/* What the server loads at start and again on SIGHUP, as one state that
+ * every worker takes whole: the trust state (borrowed pointers, and the owner
+ * that frees them when no worker uses this state any more) and the token
+ * keys (copies, wiped when the state is freed). */
 struct server_trust {
     const struct chain_store *store;
     const struct policy *policy;
@@ -22,19 +25,25 @@ struct server_trust {
     const struct chain_store *ek_store;
     void *owner;
     void (*free_owner)(void *owner);
+    /* The token key, which seals and opens; the accept-only key of a key
+     * change, when |has_token_accept_key|. */
+    uint8_t token_key[TOKEN_KEY_LEN];
+    uint8_t token_accept_key[TOKEN_KEY_LEN];
+    bool has_token_accept_key;
 };
 
-/* How the server (re)loads its trust state: at start and on SIGHUP. */
+/* How the server (re)loads its trust state and token keys: at start and on
+ * SIGHUP. */
 struct server_hooks {
     /* Fills |out| from the configured files, or returns a DEVID_ERR_* code
-     * after logging the file, line and reason. */
+     * after logging the file, line and reason (and wipes what it read). */
     int (*load_trust)(void *arg, struct server_trust *out);
     void *arg;
-    /* Called once the sockets are bound and the TLS key and trust files
-     * are read, before the ledger is opened and before any thread starts
-     * (to drop privileges: the ledger's files are then made by the user
-     * that keeps writing them); may be NULL. Returns 0 or a DEVID_ERR_*
-     * code. */
+    /* Called once the sockets are bound and the TLS key is read, before
+     * load_trust first runs, the ledger is opened or any thread starts (to
+     * drop privileges: the files SIGHUP rereads are then read by the same
+     * user at start, and the ledger's files are made by the user that keeps
+     * writing them); may be NULL. Returns 0 or a DEVID_ERR_* code. */
     int (*before_workers)(void *arg);
     /* Readable when the signer process has exited (a pidfd), or -1: the
      * server then stops and server_run fails. */
@@ -46,13 +55,12 @@ struct server_hooks {
 
 /*
  * server_run serves until SIGTERM or SIGINT, then lets in-flight requests
- * finish (up to the grace period) and returns 0. SIGHUP reloads the trust
- * state through |hooks|; a failed reload keeps the previous state. It borrows
- * |cfg| and |ca|; |token_key| is TOKEN_KEY_LEN bytes. Returns a DEVID_ERR_* code when it
- * cannot start (the reason is logged), and DEVID_ERR_INTERNAL when it stopped
- * because the signer process exited.
+ * finish (up to the grace period) and returns 0. It loads the trust state and
+ * token keys through |hooks| before it starts, and again on SIGHUP; a failed
+ * reload keeps the previous state, keys included. It borrows |cfg| and |ca|.
+ * Returns a DEVID_ERR_* code when it cannot start (the reason is logged), and
+ * DEVID_ERR_INTERNAL when it stopped because the signer process exited.
  */
-int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca,
-               const uint8_t *token_key);
+int server_run(const struct verifier_config *cfg, const struct server_hooks *hooks, struct ca *ca);
 
 #endif

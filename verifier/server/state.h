@@ -28,8 +28,9 @@
 /* Most worker threads. */
 #define SERVER_MAX_WORKERS 64
 
-/* A refcounted trust state; each worker holds one reference to the one it
- * uses, so a reload never frees state a request is using. */
+/* A refcounted trust state with its token keys; each worker holds one
+ * reference to the one it uses, so a reload never frees state a request is
+ * using, and a worker swaps trust and keys together, between requests. */
 struct snapshot {
     struct server_trust trust;
     atomic_int refs;
@@ -62,7 +63,6 @@ struct worker {
 struct server {
     const struct verifier_config *cfg;
     const struct server_hooks *hooks;
-    const uint8_t *token_key;
     struct ca *ca;
     SSL_CTX *ssl_ctx;
     struct sockaddr_storage addr;
@@ -80,6 +80,10 @@ struct server {
     atomic_int requests;
     atomic_int reloads_ok;
     atomic_int reloads_failed;
+    /* token_key_id of the keys last loaded ("" for no accept-only key);
+     * written and read on the control thread only. */
+    char token_key_id[TOKEN_KEY_ID_LEN + 1];
+    char token_accept_key_id[TOKEN_KEY_ID_LEN + 1];
     /* The CRL GET /v1/crl serves, kept fresh in the background. */
     struct crlcache *crl;
     /* The issuance log's sequencer and signed head (GET /v1/log/head). */

@@ -42,7 +42,7 @@ static int setup(void **state)
         f->nonce[i] = (uint8_t)(0x33 ^ i);
         f->exporter[i] = (uint8_t)(0x80 + i);
     }
-    f->cfg = (struct enroll_config){f->pki.store, f->policy, f->token_key, NULL};
+    f->cfg = (struct enroll_config){f->pki.store, f->policy, f->token_key, NULL, NULL};
     devid__v1__challenge_request__init(&f->req);
     f->req.protocol_version = 1;
     f->req.intermediates = f->inter;
@@ -102,6 +102,32 @@ static void test_good(void **state)
     assert_int_equal(
         token_open(nonce, conn, f->token_key, v.token, TOKEN_LEN, TU_NOW + 121, cert_hash),
         DEVID_ERR_TOKEN_EXPIRED);
+}
+
+/* During a token key change the challenge seals with the current key only:
+ * the accept-only key opens tokens, it never seals one. */
+static void test_seals_with_current_key(void **state)
+{
+    struct fx *f = *state;
+    struct challenge_verdict v;
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], cert_hash[32];
+    uint8_t accept_key[TOKEN_KEY_LEN];
+    enum token_key_role role = TOKEN_KEY_NONE;
+    size_t i;
+
+    for (i = 0; i < TOKEN_KEY_LEN; i++)
+        accept_key[i] = (uint8_t)(0xEE ^ i);
+    f->cfg.token_accept_key = accept_key;
+    assert_int_equal(decide(f, &v), 0);
+    assert_int_equal(enroll_cert_hash(cert_hash, f->pki.idevid), 0);
+    assert_int_equal(token_open(nonce, conn, f->token_key, v.token, TOKEN_LEN, TU_NOW, cert_hash),
+                     0);
+    assert_int_equal(token_open(nonce, conn, accept_key, v.token, TOKEN_LEN, TU_NOW, cert_hash),
+                     DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(token_open_either(nonce, conn, NULL, &role, f->token_key, accept_key, v.token,
+                                       TOKEN_LEN, TU_NOW, cert_hash),
+                     0);
+    assert_int_equal(role, TOKEN_KEY_CURRENT);
 }
 
 /* The chain check uses ChallengeRequest.intermediates, the handshake's
@@ -359,6 +385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_good),
+        T(test_seals_with_current_key),
         T(test_intermediates),
         T(test_tls),
         T(test_protocol_version),

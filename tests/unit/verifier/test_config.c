@@ -28,6 +28,8 @@ static void test_defaults(void **state)
     assert_null(c.proxy_from);
     assert_int_equal(c.crl_poll_seconds, 2);
     assert_null(c.log_key);
+    assert_null(c.token_key);
+    assert_null(c.token_accept_key);
     assert_int_equal(c.log_poll_seconds, 1);
     assert_int_equal(c.log_sign_seconds, 300);
     assert_string_equal(c.assurance_arc, "2.25.155771893908230422273977835285324693140");
@@ -49,6 +51,8 @@ static void test_parse_good(void **state)
         "validity_days = 30\n"
         "assurance_policy_arc = 1.3.6.1.4.1.32473.7\n"
         "[token]\n"
+        "key_file = /t/token.key\n"
+        "accept_key_file = /t/token-accept.key\n"
         "ttl_seconds = 60\n"
         "[limits]\n"
         "max_connections = 8\n"
@@ -74,6 +78,8 @@ static void test_parse_good(void **state)
     assert_int_equal(c.tls_min, TLS1_3_VERSION);
     assert_int_equal(c.validity_seconds, 30L * 86400);
     assert_int_equal(c.token_ttl_seconds, 60);
+    assert_string_equal(c.token_key, "/t/token.key");
+    assert_string_equal(c.token_accept_key, "/t/token-accept.key");
     assert_int_equal(c.max_connections, 8);
     assert_int_equal(c.max_body_enroll, 4096);
     assert_int_equal(c.timeout_idle, 5);
@@ -114,6 +120,7 @@ static void test_parse_errors(void **state)
     expect_error("[limits]\nmax_connections = 12abc\n", "v.conf:2:");
     expect_error("[tls]\nmin_version = 1.1\n", "must be 1.2 or 1.3");
     expect_error("[tls]\ncert =\n", "must not be empty");
+    expect_error("[token]\naccept_key_file =\n", "[token] accept_key_file must not be empty");
     expect_error("[server]\nthis is not ini\n", "v.conf:2: syntax error");
     expect_error("[timeouts]\nrequest = 99999999999999999999\n", "v.conf:2:");
     expect_error("[ca]\nassurance_policy_arc = 1.3.x\n",
@@ -144,6 +151,34 @@ static void test_key_names(void **state)
     assert_int_equal(verifier_config_get0_key(0, NULL, &name), DEVID_ERR_INVALID_ARGUMENT);
 }
 
+/* The accept-only token key is [token] accept_key_file in the file and
+ * --token-accept-key on the command line, where "" leaves it unset. */
+static void test_token_accept_option(void **state)
+{
+    const struct verifier_config_option *o;
+    const char *section = NULL, *name = NULL;
+    struct verifier_config c;
+    char why[256];
+    size_t i;
+
+    (void)state;
+    for (i = 0; (o = verifier_config_get0_option(i)) != NULL; i++) {
+        if (strcmp(o->name, "token-accept-key") == 0)
+            break;
+    }
+    assert_non_null(o);
+    assert_string_equal(o->arg, "FILE");
+    assert_int_equal(verifier_config_get0_key(i, &section, &name), 0);
+    assert_string_equal(section, "token");
+    assert_string_equal(name, "accept_key_file");
+    verifier_config_init(&c);
+    assert_int_equal(verifier_config_set_option(&c, i, "/t/next.key", why, sizeof(why)), 0);
+    assert_string_equal(c.token_accept_key, "/t/next.key");
+    assert_int_equal(verifier_config_set_option(&c, i, "", why, sizeof(why)), 0);
+    assert_string_equal(c.token_accept_key, "");
+    verifier_config_cleanup(&c);
+}
+
 static void test_metrics_render(void **state)
 {
     static struct metrics a, b;
@@ -172,12 +207,46 @@ static void test_metrics_render(void **state)
     assert_int_equal(metrics_render(buf, 64, all, 2, &g), -1);
 }
 
+/* The token keys loaded, and the tokens each opened: the accept-only key's
+ * line appears only while it is loaded; its counter, always. */
+static void test_metrics_token_keys(void **state)
+{
+    static struct metrics a, b;
+    struct metrics *all[2] = {&a, &b};
+    struct metrics_gauges g = {.workers = 2, .token_key_id = "0a1b2c3d"};
+    char buf[16384];
+
+    (void)state;
+    metrics_token_opened(&a, TOKEN_KEY_CURRENT);
+    metrics_token_opened(&b, TOKEN_KEY_CURRENT);
+    metrics_token_opened(&b, TOKEN_KEY_ACCEPT);
+    metrics_token_opened(&a, TOKEN_KEY_NONE);
+    assert_true(metrics_render(buf, sizeof(buf), all, 2, &g) > 0);
+    assert_non_null(strstr(buf,
+                           "# TYPE devid_token_key_info gauge\n"
+                           "devid_token_key_info{key=\"current\",id=\"0a1b2c3d\"} 1\n#"));
+    assert_null(strstr(buf, "devid_token_key_info{key=\"accept\""));
+    assert_non_null(strstr(buf,
+                           "# TYPE devid_tokens_opened_total counter\n"
+                           "devid_tokens_opened_total{key=\"current\"} 2\n"
+                           "devid_tokens_opened_total{key=\"accept\"} 1\n"));
+    g.token_accept_key_id = "e5f60718";
+    assert_true(metrics_render(buf, sizeof(buf), all, 2, &g) > 0);
+    assert_non_null(strstr(buf,
+                           "devid_token_key_info{key=\"current\",id=\"0a1b2c3d\"} 1\n"
+                           "devid_token_key_info{key=\"accept\",id=\"e5f60718\"} 1\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_parse_good),
-        cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_key_names),
+        cmocka_unit_test(test_token_accept_option),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

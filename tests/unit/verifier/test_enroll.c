@@ -860,6 +860,92 @@ static void test_minimum_ek_without(void **state)
     enroll_verdict_cleanup(&o);
 }
 
+/* A token key change on the verifier: |key| becomes the current key and the
+ * one that sealed the fixture's token becomes the accept-only key (NULL: it
+ * is dropped). */
+static void change_key(struct fx *f, uint8_t key[TOKEN_KEY_LEN], const uint8_t *accept)
+{
+    size_t i;
+
+    for (i = 0; i < TOKEN_KEY_LEN; i++)
+        key[i] = (uint8_t)(0xC3 ^ (7 * i));
+    f->cfg.token_key = key;
+    f->cfg.token_accept_key = accept;
+}
+
+/* A challenge answered under the old key enrolls under the new one while the
+ * old key is the accept-only key, and the verdict says which key opened the
+ * token; a token of the current key says so too. */
+static void test_token_accept_key(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t key[TOKEN_KEY_LEN];
+
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.token_key, TOKEN_KEY_CURRENT);
+    enroll_verdict_cleanup(&o);
+    change_key(f, key, f->token_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_ISSUE);
+    assert_int_equal(o.token_key, TOKEN_KEY_ACCEPT);
+    assert_memory_equal(o.nonce, f->nonce, 32);
+    enroll_verdict_cleanup(&o);
+    /* The retry of a recorded request, on a replica that changed keys. */
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    assert_int_equal(o.token_key, TOKEN_KEY_ACCEPT);
+    enroll_verdict_cleanup(&o);
+}
+
+/* The EK credential was derived under the key that sealed the token: it
+ * verifies under the accept-only key that opened it. */
+static void test_token_accept_key_credential(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t key[TOKEN_KEY_LEN];
+
+    f->use_ek = 1;
+    build(f);
+    change_key(f, key, f->token_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.token_key, TOKEN_KEY_ACCEPT);
+    assert_true(o.credential_ok);
+    assert_int_equal(o.assurance, ASSURANCE_EK);
+    enroll_verdict_cleanup(&o);
+    /* A credential of the current key is not the one the token's key made. */
+    assert_int_equal(
+        credential_derive(f->secret, key, f->nonce, f->ek.ek_cert_hash, f->ek.name_hash), 0);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    enroll_verdict_cleanup(&o);
+}
+
+/* A token sealed with a key that is neither the current nor the accept-only
+ * one, or with the old key after it was dropped, is refused with the usual
+ * reason and message, before the ledger is asked. */
+static void test_token_neither_key(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    struct enroll_ledger_query q;
+    struct enroll_tls tls = {TLS1_3_VERSION, false, f->pki.idevid, NULL, f->exporter, NULL};
+    uint8_t key[TOKEN_KEY_LEN], other[TOKEN_KEY_LEN];
+
+    memset(other, 0x77, sizeof(other));
+    change_key(f, key, other);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_TOKEN_INVALID);
+    assert_string_equal(o.why, "token is malformed or its MAC does not verify");
+    assert_int_equal(o.token_key, TOKEN_KEY_NONE);
+    enroll_verdict_cleanup(&o);
+    assert_int_equal(enroll_peek(&q, &f->cfg, &f->req, &tls, TU_NOW), DEVID_ERR_TOKEN_INVALID);
+    change_key(f, key, NULL);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_TOKEN_INVALID);
+    assert_string_equal(o.why, "token is malformed or its MAC does not verify");
+    enroll_verdict_cleanup(&o);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -874,6 +960,9 @@ int main(void)
         T(test_token_expired),
         T(test_token_other_client),
         T(test_token_tampered),
+        T(test_token_accept_key),
+        T(test_token_accept_key_credential),
+        T(test_token_neither_key),
         T(test_other_channel),
         T(test_token_other_connection),
         T(test_tls12_ems),

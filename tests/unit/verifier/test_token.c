@@ -204,6 +204,150 @@ static void test_ek_hashes(void **state)
                      DEVID_ERR_TOKEN_INVALID);
 }
 
+/* Keys of a key change: |old| sealed the fixture's token, |new| is another
+ * key, |other| a third one. */
+static void change_keys(const struct fixture *f, uint8_t old[TOKEN_KEY_LEN],
+                        uint8_t new_key[TOKEN_KEY_LEN], uint8_t other[TOKEN_KEY_LEN])
+{
+    size_t i;
+
+    memcpy(old, f->key, TOKEN_KEY_LEN);
+    for (i = 0; i < TOKEN_KEY_LEN; i++) {
+        new_key[i] = (uint8_t)(0xA0 ^ i);
+        other[i] = (uint8_t)(0x11 * i + 1);
+    }
+}
+
+/* During a key change, a token sealed with the old key opens when the old
+ * key is the accept-only one, and says so; what it sealed comes back. */
+static void test_accept_key_opens(void **state)
+{
+    struct fixture f;
+    uint8_t old[TOKEN_KEY_LEN], new_key[TOKEN_KEY_LEN], other[TOKEN_KEY_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
+    struct token_ek ek;
+    enum token_key_role role = TOKEN_KEY_CURRENT;
+
+    (void)state;
+    setup(&f, NOW + 60);
+    change_keys(&f, old, new_key, other);
+    assert_int_equal(token_open(nonce, conn, new_key, f.tok, TOKEN_LEN, NOW, f.hash),
+                     DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(
+        token_open_either(nonce, conn, &ek, &role, new_key, old, f.tok, TOKEN_LEN, NOW, f.hash), 0);
+    assert_int_equal(role, TOKEN_KEY_ACCEPT);
+    assert_memory_equal(nonce, f.nonce, TOKEN_NONCE_LEN);
+    assert_memory_equal(conn, f.conn, TOKEN_CONN_HASH_LEN);
+    assert_false(token_ek_present(&ek));
+    /* Step 1 of a change: the old key still current, the new one accepted. */
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, old, new_key, f.tok, TOKEN_LEN, NOW, f.hash),
+        0);
+    assert_int_equal(role, TOKEN_KEY_CURRENT);
+    /* The same key in both places: the current one opened it. */
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, old, old, f.tok, TOKEN_LEN, NOW, f.hash), 0);
+    assert_int_equal(role, TOKEN_KEY_CURRENT);
+}
+
+/* The accept-only key opens nothing more than the current one would: expiry
+ * and the client binding are checked after its MAC, as under the current
+ * key. */
+static void test_accept_key_checks(void **state)
+{
+    struct fixture f;
+    uint8_t old[TOKEN_KEY_LEN], new_key[TOKEN_KEY_LEN], other[TOKEN_KEY_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], t[TOKEN_LEN];
+    enum token_key_role role = TOKEN_KEY_CURRENT;
+
+    (void)state;
+    setup(&f, NOW + 60);
+    change_keys(&f, old, new_key, other);
+    assert_int_equal(token_open_either(nonce, conn, NULL, &role, new_key, old, f.tok, TOKEN_LEN,
+                                       NOW + 61, f.hash),
+                     DEVID_ERR_TOKEN_EXPIRED);
+    assert_int_equal(role, TOKEN_KEY_NONE);
+    f.hash[0] ^= 1;
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, new_key, old, f.tok, TOKEN_LEN, NOW, f.hash),
+        DEVID_ERR_TOKEN_WRONG_CLIENT);
+    f.hash[0] ^= 1;
+    memcpy(t, f.tok, TOKEN_LEN);
+    t[TOKEN_LEN - 1] ^= 1;
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, new_key, old, t, TOKEN_LEN, NOW, f.hash),
+        DEVID_ERR_TOKEN_INVALID);
+}
+
+/* A token sealed with a key that is neither the current nor the accept-only
+ * one is refused as any bad MAC is, DEVID_ERR_TOKEN_INVALID; so is the old
+ * key's token once the accept-only key is dropped. */
+static void test_neither_key(void **state)
+{
+    struct fixture f;
+    uint8_t old[TOKEN_KEY_LEN], new_key[TOKEN_KEY_LEN], other[TOKEN_KEY_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN];
+    enum token_key_role role = TOKEN_KEY_CURRENT;
+
+    (void)state;
+    setup(&f, NOW + 60);
+    change_keys(&f, old, new_key, other);
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, new_key, other, f.tok, TOKEN_LEN, NOW, f.hash),
+        DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(role, TOKEN_KEY_NONE);
+    role = TOKEN_KEY_CURRENT;
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, new_key, NULL, f.tok, TOKEN_LEN, NOW, f.hash),
+        DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(role, TOKEN_KEY_NONE);
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, NULL, new_key, other, NULL, 0, NOW, f.hash),
+        DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, NULL, NULL, old, f.tok, TOKEN_LEN, NOW, f.hash),
+        DEVID_ERR_INVALID_ARGUMENT);
+}
+
+/* Sealing knows one key: what the new current key seals opens under it
+ * alone, and not under the key it replaced. */
+static void test_new_key_seals(void **state)
+{
+    struct fixture f;
+    uint8_t old[TOKEN_KEY_LEN], new_key[TOKEN_KEY_LEN], other[TOKEN_KEY_LEN];
+    uint8_t nonce[TOKEN_NONCE_LEN], conn[TOKEN_CONN_HASH_LEN], t[TOKEN_LEN];
+    enum token_key_role role = TOKEN_KEY_NONE;
+
+    (void)state;
+    setup(&f, NOW + 60);
+    change_keys(&f, old, new_key, other);
+    assert_int_equal(token_seal(t, new_key, f.nonce, NOW + 60, f.hash, f.conn), 0);
+    assert_memory_not_equal(t, f.tok, TOKEN_LEN);
+    assert_int_equal(token_open(nonce, conn, new_key, t, TOKEN_LEN, NOW, f.hash), 0);
+    assert_int_equal(token_open(nonce, conn, old, t, TOKEN_LEN, NOW, f.hash),
+                     DEVID_ERR_TOKEN_INVALID);
+    assert_int_equal(
+        token_open_either(nonce, conn, NULL, &role, new_key, old, t, TOKEN_LEN, NOW, f.hash), 0);
+    assert_int_equal(role, TOKEN_KEY_CURRENT);
+}
+
+/* A key's id is the start of the key file's SHA-256, as sha256sum prints
+ * it. */
+static void test_key_id(void **state)
+{
+    struct fixture f;
+    char id[TOKEN_KEY_ID_LEN + 1];
+
+    (void)state;
+    setup(&f, NOW + 60);
+    assert_int_equal(token_key_id(id, f.key), 0);
+    assert_string_equal(id, "ca2a4fe7");
+    f.key[0] ^= 1;
+    assert_int_equal(token_key_id(id, f.key), 0);
+    assert_string_not_equal(id, "ca2a4fe7");
+    assert_int_equal(token_key_id(id, NULL), DEVID_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +362,11 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_connection_sealed),
         cmocka_unit_test(test_conn_hash),
+        cmocka_unit_test(test_accept_key_opens),
+        cmocka_unit_test(test_accept_key_checks),
+        cmocka_unit_test(test_neither_key),
+        cmocka_unit_test(test_new_key_seals),
+        cmocka_unit_test(test_key_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
