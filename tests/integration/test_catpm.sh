@@ -82,8 +82,13 @@ check "the verifier exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 # opens the TPM as root, keeps that connection after it becomes the user,
 # and signs through it.
 if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1; then
-    chmod 711 "$T"
+    chmod 711 "$T" "$T/pki"
     install -d -o nobody -m 700 "$T/db"
+    # What the serving user reads at start and on SIGHUP: the trust files and
+    # the token key.
+    chown nobody "$T/pki/token.key"
+    chmod 755 "$T/acme" "$T/roots"
+    chmod 644 "$T/acme/intermediate.pem" "$T/roots/acme.pem"
     verifier_start tpm-drop "${common[@]}" --ca-cert "$T/opca-tpm.pem" \
         --ca-key handle:0x81000002 --ca-provider tpm2 --ca-tcti "$SWTPM_TCTI" \
         --ledger "sqlite:$T/db/ledger.db" --workers 2 --user nobody ||

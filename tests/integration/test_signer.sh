@@ -57,8 +57,11 @@ chmod 600 "$T/log.key"
 openssl pkey -in "$T/log.key" -pubout -out "$T/log.pub" 2>/dev/null || die "log public key"
 chmod 711 "$T/pki"
 chmod 600 "$T/pki/opca.key" "$T/pki/server.key" "$T/pki/token.key"
-# The token key is read, at start and on SIGHUP, by the serving user.
+# The trust files and the token key are read, at start and on SIGHUP, by
+# the serving user.
 chown nobody "$T/pki/token.key"
+chmod 755 "$T/acme" "$T/roots"
+chmod 644 "$T/acme/intermediate.pem" "$T/roots/acme.pem"
 chmod 644 "$T/pki/tls-ca.pem"
 
 MPORT=$(devid_free_port) || die "no free port"
