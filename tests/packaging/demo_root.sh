@@ -9,7 +9,9 @@
 # helpers (swtpm.sh, beside it) are test tools, not devid's. Prints one
 # "ok: ..." or "FAIL: ..." line per check, for test_deb.sh to count.
 set -uo pipefail
+# shellcheck disable=SC2034 # swtpm.sh's log() prefixes its lines with it
 TEST_NAME=deb-root
+# shellcheck source=tests/lib/swtpm.sh # copied beside this script in the root
 . "$(dirname "$0")/swtpm.sh"
 
 check() {

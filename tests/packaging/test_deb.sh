@@ -156,7 +156,7 @@ rc=$?
 log "built in $((SECONDS - start)) s"
 debs=()
 for p in "${PKGS[@]}"; do
-    f=$(ls "$B/${p}_"*.deb 2>/dev/null | head -n 1)
+    f=$(find "$B" -maxdepth 1 -name "${p}_*.deb" | head -n 1)
     check "cpack made $p" test -s "$f" || die "no $p package"
     debs+=("$f")
 done
@@ -313,8 +313,16 @@ check "dpkg --purge, with devid-verifier/purge-ledger at its default (false)" \
 log "after purge (the ledger kept; the rest of /etc/devid is the operator's keys and files):"
 left
 check "the ledger is kept" test -s "$R/var/lib/devid/ledger.db"
+# only_ledger_left: /var/lib/devid holds the ledger's files and nothing else.
+only_ledger_left() {
+    local f
+    for f in "$R"/var/lib/devid/* "$R"/var/lib/devid/.[!.]*; do
+        [[ -e $f ]] || continue
+        [[ ${f##*/} == ledger.db* ]] || { log "    also left: $f"; return 1; }
+    done
+}
 check "and it is all that is left in /var/lib/devid (the agent's files went with it)" \
-    test "$(cd "$R/var/lib/devid" && ls -A | grep -v '^ledger\.db' | paste -sd' ')" = ""
+    only_ledger_left
 check "the conffile is gone, dpkg knows no devid package" \
     sh -c "test ! -e '$R/etc/devid/verifier.conf' && ! chroot '$R' dpkg -l 'devid-*' 2>/dev/null | grep -q '^[a-z][a-z] '"
 check "no unit state is left" \
