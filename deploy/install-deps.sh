@@ -4,6 +4,8 @@
 #
 #   deploy/install-deps.sh           build devid and run its demo (deploy/demo.sh)
 #   deploy/install-deps.sh --tests   also run the whole test suite (tests/run.sh)
+#   deploy/install-deps.sh --packages  also build the Debian packages
+#                                    (cpack -G DEB, deploy/debian/cpack.cmake)
 #
 # Each list was found by running the README's commands in a fresh Debian 12
 # root (debootstrap minbase plus git, ca-certificates and sudo), not guessed.
@@ -39,12 +41,17 @@ runtime=(openssl swtpm swtpm-tools tpm2-tools tpm2-openssl tpm2-abrmd libtss2-tc
 # signer and issuance-log tests read and tamper with a ledger file, and xxd,
 # with which the NV tests write padded and TCG-framed certificates: a
 # minimal image has neither.
+# The Debian packages: dpkg-dev for dpkg-shlibdeps (the packages' library
+# dependencies) and dpkg-buildflags, file, with which CPack finds the ELF
+# files to give dpkg-shlibdeps, and lintian to check the result. The test
+# suite builds and checks them too (tests/packaging/test_deb.sh).
+packages=(dpkg-dev file lintian)
 tests=(libcmocka-dev clang libclang-rt-14-dev clang-format curl tinyproxy systemd
        python3-protobuf protobuf-compiler postgresql haproxy groff-base man-db prometheus
-       sqlite3 xxd)
+       sqlite3 xxd "${packages[@]}")
 
 usage() {
-    echo "usage: $0 [--tests]" >&2
+    echo "usage: $0 [--tests | --packages]" >&2
     exit 64
 }
 
@@ -52,6 +59,7 @@ want=("${build[@]}" "${runtime[@]}")
 case "${1:-}" in
 "") ;;
 --tests) want+=("${tests[@]}") ;;
+--packages) want+=("${packages[@]}") ;;
 *) usage ;;
 esac
 

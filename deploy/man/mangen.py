@@ -6,9 +6,11 @@ program itself uses, so that the page cannot drift from them:
   @VERIFIER_KEYS@       the verifier's key table (devid-mangen verifier-keys)
   @AGENT_KEYS@          the keys and comments of deploy/config/agent.conf.example
   @VERSION@             the project version
+  @DOCDIR@              where the page's package puts its documents
+                        (/usr/share/doc/devid, or the Debian package's own)
 
 usage: mangen.py TEMPLATE OUT --bin-verifier EXE --bin-agent EXE --mangen EXE
-                  --agent-conf FILE --version V
+                  --agent-conf FILE --version V [--docdir DIR]
 writes OUT and OUT.gz.
 """
 import argparse
@@ -152,6 +154,7 @@ def main():
     p.add_argument("--mangen", required=True)
     p.add_argument("--agent-conf", required=True)
     p.add_argument("--version", required=True)
+    p.add_argument("--docdir", default="/usr/share/doc/devid")
     a = p.parse_args()
     bins = {"devid-verifier": a.bin_verifier, "devid-agent": a.bin_agent}
     out = []
@@ -165,7 +168,7 @@ def main():
         elif raw == "@AGENT_KEYS@":
             out.extend(agent_keys(a.agent_conf))
         else:
-            out.append(raw.replace("@VERSION@", a.version))
+            out.append(raw.replace("@VERSION@", a.version).replace("@DOCDIR@", a.docdir))
     text = ("\n".join(out) + "\n").encode()
     with open(a.out + ".tmp", "wb") as f:
         f.write(text)
