@@ -52,16 +52,21 @@ install -m 0644 "$T/pki/server.pem" "$E/tls/server.pem"
 install -m 0600 "$T/pki/server.key" "$E/tls/server.key"
 install -m 0644 "$T/pki/opca.pem" "$E/ca/opca.pem"
 install -m 0600 "$T/pki/opca.key" "$E/ca/opca.key"
-install -m 0600 "$T/pki/token.key" "$E/token.key"
+# The token key is devid's: the serving process reads it after it drops
+# root, at start and on SIGHUP. The TLS and CA keys stay root's.
+install -o devid -g devid -m 0600 "$T/pki/token.key" "$E/token.key"
 install -m 0644 "$T/acme/root.pem" "$E/roots/acme.pem"
 
-log "verifier: devid-verifier serve --config /etc/devid/verifier.conf, as root, as the unit starts it"
-devid-verifier serve --config "$E/verifier.conf" >"$T/verifier.log" 2>&1 &
+log "verifier: devid-verifier serve --config /etc/devid/verifier.conf, as root with only CAP_SETUID and CAP_SETGID, as the unit starts it"
+setpriv --bounding-set=-all,+setuid,+setgid --inh-caps=-all -- \
+    devid-verifier serve --config "$E/verifier.conf" >"$T/verifier.log" 2>&1 &
 vpid=$!
 DEVID_PIDS+=("$vpid")
 DEVID_PIDFILES+=("")
-if ! check "the verifier listens on 0.0.0.0:8443, the shipped configuration's address" \
-    wait_port 8443 15; then
+wait_port 8443 15
+rc=$?
+check "the verifier listens on 0.0.0.0:8443, the shipped configuration's address" test $rc -eq 0
+if [[ $rc -ne 0 ]]; then
     sed 's/^/    /' "$T/verifier.log" >&2
     exit 1
 fi
@@ -91,6 +96,8 @@ check "the verifier logged the issuance" grep -q 'result=issued.*SN-DEB-0001' "$
 grep 'result=' "$T/verifier.log" | sed 's/^/    /' >&2
 check "the serving process runs as the devid user the package made" \
     test "$(ps -o user= -p "$vpid")" = devid
+check "the ledger was made by devid, after the drop" \
+    test "$(stat -c %U /var/lib/devid/ledger.db)" = devid
 kill -TERM "$vpid"
 wait "$vpid"
 rc=$?

@@ -204,6 +204,9 @@ check "lintian warns of nothing but the kept warnings${unexpected:+ (new: $unexp
 log "a fresh root from $FRESH_ROOT_TAR in $R"
 mkdir -p "$R"
 tar --numeric-owner -xpf "$FRESH_ROOT_TAR" -C "$R" || die "cannot unpack $FRESH_ROOT_TAR"
+# The tarball's ./ may be 0700 (made in a mktemp directory); a machine's / is
+# 0755, and the devid user must be able to walk it.
+chmod 0755 "$R"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
 if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
     cp /etc/apt/sources.list.d/debian.sources "$R/etc/apt/sources.list.d/" &&
