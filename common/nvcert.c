@@ -136,7 +136,7 @@ static int all_padding(const uint8_t *buf, size_t len)
 int nvcert_find(struct nvcert_span *spans, size_t max, size_t *n, const uint8_t *buf, size_t len,
                 char *why, size_t why_len)
 {
-    size_t p = 0, total;
+    size_t p = 0, total = 0;
     int r;
 
     if (spans == NULL || max == 0 || n == NULL || (buf == NULL && len > 0) || why == NULL ||
