@@ -206,6 +206,18 @@ check "six refusals logged, each by the signer" \
     test "$(grep -c 'sign result=refused what=certificate' "$VERIFIER_LOG")" -eq 6
 check "the signer still serves after refusing (a seventh, good one: HTTP 200)" \
     bash -c "$(declare -f tbs sign); T='$T' MPORT=$MPORT; tbs good2 '$T/lookalike.pem' 30 0x5a0102030405060708090a0b0c0d0e20 && test \"\$(sign good2)\" = 200"
+curl -s "http://127.0.0.1:$MPORT/metrics" >"$T/metrics.txt"
+metric() { sed -n "s/^$1 //p" "$T/metrics.txt"; }
+check "/metrics counts the six refusals (devid_signer_requests_total)" \
+    test "$(metric 'devid_signer_requests_total{type="certificate",result="refused"}')" = 6
+check "and the certificates it signed: 5 enrollments and 2 through the hook" \
+    test "$(metric 'devid_signer_requests_total{type="certificate",result="signed"}')" = 7
+head_size_reaches() {
+    [[ $(curl -s "http://127.0.0.1:$MPORT/metrics" | sed -n 's/^devid_log_head_size //p') -ge $1 ]]
+}
+check "and the head the log serves covers the 5 issuances (devid_log_head_size)" \
+    wait_for 15 head_size_reaches 5
+log "$(curl -s "http://127.0.0.1:$MPORT/metrics" | grep -E '^devid_(log|signer)_' | tr '\n' ' ')"
 verifier_stop_checked
 check "the signer exited with serve" bash -c "! kill -0 $SIGNER_PID 2>/dev/null"
 

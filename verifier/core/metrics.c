@@ -116,6 +116,39 @@ static void render_replica_gauges(struct out *o, const struct metrics_gauges *g)
          (long long)g->proxy_refusals);
 }
 
+/* The issuance log and the signer. A refusal by the signer means the
+ * serving process asked for something outside the profile: a bug, or code
+ * that is not devid's running there. */
+static void render_log_signer(struct out *o, const struct metrics_gauges *g)
+{
+    static const char *const types[] = {"certificate", "crl", "tree_head"};
+    static const char *const results[] = {"signed", "refused", "failed"};
+    size_t t, k;
+
+    emit(o,
+         "# HELP devid_log_entries Issuance log entries this replica has read in index order.\n"
+         "# TYPE devid_log_entries gauge\ndevid_log_entries %llu\n"
+         "# HELP devid_log_head_size Entries covered by the signed tree head GET /v1/log/head "
+         "serves (0: none).\n# TYPE devid_log_head_size gauge\ndevid_log_head_size %llu\n"
+         "# HELP devid_log_head_timestamp_seconds When that head was signed, in seconds since "
+         "the epoch (0: none).\n# TYPE devid_log_head_timestamp_seconds gauge\n"
+         "devid_log_head_timestamp_seconds %lld\n"
+         "# HELP devid_log_failures_total Background rounds of the issuance log that failed.\n"
+         "# TYPE devid_log_failures_total counter\ndevid_log_failures_total %lld\n"
+         "# HELP devid_log_stopped 1 when the log stopped at an index missing from the ledger "
+         "(run devid-verifier audit).\n# TYPE devid_log_stopped gauge\ndevid_log_stopped %d\n",
+         (unsigned long long)g->log_entries, (unsigned long long)g->log_head_size,
+         (long long)g->log_head_timestamp, (long long)g->log_failures, g->log_stopped ? 1 : 0);
+    emit(o,
+         "# HELP devid_signer_requests_total Requests to the signer process, by type and "
+         "result.\n# TYPE devid_signer_requests_total counter\n");
+    for (t = 0; t < 3; t++) {
+        for (k = 0; k < 3; k++)
+            emit(o, "devid_signer_requests_total{type=\"%s\",result=\"%s\"} %llu\n", types[t],
+                 results[k], (unsigned long long)g->signer[t][k]);
+    }
+}
+
 /* The token keys this replica holds, and which of them opened tokens: during
  * a key change, when the accept-only key stops opening any, it can go. */
 static void render_token_keys(struct out *o, struct metrics *const *all, size_t n,
@@ -238,6 +271,7 @@ long metrics_render(char *buf, size_t len, struct metrics *const *all, size_t n,
          (long long)g->reloads_ok, (long long)g->reloads_failed);
     render_replica_gauges(&o, g);
     render_token_keys(&o, all, n, g);
+    render_log_signer(&o, g);
     if (o.overflow)
         return -1;
     return (long)o.off;

@@ -55,6 +55,17 @@ struct metrics_gauges {
      * NULL or "": none). */
     const char *token_key_id;
     const char *token_accept_key_id;
+    /* The issuance log: entries this replica has read, the signed head it
+     * serves (size 0, timestamp 0: none), background rounds that failed,
+     * and whether it stopped at an index missing from the ledger. */
+    uint64_t log_entries;
+    uint64_t log_head_size;
+    int64_t log_head_timestamp;
+    int64_t log_failures;
+    int log_stopped;
+    /* The signer process's answers, by request type (certificate, CRL, tree
+     * head) and result (signed, refused, failed). */
+    uint64_t signer[3][3];
 };
 
 /* metrics_enroll_done counts one enrollment answered with |r| (0 issued) after

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ struct signer {
     int pidfd;
     pthread_mutex_t lock;
     int broken; /* under |lock| */
+    /* Answers by request type (1..3) and result (enum signer_result). */
+    atomic_ullong answers[SIGNER_TYPES][SIGNER_RESULTS];
 };
 
 /* ---- both ends ------------------------------------------------------------ */
@@ -467,7 +470,28 @@ static void break_signer(struct signer *s, const char *why)
     kill(s->pid, SIGKILL);
 }
 
-int signer_call(struct signer *s, uint8_t **out, size_t *out_len, enum signreq_type type,
+static int count(struct signer *s, enum signreq_type type, int r)
+{
+    enum signer_result res =
+        r == 0 ? SIGNER_SIGNED : (r == DEVID_ERR_REFUSED ? SIGNER_REFUSED : SIGNER_FAILED);
+
+    if (type >= 1 && type <= SIGNER_TYPES)
+        atomic_fetch_add_explicit(&s->answers[type - 1][res], 1, memory_order_relaxed);
+    return r;
+}
+
+void signer_answers(struct signer *s, uint64_t out[SIGNER_TYPES][SIGNER_RESULTS])
+{
+    int t, k;
+
+    for (t = 0; t < SIGNER_TYPES; t++) {
+        for (k = 0; k < SIGNER_RESULTS; k++)
+            out[t][k] =
+                s != NULL ? atomic_load_explicit(&s->answers[t][k], memory_order_relaxed) : 0;
+    }
+}
+
+static int call(struct signer *s, uint8_t **out, size_t *out_len, enum signreq_type type,
                 const uint8_t *body, size_t len, char *why, size_t why_len)
 {
     uint8_t status = 0, *answer = NULL;
@@ -499,6 +523,12 @@ int signer_call(struct signer *s, uint8_t **out, size_t *out_len, enum signreq_t
     *out = answer;
     *out_len = answer_len;
     return 0;
+}
+
+int signer_call(struct signer *s, uint8_t **out, size_t *out_len, enum signreq_type type,
+                const uint8_t *body, size_t len, char *why, size_t why_len)
+{
+    return count(s, type, call(s, out, out_len, type, body, len, why, why_len));
 }
 
 int signer_start(struct signer **out, const struct signer_config *cfg)

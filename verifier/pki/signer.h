@@ -60,6 +60,16 @@ int signer_start(struct signer **out, const struct signer_config *cfg);
 int signer_call(struct signer *s, uint8_t **out, size_t *out_len, enum signreq_type type,
                 const uint8_t *body, size_t len, char *why, size_t why_len);
 
+/* What signer_answers counts: by request type (SIGNREQ_CERT, _CRL and
+ * _TREE_HEAD, at 0..2) and by result. */
+#define SIGNER_TYPES 3
+enum signer_result { SIGNER_SIGNED, SIGNER_REFUSED, SIGNER_FAILED, SIGNER_RESULTS };
+
+/* signer_answers copies how many calls signer_call made, by type and result
+ * (refused: outside the profile; failed: the key failed, or the signer is
+ * gone); all zero for NULL. */
+void signer_answers(struct signer *s, uint64_t out[SIGNER_TYPES][SIGNER_RESULTS]);
+
 /* signer_watch_fd returns a descriptor that becomes readable when the
  * signer process exits (a pidfd), owned by |s|; -1 if there is none. */
 int signer_watch_fd(const struct signer *s);

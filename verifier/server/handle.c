@@ -20,6 +20,7 @@
 #include "verifier/core/metrics.h"
 #include "verifier/core/profile.h"
 #include "verifier/core/tlog.h"
+#include "verifier/pki/signer.h"
 #include "verifier/server/crlcache.h"
 #include "verifier/server/logcache.h"
 #include "verifier/server/http.h"
@@ -401,6 +402,11 @@ void handle_metrics(struct evhttp_request *req, void *arg)
         g.crl_number = (int64_t)crl->number;
     crl_blob_free(crl);
     g.crl_build_failures = crlcache_failures(s->crl);
+    g.log_entries = logcache_size(s->log);
+    (void)logcache_head_info(s->log, &g.log_head_size, &g.log_head_timestamp);
+    g.log_failures = logcache_failures(s->log);
+    g.log_stopped = logcache_stopped(s->log);
+    signer_answers(s->hooks->signer, g.signer);
     if (text == NULL ||
         (n = metrics_render(text, METRICS_TEXT_MAX, all, (size_t)s->nworkers, &g)) < 0)
         evhttp_send_error(req, 500, "metrics unavailable");

@@ -24,6 +24,7 @@ struct logcache {
     /* Under |mu|: the head served. */
     uint8_t head[TLOG_SIGNED_HEAD_MAX];
     size_t head_len;
+    struct tlog_head served;
     /* The thread's: every leaf hash read so far, and the last head signed. */
     uint8_t (*leaves)[MERKLE_HASH_LEN];
     size_t n, cap;
@@ -33,6 +34,7 @@ struct logcache {
     int failing, broken;
     atomic_ullong size;
     atomic_llong failures;
+    atomic_int stopped; /* |broken|, for the metrics */
 };
 
 int logcache_signing(const struct logcache *c)
@@ -48,6 +50,23 @@ uint64_t logcache_size(struct logcache *c)
 int64_t logcache_failures(struct logcache *c)
 {
     return atomic_load(&c->failures);
+}
+
+int logcache_head_info(struct logcache *c, uint64_t *size, int64_t *timestamp)
+{
+    int have;
+
+    pthread_mutex_lock(&c->mu);
+    have = c->head_len > 0;
+    *size = have ? c->served.size : 0;
+    *timestamp = have ? c->served.timestamp : 0;
+    pthread_mutex_unlock(&c->mu);
+    return have;
+}
+
+int logcache_stopped(struct logcache *c)
+{
+    return atomic_load(&c->stopped);
 }
 
 int logcache_head(struct logcache *c, uint8_t *out, size_t *len, size_t max)
@@ -83,6 +102,7 @@ static int take_leaf(void *arg, int64_t index, const uint8_t *leaf, size_t len)
             "missing; no tree head is signed until `devid-verifier audit` explains it",
             c->cfg->ledger, (long long)index, c->n);
         c->broken = 1;
+        atomic_store(&c->stopped, 1);
         return DEVID_ERR_LEDGER;
     }
     if (c->n == c->cap) {
@@ -116,6 +136,7 @@ static int catch_up(struct logcache *c)
             log_err("the issuance log in ledger %s ends at %zu, before its size %llu",
                     c->cfg->ledger, c->n, (unsigned long long)size);
             c->broken = 1;
+            atomic_store(&c->stopped, 1);
         }
         if (c->broken)
             return DEVID_ERR_LEDGER;
@@ -164,6 +185,7 @@ static int sign(struct logcache *c, time_t now)
     pthread_mutex_lock(&c->mu);
     memcpy(c->head, head, head_len);
     c->head_len = head_len;
+    c->served = got;
     pthread_mutex_unlock(&c->mu);
     if (!c->have_last || c->last.size != got.size)
         log_info("tree head of size %llu signed", (unsigned long long)got.size);
@@ -211,6 +233,7 @@ int logcache_start(struct logcache **out, const struct verifier_config *cfg, str
     merkle_compact_init(&c->compact);
     atomic_init(&c->size, 0);
     atomic_init(&c->failures, 0);
+    atomic_init(&c->stopped, 0);
     if (pthread_mutex_init(&c->mu, NULL) != 0) {
         free(c);
         return DEVID_ERR_INTERNAL;

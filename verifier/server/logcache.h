@@ -46,4 +46,12 @@ uint64_t logcache_size(struct logcache *c);
 /* logcache_failures returns how many background rounds failed. */
 int64_t logcache_failures(struct logcache *c);
 
+/* logcache_head_info sets |*size| and |*timestamp| to those of the head
+ * served, and returns 1; 0 (and zeros) when none is. */
+int logcache_head_info(struct logcache *c, uint64_t *size, int64_t *timestamp);
+
+/* logcache_stopped tells whether the log stopped at an index missing from
+ * the ledger (someone changed it; audit says what). */
+int logcache_stopped(struct logcache *c);
+
 #endif

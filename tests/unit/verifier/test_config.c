@@ -237,6 +237,39 @@ static void test_metrics_token_keys(void **state)
                            "devid_token_key_info{key=\"accept\",id=\"e5f60718\"} 1\n"));
 }
 
+/* The issuance log's gauges and the signer's answers by type and result. */
+static void test_metrics_log_signer(void **state)
+{
+    static struct metrics a;
+    struct metrics *all[1] = {&a};
+    struct metrics_gauges g = {.workers = 1,
+                               .log_entries = 1010,
+                               .log_head_size = 1009,
+                               .log_head_timestamp = 1796137959,
+                               .log_failures = 2,
+                               .log_stopped = 1,
+                               .signer = {{300, 6, 1}, {4, 0, 0}, {12, 0, 3}}};
+    char buf[32768], line[128];
+
+    (void)state;
+    assert_true(metrics_render(buf, sizeof(buf), all, 1, &g) > 0);
+    assert_non_null(strstr(buf, "devid_log_entries 1010\n"));
+    assert_non_null(strstr(buf, "devid_log_head_size 1009\n"));
+    snprintf(line, sizeof(line), "devid_log_head_timestamp_seconds %lld\n", 1796137959LL);
+    assert_non_null(strstr(buf, line));
+    assert_non_null(strstr(buf, "devid_log_failures_total 2\n"));
+    assert_non_null(strstr(buf, "devid_log_stopped 1\n"));
+    assert_non_null(strstr(buf,
+                           "# TYPE devid_signer_requests_total counter\n"
+                           "devid_signer_requests_total{type=\"certificate\",result=\"signed\"} "
+                           "300\n"
+                           "devid_signer_requests_total{type=\"certificate\",result=\"refused\"} "
+                           "6\n"));
+    assert_non_null(strstr(buf, "devid_signer_requests_total{type=\"crl\",result=\"signed\"} 4\n"));
+    assert_non_null(
+        strstr(buf, "devid_signer_requests_total{type=\"tree_head\",result=\"failed\"} 3\n"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_key_names),
         cmocka_unit_test(test_token_accept_option),
         cmocka_unit_test(test_metrics_render),
+        cmocka_unit_test(test_metrics_log_signer),
         cmocka_unit_test(test_metrics_token_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
