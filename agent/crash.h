@@ -1,6 +1,6 @@
 /* The crash test hook: the agent kills itself at a named point, as a power
  * cut would, so the integration tests can show that the next run repairs
- * every interrupted one. Compiled into every build; README.md documents it. */
+ * every interrupted one. Compiled into every build; docs/agent.md documents it. */
 #ifndef DEVID_AGENT_CRASH_H
 #define DEVID_AGENT_CRASH_H
 

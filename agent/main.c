@@ -19,7 +19,7 @@
 #include "common/io/store.h"
 #include "common/serial.h"
 
-/* Exit codes; README.md ("The agent") and --help list them. systemd's
+/* Exit codes; docs/agent.md and --help list them. systemd's
  * RestartPreventExitStatus names every one that retrying cannot fix. */
 enum {
     EXIT_OK = 0,        /* enrolled, already enrolled, renewed or not due; status: valid */

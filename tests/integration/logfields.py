@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reads devid-verifier's decision lines back as fields, as a log pipeline
-would: README's format, `PROG: LEVEL: EVENT key=value ...`, a value either a
+would: docs/verifier.md's format, `PROG: LEVEL: EVENT key=value ...`, a value either a
 bare word or "quoted" with \\" \\\\ and \\xHH escapes. A line that starts like
 an event but does not parse, or names a key twice, is malformed.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Logs that cannot be forged (README, "Logs"). IDevIDs whose subjects hold
+# Logs that cannot be forged (docs/verifier.md, "Logs"). IDevIDs whose subjects hold
 # quotes, '=', newlines and a fake `result=issued device_serial="SN-FAKE"`
-# enroll or are refused, and a parser of README's line format
+# enroll or are refused, and a parser of docs/verifier.md's line format
 # (tests/integration/logfields.py) recovers exactly one decision for each,
 # with the right fields and nothing forged. Then the verifier runs with
 # stderr as a journal stream: a stand-in journald (wire.py journal, on the

@@ -1,7 +1,7 @@
-/* The verifier's enrollment decision: every check of README's step 5, in
- * order, in one call over a decoded request and what the shells know (the
- * TLS facts, the ledger's answers, the time). Pure: no socket, file, clock or
- * ledger; the shell does what the verdict says. */
+/* The verifier's enrollment decision: every check of step 5 in
+ * docs/architecture.md ("Enrollment, step by step"), in order, in one call over a decoded request
+ * and what the shells know (the TLS facts, the ledger's answers, the time). Pure: no socket, file,
+ * clock or ledger; the shell does what the verdict says. */
 #ifndef DEVID_VERIFIER_CORE_ENROLL_H
 #define DEVID_VERIFIER_CORE_ENROLL_H
 

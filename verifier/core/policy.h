@@ -13,7 +13,7 @@
 
 struct policy;
 
-/* The default minimum assurance (README explains the choice). */
+/* The default minimum assurance (docs/verifier.md, "Assurance levels", explains the choice). */
 #define POLICY_DEFAULT_MINIMUM ASSURANCE_NONE
 
 /* Most [assurance "MFR"] and [assurance "MFR" "MODEL"] rules. */
