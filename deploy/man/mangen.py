@@ -11,6 +11,7 @@ program itself uses, so that the page cannot drift from them:
 
 usage: mangen.py TEMPLATE OUT --bin-verifier EXE --bin-agent EXE --mangen EXE
                   --agent-conf FILE --version V [--docdir DIR]
+                  [--bin-factory EXE] [--bin-dev-pki EXE]
 writes OUT and OUT.gz.
 """
 import argparse
@@ -86,6 +87,8 @@ def render_help(text):
 def run_help(bins, words):
     if words[0] not in bins:
         sys.exit("mangen: no --bin-%s given" % words[0].replace("devid-", ""))
+    # The lab tools are scripts: a command word is an option to them, not a
+    # subcommand binary, so it goes through as it is.
     r = subprocess.run([bins[words[0]]] + words[1:] + ["--help"], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit("mangen: %s --help exited %d" % (" ".join(words), r.returncode))
@@ -154,9 +157,15 @@ def main():
     p.add_argument("--mangen", required=True)
     p.add_argument("--agent-conf", required=True)
     p.add_argument("--version", required=True)
+    p.add_argument("--bin-factory")
+    p.add_argument("--bin-dev-pki")
     p.add_argument("--docdir", default="/usr/share/doc/devid")
     a = p.parse_args()
     bins = {"devid-verifier": a.bin_verifier, "devid-agent": a.bin_agent}
+    if a.bin_factory:
+        bins["devid-factory"] = a.bin_factory
+    if a.bin_dev_pki:
+        bins["devid-dev-pki"] = a.bin_dev_pki
     out = []
     for raw in open(a.template):
         raw = raw.rstrip("\n")

@@ -7,6 +7,8 @@ configuration page. Key lists come from the verifier's key table
 (agent/core/config.c), so a key missing from any one of them shows.
 
 usage: mancheck.py --verifier EXE --agent EXE --mangen EXE --src DIR --pages DIR
+The lab tools, devid-factory(1) and devid-dev-pki(1), are checked against
+the scripts in DIR/deploy.
 Prints one line per missing item and exits 1 if there is any.
 """
 import argparse
@@ -134,6 +136,24 @@ def check(a, pages):
     parsed = set(re.findall(r'strcmp\(key, "([a-z_]+)"\)', parser))
     if not parsed:
         sys.exit("mancheck: found no keys in agent/core/config.c")
+    fac = os.path.join(a.src, "deploy/factory/devid-factory")
+    fpage = read("devid-factory.1")
+    fsecs = sections(fpage, "SS")
+    top = run_help(fac)
+    cmds = [m.group(1) for m in re.finditer(r"^  ([a-z][a-z-]*)\s{2,}", top, re.M)]
+    if "provision" not in cmds:
+        sys.exit("mancheck: no commands in devid-factory --help")
+    check_help(top, fpage.splitlines(), "devid-factory.1", missing)
+    for cmd in cmds:
+        if cmd == "help":
+            continue
+        if cmd not in fsecs:
+            missing.append("devid-factory.1: command %s has no section" % cmd)
+            continue
+        check_help(run_help(fac, cmd), fsecs[cmd], "devid-factory.1 %s" % cmd, missing)
+    pki = os.path.join(a.src, "deploy/dev/devid-dev-pki")
+    check_help(run_help(pki), read("devid-dev-pki.1").splitlines(), "devid-dev-pki.1", missing)
+
     apage5 = read("devid-agent.conf.5")
     check_keys(akeys, apage5, "devid-agent.conf.5", missing)
     atags = [t.split(" = ")[0].strip() for t in tags(apage5.splitlines())]

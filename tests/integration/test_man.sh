@@ -15,7 +15,8 @@ devid_tmpdir
 T=$DEVID_TMP
 PAGES=$DEVID_BIN/deploy/man
 MANGEN=$PAGES/devid-mangen
-ALL="devid-verifier.8 devid-agent.8 devid-verifier.conf.5 devid-agent.conf.5"
+ALL="devid-verifier.8 devid-agent.8 devid-verifier.conf.5 devid-agent.conf.5 devid-factory.1
+    devid-dev-pki.1"
 
 mancheck() {
     /usr/bin/python3 "$here/mancheck.py" --verifier "$VERIFIER" --agent "$AGENT" \
@@ -59,7 +60,7 @@ check "every --help option and every key is on its page (exit 0, got $rc)" test 
 mutate() {
     local name=$1 page=$2 tag=$3 expect=$4 d=$T/$1
     mkdir -p "$d"
-    cp "$PAGES"/*.[58] "$d"/
+    cp "$PAGES"/*.[158] "$d"/
     check "$name: the entry is found and cut" cut "$PAGES/$page" "$d/$page" "$tag" || return
     mancheck "$d" >"$d/out" 2>&1
     rc=$?
@@ -72,5 +73,7 @@ mutate crl-option devid-verifier.8 '\fB\-\-next\-update\-hours\fR' "--next-updat
 mutate agent-option devid-agent.8 '\fB\-\-deadline\fR' "--deadline"
 mutate verifier-key devid-verifier.conf.5 '\fBshutdown_grace\fR' "shutdown_grace"
 mutate agent-key devid-agent.conf.5 '\fBbackoff_max\fR' "backoff_max"
+mutate factory-option devid-factory.1 '\fB\-\-nv\-layout\fR' "--nv-layout"
+mutate dev-pki-option devid-dev-pki.1 '\fB\-\-host\fR' "--host"
 
 finish
