@@ -174,7 +174,7 @@ check "/metrics counts $N issued" \
     grep -qx "devid_enrollments_total{result=\"issued\",reason=\"\"} $N" "$T/metrics.txt"
 # Not vacuous: the page must be there and list enrollments at all.
 check "/metrics counts no refusal" sh -c "grep -q '^devid_enrollments_total{' '$T/metrics.txt' &&
-    ! grep -q 'result=\"refused\"' '$T/metrics.txt'"
+    ! grep -q '^devid_enrollments_total{result=\"refused\"' '$T/metrics.txt'"
 check "/metrics counts $N latency observations" \
     grep -qx "devid_enroll_duration_seconds_count $N" "$T/metrics.txt"
 
