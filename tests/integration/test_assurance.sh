@@ -16,7 +16,6 @@ need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
-CLIENT=$DEVID_SRC/tests/interop/client.py
 ARC=2.25.155771893908230422273977835285324693140
 OID_NONE=$ARC.1
 OID_IAK=$ARC.3
@@ -123,27 +122,9 @@ check "the refusal's log line says the level and the reason" sh -c \
 log "device F: a forged TPMS_ATTEST for a software key, signed by the IDevID"
 device_new f "$T/acme" SN-AS-FORGED "Gateway X1" || die "device f"
 # client NAME URL WORK ARGS...: the interop client for device NAME.
-client() {
-    local name=$1 url=$2 work=$3
-    shift 3
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-$name/env"
-        timeout 300 "$PY" "$CLIENT" --url "$url" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$work" "$@"
-    ) >"$work.log" 2>&1
-}
+client() { interop_client "$@"; }
 # field WORK KEY[.KEY]: a value from a client's result.json.
-field() {
-    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$@"; }
 client f "$URL_IAK" "$T/forged-iak" --fault forged-attest
 rc=$?
 check "forged evidence under minimum = iak: refused (exit $rc, want 1)" test $rc -eq 1

@@ -22,7 +22,6 @@ need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
-CLIENT=$DEVID_SRC/tests/interop/client.py
 ARC=2.25.155771893908230422273977835285324693140
 OID_NONE=$ARC.1
 OID_EK=$ARC.2
@@ -153,29 +152,9 @@ check "... one ActivateCredential, and the policy session leaves with it (no Flu
 
 # ---------------------------------------------------------------------------
 # client DEV WORK ARGS...: tests/interop/client.py as device DEV.
-client() {
-    local dev=$1 work=$2
-    shift 2
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-$dev/env"
-        timeout 300 "$PY" "$CLIENT" --url "$URL" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$work" "$@"
-    ) >"$work.log" 2>&1
-}
+client() { interop_client "$1" "$URL" "${@:2}"; }
 # field WORK KEY[.KEY]: a value from a client's result.json.
-field() {
-    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-if isinstance(v, bool):
-    v = "true" if v else "false"
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$@"; }
 URL=$VERIFIER_URL
 
 log "a client written from docs/protocol.md reaches ek too (RSA EK: PolicySecret; ECC: userWithAuth)"

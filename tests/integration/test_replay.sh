@@ -17,7 +17,6 @@ need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
-CLIENT=$DEVID_SRC/tests/interop/client.py
 LEDGER=sqlite:$T/ledger.db
 
 log "manufacturer CA with a CRL, verifier PKI"
@@ -70,30 +69,10 @@ stop() {
 }
 
 # client WORK ARGS...: the interop client for device r.
-client() {
-    local work=$1
-    shift
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-r/env"
-        timeout 300 "$PY" "$CLIENT" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$work" "$@"
-    ) >"$work.log" 2>&1
-}
+client() { interop_client r "$VERIFIER_URL" "$@"; }
 # field WORK KEY[.KEY]: a value from a client's result.json (booleans as
 # true/false).
-field() {
-    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-if isinstance(v, bool):
-    v = "true" if v else "false"
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$@"; }
 # ledger_state: the whole ledger as the operator sees it: every row (list)
 # and the full record of the first certificate (show).
 ledger_state() {

@@ -25,7 +25,6 @@ need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
-CLIENT=$DEVID_SRC/tests/interop/client.py
 LEDGER=sqlite:$T/ledger.db
 
 log "manufacturer CA, verifier PKI, two token keys"
@@ -102,27 +101,9 @@ hup_fails() {
 }
 
 # client DEVICE WORK URL ARGS...: the interop client for DEVICE against URL.
-client() {
-    local dev=$1 work=$2 url=$3
-    shift 3
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-$dev/env"
-        timeout 300 "$PY" "$CLIENT" --url "$url" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$work" "$@"
-    ) >"$work.log" 2>&1
-}
+client() { interop_client "$1" "$3" "$2" "${@:4}"; }
 # field WORK KEY[.KEY]: a value from a client's result.json.
-field() {
-    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$@"; }
 # enrolls DEVICE WORK URL ARGS...: the client enrolls (exit 0).
 enrolls() {
     local rc

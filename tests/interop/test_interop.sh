@@ -17,7 +17,6 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 . "$here/../lib/swtpm.sh"
 . "$here/../lib/devid.sh"
 
-CLIENT=$here/client.py
 TLS=${DEVID_INTEROP_TLS:-1.3}
 [[ $TLS == 1.3 || $TLS == 1.2 ]] || die "DEVID_INTEROP_TLS is 1.3 or 1.2, not '$TLS'"
 
@@ -39,31 +38,11 @@ verifier_start main --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key"
 
 # client NAME ARGS...: run the interop client for device NAME; its files go
 # to $T/client-NAME (result.json, cert.pem, ...), its log to $T/client-NAME.log.
-client() {
-    local name=$1
-    shift
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-$name/env"
-        timeout 300 "$PY" "$CLIENT" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$T/client-$name" "$@"
-    ) >"$T/client-$name.log" 2>&1
-}
+client() { interop_client "$1" "$VERIFIER_URL" "$T/client-$1" "${@:2}"; }
 
 # field NAME KEY[.KEY]: a value from device NAME's result.json (booleans as
 # true/false); prints nothing when it is absent.
-field() {
-    "$PY" - "$T/client-$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-if isinstance(v, bool):
-    v = "true" if v else "false"
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$T/client-$1" "$2"; }
 
 # persistent NAME: the persistent handles in device NAME's TPM, one line.
 persistent() {

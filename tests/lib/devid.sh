@@ -335,6 +335,37 @@ need_py_protobuf() {
         die "$PY has no protobuf module (python3-protobuf; deploy/install-deps.sh --tests)"
 }
 
+# interop_client DEV URL WORK ARGS...: the spec-written client
+# (tests/interop/client.py; need_py_protobuf first) enrolls device DEV (made
+# by device_new) at URL with the lab PKI's CA bundle; its files go to WORK
+# (result.json, cert.pem, ...), its output to WORK.log. Returns its status.
+interop_client() {
+    local dev=$1 url=$2 work=$3
+    shift 3
+    (
+        # shellcheck disable=SC1090
+        . "$DEVID_TMP/dev-$dev/env"
+        timeout 300 "$PY" "$DEVID_SRC/tests/interop/client.py" --url "$url" \
+            --ca-bundle "$DEVID_TMP/pki/tls-ca.pem" --idevid-cert "$DEV_DIR/factory/idevid.pem" \
+            --chain "$DEV_DIR/factory/chain.pem" --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" \
+            --work "$work" "$@"
+    ) >"$work.log" 2>&1
+}
+
+# interop_field WORK KEY[.KEY]: a value from WORK/result.json (booleans as
+# true/false); prints nothing when it is absent.
+interop_field() {
+    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
+import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    v = v.get(k) if isinstance(v, dict) else None
+if isinstance(v, bool):
+    v = "true" if v else "false"
+print("" if v is None else v)
+EOF
+}
+
 # lab_pki: the manufacturer "Acme Devices" (devid-factory ca) in
 # $DEVID_TMP/acme, its root alone in $DEVID_TMP/roots, and a verifier's lab
 # PKI (devid-dev-pki) in $DEVID_TMP/pki; dies if one cannot be made.
