@@ -6,8 +6,8 @@
 #   2. checks their control data and runs lintian: no error, and no warning
 #      but the ones listed in KEPT_WARNINGS below with the reason;
 #   3. installs them with `dpkg -i` and `apt-get -f install` into a fresh
-#      Debian 12 root (the tarball /work/shared/tools/fresh-machine-check.sh
-#      makes, FRESH_ROOT_TAR, default /tmp/fresh-root.tar) entered with chroot;
+#      Debian 12 root (a tarball of a minimal debootstrap root, FRESH_ROOT_TAR,
+#      default /tmp/fresh-root.tar) entered with chroot;
 #   4. runs the demo enrollment there from the installed programs and the
 #      installed configuration only (demo_root.sh);
 #   5. removes and purges them, twice: keeping the ledger (the default) and
@@ -34,26 +34,9 @@ PKGS=(devid-verifier devid-agent devid-tools)
 #     so there is no ITP bug to close.
 KEPT_WARNINGS="initial-upload-closes-no-bugs"
 
-PASSED=0
-FAILED=0
-SKIPPED=0
 log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
-check() {
-    local what=$1
-    shift
-    if "$@"; then
-        PASSED=$((PASSED + 1))
-        log "ok: $what"
-        return 0
-    fi
-    FAILED=$((FAILED + 1))
-    log "FAIL: $what"
-    return 1
-}
-finish() {
-    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
-    [[ $PASSED -gt 0 && $FAILED -eq 0 ]]
-}
+# shellcheck source=tests/lib/check.sh
+. "$here/../lib/check.sh"
 # skip_all REASON: nothing can run here; say why and exit 77.
 skip_all() {
     log "SKIP: $*"
@@ -68,8 +51,8 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || skip_all "needs root (chroot, mount, dpkg in a root)"
-[[ -s $FRESH_ROOT_TAR ]] || skip_all "no fresh Debian 12 root at $FRESH_ROOT_TAR: \
-/work/shared/tools/fresh-machine-check.sh makes it, or debootstrap --variant=minbase \
+[[ -s $FRESH_ROOT_TAR ]] || skip_all "no fresh Debian 12 root at $FRESH_ROOT_TAR: make one with \
+debootstrap --variant=minbase \
 --include=git,ca-certificates,sudo bookworm DIR && tar --numeric-owner -cpf $FRESH_ROOT_TAR -C DIR ."
 [[ -f /etc/apt/sources.list.d/debian.sources || -s /etc/apt/sources.list ]] ||
     skip_all "no Debian mirror in this machine's apt sources for the root's apt-get"
