@@ -117,7 +117,7 @@ cp "$T/acme/root.pem" "$T/roots/acme.pem"
 VARGS=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T/roots"
     --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem"
     --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" --metrics-listen ""
-    --ledger "sqlite:$T/ledger.db")
+    --ledger "sqlite:$T/ledger.db" ${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"})
 
 # ---------------------------------------------------------------------------
 log "configuration file and flags"

@@ -24,7 +24,7 @@ common=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T
 log "a CA key file readable by others is refused"
 cp "$T/pki/opca.key" "$T/loose.key"
 chmod 644 "$T/loose.key"
-"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" "${common[@]}" --ca-cert "$T/pki/opca.pem" \
+"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" ${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"} "${common[@]}" --ca-cert "$T/pki/opca.pem" \
     --ca-key "$T/loose.key" --ledger "sqlite:$T/l0.db" >"$T/loose.log" 2>&1
 rc=$?
 check "the verifier refuses to start (exit 78, got $rc)" test "$rc" -eq 78

@@ -26,7 +26,8 @@ log "manufacturer CA, verifier PKI"
 lab_pki
 VARGS=(--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" --roots "$T/roots"
     --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem"
-    --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key")
+    --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key"
+    ${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"})
 verifier_start main "${VARGS[@]}" --ledger "sqlite:$T/ledger.db" || die "verifier did not start"
 
 # fields ARGS...: logfields.py over the verifier's log.

@@ -215,7 +215,8 @@ check "/metrics of a names key 2 alone" keys_are "$A_M" "$ID2"
 log "a broken accept-only key file stops the verifier at start"
 put "$K1" "$T/open.key"
 chmod 0644 "$T/open.key"
-"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" --tls-cert "$T/pki/server.pem" \
+"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" ${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"} \
+    --tls-cert "$T/pki/server.pem" \
     --tls-key "$T/pki/server.key" --roots "$T/roots" --ca-cert "$T/pki/opca.pem" \
     --ca-key "$T/pki/opca.key" --token-key "$K1" --token-accept-key "$T/open.key" \
     --ledger "sqlite:$T/l78.db" >"$T/serve-78.out" 2>&1
@@ -223,7 +224,8 @@ rc=$?
 check "serve with an accept-only key readable by others exits 78 (got $rc)" test $rc -eq 78
 check "... naming the file" grep -q "accept-only token key $T/open.key is accessible" \
     "$T/serve-78.out"
-"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" --tls-cert "$T/pki/server.pem" \
+"$VERIFIER" serve --listen 127.0.0.1:1 --metrics-listen "" ${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"} \
+    --tls-cert "$T/pki/server.pem" \
     --tls-key "$T/pki/server.key" --roots "$T/roots" --ca-cert "$T/pki/opca.pem" \
     --ca-key "$T/pki/opca.key" --token-key "$K1" --token-accept-key "$T/short.key" \
     --ledger "sqlite:$T/l78.db" >"$T/serve-78b.out" 2>&1

@@ -33,6 +33,12 @@ FACTORY=$DEVID_SRC/deploy/factory/devid-factory
 DEV_PKI=$DEVID_SRC/deploy/dev/devid-dev-pki
 
 [[ -x $VERIFIER ]] || die "no verifier binary at $VERIFIER (set DEVID_BIN)"
+# Started as root, serve drops to [server] user, devid by default; on a
+# machine where that user exists (the package installed) it could not read a
+# test's files. Tests run it as root unless they name a user: every
+# `serve` a test starts itself takes "${VERIFIER_AS_ROOT[@]}".
+VERIFIER_AS_ROOT=()
+[[ $(id -u) -eq 0 ]] && VERIFIER_AS_ROOT=(--user root)
 [[ -x $AGENT ]] || die "no agent binary at $AGENT (set DEVID_BIN)"
 
 # shellcheck source=tests/lib/check.sh
@@ -189,13 +195,14 @@ verifier_start() {
 # A command in the array VERIFIER_WRAP, if set, runs it (it must exec it,
 # as setpriv does, so that the pid is the verifier's).
 verifier_start_at() {
-    local name=$1 port=$2
+    local name=$1 port=$2 user=()
     shift 2
     VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
+    [[ " $* " == *" --user "* ]] || user=(${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"})
     # No metrics listener unless the test asks for one: the default port
     # would collide between tests running in parallel.
     ${VERIFIER_WRAP[@]+"${VERIFIER_WRAP[@]}"} "$VERIFIER" serve --listen "127.0.0.1:$port" \
-        --metrics-listen "" "$@" >>"$VERIFIER_LOG" 2>&1 &
+        --metrics-listen "" ${user[@]+"${user[@]}"} "$@" >>"$VERIFIER_LOG" 2>&1 &
     VERIFIER_PID=$!
     DEVID_PIDS+=("$VERIFIER_PID")
     DEVID_PIDFILES+=("")
