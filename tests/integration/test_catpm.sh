@@ -82,6 +82,7 @@ check "the verifier exits 0 on SIGTERM (got $rc)" test "$rc" -eq 0
 # opens the TPM as root, keeps that connection after it becomes the user,
 # and signs through it.
 if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1; then
+    root_searchable || die "cannot give the root directory o+x"
     chmod 711 "$T" "$T/pki"
     install -d -o nobody -m 700 "$T/db"
     # What the serving user reads at start and on SIGHUP: the trust files and

@@ -35,6 +35,8 @@ FLEETSIM=$DEVID_BIN/tests/fleetsim/devid-fleetsim
 need openssl curl sqlite3 setpriv
 [[ $(id -u) -eq 0 ]] || die "run as root: the test reads /proc/PID/mem and drops to nobody"
 id nobody >/dev/null 2>&1 || die "no user nobody to run the serving process as"
+# nobody must reach the ledger, the trust files and the token key.
+root_searchable || die "cannot give the root directory o+x"
 # As the unit starts it: root, with CAP_SETUID and CAP_SETGID alone.
 VERIFIER_WRAP=(setpriv --bounding-set=-all,+setuid,+setgid --inh-caps=-all --)
 # as_nobody CMD...: CMD as user nobody, the serving process's user.

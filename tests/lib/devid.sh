@@ -189,15 +189,29 @@ verifier_start() {
     return 1
 }
 
+# listening_since LOG PORT N: LOG has more than N "listening on" lines for
+# 127.0.0.1:PORT (serve logs one once its workers run).
+listening_since() {
+    [[ $(grep -c "listening on 127.0.0.1:$2 " "$1" 2>/dev/null) -gt $3 ]]
+}
+
+# serving_or_gone PID LOG PORT N: listening_since, or PID has exited.
+serving_or_gone() {
+    listening_since "$2" "$3" "$4" || ! pid_alive "$1"
+}
+
 # verifier_start_at NAME PORT ARGS...: start the verifier on 127.0.0.1:PORT
 # with ARGS after `serve` (the log, VERIFIER_LOG, is appended to); exports
 # VERIFIER_URL, VERIFIER_LOG, VERIFIER_PID. Fails when it does not listen.
+# It returns once the workers run (the log says so), not when the port is
+# bound: serve binds before it drops root and opens the ledger.
 # A command in the array VERIFIER_WRAP, if set, runs it (it must exec it,
 # as setpriv does, so that the pid is the verifier's).
 verifier_start_at() {
-    local name=$1 port=$2 user=()
+    local name=$1 port=$2 user=() before
     shift 2
     VERIFIER_LOG=$DEVID_TMP/verifier-$name.log
+    before=$(grep -c "listening on 127.0.0.1:$port " "$VERIFIER_LOG" 2>/dev/null)
     [[ " $* " == *" --user "* ]] || user=(${VERIFIER_AS_ROOT[@]+"${VERIFIER_AS_ROOT[@]}"})
     # No metrics listener unless the test asks for one: the default port
     # would collide between tests running in parallel.
@@ -206,7 +220,9 @@ verifier_start_at() {
     VERIFIER_PID=$!
     DEVID_PIDS+=("$VERIFIER_PID")
     DEVID_PIDFILES+=("")
-    if wait_port "$port" 10 && pid_alive "$VERIFIER_PID"; then
+    if wait_port "$port" 10 &&
+        wait_for 20 serving_or_gone "$VERIFIER_PID" "$VERIFIER_LOG" "$port" "${before:-0}" &&
+        pid_alive "$VERIFIER_PID"; then
         VERIFIER_URL=https://127.0.0.1:$port
         export VERIFIER_URL VERIFIER_LOG VERIFIER_PID
         return 0

@@ -23,16 +23,11 @@ pg_run() {
 }
 
 # pg_reach: as root, make sure the postgres user can reach the server's
-# programs. A root directory that only root may search (a chroot made in a
-# mktemp directory is mode 0700) stops every other user at the first lookup;
-# it gets o+x, and the log says so.
+# programs (root_searchable).
 pg_reach() {
     [[ $(id -u) -eq 0 ]] || return 0
     runuser -u postgres -- test -x "$PG_BIN/initdb" && return 0
-    if [[ $(stat -c '%A' /) != *x ]]; then
-        log "the root directory is mode $(stat -c '%a' /): no user but root can reach a file; giving it o+x"
-        chmod o+x / || return 1
-    fi
+    root_searchable || return 1
     runuser -u postgres -- test -x "$PG_BIN/initdb" ||
         die "the postgres user cannot run $PG_BIN/initdb"
 }

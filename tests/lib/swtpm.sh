@@ -58,6 +58,16 @@ die() {
     exit 1
 }
 
+# root_searchable: as root, let other users search /. A root directory only
+# root may search (a chroot made in a mktemp directory is mode 0700) stops
+# every other user, the postgres server or a verifier that dropped root, at
+# the first lookup; it gets o+x, and the log says so.
+root_searchable() {
+    [[ $(id -u) -eq 0 && $(stat -c '%A' /) != *x ]] || return 0
+    log "the root directory is mode $(stat -c '%a' /): no user but root can reach a file; giving it o+x"
+    chmod o+x /
+}
+
 # devid_tmpdir: create DEVID_TMP (a fresh directory, absolute path), removed at exit
 # unless DEVID_KEEP_TMP=1.
 devid_tmpdir() {
