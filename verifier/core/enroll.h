@@ -20,6 +20,7 @@
 #include "verifier/core/chain_memo.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/policy.h"
+#include "verifier/core/quote.h"
 #include "verifier/core/token.h"
 
 struct enroll_config {
@@ -149,6 +150,11 @@ struct enroll_verdict {
      * challenge had no EK), and whether the activated secret matched. */
     struct token_ek ek;
     bool credential_ok;
+    /* The boot-state gate: the PCR values the quote showed (quote_check
+     * passed), ascending; n_pcrs 0 when the policy asked for none. For
+     * ENROLL_RETURN_STORED, the values the same request reported. */
+    struct quote_pcr pcrs[QUOTE_MAX_PCRS];
+    size_t n_pcrs;
     /* Which key opened the token (TOKEN_KEY_NONE: it did not open); the
      * credential is recomputed under that key. */
     enum token_key_role token_key;

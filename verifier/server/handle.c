@@ -82,8 +82,10 @@ void handle_challenge(struct evhttp_request *req, void *arg)
     struct challenge_input in;
     struct peer peer;
     uint8_t nonce[TOKEN_NONCE_LEN];
+    uint32_t quote_pcrs[QUOTE_PCR_COUNT];
     const uint8_t *body = NULL;
     char why[512] = "";
+    unsigned i;
     size_t len = 0;
     int r;
 
@@ -109,6 +111,11 @@ void handle_challenge(struct evhttp_request *req, void *arg)
     cres.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
     cres.token = (ProtobufCBinaryData){sizeof(v.token), v.token};
     cres.expires_at = v.expires_at;
+    for (i = 0; i < QUOTE_PCR_COUNT; i++) {
+        if ((v.quote_pcrs & (1u << i)) != 0)
+            quote_pcrs[cres.n_quote_pcrs++] = i;
+    }
+    cres.quote_pcrs = cres.n_quote_pcrs > 0 ? quote_pcrs : NULL;
     if (v.has_credential) {
         cres.credential_blob =
             (ProtobufCBinaryData){v.credential.id_object_len, v.credential.id_object};
