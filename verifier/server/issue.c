@@ -161,6 +161,7 @@ static void fill_record(struct ledger_issuance *rec, const struct enroll_verdict
     memcpy(rec->request_sha256, request_sha256, 32);
     rec->signer_kind = v->signer_kind;
     snprintf(rec->assurance, sizeof(rec->assurance), "%s", assurance_str(v->assurance));
+    quote_pcrs_str(rec->pcr_values, sizeof(rec->pcr_values), v->pcrs, v->n_pcrs);
     rec->issued_at = (int64_t)now;
     rec->not_after = (int64_t)now + validity;
 }
