@@ -593,10 +593,15 @@ static int pcr_value(uint8_t out[QUOTE_PCR_LEN], const char **s)
     }
     while (*p == ' ' || *p == '\t')
         p++;
-    if (*p == ',')
+    if (*p == ',') {
         p++;
-    else if (*p != '\0')
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return -1;
+    } else if (*p != '\0') {
         return -1;
+    }
     *s = p;
     return 0;
 }
