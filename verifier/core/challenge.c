@@ -30,7 +30,7 @@ static int check_device(struct challenge_verdict *out, const struct enroll_confi
     if (r != 0)
         snprintf(out->why, sizeof(out->why), "%s", rep.why);
     else
-        out->quote_pcrs = policy_pcr_selection(cfg->policy, &rep.id, NULL, 0);
+        out->quote_pcrs = rep.pcrs;
     enroll_idevid_report_cleanup(&rep);
     sk_X509_pop_free(chain, X509_free);
     return r;

@@ -725,6 +725,7 @@ int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_sto
         return r;
     rep->identity_ok = 1;
     rep->minimum = policy_minimum(policy, &rep->id, rep->minimum_rule, sizeof(rep->minimum_rule));
+    rep->pcrs = policy_pcr_selection(policy, &rep->id, rep->pcr_rule, sizeof(rep->pcr_rule));
     if ((r = policy_check(policy, &rep->id, rep->why, sizeof(rep->why))) != 0)
         return r;
     rep->policy_ok = 1;

@@ -220,11 +220,15 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * (recomputed with the exporter) by the IDevID key; the certify evidence (by
  * the IDevID, which gives assurance none, or by an IAK whose certificate
  * chains to the same manufacturer, names the same device serial and
- * certifies another key than the IDevID's, which gives assurance iak); the CSR (parsed and its
+ * certifies another key than the IDevID's, which gives assurance iak); when
+ * the policy gates the device on PCRs (policy_pcr_selection), the quote
+ * (quote_check, signed by that IAK: a device without one is
+ * DEVID_ERR_QUOTE_SIGNATURE); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the
  * certified key; policy (manufacturer, model, serial, deny list), the
- * minimum assurance (policy_check_assurance) and the re-enrollment rule with ledger->device_active.
+ * minimum assurance (policy_check_assurance), the quoted PCR values (policy_check_pcrs) and the
+ * re-enrollment rule with ledger->device_active.
  * The first failing check refuses. Returns 0 for ENROLL_ISSUE and ENROLL_RETURN_STORED, else the
  * refusal's DEVID_ERR_* code (also in out->reason, with out->why).
  */
@@ -256,6 +260,10 @@ struct enroll_idevid_report {
      * that says so (filled with |id|). */
     enum assurance minimum;
     char minimum_rule[600];
+    /* The PCRs the policy gates the device on (bit i: PCR i; 0: none), and
+     * the section that says so (filled with |id|). */
+    uint32_t pcrs;
+    char pcr_rule[600];
     int chain_ok, identity_ok, policy_ok;
     /* Why the first failing stage refused. */
     char why[512];
