@@ -12,6 +12,7 @@ TEST_NAME=boot_gate
 here=$(cd "$(dirname "$0")" && pwd -P)
 . "$here/../lib/swtpm.sh"
 . "$here/../lib/devid.sh"
+. "$here/../lib/tpm_pcap.sh"
 
 need protoc openssl tpm2_pcrextend tpm2_pcrread tpm2_quote tpm2_readpublic
 need_py_protobuf
@@ -58,17 +59,6 @@ verifier_start gate --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key"
     --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" --policy "$T/policy.conf" \
     --ledger "sqlite:$T/ledger.db" || die "verifier did not start"
 
-# tpm NAME CMD...: a tpm2-tools command on device NAME's TPM.
-tpm() {
-    local name=$1
-    shift
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-$name/env"
-        TPM2TOOLS_TCTI=$DEV_TCTI "$@"
-    )
-}
-
 # enroll NAME OUT [ARGS...]: devid-agent enroll for device NAME.
 enroll() {
     local name=$1 out=$2
@@ -88,7 +78,7 @@ log "device G: IAK, PCR 7 extended to an allowed value"
 device_new g "$T/acme" SN-BG-GOOD "Gateway X1" --iak || die "device g"
 tpm g tpm2_pcrextend "7:sha256=$GOOD_EVENT" || die "tpm2_pcrextend on device g"
 check "PCR 7 of device G holds the allowed value" sh -c \
-    "$(declare -f tpm); T='$T'; tpm g tpm2_pcrread sha256:7 | grep -qi '0x$GOOD'"
+    "$(declare -f tpm); DEVID_TMP='$T'; tpm g tpm2_pcrread sha256:7 | grep -qi '0x$GOOD'"
 enroll g "$T/out-g" --iak-handle 0x81020002
 rc=$?
 check "it enrolls (exit $rc)" test $rc -eq 0
@@ -98,13 +88,22 @@ serial_g=$(serial_of "$T/out-g/cert.pem")
 check "show prints the quoted PCR 7 value" grep -qx "quoted pcrs: 7=sha256:$GOOD" "$T/show-g.out"
 check "... at assurance iak" grep -q '^assurance: iak ' "$T/show-g.out"
 
-log "device O: the other allowed value (given in upper case in the policy)"
+log "device O: the other allowed value (given in upper case in the policy), through the pcap TCTI"
 device_new o "$T/acme" SN-BG-OTHER "Gateway X1" --iak || die "device o"
 tpm o tpm2_pcrextend "7:sha256=$OTHER_EVENT" || die "tpm2_pcrextend on device o"
-enroll o "$T/out-o" --iak-handle 0x81020002
+(
+    # shellcheck disable=SC1090
+    . "$T/dev-o/env"
+    TCTI_PCAP_FILE=$T/o.pcap "$AGENT" enroll --tcti "pcap:$DEV_TCTI" --url "$VERIFIER_URL" \
+        --ca-bundle "$T/pki/tls-ca.pem" --chain "$T/dev-o/factory/chain.pem" --out-dir "$T/out-o" \
+        --tls-version 1.3 --deadline 20 --timeout 10 --iak-handle 0x81020002
+) >"$T/out-o.out" 2>"$T/out-o.err"
 rc=$?
 check "it enrolls too (exit $rc)" test $rc -eq 0
 [[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-o.err" >&2
+tpm_pcap_commands "$T/o.pcap" >"$T/o.txt" || : >"$T/o.txt"
+check "the gate costs one TPM2_PCR_Read and one TPM2_Quote" \
+    same_text "$(grep -Ec '^PCR_Read 0x000' "$T/o.txt") $(grep -Ec '^Quote 0x000' "$T/o.txt")" "1 1"
 
 # ---------------------------------------------------------------------------
 log "device B: IAK, PCR 7 extended to a value the policy does not allow"
