@@ -87,6 +87,9 @@ serial_g=$(serial_of "$T/out-g/cert.pem")
 "$VERIFIER" show --ledger "sqlite:$T/ledger.db" --serial "$serial_g" >"$T/show-g.out" 2>&1
 check "show prints the quoted PCR 7 value" grep -qx "quoted pcrs: 7=sha256:$GOOD" "$T/show-g.out"
 check "... at assurance iak" grep -q '^assurance: iak ' "$T/show-g.out"
+check "the enroll log line names the value" same_text \
+    "$("$PY" "$here/logfields.py" "$VERIFIER_LOG" --get pcrs --where event=enroll,result=issued,device_serial=SN-BG-GOOD)" \
+    "7=sha256:$GOOD"
 
 log "device O: the other allowed value (given in upper case in the policy), through the pcap TCTI"
 device_new o "$T/acme" SN-BG-OTHER "Gateway X1" --iak || die "device o"
