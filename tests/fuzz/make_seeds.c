@@ -314,6 +314,7 @@ static void answer_seeds(void)
     Devid__V1__Error err = DEVID__V1__ERROR__INIT;
     uint8_t nonce[TRANSCRIPT_NONCE_LEN], token[TOKEN_LEN], *leaf, *inter, *other;
     uint8_t blob[70], secret[2 + 256];
+    uint32_t quote_pcrs[3] = {7, 11, 0};
     size_t leaf_len, inter_len, other_len;
     ProtobufCBinaryData chain;
     X509 *ldevid;
@@ -331,6 +332,14 @@ static void answer_seeds(void)
     check_answer("challenge_credential", 0, &cresp.base, 0);
     cresp.encrypted_secret.len = 0;
     check_answer("challenge_credential_half", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+    cresp.credential_blob.len = 0;
+    cresp.quote_pcrs = quote_pcrs;
+    cresp.n_quote_pcrs = 2;
+    check_answer("challenge_quote_pcrs", 0, &cresp.base, 0);
+    cresp.n_quote_pcrs = 3;
+    check_answer("challenge_quote_pcrs_unordered", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+    cresp.n_quote_pcrs = 0;
+    cresp.credential_blob.len = sizeof(blob);
     cresp.credential_blob.len = 0;
     cresp.nonce.len = sizeof(nonce) - 1;
     check_answer("challenge_short_nonce", 0, &cresp.base, DEVID_ERR_PROTOCOL);
