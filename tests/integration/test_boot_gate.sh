@@ -19,7 +19,6 @@ need_py_protobuf
 
 devid_tmpdir
 T=$DEVID_TMP
-CLIENT=$DEVID_SRC/tests/interop/client.py
 
 # pcr_after DIGEST...: the value of a SHA-256 PCR that starts at zero and is
 # extended with each DIGEST (hex) in turn.
@@ -143,25 +142,11 @@ tpm f tpm2_pcrextend "7:sha256=$GOOD_EVENT" || die "tpm2_pcrextend on device f"
 client() {
     local work=$1
     shift
-    (
-        # shellcheck disable=SC1090
-        . "$T/dev-f/env"
-        timeout 300 "$PY" "$CLIENT" --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
-            --idevid-cert "$DEV_DIR/factory/idevid.pem" --chain "$DEV_DIR/factory/chain.pem" \
-            --proto "$DEVID_SRC/proto" --tcti "$DEV_TCTI" --work "$work" \
-            --iak-handle 0x81020002 --iak-cert "$DEV_DIR/factory/iak.pem" "$@"
-    ) >"$work.log" 2>&1
+    interop_client f "$VERIFIER_URL" "$work" --iak-handle 0x81020002 \
+        --iak-cert "$T/dev-f/factory/iak.pem" "$@"
 }
 # field WORK KEY[.KEY]: a value from a client's result.json.
-field() {
-    "$PY" - "$1/result.json" "$2" <<'EOF' 2>/dev/null
-import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    v = v.get(k) if isinstance(v, dict) else None
-print("" if v is None else v)
-EOF
-}
+field() { interop_field "$@"; }
 client "$T/quote-idevid" --fault quote-idevid
 rc=$?
 check "a quote signed by the unrestricted IDevID: refused (exit $rc, want 1)" test $rc -eq 1
