@@ -504,6 +504,29 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
     return r;
 }
 
+/* recorded_pcrs holds a retry to the PCR values recorded with its
+ * certificate when the policy now checks PCRs of the device: the values the
+ * request reports count only if they are those (which a verified quote
+ * showed); a certificate recorded without them is refused as unquoted. */
+static int recorded_pcrs(struct enroll_verdict *v, const struct enroll_config *cfg,
+                         const struct enroll_ledger_facts *f)
+{
+    char reported[QUOTE_PCRS_STR_LEN];
+    const char *recorded = f->nonce_pcr_values != NULL ? f->nonce_pcr_values : "";
+
+    if (policy_pcr_selection(cfg->policy, &v->id, NULL, 0) == 0)
+        return 0;
+    quote_pcrs_str(reported, sizeof(reported), v->pcrs, v->n_pcrs);
+    if (strcmp(reported, recorded) == 0)
+        return 0;
+    v->n_pcrs = 0;
+    return devid_why(DEVID_ERR_PCR_VALUE, v->why, sizeof(v->why),
+                     "certificate %s was recorded with PCR values \"%.300s\", not those of this "
+                     "request, and the policy now checks PCRs of this device; ask for a new "
+                     "challenge",
+                     f->nonce_cert_serial != NULL ? f->nonce_cert_serial : "(unknown)", recorded);
+}
+
 /* What the ledger's answer for the nonce means: 0 to go on (unused), 1 for
  * the stored answer (which the policy must allow again: a device revoked or
  * deny-listed since gets nothing back), or DEVID_ERR_NONCE_REPLAYED or
@@ -521,6 +544,7 @@ static int nonce_answer(struct enroll_verdict *v, const struct enroll_config *cf
         if ((r = policy_check(cfg->policy, &v->id, v->why, sizeof(v->why))) != 0 ||
             (r = policy_check_assurance(cfg->policy, &v->id, f->nonce_assurance, v->why,
                                         sizeof(v->why))) != 0 ||
+            (r = recorded_pcrs(v, cfg, f)) != 0 ||
             (r = policy_check_pcrs(cfg->policy, &v->id, v->pcrs, v->n_pcrs, v->why,
                                    sizeof(v->why))) != 0)
             return r;

@@ -72,6 +72,11 @@ struct enroll_ledger_facts {
     /* SAME_REQUEST: the assurance recorded with that certificate, which the
      * policy judges again before it is returned. */
     enum assurance nonce_assurance;
+    /* SAME_REQUEST: the PCR values recorded with that certificate, as
+     * quote_pcrs_str writes them ("" or NULL: none), borrowed. Only values
+     * a verified quote showed are recorded, so a retry whose reported values
+     * are these was verified; the PCR rules of now judge them again. */
+    const char *nonce_pcr_values;
     /* The device holds a certificate neither revoked nor expired (read
      * only when the nonce is unused). */
     bool device_active;

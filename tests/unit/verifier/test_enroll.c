@@ -43,6 +43,7 @@ struct fx {
     /* The ledger's answers the shell would pass to enroll_decide. */
     enum enroll_nonce_use nonce_use;
     enum assurance nonce_assurance;
+    const char *nonce_pcr_values;
     bool device_active;
     /* EK credential activation: the challenge sealed an EK (use_ek) for
      * the new key's Name, or for another Name (ek_other_name); the
@@ -195,6 +196,7 @@ static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF
         facts.nonce = f->nonce_use;
         facts.nonce_cert_serial = "0a1b2c";
         facts.nonce_assurance = f->nonce_assurance;
+        facts.nonce_pcr_values = f->nonce_pcr_values;
         facts.device_active = f->device_active;
     }
     in.ledger = &facts;
@@ -526,9 +528,13 @@ static void test_pcr_gate_without_iak(void **state)
 }
 
 /* A retry of a recorded request is held to the PCR rules of now, against
- * the values it reported. */
+ * the values recorded with its certificate. */
 static void test_pcr_gate_replay(void **state)
 {
+    static const char v77[] =
+        "7=sha256:7777777777777777777777777777777777777777777777777777777777777777";
+    static const char v33[] =
+        "7=sha256:3333333333333333333333333333333333333333333333333333333333333333";
     struct fx *f = *state;
     struct enroll_verdict o;
     uint8_t v[32];
@@ -538,11 +544,27 @@ static void test_pcr_gate_replay(void **state)
     add_quote(f, v, f->iak_key);
     f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
     f->nonce_assurance = ASSURANCE_IAK;
+    /* Recorded without a PCR rule (no values): returned while none applies. */
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     enroll_verdict_cleanup(&o);
+    /* Under a rule, values never verified do not count... */
     gate_pcr7(f);
+    memset(v, 0x77, sizeof(v));
+    add_quote(f, v, f->iak_key);
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_PCR_VALUE);
+    assert_non_null(strstr(o.why, "recorded with PCR values \"\""));
+    enroll_verdict_cleanup(&o);
+    /* ... the recorded ones do, judged by the rule of now. */
+    f->nonce_pcr_values = v77;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+    memset(v, 0x33, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    f->nonce_pcr_values = v33;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_PCR_VALUE);
+    assert_non_null(strstr(o.why, "holds sha256:3333"));
     enroll_verdict_cleanup(&o);
 }
 
