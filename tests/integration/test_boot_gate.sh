@@ -164,6 +164,14 @@ client "$T/quote-ok" --key-handle 0x81020004
 rc=$?
 check "the same client quoting with the IAK over T enrolls (exit $rc, want 0)" test $rc -eq 0
 [[ $rc -eq 0 ]] || sed 's/^/    /' "$T/quote-ok.log" >&2
+# The retry after a lost answer: judged by the PCR values recorded with it.
+client "$T/quote-again" --resend "$T/quote-ok/enroll_request.bin"
+rc=$?
+check "its request sent again gets the stored certificate (exit $rc, want 0)" test $rc -eq 0
+check "... byte for byte" same_file "$T/quote-ok/cert.der" "$T/quote-again/cert.der"
+check "... logged as a replay with the recorded PCR 7" sh -c \
+    "grep 'result=replayed' '$VERIFIER_LOG' | grep 'device_serial=\"SN-BG-FORGED\"' |
+     grep -q 'pcrs=\"7=sha256:$GOOD\"'"
 
 check "no malformed log lines" "$PY" "$here/logfields.py" "$VERIFIER_LOG" --malformed
 verifier_stop_checked
