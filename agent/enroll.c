@@ -43,6 +43,11 @@ struct flow {
     uint8_t *certify_info;
     size_t certify_info_len;
     TPMT_SIGNATURE certify_sig;
+    uint8_t *quote_info; /* the boot-state gate's TPM2_Quote, when asked for */
+    size_t quote_info_len;
+    TPMT_SIGNATURE quote_sig;
+    struct wire_pcr pcrs[WIRE_PCR_MAX];
+    size_t n_pcrs;
     struct wire_enrolled issued;
 };
 
@@ -54,6 +59,7 @@ static void flow_cleanup(struct flow *f)
     OPENSSL_clear_free(f->key_pem, f->key_pem_len);
     OPENSSL_free(f->csr);
     OPENSSL_free(f->certify_info);
+    OPENSSL_free(f->quote_info);
     OPENSSL_cleanse(f->activated, sizeof(f->activated));
     wire_enrolled_cleanup(&f->issued);
     ek_cleanup(&f->ek);
@@ -183,6 +189,43 @@ static int certify_key(struct flow *f)
     return 0;
 }
 
+/* quote_pcrs reads the PCRs the verifier asked for (TPM2_PCR_Read) and has
+ * the IAK quote them with T as qualifyingData (TPM2_Quote): the boot-state
+ * gate. A device without an IAK sends no quote, and the verifier says why
+ * it cannot pass. */
+static int quote_pcrs(struct flow *f)
+{
+    uint8_t values[WIRE_PCR_MAX][TPM2_SHA256_DIGEST_SIZE];
+    uint32_t mask = f->challenge.quote_pcrs;
+    size_t n = 0, k = 0;
+    unsigned j;
+    int r;
+
+    if (mask == 0)
+        return 0;
+    if (f->dev.iak == NULL) {
+        log_warn(
+            "the verifier asks for a quote of PCRs 0x%06x, which needs an IAK; this device "
+            "has none ([tpm] iak_handle), so it sends no quote",
+            (unsigned)mask);
+        return 0;
+    }
+    if ((r = tpm_pcr_read(f->tpm, values, WIRE_PCR_MAX, &n, mask)) != 0)
+        return failed(f, r, "the TPM could not read the PCRs the verifier asked for");
+    for (j = 0; j < WIRE_PCR_COUNT && k < n; j++) {
+        if ((mask & (1u << j)) == 0)
+            continue;
+        f->pcrs[k].index = j;
+        memcpy(f->pcrs[k].sha256, values[k], sizeof(f->pcrs[k].sha256));
+        k++;
+    }
+    f->n_pcrs = k;
+    log_debug("quoting %zu SHA-256 PCRs (mask 0x%06x) with the IAK", k, (unsigned)mask);
+    r = tpm_quote(&f->quote_info, &f->quote_info_len, &f->quote_sig, f->dev.iak, mask,
+                  f->transcript, sizeof(f->transcript));
+    return r != 0 ? failed(f, r, "the TPM could not quote the PCRs with the IAK") : 0;
+}
+
 /* enroll sends the EnrollRequest and receives the certificate. */
 static int enroll(struct flow *f)
 {
@@ -201,6 +244,11 @@ static int enroll(struct flow *f)
         .intermediates = f->dev.chain,
         .activated_secret = f->activated_len > 0 ? f->activated : NULL,
         .activated_secret_len = f->activated_len,
+        .quote_info = f->quote_info,
+        .quote_info_len = f->quote_info_len,
+        .quote_signature = &f->quote_sig,
+        .pcrs = f->pcrs,
+        .n_pcrs = f->n_pcrs,
     };
     uint8_t *req = NULL;
     size_t req_len = 0;
@@ -296,6 +344,8 @@ int enroll_attempt(struct enroll_attempt *a, struct tpm *tpm, const struct agent
     if ((r = sign_transcript(&f)) != 0)
         goto out;
     if ((r = certify_key(&f)) != 0)
+        goto out;
+    if ((r = quote_pcrs(&f)) != 0)
         goto out;
     if ((r = enroll(&f)) != 0)
         goto out;

@@ -129,6 +129,25 @@ int tpm_certify(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struc
                 struct tpm_key *signer, const uint8_t *qualifying, size_t qualifying_len);
 
 /*
+ * tpm_pcr_read reads the PCRs of |mask| (bit i: PCR i, 0 to 23) in the
+ * SHA-256 bank into |values| (room for |max|), ascending, and sets |*n| to
+ * their count: TPM2_PCR_Read until each was returned (one command for up to
+ * 8 PCRs). Returns 0, DEVID_ERR_INVALID_ARGUMENT for an empty mask or more
+ * than |max| PCRs, DEVID_ERR_TPM (also for a TPM without a SHA-256 bank).
+ */
+int tpm_pcr_read(struct tpm *tpm, uint8_t (*values)[TPM2_SHA256_DIGEST_SIZE], size_t max, size_t *n,
+                 uint32_t mask);
+
+/*
+ * tpm_quote runs TPM2_Quote of the SHA-256 PCRs of |mask| by |signer| (the
+ * IAK) with |qualifying| as qualifyingData. Sets |*attest| (OPENSSL_malloc)
+ * to the TPMS_ATTEST bytes as the TPM returned them and |*sig| to the
+ * signature. Returns 0 or DEVID_ERR_TPM.
+ */
+int tpm_quote(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struct tpm_key *signer,
+              uint32_t mask, const uint8_t *qualifying, size_t qualifying_len);
+
+/*
  * tpm_key_persist makes the transient |key| persistent at |handle| in the
  * owner hierarchy, first evicting whatever object is there. |key| stays
  * loaded. Returns 0 or DEVID_ERR_TPM.

@@ -369,6 +369,127 @@ out:
     return r;
 }
 
+/* The SHA-256 bank's selection of the PCRs of |mask|. */
+static TPML_PCR_SELECTION pcr_selection(uint32_t mask)
+{
+    TPML_PCR_SELECTION sel = {.count = 1};
+    unsigned i;
+
+    sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
+    sel.pcrSelections[0].sizeofSelect = 3;
+    for (i = 0; i < 24; i++) {
+        if ((mask & (1u << i)) != 0)
+            sel.pcrSelections[0].pcrSelect[i / 8] |= (BYTE)(1u << (i % 8));
+    }
+    return sel;
+}
+
+int tpm_pcr_read(struct tpm *tpm, uint8_t (*values)[TPM2_SHA256_DIGEST_SIZE], size_t max, size_t *n,
+                 uint32_t mask)
+{
+    TPML_PCR_SELECTION sel, *out_sel = NULL;
+    TPML_DIGEST *digests = NULL;
+    uint32_t left = mask, got;
+    size_t k = 0, i, j;
+    TSS2_RC rc;
+    int r = DEVID_ERR_TPM;
+
+    if (tpm == NULL || values == NULL || n == NULL || mask == 0 || (mask >> 24) != 0 ||
+        (size_t)__builtin_popcount(mask) > max)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *n = 0;
+    while (left != 0) {
+        sel = pcr_selection(left);
+        rc = Esys_PCR_Read(tpm->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, NULL,
+                           &out_sel, &digests);
+        if (rc != TSS2_RC_SUCCESS) {
+            r = tpm_fail("PCR_Read (SHA-256 bank)", 0, rc);
+            goto out;
+        }
+        got = 0;
+        for (i = 0; i < out_sel->count; i++) {
+            const TPMS_PCR_SELECTION *s = &out_sel->pcrSelections[i];
+            for (j = 0; s->hash == TPM2_ALG_SHA256 && j < 8u * s->sizeofSelect && j < 24; j++) {
+                if ((s->pcrSelect[j / 8] & (1u << (j % 8))) != 0)
+                    got |= 1u << j;
+            }
+        }
+        /* The TPM returns the digests of the PCRs it selected, ascending. */
+        if (got == 0 || (got & ~left) != 0 || (size_t)__builtin_popcount(got) != digests->count) {
+            log_err(
+                "TPM2_PCR_Read returned PCRs 0x%06x with %u digests for PCRs 0x%06x of the "
+                "SHA-256 bank: does the TPM have that bank?",
+                (unsigned)got, (unsigned)digests->count, (unsigned)left);
+            goto out;
+        }
+        for (i = 0, j = 0; j < 24; j++) {
+            if ((got & (1u << j)) == 0)
+                continue;
+            if (digests->digests[i].size != TPM2_SHA256_DIGEST_SIZE) {
+                log_err("TPM2_PCR_Read returned a %u-byte value for SHA-256 PCR %zu",
+                        (unsigned)digests->digests[i].size, j);
+                goto out;
+            }
+            memcpy(values[k++], digests->digests[i].buffer, TPM2_SHA256_DIGEST_SIZE);
+            i++;
+        }
+        left &= ~got;
+        Esys_Free(out_sel);
+        Esys_Free(digests);
+        out_sel = NULL;
+        digests = NULL;
+    }
+    *n = k;
+    r = 0;
+out:
+    Esys_Free(out_sel);
+    Esys_Free(digests);
+    return r;
+}
+
+int tpm_quote(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struct tpm_key *signer,
+              uint32_t mask, const uint8_t *qualifying, size_t qualifying_len)
+{
+    TPMT_SIG_SCHEME scheme;
+    TPML_PCR_SELECTION sel;
+    TPM2B_DATA qual = {0};
+    TPM2B_ATTEST *info = NULL;
+    TPMT_SIGNATURE *s = NULL;
+    uint8_t *ab = NULL;
+    TSS2_RC rc;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (attest == NULL || attest_len == NULL || sig == NULL || signer == NULL || mask == 0 ||
+        qualifying == NULL || qualifying_len > sizeof(qual.buffer))
+        return DEVID_ERR_INVALID_ARGUMENT;
+    *attest = NULL;
+    *attest_len = 0;
+    memset(sig, 0, sizeof(*sig));
+    if ((r = sig_scheme(&scheme, &signer->pub, signer->handle)) != 0)
+        return r;
+    qual.size = (UINT16)qualifying_len;
+    memcpy(qual.buffer, qualifying, qualifying_len);
+    sel = pcr_selection(mask);
+    rc = Esys_Quote(signer->tpm->esys, signer->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                    &qual, &scheme, &sel, &info, &s);
+    if (rc != TSS2_RC_SUCCESS) {
+        r = tpm_fail("Quote (SHA-256 PCRs by the IAK)", signer->handle, rc);
+        goto out;
+    }
+    if (info->size == 0 || (ab = OPENSSL_memdup(info->attestationData, info->size)) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    *attest = ab;
+    *attest_len = info->size;
+    *sig = *s;
+    r = 0;
+out:
+    Esys_Free(info);
+    Esys_Free(s);
+    return r;
+}
+
 int tpm_key_persist(struct tpm_key *key, uint32_t handle)
 {
     const struct tpm_handle *old = NULL;

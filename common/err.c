@@ -67,6 +67,12 @@ static const struct err_info errs[] = {
     [40] = {"EK public area refused", DEVID__V1__REASON__REASON_EK_KEY, 403, false},
     [41] = {"credential not activated", DEVID__V1__REASON__REASON_CREDENTIAL, 403, false},
     [42] = {"key is not the credential's", DEVID__V1__REASON__REASON_CREDENTIAL_NAME, 403, false},
+    [43] = {"PCR quote malformed", DEVID__V1__REASON__REASON_QUOTE_MALFORMED, 400, false},
+    [44] = {"PCR quote qualifyingData mismatch", DEVID__V1__REASON__REASON_QUOTE_NONCE, 403, false},
+    [45] = {"PCR quote selection mismatch", DEVID__V1__REASON__REASON_QUOTE_SELECTION, 403, true},
+    [46] = {"PCR quote digest mismatch", DEVID__V1__REASON__REASON_QUOTE_DIGEST, 403, true},
+    [47] = {"PCR quote signature invalid", DEVID__V1__REASON__REASON_QUOTE_SIGNATURE, 403, false},
+    [48] = {"PCR value not allowed", DEVID__V1__REASON__REASON_PCR_VALUE, 403, false},
 };
 
 _Static_assert(sizeof(errs) / sizeof(errs[0]) == -DEVID_ERR__LAST, "error table incomplete");

@@ -54,7 +54,13 @@ enum {
     DEVID_ERR_EK_KEY = -40,
     DEVID_ERR_CREDENTIAL = -41,
     DEVID_ERR_CREDENTIAL_NAME = -42,
-    DEVID_ERR__LAST = -43,
+    DEVID_ERR_QUOTE_MALFORMED = -43,
+    DEVID_ERR_QUOTE_NONCE = -44,
+    DEVID_ERR_QUOTE_SELECTION = -45,
+    DEVID_ERR_QUOTE_DIGEST = -46,
+    DEVID_ERR_QUOTE_SIGNATURE = -47,
+    DEVID_ERR_PCR_VALUE = -48,
+    DEVID_ERR__LAST = -49,
 };
 
 /* devid_openssl_reason copies the reason of OpenSSL's most recent error

@@ -128,6 +128,7 @@ int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t 
                          size_t why_len)
 {
     Devid__V1__ChallengeResponse *resp = NULL;
+    size_t i;
     int r = DEVID_ERR_PROTOCOL;
 
     if (out == NULL || (buf == NULL && len > 0) || why == NULL || why_len == 0)
@@ -161,6 +162,22 @@ int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t 
         memcpy(out->encrypted_secret, resp->encrypted_secret.data, resp->encrypted_secret.len);
         out->encrypted_secret_len = resp->encrypted_secret.len;
     }
+    if (resp->n_quote_pcrs > WIRE_PCR_MAX) {
+        snprintf(why, why_len, "quote_pcrs names %zu PCRs, at most %d", resp->n_quote_pcrs,
+                 WIRE_PCR_MAX);
+        goto out;
+    }
+    for (i = 0; i < resp->n_quote_pcrs; i++) {
+        if (resp->quote_pcrs[i] >= WIRE_PCR_COUNT ||
+            (out->quote_pcrs & ~((1u << resp->quote_pcrs[i]) - 1)) != 0) {
+            snprintf(why, why_len,
+                     "quote_pcrs: PCR %u is not below %d, or not in ascending order without "
+                     "repeats",
+                     (unsigned)resp->quote_pcrs[i], WIRE_PCR_COUNT);
+            goto out;
+        }
+        out->quote_pcrs |= 1u << resp->quote_pcrs[i];
+    }
     memcpy(out->nonce, resp->nonce.data, TRANSCRIPT_NONCE_LEN);
     memcpy(out->token, resp->token.data, resp->token.len);
     out->token_len = resp->token.len;
@@ -187,6 +204,13 @@ static bool check_request(const struct wire_enroll_request *in, char *why, size_
     else if (in->challenge_signature == NULL || in->certify_signature == NULL ||
              in->ldevid_public == NULL || in->signer_public == NULL)
         snprintf(why, why_len, "both signatures and both public areas");
+    else if (in->quote_info != NULL &&
+             (in->quote_info_len == 0 ||
+              in->quote_info_len > sizeof(((TPM2B_ATTEST *)NULL)->attestationData) ||
+              in->quote_signature == NULL || in->n_pcrs == 0 || in->n_pcrs > WIRE_PCR_MAX ||
+              in->pcrs == NULL))
+        snprintf(why, why_len, "a quote of 1 to %zu bytes with its signature and 1 to %d PCRs",
+                 sizeof(((TPM2B_ATTEST *)NULL)->attestationData), WIRE_PCR_MAX);
     else if (in->intermediates != NULL && sk_X509_num(in->intermediates) > WIRE_CHAIN_MAX)
         snprintf(why, why_len, "at most %d intermediates, not %d", WIRE_CHAIN_MAX,
                  sk_X509_num(in->intermediates));
@@ -221,6 +245,11 @@ int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll
 {
     Devid__V1__EnrollRequest req = DEVID__V1__ENROLL_REQUEST__INIT;
     Devid__V1__TpmEvidence ev = DEVID__V1__TPM_EVIDENCE__INIT;
+    Devid__V1__PcrQuote quote = DEVID__V1__PCR_QUOTE__INIT;
+    Devid__V1__PcrValue pcr[WIRE_PCR_MAX];
+    Devid__V1__PcrValue *pcrp[WIRE_PCR_MAX];
+    uint8_t quote_sig[sizeof(TPMT_SIGNATURE)];
+    size_t quote_sig_len = 0, i;
     struct request_parts p;
     char missing[128];
     int r;
@@ -263,6 +292,26 @@ int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll
     if (in->activated_secret != NULL)
         req.activated_secret =
             (ProtobufCBinaryData){in->activated_secret_len, (uint8_t *)in->activated_secret};
+    if (in->quote_info != NULL) {
+        if (Tss2_MU_TPMT_SIGNATURE_Marshal(in->quote_signature, quote_sig, sizeof(quote_sig),
+                                           &quote_sig_len) != TSS2_RC_SUCCESS) {
+            snprintf(why, why_len, "cannot encode the quote signature");
+            r = DEVID_ERR_INVALID_ARGUMENT;
+            goto out;
+        }
+        for (i = 0; i < in->n_pcrs; i++) {
+            pcr[i] = (Devid__V1__PcrValue)DEVID__V1__PCR_VALUE__INIT;
+            pcr[i].index = in->pcrs[i].index;
+            pcr[i].sha256 =
+                (ProtobufCBinaryData){sizeof(in->pcrs[i].sha256), (uint8_t *)in->pcrs[i].sha256};
+            pcrp[i] = &pcr[i];
+        }
+        quote.quote_info = (ProtobufCBinaryData){in->quote_info_len, (uint8_t *)in->quote_info};
+        quote.quote_signature = (ProtobufCBinaryData){quote_sig_len, quote_sig};
+        quote.n_pcrs = in->n_pcrs;
+        quote.pcrs = pcrp;
+        req.quote = &quote;
+    }
     r = pack(out, out_len, &req.base);
 out:
     request_parts_cleanup(&p);

@@ -44,6 +44,20 @@ struct wire_challenge {
     size_t credential_blob_len;
     uint8_t encrypted_secret[sizeof(TPM2B_ENCRYPTED_SECRET)];
     size_t encrypted_secret_len;
+    /* The PCRs of the SHA-256 bank to quote (bit i: PCR i), from
+     * ChallengeResponse.quote_pcrs; 0: no quote. */
+    uint32_t quote_pcrs;
+};
+
+/* PCRs a ChallengeResponse may name: 0 to WIRE_PCR_COUNT - 1, at most
+ * WIRE_PCR_MAX of them. */
+#define WIRE_PCR_COUNT 24
+#define WIRE_PCR_MAX 8
+
+/* One PCR value of the SHA-256 bank, as TPM2_PCR_Read returned it. */
+struct wire_pcr {
+    uint32_t index;
+    uint8_t sha256[TPM2_SHA256_DIGEST_SIZE];
 };
 
 /* Longest EK certificate sent (ChallengeRequest.ek_certificate). */
@@ -73,6 +87,13 @@ struct wire_enroll_request {
     STACK_OF(X509) *intermediates;    /* the device's chain, at most WIRE_CHAIN_MAX; may be NULL */
     const uint8_t *activated_secret;  /* TPM2_ActivateCredential's output; NULL: none */
     size_t activated_secret_len;
+    /* The boot-state gate's TPM2_Quote (TPMS_ATTEST and signature) and the
+     * PCR values it covers, ascending; quote_info NULL: no quote. */
+    const uint8_t *quote_info;
+    size_t quote_info_len;
+    const TPMT_SIGNATURE *quote_signature;
+    const struct wire_pcr *pcrs;
+    size_t n_pcrs; /* at most WIRE_PCR_MAX */
 };
 
 /* An EnrollResponse that passed wire_enroll_response_parse. */
@@ -112,8 +133,9 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
  * wire_challenge_parse decodes the ChallengeResponse |buf| (|len| bytes) into
  * |*out|: a nonce of TRANSCRIPT_NONCE_LEN bytes and a token of 1 to
  * WIRE_TOKEN_MAX bytes, and a credential (both of credential_blob and
- * encrypted_secret, each at most its TPM2B's size, or neither). Returns 0, or DEVID_ERR_PROTOCOL
- * with the reason in |why| for anything else.
+ * encrypted_secret, each at most its TPM2B's size, or neither), and at
+ * most WIRE_PCR_MAX quote_pcrs, ascending, each below WIRE_PCR_COUNT. Returns 0, or
+ * DEVID_ERR_PROTOCOL with the reason in |why| for anything else.
  */
 int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t len, char *why,
                          size_t why_len);

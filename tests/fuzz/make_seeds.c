@@ -15,6 +15,7 @@
 #include "common/nvcert.h"
 #include "fuzzutil.h"
 #include "verifier/core/attest.h"
+#include "verifier/core/quote.h"
 #include "verifier/core/challenge.h"
 #include "verifier/core/credential.h"
 #include "verifier/core/chain.h"
@@ -313,6 +314,7 @@ static void answer_seeds(void)
     Devid__V1__Error err = DEVID__V1__ERROR__INIT;
     uint8_t nonce[TRANSCRIPT_NONCE_LEN], token[TOKEN_LEN], *leaf, *inter, *other;
     uint8_t blob[70], secret[2 + 256];
+    uint32_t quote_pcrs[3] = {7, 11, 0};
     size_t leaf_len, inter_len, other_len;
     ProtobufCBinaryData chain;
     X509 *ldevid;
@@ -330,6 +332,14 @@ static void answer_seeds(void)
     check_answer("challenge_credential", 0, &cresp.base, 0);
     cresp.encrypted_secret.len = 0;
     check_answer("challenge_credential_half", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+    cresp.credential_blob.len = 0;
+    cresp.quote_pcrs = quote_pcrs;
+    cresp.n_quote_pcrs = 2;
+    check_answer("challenge_quote_pcrs", 0, &cresp.base, 0);
+    cresp.n_quote_pcrs = 3;
+    check_answer("challenge_quote_pcrs_unordered", 0, &cresp.base, DEVID_ERR_PROTOCOL);
+    cresp.n_quote_pcrs = 0;
+    cresp.credential_blob.len = sizeof(blob);
     cresp.credential_blob.len = 0;
     cresp.nonce.len = sizeof(nonce) - 1;
     check_answer("challenge_short_nonce", 0, &cresp.base, DEVID_ERR_PROTOCOL);
@@ -419,6 +429,81 @@ static void attest_seeds(void)
                 w->qualifying, w->idevid_key, DEVID_ERR_ATTEST_ATTRIBUTES);
     attest_seed("wrong_signer", w->ldevid_key, FU_LDEVID_ATTRS, w->qualifying, w->ldevid_key,
                 DEVID_ERR_ATTEST_SIGNATURE);
+}
+
+/* ---- quote ---- */
+
+/* A quote seed of PCR 7 (value 0x77 bytes) over |extra|, signed by |signer|;
+ * |digest_ok| 0 makes the quote's pcrDigest that of another value. */
+static void quote_seed(const char *name, const uint8_t *extra, EVP_PKEY *signer, int digest_ok,
+                       int want)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t buf[4096], digest[32], sig[256];
+    size_t info_len = 0, sig_len = sizeof(sig), off = 7;
+    struct quote_pcr pcr;
+    struct quote_input in;
+    TPMS_ATTEST att;
+    char why[256];
+
+    memset(&att, 0, sizeof(att));
+    memset(&in, 0, sizeof(in));
+    pcr.index = 7;
+    memset(pcr.sha256, 0x77, sizeof(pcr.sha256));
+    att.magic = TPM2_GENERATED_VALUE;
+    att.type = TPM2_ST_ATTEST_QUOTE;
+    att.qualifiedSigner.size = 4;
+    memcpy(att.qualifiedSigner.name, "\x00\x0b\x01\x02", 4);
+    memcpy(att.extraData.buffer, extra, 32);
+    att.extraData.size = 32;
+    att.clockInfo.clock = 123456;
+    att.clockInfo.safe = 1;
+    att.attested.quote.pcrSelect.count = 1;
+    att.attested.quote.pcrSelect.pcrSelections[0].hash = TPM2_ALG_SHA256;
+    att.attested.quote.pcrSelect.pcrSelections[0].sizeofSelect = 3;
+    att.attested.quote.pcrSelect.pcrSelections[0].pcrSelect[0] = 0x80;
+    fu_sha256(att.attested.quote.pcrDigest.buffer, pcr.sha256, sizeof(pcr.sha256));
+    att.attested.quote.pcrDigest.buffer[0] ^= digest_ok ? 0 : 1;
+    att.attested.quote.pcrDigest.size = 32;
+    if (Tss2_MU_TPMS_ATTEST_Marshal(&att, buf + off, 1024, &info_len) != TSS2_RC_SUCCESS)
+        fu_fail("marshalling the quote seed");
+    fu_sha256(digest, buf + off, info_len);
+    fu_tpm_sign(sig, &sig_len, signer, digest);
+    memcpy(buf + off + info_len, sig, sig_len);
+    buf[0] = 0;
+    buf[1] = 0;
+    buf[2] = 0x80;
+    buf[3] = (uint8_t)(info_len >> 8);
+    buf[4] = (uint8_t)info_len;
+    buf[5] = (uint8_t)(sig_len >> 8);
+    buf[6] = (uint8_t)sig_len;
+    off += info_len + sig_len;
+    buf[off] = 7;
+    memcpy(buf + off + 1, pcr.sha256, sizeof(pcr.sha256));
+    in.info = buf + 7;
+    in.info_len = info_len;
+    in.sig = buf + 7 + info_len;
+    in.sig_len = sig_len;
+    in.signer = w->idevid_key;
+    in.qualifying = w->qualifying;
+    in.qualifying_len = sizeof(w->qualifying);
+    in.selection = 1u << 7;
+    in.pcrs = &pcr;
+    in.n_pcrs = 1;
+    expect(quote_check(&in, why, sizeof(why)), want, name);
+    put("fuzz_quote", name, buf, off + 1 + sizeof(pcr.sha256));
+}
+
+static void quote_seeds(void)
+{
+    const struct fu_world *w = fu_world();
+    uint8_t other[32];
+
+    memset(other, 0xee, sizeof(other));
+    quote_seed("valid", w->qualifying, w->idevid_key, 1, 0);
+    quote_seed("wrong_nonce", other, w->idevid_key, 1, DEVID_ERR_QUOTE_NONCE);
+    quote_seed("wrong_signer", w->qualifying, w->ldevid_key, 1, DEVID_ERR_QUOTE_SIGNATURE);
+    quote_seed("wrong_digest", w->qualifying, w->idevid_key, 0, DEVID_ERR_QUOTE_DIGEST);
 }
 
 /* ---- CSR ---- */
@@ -945,6 +1030,7 @@ int main(int argc, char **argv)
     message_seeds();
     answer_seeds();
     attest_seeds();
+    quote_seeds();
     csr_seeds();
     chain_seeds();
     token_seeds();

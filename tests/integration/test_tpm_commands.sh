@@ -97,6 +97,8 @@ enrolled first
 check "first: at most 12 TPM commands" at_most first 12
 check "first: no public area read twice" no_public_twice first
 check "first: one TPM2_CreateLoaded makes the new key" has first "CreateLoaded 0x000"
+check "first: no PCR read or quote without a PCR policy (the boot-state gate)" \
+    sh -c "! grep -Eq '^(PCR_Read|Quote) ' '$T/first.txt'"
 
 log "--- a TPM that lacks TPM2_CreateLoaded"
 TCTI_FILTER_LACK=0x191 enroll no-createloaded "$FILTER:"

@@ -41,6 +41,14 @@ and body out; status line, headers and a Content-Length body back.
                     then the key enrolled is one created in --second-tcti's
                     TPM, with a TPMS_ATTEST for it made in software and
                     signed by the IDevID (as forged-attest)
+  quote-idevid      the PCR quote the verifier asks for (protocol.md 6.2) is
+                    made by TPM2_Quote with the IDevID, an unrestricted key,
+                    instead of the IAK
+  quote-wrong-nonce the quote's qualifyingData is SHA-256(T), not T
+--iak-handle H with --iak-cert PEM certifies the new key with the IAK at H
+(signer SIGNER_KIND_IAK) instead of the IDevID. When the ChallengeResponse
+names quote_pcrs, the client reads them (tpm2_pcrread) and quotes them with
+the IAK and qualifyingData T (tpm2_quote), as protocol.md 6.2 says.
 --ek-handle H runs the EK credential activation of protocol.md 6.1 with the
 EK at persistent handle H, its certificate read from the EK certificate NV
 index of its kind (0x81010001: 0x01C00002, 0x81010002: 0x01C0000A,
@@ -98,6 +106,7 @@ TPM_ALG_RSASSA = 0x0014
 TPM_ALG_ECDSA = 0x0018
 TPM_GENERATED_VALUE = 0xFF544347
 TPM_ST_ATTEST_CERTIFY = 0x8017
+TPM_ST_ATTEST_QUOTE = 0x8018
 
 # protocol.md 6.1: the EK certificate NV index of each standard EK handle.
 EK_NV_INDEX = {0x81010001: 0x01C00002, 0x81010002: 0x01C0000A, 0x81010016: 0x01C00016}
@@ -519,6 +528,31 @@ class Tpm:
         return certify_info, signature
 
 
+    def pcr_read(self, pcrs):
+        """The SHA-256 values of |pcrs|, ascending: tpm2_pcrread -o writes
+        them one after another, 32 bytes each."""
+        out = self.path("pcrs.bin")
+        sel = "sha256:" + ",".join(str(i) for i in pcrs)
+        self.tool("tpm2_pcrread", sel, "-o", out)
+        data = read_file(out)
+        if len(data) != 32 * len(pcrs):
+            raise ClientError(f"tpm2_pcrread wrote {len(data)} bytes for {len(pcrs)} PCRs")
+        return [data[32 * k:32 * (k + 1)] for k in range(len(pcrs))]
+
+    def quote(self, handle, pcrs, qualifying):
+        """TPM2_Quote(handle, qualifyingData, SHA-256 PCRs |pcrs|): the
+        TPMS_ATTEST (tpm2_quote -m) and the TPMT_SIGNATURE (-s, tss)."""
+        msg, sig = self.path("quote.msg"), self.path("quote.sig")
+        sel = "sha256:" + ",".join(str(i) for i in pcrs)
+        self.tool("tpm2_quote", "-c", handle, "-l", sel, "-q", qualifying.hex(),
+                  "-g", "sha256", "-m", msg, "-s", sig)
+        info = read_file(msg)
+        magic, st = struct.unpack(">IH", info[:6])
+        if magic != TPM_GENERATED_VALUE or st != TPM_ST_ATTEST_QUOTE:
+            raise ClientError("tpm2_quote: not a TPM-generated quote structure")
+        return info, read_file(sig)
+
+
 def forged_key(work, env):
     """A software P-256 key (its PEM path) and a TPMT_PUBLIC for it as the
     TPM would write one for a key made with LDEVID_ATTRS: the verifier cannot
@@ -706,6 +740,7 @@ def enroll(args):
             pb = load_messages(args.proto, tmp)
             intermediates = pem_certs_to_der(args.chain)
             idevid_public = tpm.public(args.idevid_handle)
+            iak_public = tpm.public(args.iak_handle) if args.iak_handle else None
             signer_type = struct.unpack(">H", idevid_public[:2])[0]
             if signer_type not in (TPM_ALG_ECC, TPM_ALG_RSA):
                 raise ClientError(f"IDevID key type 0x{signer_type:04x}")
@@ -803,6 +838,10 @@ def enroll(args):
                 certify_signature = tpm.sign_digest(args.idevid_handle, signer_type,
                                                     hashlib.sha256(certify_info).digest(),
                                                     name="forged_attest")
+            elif args.iak_handle:
+                iak_type = struct.unpack(">H", iak_public[:2])[0]
+                certify_info, certify_signature = tpm.certify(
+                    args.key_handle, args.iak_handle, iak_type, T)
             else:
                 certify_info, certify_signature = tpm.certify(
                     args.key_handle, args.idevid_handle, signer_type, T)
@@ -810,13 +849,33 @@ def enroll(args):
             # that a refusal cannot come from a mistake of this client.
             check_attest(certify_info, T, tpm_name(ldevid_public))
 
-            req = pb.EnrollRequest(
-                token=ch.token, csr=csr, challenge_signature=signature,
-                evidence=pb.TpmEvidence(
+            if args.iak_handle:
+                evidence = pb.TpmEvidence(
+                    certify_info=certify_info, certify_signature=certify_signature,
+                    ldevid_public=ldevid_public, signer=pb.SIGNER_KIND_IAK,
+                    iak_certificate=pem_certs_to_der(args.iak_cert)[0],
+                    signer_public=iak_public)
+            else:
+                evidence = pb.TpmEvidence(
                     certify_info=certify_info, certify_signature=certify_signature,
                     ldevid_public=ldevid_public, signer=pb.SIGNER_KIND_IDEVID,
-                    signer_public=idevid_public),
-                intermediates=intermediates, activated_secret=activated)
+                    signer_public=idevid_public)
+            req = pb.EnrollRequest(
+                token=ch.token, csr=csr, challenge_signature=signature,
+                evidence=evidence, intermediates=intermediates, activated_secret=activated)
+            pcrs = list(ch.quote_pcrs)
+            result["quote_pcrs"] = pcrs
+            if pcrs:
+                # protocol.md 6.2: read the PCRs, then quote them with T.
+                values = tpm.pcr_read(pcrs)
+                signer = args.iak_handle or args.idevid_handle
+                if args.fault == "quote-idevid":
+                    signer = args.idevid_handle
+                qualifying = hashlib.sha256(T).digest() if args.fault == "quote-wrong-nonce" else T
+                quote_info, quote_sig = tpm.quote(signer, pcrs, qualifying)
+                req.quote.CopyFrom(pb.PcrQuote(
+                    quote_info=quote_info, quote_signature=quote_sig,
+                    pcrs=[pb.PcrValue(index=i, sha256=v) for i, v in zip(pcrs, values)]))
             body = req.SerializeToString()
             write_file(os.path.join(work, "enroll_request.bin"), body)
             ex = Exchange(pb, "enroll", *conn.request("POST", "/v1/enroll", body))
@@ -901,7 +960,10 @@ def main():
                     help="where the new key is kept (persistent)")
     ap.add_argument("--fault", default="none",
                     choices=["none", "wrong-connection", "no-fixedtpm", "csr-mismatch",
-                             "no-ems", "forged-attest", "ek-other-tpm", "ek-second-tpm-key"])
+                             "no-ems", "forged-attest", "ek-other-tpm", "ek-second-tpm-key",
+                             "quote-idevid", "quote-wrong-nonce"])
+    ap.add_argument("--iak-handle", help="certify (and quote) with the IAK at this handle")
+    ap.add_argument("--iak-cert", help="PEM certificate of the IAK of --iak-handle")
     ap.add_argument("--ek-handle", help="run the EK credential activation with this EK")
     ap.add_argument("--ek-cert", help="DER EK certificate to send instead of this TPM's")
     ap.add_argument("--ek-public", help="TPMT_PUBLIC of the EK to send instead of this TPM's")
@@ -916,6 +978,8 @@ def main():
         ap.error("--ek-cert and --ek-public go together")
     if args.fault in ("ek-other-tpm", "ek-second-tpm-key") and not args.ek_handle:
         ap.error(f"--fault {args.fault} needs --ek-handle")
+    if bool(args.iak_handle) != bool(args.iak_cert):
+        ap.error("--iak-handle and --iak-cert go together")
     if args.fault == "ek-second-tpm-key" and not args.second_tcti:
         ap.error("--fault ek-second-tpm-key needs --second-tcti")
     return resend(args) if args.resend else enroll(args)

@@ -95,7 +95,7 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
                    int r)
 {
     const struct device_identity *id = &rep->id;
-    char desc[200], t[CMD_TEXT_MAX], model[CMD_TEXT_MAX], serial[CMD_TEXT_MAX];
+    char desc[200], t[CMD_TEXT_MAX], model[CMD_TEXT_MAX], serial[CMD_TEXT_MAX], pcrs[80];
 
     chain_describe(desc, sizeof(desc), leaf);
     printf("certificate: \"%s\"\n  %s\n", subject(t, leaf), desc);
@@ -121,6 +121,10 @@ static void report(const struct enroll_idevid_report *rep, X509 *leaf, STACK_OF(
                ? "IDevID-signed evidence is accepted: it proves possession of the IDevID, not "
                  "where the new key lives"
                : "the device must certify its new key with its IAK");
+    if (rep->pcrs != 0)
+        printf("boot-state gate: SHA-256 PCRs %s, quoted by the IAK (%s)\n",
+               quote_selection_str(pcrs, sizeof(pcrs), rep->pcrs),
+               cmd_line(t, sizeof(t), rep->pcr_rule));
     if (!rep->policy_ok) {
         printf("policy: denied\n");
         refused(r, rep->why);

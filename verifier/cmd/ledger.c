@@ -460,6 +460,7 @@ int cmd_show_main(int argc, char **argv)
     printf("supersedes: %s\n", rec.supersedes[0] != '\0' ? rec.supersedes : "-");
     printf("attestation signer: %s\n", signer_name(rec.signer_kind));
     printf("assurance: %s (%s)\n", rec.assurance, assurance_meaning(rec.assurance));
+    printf("quoted pcrs: %s\n", rec.pcr_values[0] != '\0' ? rec.pcr_values : "-");
     hex_encode(hex, rec.idevid_sha256, 32);
     printf("idevid sha256: %s\n", hex);
     hex_encode(hex, rec.csr_sha256, 32);

@@ -29,6 +29,8 @@ static int check_device(struct challenge_verdict *out, const struct enroll_confi
         snprintf(out->id.manufacturer, sizeof(out->id.manufacturer), "%s", rep.chain.manufacturer);
     if (r != 0)
         snprintf(out->why, sizeof(out->why), "%s", rep.why);
+    else
+        out->quote_pcrs = rep.pcrs;
     enroll_idevid_report_cleanup(&rep);
     sk_X509_pop_free(chain, X509_free);
     return r;

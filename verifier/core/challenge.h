@@ -48,6 +48,10 @@ struct challenge_verdict {
     struct credential_blob credential;
     char tpm_vendor[IDENTITY_NAME_LEN];
     struct ekcert_tpm tpm;
+    /* The PCRs (bit i: PCR i of the SHA-256 bank) the policy checks for the
+     * device's model, which the agent is to quote (policy_pcr_selection);
+     * 0: none. */
+    uint32_t quote_pcrs;
 };
 
 /* Longest ChallengeRequest.ek_certificate accepted. */
@@ -66,7 +70,8 @@ struct challenge_verdict {
  * area (credential_check_ek, and its key is the certificate's:
  * DEVID_ERR_EK_KEY) and the new key's public area (DEVID_ERR_ATTEST_MALFORMED),
  * and makes the credential (credential_derive, credential_make) for the new
- * key's Name. Then it seals the token (token_seal_ek, under cfg->token_key:
+ * key's Name. It sets out->quote_pcrs to the PCRs the policy checks for
+ * the device (policy_pcr_selection). Then it seals the token (token_seal_ek, under cfg->token_key:
  * never the accept-only key) with in->nonce,
  * in->now + in->ttl_seconds, SHA-256 of the client certificate,
  * token_conn_hash of the exporter and the EK hashes.

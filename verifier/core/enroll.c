@@ -262,6 +262,82 @@ out:
     return r;
 }
 
+/* request_pcrs copies the PCR values |req| reports into |v| (none when it
+ * carries no quote). Returns 0 or DEVID_ERR_QUOTE_MALFORMED. */
+static int request_pcrs(struct enroll_verdict *v, const Devid__V1__EnrollRequest *req, char *why,
+                        size_t why_len)
+{
+    const Devid__V1__PcrQuote *q = req->quote;
+    size_t i;
+
+    v->n_pcrs = 0;
+    if (q == NULL)
+        return 0;
+    if (q->n_pcrs > QUOTE_MAX_PCRS)
+        return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                         "quote.pcrs: %zu PCR values, at most %d", q->n_pcrs, QUOTE_MAX_PCRS);
+    for (i = 0; i < q->n_pcrs; i++) {
+        if (q->pcrs[i] == NULL || q->pcrs[i]->sha256.len != QUOTE_PCR_LEN)
+            return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                             "quote.pcrs[%zu]: the SHA-256 value is not %d bytes", i,
+                             QUOTE_PCR_LEN);
+        v->pcrs[i].index = q->pcrs[i]->index;
+        memcpy(v->pcrs[i].sha256, q->pcrs[i]->sha256.data, QUOTE_PCR_LEN);
+    }
+    v->n_pcrs = q->n_pcrs;
+    return 0;
+}
+
+/* check_quote checks the boot-state gate's quote when the policy asks for
+ * PCRs of this device: signed by |iak| (NULL: the device has none, and
+ * nothing else it can show is restricted), over T, of exactly those PCRs,
+ * with the reported values. Fills v->pcrs. */
+static int check_quote(struct enroll_verdict *v, const struct enroll_config *cfg,
+                       const Devid__V1__EnrollRequest *req, EVP_PKEY *iak, char *why,
+                       size_t why_len)
+{
+    const Devid__V1__PcrQuote *q = req->quote;
+    char rule[600], pcrs[80];
+    struct quote_input in;
+    uint32_t sel;
+    int r;
+
+    v->n_pcrs = 0;
+    if ((sel = policy_pcr_selection(cfg->policy, &v->id, rule, sizeof(rule))) == 0)
+        return 0;
+    quote_selection_str(pcrs, sizeof(pcrs), sel);
+    if (iak == NULL)
+        return devid_why(DEVID_ERR_QUOTE_SIGNATURE, why, why_len,
+                         "%s requires a TPM2_Quote of SHA-256 PCRs %s signed by the IAK, and "
+                         "this device certified its new key without one: a quote by the "
+                         "unrestricted IDevID proves nothing, so a device without an IAK cannot "
+                         "pass this gate",
+                         rule, pcrs);
+    if (q == NULL)
+        return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                         "%s requires a TPM2_Quote of SHA-256 PCRs %s and the request carries "
+                         "none",
+                         rule, pcrs);
+    if ((r = request_pcrs(v, req, why, why_len)) != 0)
+        return r;
+    memset(&in, 0, sizeof(in));
+    in.info = q->quote_info.data;
+    in.info_len = q->quote_info.len;
+    in.sig = q->quote_signature.data;
+    in.sig_len = q->quote_signature.len;
+    in.signer = iak;
+    in.qualifying = v->transcript;
+    in.qualifying_len = TRANSCRIPT_LEN;
+    in.selection = sel;
+    in.pcrs = v->pcrs;
+    in.n_pcrs = v->n_pcrs;
+    if ((r = quote_check(&in, why, why_len)) != 0) {
+        v->n_pcrs = 0;
+        return r;
+    }
+    return 0;
+}
+
 static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
                           const struct enroll_config *cfg, X509 *client_cert,
                           const Devid__V1__EnrollRequest *req, STACK_OF(X509) *chain, time_t now,
@@ -319,6 +395,8 @@ static int check_evidence(struct attest_result *res, struct enroll_verdict *v,
                    : v->credential_ok                        ? ASSURANCE_EK
                                                              : ASSURANCE_NONE;
     v->assurance_known = true;
+    if ((r = check_quote(v, cfg, req, in.signer_is_iak ? in.signer : NULL, why, why_len)) != 0)
+        goto out;
     r = 0;
 out:
     X509_free(iak);
@@ -426,6 +504,29 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
     return r;
 }
 
+/* recorded_pcrs holds a retry to the PCR values recorded with its
+ * certificate when the policy now checks PCRs of the device: the values the
+ * request reports count only if they are those (which a verified quote
+ * showed); a certificate recorded without them is refused as unquoted. */
+static int recorded_pcrs(struct enroll_verdict *v, const struct enroll_config *cfg,
+                         const struct enroll_ledger_facts *f)
+{
+    char reported[QUOTE_PCRS_STR_LEN];
+    const char *recorded = f->nonce_pcr_values != NULL ? f->nonce_pcr_values : "";
+
+    if (policy_pcr_selection(cfg->policy, &v->id, NULL, 0) == 0)
+        return 0;
+    quote_pcrs_str(reported, sizeof(reported), v->pcrs, v->n_pcrs);
+    if (strcmp(reported, recorded) == 0)
+        return 0;
+    v->n_pcrs = 0;
+    return devid_why(DEVID_ERR_PCR_VALUE, v->why, sizeof(v->why),
+                     "certificate %s was recorded with PCR values \"%.300s\", not those of this "
+                     "request, and the policy now checks PCRs of this device; ask for a new "
+                     "challenge",
+                     f->nonce_cert_serial != NULL ? f->nonce_cert_serial : "(unknown)", recorded);
+}
+
 /* What the ledger's answer for the nonce means: 0 to go on (unused), 1 for
  * the stored answer (which the policy must allow again: a device revoked or
  * deny-listed since gets nothing back), or DEVID_ERR_NONCE_REPLAYED or
@@ -442,7 +543,10 @@ static int nonce_answer(struct enroll_verdict *v, const struct enroll_config *cf
         v->assurance_known = true;
         if ((r = policy_check(cfg->policy, &v->id, v->why, sizeof(v->why))) != 0 ||
             (r = policy_check_assurance(cfg->policy, &v->id, f->nonce_assurance, v->why,
-                                        sizeof(v->why))) != 0)
+                                        sizeof(v->why))) != 0 ||
+            (r = recorded_pcrs(v, cfg, f)) != 0 ||
+            (r = policy_check_pcrs(cfg->policy, &v->id, v->pcrs, v->n_pcrs, v->why,
+                                   sizeof(v->why))) != 0)
             return r;
         drop_issuance(v);
         v->action = ENROLL_RETURN_STORED;
@@ -457,8 +561,10 @@ static int nonce_answer(struct enroll_verdict *v, const struct enroll_config *cf
 /* check_nonce checks that |f| answers for the request in |v|, then applies
  * nonce_answer. */
 static int check_nonce(struct enroll_verdict *v, const struct enroll_config *cfg,
-                       const struct enroll_ledger_facts *f)
+                       const Devid__V1__EnrollRequest *req, const struct enroll_ledger_facts *f)
 {
+    int r;
+
     if (f == NULL || f->nonce == ENROLL_NONCE_UNKNOWN) {
         snprintf(v->why, sizeof(v->why), "the ledger was not asked about this request's nonce");
         return DEVID_ERR_INTERNAL;
@@ -470,6 +576,10 @@ static int check_nonce(struct enroll_verdict *v, const struct enroll_config *cfg
         snprintf(v->why, sizeof(v->why), "the ledger's answers are about another request");
         return DEVID_ERR_INTERNAL;
     }
+    /* The same request again reports the PCR values its quote showed. */
+    if (f->nonce == ENROLL_NONCE_SAME_REQUEST &&
+        (r = request_pcrs(v, req, v->why, sizeof(v->why))) != 0)
+        return r;
     return nonce_answer(v, cfg, f);
 }
 
@@ -529,6 +639,7 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
         (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
         (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
         (r = policy_check_assurance(cfg->policy, &v->id, v->assurance, why, why_len)) != 0 ||
+        (r = policy_check_pcrs(cfg->policy, &v->id, v->pcrs, v->n_pcrs, why, why_len)) != 0 ||
         (r = policy_check_reenroll(cfg->policy, &v->id, in->ledger->device_active, why, why_len)) !=
             0)
         goto out;
@@ -561,7 +672,7 @@ int enroll_decide(struct enroll_verdict *out, const struct enroll_config *cfg,
         return refuse(out, DEVID_ERR_INVALID_ARGUMENT);
     }
     if ((r = identify(out, cfg, in->req, &in->tls, in->now)) != 0 ||
-        (r = check_nonce(out, cfg, in->ledger)) < 0)
+        (r = check_nonce(out, cfg, in->req, in->ledger)) < 0)
         return refuse(out, r);
     if (r == 1)
         return 0;
@@ -638,6 +749,7 @@ int enroll_check_idevid(struct enroll_idevid_report *rep, const struct chain_sto
         return r;
     rep->identity_ok = 1;
     rep->minimum = policy_minimum(policy, &rep->id, rep->minimum_rule, sizeof(rep->minimum_rule));
+    rep->pcrs = policy_pcr_selection(policy, &rep->id, rep->pcr_rule, sizeof(rep->pcr_rule));
     if ((r = policy_check(policy, &rep->id, rep->why, sizeof(rep->why))) != 0)
         return r;
     rep->policy_ok = 1;

@@ -20,6 +20,7 @@
 #include "verifier/core/chain_memo.h"
 #include "verifier/core/identity.h"
 #include "verifier/core/policy.h"
+#include "verifier/core/quote.h"
 #include "verifier/core/token.h"
 
 struct enroll_config {
@@ -71,6 +72,11 @@ struct enroll_ledger_facts {
     /* SAME_REQUEST: the assurance recorded with that certificate, which the
      * policy judges again before it is returned. */
     enum assurance nonce_assurance;
+    /* SAME_REQUEST: the PCR values recorded with that certificate, as
+     * quote_pcrs_str writes them ("" or NULL: none), borrowed. Only values
+     * a verified quote showed are recorded, so a retry whose reported values
+     * are these was verified; the PCR rules of now judge them again. */
+    const char *nonce_pcr_values;
     /* The device holds a certificate neither revoked nor expired (read
      * only when the nonce is unused). */
     bool device_active;
@@ -149,6 +155,11 @@ struct enroll_verdict {
      * challenge had no EK), and whether the activated secret matched. */
     struct token_ek ek;
     bool credential_ok;
+    /* The boot-state gate: the PCR values the quote showed (quote_check
+     * passed), ascending; n_pcrs 0 when the policy asked for none. For
+     * ENROLL_RETURN_STORED, the values the same request reported. */
+    struct quote_pcr pcrs[QUOTE_MAX_PCRS];
+    size_t n_pcrs;
     /* Which key opened the token (TOKEN_KEY_NONE: it did not open); the
      * credential is recomputed under that key. */
     enum token_key_role token_key;
@@ -214,11 +225,15 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * (recomputed with the exporter) by the IDevID key; the certify evidence (by
  * the IDevID, which gives assurance none, or by an IAK whose certificate
  * chains to the same manufacturer, names the same device serial and
- * certifies another key than the IDevID's, which gives assurance iak); the CSR (parsed and its
+ * certifies another key than the IDevID's, which gives assurance iak); when
+ * the policy gates the device on PCRs (policy_pcr_selection), the quote
+ * (quote_check, signed by that IAK: a device without one is
+ * DEVID_ERR_QUOTE_SIGNATURE); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the
  * certified key; policy (manufacturer, model, serial, deny list), the
- * minimum assurance (policy_check_assurance) and the re-enrollment rule with ledger->device_active.
+ * minimum assurance (policy_check_assurance), the quoted PCR values (policy_check_pcrs) and the
+ * re-enrollment rule with ledger->device_active.
  * The first failing check refuses. Returns 0 for ENROLL_ISSUE and ENROLL_RETURN_STORED, else the
  * refusal's DEVID_ERR_* code (also in out->reason, with out->why).
  */
@@ -250,6 +265,10 @@ struct enroll_idevid_report {
      * that says so (filled with |id|). */
     enum assurance minimum;
     char minimum_rule[600];
+    /* The PCRs the policy gates the device on (bit i: PCR i; 0: none), and
+     * the section that says so (filled with |id|). */
+    uint32_t pcrs;
+    char pcr_rule[600];
     int chain_ok, identity_ok, policy_ok;
     /* Why the first failing stage refused. */
     char why[512];

@@ -28,6 +28,15 @@ struct policy_minimum {
     enum assurance level;
 };
 
+/* One pcr.N key of [assurance "MFR"] or [assurance "MFR" "MODEL"]. */
+struct policy_pcr {
+    char *manufacturer;
+    char *model;
+    unsigned index;
+    uint8_t allowed[POLICY_MAX_PCR_VALUES][QUOTE_PCR_LEN];
+    size_t n_allowed;
+};
+
 struct policy {
     struct policy_strs lists[POLICY_LISTS];
     /* Every trusted manufacturer may enroll unless the allow list is used. */
@@ -39,6 +48,8 @@ struct policy {
     bool minimum_set;
     struct policy_minimum *mins;
     size_t n_mins, cap_mins;
+    struct policy_pcr *pcrs;
+    size_t n_pcrs, cap_pcrs;
 };
 
 struct policy *policy_new(void)
@@ -69,6 +80,11 @@ void policy_free(struct policy *p)
         OPENSSL_free(p->mins[i].model);
     }
     OPENSSL_free(p->mins);
+    for (i = 0; i < p->n_pcrs; i++) {
+        OPENSSL_free(p->pcrs[i].manufacturer);
+        OPENSSL_free(p->pcrs[i].model);
+    }
+    OPENSSL_free(p->pcrs);
     OPENSSL_free(p);
 }
 
@@ -220,6 +236,185 @@ enum assurance policy_minimum(const struct policy *p, const struct device_identi
     if (rule != NULL)
         snprintf(rule, rule_len, "%s", p->minimum_set ? "[assurance]" : "the default");
     return p->minimum;
+}
+
+/* The pcr.N rules that apply to |id|: those of its model's section when it
+ * has any, else those of its manufacturer's. Sets |*model_rules|. */
+static uint32_t pcr_rules(const struct policy *p, const struct device_identity *id,
+                          bool *model_rules)
+{
+    uint32_t model_mask = 0, mfr_mask = 0;
+    size_t i;
+
+    for (i = 0; i < p->n_pcrs; i++) {
+        const struct policy_pcr *r = &p->pcrs[i];
+        if (strcmp(r->manufacturer, id->manufacturer) != 0)
+            continue;
+        if (r->model == NULL)
+            mfr_mask |= 1u << r->index;
+        else if (strcmp(r->model, id->model) == 0)
+            model_mask |= 1u << r->index;
+    }
+    *model_rules = model_mask != 0;
+    return model_mask != 0 ? model_mask : mfr_mask;
+}
+
+static struct policy_pcr *pcr_find(const struct policy *p, const char *manufacturer,
+                                   const char *model, unsigned index)
+{
+    size_t i;
+
+    for (i = 0; i < p->n_pcrs; i++) {
+        struct policy_pcr *r = &p->pcrs[i];
+        if (r->index == index && strcmp(r->manufacturer, manufacturer) == 0 &&
+            same_name(r->model, model))
+            return r;
+    }
+    return NULL;
+}
+
+int policy_add_pcr(struct policy *p, const char *manufacturer, const char *model, unsigned index,
+                   const uint8_t value[QUOTE_PCR_LEN])
+{
+    struct policy_pcr *r, *nv;
+    uint32_t mask = 0;
+    size_t i, cap;
+
+    if (p == NULL || value == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if (!name_ok(manufacturer) || (model != NULL && !name_ok(model)) || index >= QUOTE_PCR_COUNT)
+        return DEVID_ERR_CONFIG;
+    if ((r = pcr_find(p, manufacturer, model, index)) == NULL) {
+        for (i = 0; i < p->n_pcrs; i++) {
+            if (strcmp(p->pcrs[i].manufacturer, manufacturer) == 0 &&
+                same_name(p->pcrs[i].model, model))
+                mask |= 1u << p->pcrs[i].index;
+        }
+        if (__builtin_popcount(mask) >= QUOTE_MAX_PCRS)
+            return DEVID_ERR_CONFIG;
+        if (p->n_pcrs >= POLICY_MAX_PCR_RULES)
+            return DEVID_ERR_TOO_LARGE;
+        if (p->n_pcrs == p->cap_pcrs) {
+            cap = p->cap_pcrs == 0 ? 8 : p->cap_pcrs * 2;
+            if ((nv = OPENSSL_realloc(p->pcrs, cap * sizeof(*nv))) == NULL)
+                return DEVID_ERR_ALLOC;
+            p->pcrs = nv;
+            p->cap_pcrs = cap;
+        }
+        r = &p->pcrs[p->n_pcrs];
+        memset(r, 0, sizeof(*r));
+        if ((r->manufacturer = OPENSSL_strdup(manufacturer)) == NULL ||
+            (model != NULL && (r->model = OPENSSL_strdup(model)) == NULL)) {
+            OPENSSL_free(r->manufacturer);
+            return DEVID_ERR_ALLOC;
+        }
+        r->index = index;
+        p->n_pcrs++;
+    }
+    for (i = 0; i < r->n_allowed; i++) {
+        if (memcmp(r->allowed[i], value, QUOTE_PCR_LEN) == 0)
+            return 0;
+    }
+    if (r->n_allowed >= POLICY_MAX_PCR_VALUES)
+        return DEVID_ERR_TOO_LARGE;
+    memcpy(r->allowed[r->n_allowed++], value, QUOTE_PCR_LEN);
+    return 0;
+}
+
+uint32_t policy_pcr_selection(const struct policy *p, const struct device_identity *id, char *rule,
+                              size_t rule_len)
+{
+    bool model_rules = false;
+    uint32_t mask;
+
+    if (rule != NULL && rule_len > 0)
+        rule[0] = '\0';
+    if (p == NULL || id == NULL)
+        return 0;
+    mask = pcr_rules(p, id, &model_rules);
+    if (mask != 0 && rule != NULL) {
+        if (model_rules)
+            snprintf(rule, rule_len, "[assurance \"%s\" \"%s\"]", id->manufacturer, id->model);
+        else
+            snprintf(rule, rule_len, "[assurance \"%s\"]", id->manufacturer);
+    }
+    return mask;
+}
+
+/* Writes "sha256:HEX" of |v| to |out| (at least 72 bytes). */
+static void pcr_hex(char *out, const uint8_t v[QUOTE_PCR_LEN])
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t j;
+
+    memcpy(out, "sha256:", 7);
+    for (j = 0; j < QUOTE_PCR_LEN; j++) {
+        out[7 + 2 * j] = hexd[v[j] >> 4];
+        out[8 + 2 * j] = hexd[v[j] & 0xf];
+    }
+    out[7 + 2 * QUOTE_PCR_LEN] = '\0';
+}
+
+/* Refuses |value| of the PCR of rule |r| under section |rule|. */
+static int refuse_pcr(const struct policy_pcr *r, const struct device_identity *id,
+                      const char *rule, const uint8_t *value, char *why, size_t why_len)
+{
+    char hex[80];
+    size_t off, i;
+    int n;
+
+    if (value != NULL)
+        pcr_hex(hex, value);
+    n = snprintf(why, why_len,
+                 "PCR %u of model \"%s\" of \"%s\" %s%s, which %s does not allow; "
+                 "allowed:",
+                 r->index, id->model, id->manufacturer, value != NULL ? "holds " : "was not quoted",
+                 value != NULL ? hex : "", rule);
+    off = n < 0 ? 0 : (size_t)n;
+    for (i = 0; i < r->n_allowed && off < why_len; i++) {
+        pcr_hex(hex, r->allowed[i]);
+        n = snprintf(why + off, why_len - off, "%s %s", i > 0 ? "," : "", hex);
+        if (n < 0)
+            break;
+        off += (size_t)n;
+    }
+    return DEVID_ERR_PCR_VALUE;
+}
+
+int policy_check_pcrs(const struct policy *p, const struct device_identity *id,
+                      const struct quote_pcr *pcrs, size_t n, char *why, size_t why_len)
+{
+    char rule[2 * POLICY_MAX_VALUE + 32];
+    const uint8_t *value;
+    bool model_rules = false;
+    size_t i, j, k;
+
+    if (p == NULL || id == NULL || (pcrs == NULL && n > 0) || why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    why[0] = '\0';
+    if (policy_pcr_selection(p, id, rule, sizeof(rule)) == 0)
+        return 0;
+    pcr_rules(p, id, &model_rules);
+    for (i = 0; i < p->n_pcrs; i++) {
+        const struct policy_pcr *r = &p->pcrs[i];
+        if (strcmp(r->manufacturer, id->manufacturer) != 0 || (r->model != NULL) != model_rules ||
+            (r->model != NULL && strcmp(r->model, id->model) != 0))
+            continue;
+        value = NULL;
+        for (j = 0; j < n; j++) {
+            if (pcrs[j].index == r->index)
+                value = pcrs[j].sha256;
+        }
+        if (value == NULL)
+            return refuse_pcr(r, id, rule, NULL, why, why_len);
+        for (k = 0; k < r->n_allowed; k++) {
+            if (CRYPTO_memcmp(r->allowed[k], value, QUOTE_PCR_LEN) == 0)
+                break;
+        }
+        if (k == r->n_allowed)
+            return refuse_pcr(r, id, rule, value, why, why_len);
+    }
+    return 0;
 }
 
 void policy_set_reenroll(struct policy *p, bool allow)
@@ -374,7 +569,98 @@ static int quoted(char *out, size_t len, const char **s)
     return n > 0 ? 0 : -1;
 }
 
-/* [assurance], [assurance "MFR"] or [assurance "MFR" "MODEL"]: minimum. */
+/* Reads one "sha256:HEX" (64 hex digits, any case) of |*s|, spaces around
+ * it allowed, up to a comma or the end, into |out|; moves |*s| past the
+ * comma. Returns 0 or -1. */
+static int pcr_value(uint8_t out[QUOTE_PCR_LEN], const char **s)
+{
+    const char *p = *s;
+    size_t i;
+    int hi, lo;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strncmp(p, "sha256:", 7) != 0)
+        return -1;
+    p += 7;
+    for (i = 0; i < QUOTE_PCR_LEN; i++) {
+        if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+            return -1;
+        hi = isdigit((unsigned char)p[0]) ? p[0] - '0' : tolower((unsigned char)p[0]) - 'a' + 10;
+        lo = isdigit((unsigned char)p[1]) ? p[1] - '0' : tolower((unsigned char)p[1]) - 'a' + 10;
+        out[i] = (uint8_t)(hi << 4 | lo);
+        p += 2;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == ',') {
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            return -1;
+    } else if (*p != '\0') {
+        return -1;
+    }
+    *s = p;
+    return 0;
+}
+
+/* pcr.N = sha256:HEX[, sha256:HEX ...] in [assurance "MFR"] or [assurance
+ * "MFR" "MODEL"]: the values PCR N may hold. */
+static int on_pcr_key(struct policy *p, const char *mfr, const char *model, const char *key,
+                      const char *value, char *err, size_t err_len)
+{
+    const char *v = value;
+    unsigned index;
+    uint8_t digest[QUOTE_PCR_LEN];
+    int r;
+
+    if (mfr == NULL) {
+        snprintf(err, err_len,
+                 "key \"%s\": PCR rules belong in [assurance \"MANUFACTURER\"] or [assurance "
+                 "\"MANUFACTURER\" \"MODEL\"]",
+                 key);
+        return -1;
+    }
+    /* One or two digits, no leading zero: 0 to 23. */
+    index = QUOTE_PCR_COUNT;
+    if (isdigit((unsigned char)key[4])) {
+        index = (unsigned)(key[4] - '0');
+        if (key[5] != '\0')
+            index = index > 0 && isdigit((unsigned char)key[5]) && key[6] == '\0'
+                        ? index * 10 + (unsigned)(key[5] - '0')
+                        : QUOTE_PCR_COUNT;
+    }
+    if (index >= QUOTE_PCR_COUNT) {
+        snprintf(err, err_len, "key \"%.64s\": want pcr.N with N a PCR index 0 to %d", key,
+                 QUOTE_PCR_COUNT - 1);
+        return -1;
+    }
+    if (*v == '\0')
+        goto bad_value;
+    while (*v != '\0') {
+        if (pcr_value(digest, &v) != 0)
+            goto bad_value;
+        if ((r = policy_add_pcr(p, mfr, model, index, digest)) != 0) {
+            snprintf(err, err_len, "key \"%s\": %s", key,
+                     r == DEVID_ERR_TOO_LARGE ? "more than 16 values or 4096 PCR rules"
+                     : r == DEVID_ERR_CONFIG  ? "more than 8 PCRs in one section"
+                                              : "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+bad_value:
+    snprintf(err, err_len,
+             "key \"%s\": value \"%.80s\" is not a comma-separated list of sha256:HEX (64 hex "
+             "digits: the SHA-256 bank only)",
+             key, value);
+    return -1;
+}
+
+/* [assurance], [assurance "MFR"] or [assurance "MFR" "MODEL"]: minimum, and
+ * pcr.N in the last two. */
 static int on_assurance_key(struct policy *p, const char *section, const char *key,
                             const char *value, char *err, size_t err_len)
 {
@@ -397,9 +683,12 @@ static int on_assurance_key(struct policy *p, const char *section, const char *k
     }
     if (*s != '\0')
         goto bad_section;
+    if (strncmp(key, "pcr.", 4) == 0)
+        return on_pcr_key(p, has_mfr ? mfr : NULL, has_model ? model : NULL, key, value, err,
+                          err_len);
     if (strcmp(key, "minimum") != 0) {
-        snprintf(err, err_len, "unknown key \"%s\" in section [%.300s] (want minimum)", key,
-                 section);
+        snprintf(err, err_len, "unknown key \"%s\" in section [%.300s] (want minimum or pcr.N)",
+                 key, section);
         return -1;
     }
     if (assurance_parse(&level, value) != 0) {

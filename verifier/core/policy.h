@@ -10,6 +10,7 @@
 
 #include "verifier/core/assurance.h"
 #include "verifier/core/identity.h"
+#include "verifier/core/quote.h"
 
 struct policy;
 
@@ -70,6 +71,41 @@ int policy_set_minimum(struct policy *p, const char *manufacturer, const char *m
  */
 enum assurance policy_minimum(const struct policy *p, const struct device_identity *id, char *rule,
                               size_t rule_len);
+
+/* Most pcr.N rules, and most values one rule allows. */
+#define POLICY_MAX_PCR_RULES 4096
+#define POLICY_MAX_PCR_VALUES 16
+
+/*
+ * policy_add_pcr allows |value| (QUOTE_PCR_LEN bytes, a SHA-256 PCR value)
+ * for PCR |index| of the devices of |manufacturer| (|model| NULL) or of its
+ * model |model|: the boot-state gate. The rules of the most specific
+ * section that has any decide: the model's, else the manufacturer's. A PCR
+ * that has rules must hold one of its allowed values. Returns 0,
+ * DEVID_ERR_CONFIG for an empty or too long name, an index of
+ * QUOTE_PCR_COUNT or more, or a section past QUOTE_MAX_PCRS PCRs,
+ * DEVID_ERR_TOO_LARGE past POLICY_MAX_PCR_RULES or POLICY_MAX_PCR_VALUES,
+ * or DEVID_ERR_ALLOC.
+ */
+int policy_add_pcr(struct policy *p, const char *manufacturer, const char *model, unsigned index,
+                   const uint8_t value[QUOTE_PCR_LEN]);
+
+/*
+ * policy_pcr_selection returns the PCRs (bit i: PCR i) the policy checks for
+ * |id|, 0 for none, and writes the section whose rules apply to |rule|
+ * ("[assurance \"MFR\" \"MODEL\"]" or "[assurance \"MFR\"]"; "" for none).
+ */
+uint32_t policy_pcr_selection(const struct policy *p, const struct device_identity *id, char *rule,
+                              size_t rule_len);
+
+/*
+ * policy_check_pcrs returns 0 when each PCR policy_pcr_selection names for
+ * |id| is among |pcrs| (|n| values, as quote_check verified them) and holds
+ * an allowed value; else DEVID_ERR_PCR_VALUE with |why| naming the PCR, its
+ * value, the allowed values and the rule.
+ */
+int policy_check_pcrs(const struct policy *p, const struct device_identity *id,
+                      const struct quote_pcr *pcrs, size_t n, char *why, size_t why_len);
 
 /* policy_set_reenroll sets whether an already enrolled device may enroll
  * again (default true). */

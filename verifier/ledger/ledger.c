@@ -343,14 +343,14 @@ static int record_txn(struct ledger *l, void *arg)
     if ((r = sql_run(
              l, NULL,
              "INSERT INTO issuance (" SQL_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-             "$10, $11, $12, $13, $14, NULL, NULL, $15)",
+             "$10, $11, $12, $13, $14, NULL, NULL, $15, $16)",
              what,
              PARAMS(TEXT(rec->cert_serial), BLOB(rec->cert_der, rec->cert_der_len),
                     TEXT(rec->manufacturer), TEXT(rec->model), TEXT(rec->device_serial),
                     HEX(rec->idevid_sha256, 32), HEX(rec->csr_sha256, 32), HEX(rec->nonce, 32),
                     HEX(rec->request_sha256, 32), INT(rec->signer_kind), INT(rec->issued_at),
                     INT(rec->not_after), TEXT(l->replica_id), TEXT(prev[0] != '\0' ? prev : NULL),
-                    TEXT(rec->assurance)))) != 0)
+                    TEXT(rec->assurance), TEXT(rec->pcr_values)))) != 0)
         return r;
     return log_add_issued(l, rec);
 }

@@ -23,6 +23,7 @@
 #define LEDGER_SERIAL_LEN 64   /* lowercase hex, at most 20 bytes (RFC 5280) */
 #define LEDGER_NAME_LEN 128    /* manufacturer, model, device serial, replica */
 #define LEDGER_ASSURANCE_LEN 8 /* "iak", "ek" or "none" */
+#define LEDGER_PCRS_LEN 640    /* at least QUOTE_PCRS_STR_LEN (verifier/core/quote.h) */
 
 /* Revocation reasons: the RFC 5280 CRLReason values the ledger accepts. */
 enum ledger_reason {
@@ -63,6 +64,10 @@ struct ledger_issuance {
      * Records from before schema version 3 read as "iak" when an IAK
      * signed, else "none". */
     char assurance[LEDGER_ASSURANCE_LEN];
+    /* The boot-state gate: the quoted PCR values, "7=sha256:HEX,..."
+     * (quote_pcrs_str), or "" when the policy asked for no quote and in
+     * records from before schema version 5. */
+    char pcr_values[LEDGER_PCRS_LEN];
     /* Seconds since the epoch. */
     int64_t issued_at;
     int64_t not_after;

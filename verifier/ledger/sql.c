@@ -116,11 +116,18 @@
     ");"                                                                        \
     "CREATE INDEX tree_head_size ON tree_head (tree_size, signed_at);"
 
+/* 5: the boot-state gate's PCR values (verifier/core/quote.h), as the
+ * verified quote showed them: "7=sha256:HEX,11=sha256:HEX", ascending; ''
+ * for an issuance whose policy asked for no quote, and for rows recorded
+ * before this version. */
+#define MIGRATION_5 "ALTER TABLE issuance ADD COLUMN pcr_values TEXT NOT NULL DEFAULT '';"
+
 static const char *const sqlite_migrations[] = {
     MIGRATION_1("INTEGER PRIMARY KEY", "INTEGER", "BLOB"),
     MIGRATION_2,
     MIGRATION_3,
     MIGRATION_4("INTEGER PRIMARY KEY", "BLOB"),
+    MIGRATION_5,
 };
 
 static const char *const postgres_migrations[] = {
@@ -128,6 +135,7 @@ static const char *const postgres_migrations[] = {
     MIGRATION_2,
     MIGRATION_3,
     MIGRATION_4("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BYTEA"),
+    MIGRATION_5,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(sqlite_migrations) / sizeof(sqlite_migrations[0])))
@@ -269,7 +277,7 @@ static int fill(struct ledger *l, struct ledger_issuance *rec, const struct ledg
     const struct ledger_cell *c = row->cells;
 
     memset(rec, 0, sizeof(*rec));
-    if (row->n != 17)
+    if (row->n != 18)
         return DEVID_ERR_LEDGER;
     copy_text(rec->cert_serial, sizeof(rec->cert_serial), &c[0]);
     copy_text(rec->manufacturer, sizeof(rec->manufacturer), &c[2]);
@@ -289,6 +297,7 @@ static int fill(struct ledger *l, struct ledger_issuance *rec, const struct ledg
     rec->revoked_at = c[14].null ? 0 : c[14].i;
     rec->revocation_reason = c[15].null ? 0 : (int)c[15].i;
     copy_text(rec->assurance, sizeof(rec->assurance), &c[16]);
+    copy_text(rec->pcr_values, sizeof(rec->pcr_values), &c[17]);
     if (!der)
         return 0;
     if (c[1].null || c[1].len == 0 || c[1].len > LEDGER_CERT_MAX) {

@@ -37,13 +37,13 @@ struct sql_param {
 #define SQL_COLUMNS                                                                          \
     "cert_serial, cert_der, manufacturer, model, device_serial, idevid_sha256, csr_sha256, " \
     "nonce, request_sha256, signer_kind, issued_at, not_after, replica_id, supersedes, "     \
-    "revoked_at, revocation_reason, assurance"
+    "revoked_at, revocation_reason, assurance, pcr_values"
 
 /* SQL_COLUMNS without the certificate, for listings. */
 #define SQL_LISTING_COLUMNS                                                              \
     "cert_serial, NULL, manufacturer, model, device_serial, idevid_sha256, csr_sha256, " \
     "nonce, request_sha256, signer_kind, issued_at, not_after, replica_id, supersedes, " \
-    "revoked_at, revocation_reason, assurance"
+    "revoked_at, revocation_reason, assurance, pcr_values"
 
 /* sql_run runs |sql|, which returns no rows; |*changes| (may be NULL) gets
  * the rows it changed. Returns 0 or DEVID_ERR_LEDGER. */

@@ -82,8 +82,10 @@ void handle_challenge(struct evhttp_request *req, void *arg)
     struct challenge_input in;
     struct peer peer;
     uint8_t nonce[TOKEN_NONCE_LEN];
+    uint32_t quote_pcrs[QUOTE_PCR_COUNT];
     const uint8_t *body = NULL;
     char why[512] = "";
+    unsigned i;
     size_t len = 0;
     int r;
 
@@ -109,6 +111,11 @@ void handle_challenge(struct evhttp_request *req, void *arg)
     cres.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
     cres.token = (ProtobufCBinaryData){sizeof(v.token), v.token};
     cres.expires_at = v.expires_at;
+    for (i = 0; i < QUOTE_PCR_COUNT; i++) {
+        if ((v.quote_pcrs & (1u << i)) != 0)
+            quote_pcrs[cres.n_quote_pcrs++] = i;
+    }
+    cres.quote_pcrs = cres.n_quote_pcrs > 0 ? quote_pcrs : NULL;
     if (v.has_credential) {
         cres.credential_blob =
             (ProtobufCBinaryData){v.credential.id_object_len, v.credential.id_object};
@@ -256,9 +263,10 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
     const struct enroll_verdict *v = &e->verdict;
     int replayed = r == 0 && v->action == ENROLL_RETURN_STORED;
     double seconds = elapsed_s(&e->start);
-    char ms[32];
+    char ms[32], pcrs[QUOTE_PCRS_STR_LEN];
 
     snprintf(ms, sizeof(ms), "%.1f", seconds * 1e3);
+    quote_pcrs_str(pcrs, sizeof(pcrs), v->pcrs, v->n_pcrs);
     if (r == 0) {
         const struct log_field f[] = {
             LOG_WORD("result", replayed ? "replayed" : "issued"),
@@ -271,11 +279,14 @@ static void finish(struct enrollment *e, struct evhttp_request *req, int r)
             LOG_WORD("assurance", assurance_str(v->assurance)),
             LOG_WORD("tls", SSL_get_version(e->peer.ssl)),
             LOG_WORD("duration_ms", ms),
+            LOG_TEXT("pcrs", pcrs),
         };
+        size_t n = sizeof(f) / sizeof(f[0]);
 
         if (replayed)
             atomic_fetch_add_explicit(&e->w->metrics.enroll_replayed_ok, 1, memory_order_relaxed);
-        log_event(LOG_INFO, "enroll", f, sizeof(f) / sizeof(f[0]));
+        /* The quoted PCR values, the last field, only when a quote was asked for. */
+        log_event(LOG_INFO, "enroll", f, pcrs[0] != '\0' ? n : n - 1);
     } else {
         const struct log_field f[] = {
             LOG_WORD("result", "refused"),

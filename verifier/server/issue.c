@@ -81,6 +81,7 @@ int issue_ask_ledger(struct worker *w, struct enroll_ledger_facts *facts,
     facts->nonce = nonce_use(use);
     facts->nonce_cert_serial = stored->cert_serial;
     facts->nonce_assurance = stored_assurance(stored);
+    facts->nonce_pcr_values = stored->pcr_values;
     if (use == LEDGER_NONCE_UNUSED && ledger_device_active(w->ledger, &active, query->manufacturer,
                                                            query->device_serial, (int64_t)now) != 0)
         return count_ledger_error(w, "the ledger could not be read", why, why_len);
@@ -161,6 +162,7 @@ static void fill_record(struct ledger_issuance *rec, const struct enroll_verdict
     memcpy(rec->request_sha256, request_sha256, 32);
     rec->signer_kind = v->signer_kind;
     snprintf(rec->assurance, sizeof(rec->assurance), "%s", assurance_str(v->assurance));
+    quote_pcrs_str(rec->pcr_values, sizeof(rec->pcr_values), v->pcrs, v->n_pcrs);
     rec->issued_at = (int64_t)now;
     rec->not_after = (int64_t)now + validity;
 }
@@ -185,6 +187,7 @@ static int decided_meanwhile(struct issued *out, struct worker *w, struct enroll
     facts.device_active = result == LEDGER_DEVICE_ACTIVE;
     facts.nonce_cert_serial = found->cert_serial;
     facts.nonce_assurance = stored_assurance(found);
+    facts.nonce_pcr_values = found->pcr_values;
     if ((r = enroll_decide_conflict(v, &cfg, &facts)) == 0)
         issue_take_stored(out, found);
     else

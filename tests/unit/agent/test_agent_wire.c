@@ -621,6 +621,95 @@ static void challenge_credential(void **state)
     free(buf);
 }
 
+/* quote_pcrs: at most 8 PCRs below 24, ascending without repeats. */
+static void challenge_quote_pcrs(void **state)
+{
+    static const struct {
+        uint32_t pcrs[9];
+        size_t n;
+        int want;
+        uint32_t mask;
+    } cases[] = {
+        {{7}, 1, 0, 1u << 7},
+        {{0, 7, 23}, 3, 0, 1u << 0 | 1u << 7 | 1u << 23},
+        {{0}, 0, 0, 0},
+        {{24}, 1, DEVID_ERR_PROTOCOL, 0},
+        {{7, 7}, 2, DEVID_ERR_PROTOCOL, 0},
+        {{11, 7}, 2, DEVID_ERR_PROTOCOL, 0},
+        {{0, 1, 2, 3, 4, 5, 6, 7, 8}, 9, DEVID_ERR_PROTOCOL, 0},
+    };
+    Devid__V1__ChallengeResponse resp = DEVID__V1__CHALLENGE_RESPONSE__INIT;
+    static uint8_t nonce[32], token[16];
+    struct wire_challenge c;
+    uint8_t *buf;
+    size_t len, i;
+    char why[256];
+
+    (void)state;
+    resp.nonce = (ProtobufCBinaryData){sizeof(nonce), nonce};
+    resp.token = (ProtobufCBinaryData){sizeof(token), token};
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        resp.quote_pcrs = (uint32_t *)cases[i].pcrs;
+        resp.n_quote_pcrs = cases[i].n;
+        buf = packed(&len, &resp.base);
+        assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), cases[i].want);
+        if (cases[i].want == 0)
+            assert_int_equal(c.quote_pcrs, cases[i].mask);
+        free(buf);
+    }
+}
+
+/* The quote goes out as PcrQuote with the PCR values in order. */
+static void enroll_request_quote(void **state)
+{
+    struct fixture *f = *state;
+    Devid__V1__EnrollRequest *req;
+    struct wire_pcr pcrs[2];
+    struct request q;
+    uint8_t *buf = NULL, quote[64];
+    size_t len = 0;
+    char why[128];
+
+    request_init(&q, f);
+    memset(quote, 0x51, sizeof(quote));
+    pcrs[0].index = 7;
+    memset(pcrs[0].sha256, 0x07, sizeof(pcrs[0].sha256));
+    pcrs[1].index = 11;
+    memset(pcrs[1].sha256, 0x0b, sizeof(pcrs[1].sha256));
+    q.in.quote_info = quote;
+    q.in.quote_info_len = sizeof(quote);
+    q.in.quote_signature = &q.sig;
+    q.in.pcrs = pcrs;
+    q.in.n_pcrs = 2;
+    assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)), 0);
+    assert_non_null(req = devid__v1__enroll_request__unpack(NULL, len, buf));
+    assert_non_null(req->quote);
+    assert_memory_equal(req->quote->quote_info.data, quote, sizeof(quote));
+    assert_true(req->quote->quote_signature.len > 0);
+    assert_int_equal(req->quote->n_pcrs, 2);
+    assert_int_equal(req->quote->pcrs[0]->index, 7);
+    assert_int_equal(req->quote->pcrs[1]->index, 11);
+    assert_int_equal(req->quote->pcrs[1]->sha256.len, 32);
+    assert_memory_equal(req->quote->pcrs[1]->sha256.data, pcrs[1].sha256, 32);
+    devid__v1__enroll_request__free_unpacked(req, NULL);
+    free(buf);
+    /* A quote without PCR values, or past WIRE_PCR_MAX, is not encoded. */
+    q.in.n_pcrs = 0;
+    assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)),
+                     DEVID_ERR_INVALID_ARGUMENT);
+    q.in.n_pcrs = WIRE_PCR_MAX + 1;
+    assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)),
+                     DEVID_ERR_INVALID_ARGUMENT);
+    /* Without a quote, none is sent. */
+    q.in.quote_info = NULL;
+    assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)), 0);
+    assert_non_null(req = devid__v1__enroll_request__unpack(NULL, len, buf));
+    assert_null(req->quote);
+    devid__v1__enroll_request__free_unpacked(req, NULL);
+    free(buf);
+    request_cleanup(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -629,7 +718,8 @@ int main(void)
         cmocka_unit_test(enroll_request_refused),    cmocka_unit_test(enroll_response_good),
         cmocka_unit_test(enroll_response_refused),   cmocka_unit_test(error_good),
         cmocka_unit_test(error_malformed),           cmocka_unit_test(challenge_request_ek),
-        cmocka_unit_test(challenge_credential),
+        cmocka_unit_test(challenge_credential),      cmocka_unit_test(challenge_quote_pcrs),
+        cmocka_unit_test(enroll_request_quote),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

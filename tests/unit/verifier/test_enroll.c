@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 #include <openssl/tls1.h>
+#include <tss2/tss2_mu.h>
 
 #include "common/err.h"
 #include "testutil.h"
@@ -42,6 +43,7 @@ struct fx {
     /* The ledger's answers the shell would pass to enroll_decide. */
     enum enroll_nonce_use nonce_use;
     enum assurance nonce_assurance;
+    const char *nonce_pcr_values;
     bool device_active;
     /* EK credential activation: the challenge sealed an EK (use_ek) for
      * the new key's Name, or for another Name (ek_other_name); the
@@ -49,6 +51,11 @@ struct fx {
     int use_ek, ek_other_name;
     struct token_ek ek;
     uint8_t secret[CREDENTIAL_SECRET_LEN];
+    /* The boot-state gate's quote of PCR 7 (add_quote). */
+    Devid__V1__PcrQuote quote;
+    Devid__V1__PcrValue pcr, *pcrp;
+    uint8_t pcr7[32], quote_info[1024], quote_sig[512];
+    size_t quote_info_len, quote_sig_len;
 };
 
 /* Recomputes the agent's side from the fixture's current inputs. */
@@ -189,6 +196,7 @@ static int decide(struct fx *f, struct enroll_verdict *o, X509 *client, STACK_OF
         facts.nonce = f->nonce_use;
         facts.nonce_cert_serial = "0a1b2c";
         facts.nonce_assurance = f->nonce_assurance;
+        facts.nonce_pcr_values = f->nonce_pcr_values;
         facts.device_active = f->device_active;
     }
     in.ledger = &facts;
@@ -403,6 +411,161 @@ static void use_iak(struct fx *f, const char *serial)
     f->iak = tu_cert(&s, f->iak_key, f->pki.intermediate, f->pki.int_key);
     f->use_iak = 1;
     build(f);
+}
+
+/* add_quote attaches a quote of PCR 7 holding |value| (32 bytes), made as a
+ * TPM would over T and signed by |by|. */
+static void add_quote(struct fx *f, const uint8_t *value, EVP_PKEY *by)
+{
+    uint8_t t[TRANSCRIPT_LEN], d[32];
+    TPMS_ATTEST att;
+    size_t off = 0;
+
+    assert_int_equal(transcript_compute(t, f->nonce, 32, f->agent_exporter, 32, f->csr, f->csr_len),
+                     0);
+    memcpy(f->pcr7, value, 32);
+    memset(&att, 0, sizeof(att));
+    att.magic = TPM2_GENERATED_VALUE;
+    att.type = TPM2_ST_ATTEST_QUOTE;
+    memcpy(att.extraData.buffer, t, sizeof(t));
+    att.extraData.size = sizeof(t);
+    att.attested.quote.pcrSelect.count = 1;
+    att.attested.quote.pcrSelect.pcrSelections[0].hash = TPM2_ALG_SHA256;
+    att.attested.quote.pcrSelect.pcrSelections[0].sizeofSelect = 3;
+    att.attested.quote.pcrSelect.pcrSelections[0].pcrSelect[0] = 0x80;
+    tu_sha256(att.attested.quote.pcrDigest.buffer, f->pcr7, 32);
+    att.attested.quote.pcrDigest.size = 32;
+    assert_int_equal(Tss2_MU_TPMS_ATTEST_Marshal(&att, f->quote_info, sizeof(f->quote_info), &off),
+                     TSS2_RC_SUCCESS);
+    f->quote_info_len = off;
+    tu_sha256(d, f->quote_info, f->quote_info_len);
+    f->quote_sig_len = sizeof(f->quote_sig);
+    tu_tpm_sign(f->quote_sig, &f->quote_sig_len, by, d);
+    devid__v1__pcr_value__init(&f->pcr);
+    f->pcr.index = 7;
+    f->pcr.sha256 = (ProtobufCBinaryData){32, f->pcr7};
+    f->pcrp = &f->pcr;
+    devid__v1__pcr_quote__init(&f->quote);
+    f->quote.quote_info = (ProtobufCBinaryData){f->quote_info_len, f->quote_info};
+    f->quote.quote_signature = (ProtobufCBinaryData){f->quote_sig_len, f->quote_sig};
+    f->quote.n_pcrs = 1;
+    f->quote.pcrs = &f->pcrp;
+    f->req.quote = &f->quote;
+}
+
+/* The policy of the boot-state gate: PCR 7 of "Widget 3000" must hold
+ * 0x77... or 0x78... */
+static void gate_pcr7(struct fx *f)
+{
+    uint8_t v[32];
+
+    memset(v, 0x77, sizeof(v));
+    assert_int_equal(policy_add_pcr(f->policy, "Acme Devices", "Widget 3000", 7, v), 0);
+    memset(v, 0x78, sizeof(v));
+    assert_int_equal(policy_add_pcr(f->policy, "Acme Devices", "Widget 3000", 7, v), 0);
+}
+
+static void test_pcr_gate(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t v[32];
+
+    gate_pcr7(f);
+    use_iak(f, "SN0001");
+    memset(v, 0x78, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.n_pcrs, 1);
+    assert_int_equal(o.pcrs[0].index, 7);
+    assert_memory_equal(o.pcrs[0].sha256, v, 32);
+    enroll_verdict_cleanup(&o);
+    /* A value outside the set: the policy names PCR, value and set. */
+    memset(v, 0x33, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_PCR_VALUE);
+    assert_non_null(strstr(o.why,
+                           "PCR 7 of model \"Widget 3000\" of \"Acme Devices\" holds "
+                           "sha256:3333"));
+    assert_non_null(strstr(o.why, "allowed: sha256:7777"));
+    assert_non_null(strstr(o.why, ", sha256:7878"));
+    enroll_verdict_cleanup(&o);
+    /* A quote signed by the IDevID, an unrestricted key. */
+    memset(v, 0x77, sizeof(v));
+    add_quote(f, v, f->pki.idev_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
+    enroll_verdict_cleanup(&o);
+    /* No quote at all. */
+    f->req.quote = NULL;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_MALFORMED);
+    assert_non_null(strstr(o.why, "requires a TPM2_Quote of SHA-256 PCRs 7"));
+    enroll_verdict_cleanup(&o);
+    /* A model without PCR rules ignores the quote. */
+    policy_free(f->policy);
+    assert_non_null(f->policy = policy_new());
+    f->cfg.policy = f->policy;
+    memset(v, 0x33, sizeof(v));
+    add_quote(f, v, f->pki.idev_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.n_pcrs, 0);
+    enroll_verdict_cleanup(&o);
+}
+
+/* Without an IAK nothing restricted signs the quote: refused whatever the
+ * values, with a reason that says so. */
+static void test_pcr_gate_without_iak(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t v[32];
+
+    gate_pcr7(f);
+    memset(v, 0x77, sizeof(v));
+    add_quote(f, v, f->pki.idev_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
+    assert_non_null(strstr(o.why, "without one"));
+    enroll_verdict_cleanup(&o);
+}
+
+/* A retry of a recorded request is held to the PCR rules of now, against
+ * the values recorded with its certificate. */
+static void test_pcr_gate_replay(void **state)
+{
+    static const char v77[] =
+        "7=sha256:7777777777777777777777777777777777777777777777777777777777777777";
+    static const char v33[] =
+        "7=sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    uint8_t v[32];
+
+    use_iak(f, "SN0001");
+    memset(v, 0x33, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    f->nonce_use = ENROLL_NONCE_SAME_REQUEST;
+    f->nonce_assurance = ASSURANCE_IAK;
+    /* Recorded without a PCR rule (no values): returned while none applies. */
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+    /* Under a rule, values never verified do not count... */
+    gate_pcr7(f);
+    memset(v, 0x77, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_PCR_VALUE);
+    assert_non_null(strstr(o.why, "recorded with PCR values \"\""));
+    enroll_verdict_cleanup(&o);
+    /* ... the recorded ones do, judged by the rule of now. */
+    f->nonce_pcr_values = v77;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.action, ENROLL_RETURN_STORED);
+    enroll_verdict_cleanup(&o);
+    memset(v, 0x33, sizeof(v));
+    add_quote(f, v, f->iak_key);
+    f->nonce_pcr_values = v33;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_PCR_VALUE);
+    assert_non_null(strstr(o.why, "holds sha256:3333"));
+    enroll_verdict_cleanup(&o);
 }
 
 static void test_iak_accepted(void **state)
@@ -993,6 +1156,9 @@ int main(void)
         T(test_ek_credential),
         T(test_ek_credential_refusals),
         T(test_minimum_ek_without),
+        T(test_pcr_gate),
+        T(test_pcr_gate_without_iak),
+        T(test_pcr_gate_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,7 @@ static void test_open_twice(void **state)
         assert_int_equal(ledger_open(&again, f->path, NULL), 0); /* a plain path works too */
     assert_int_equal(ledgerdb_count(again), 0);
     ledger_free(again);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
     if (!f->pg)
         assert_int_equal(ledgerdb_int(f,
@@ -51,7 +51,7 @@ static void test_future_schema_refused(void **state)
     log = ledgerdb_release_stderr(f);
     assert_null(again);
     assert_non_null(strstr(log, "schema version 99"));
-    assert_non_null(strstr(log, "up to 4"));
+    assert_non_null(strstr(log, "up to 5"));
     assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 99);
 }
 
@@ -74,9 +74,10 @@ static void test_migration_from_v1(void **state)
                   "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
                   "DROP TABLE device; ALTER TABLE crl_state DROP COLUMN revision; "
                   "ALTER TABLE issuance DROP COLUMN assurance; "
+                  "ALTER TABLE issuance DROP COLUMN pcr_values; "
                   "UPDATE schema_version SET version = 1");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM device"), 2);
     assert_int_equal(ledgerdb_int(f, "SELECT issuances FROM device WHERE device_serial = 'SN-1'"),
                      2);
@@ -103,9 +104,10 @@ static void test_migration_from_v2(void **state)
     ledgerdb_exec(f,
                   "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
                   "ALTER TABLE issuance DROP COLUMN assurance; "
+                  "ALTER TABLE issuance DROP COLUMN pcr_values; "
                   "UPDATE schema_version SET version = 2");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_int_equal(ledger_show(f->l, &got, "01"), 0);
     assert_string_equal(got.assurance, "iak");
     ledger_issuance_cleanup(&got);
@@ -139,9 +141,10 @@ static void test_migration_from_v3(void **state)
     f->l = NULL;
     ledgerdb_exec(f,
                   "DROP TABLE log_entry; DROP TABLE log_state; DROP TABLE tree_head; "
+                  "ALTER TABLE issuance DROP COLUMN pcr_values; "
                   "UPDATE schema_version SET version = 3");
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM log_entry"), 0);
     ledgerdb_issuance(&rec, "03", "SN-2", 3, 1002);
     assert_int_equal(ledgerdb_record(f->l, &rec, LEDGER_SUPERSEDE), 0);
@@ -157,6 +160,35 @@ static void test_migration_from_v3(void **state)
     assert_int_equal(size, 4);
     assert_int_equal(added, 0);
     assert_int_equal(ledgerdb_int(f, "SELECT backfilled FROM log_state"), 1);
+}
+
+/* A version 4 ledger gets the quoted PCR values: rows recorded before read
+ * as "" (no quote was asked for); rows recorded since keep theirs. */
+static void test_migration_from_v4(void **state)
+{
+    static const char pcrs[] =
+        "7=sha256:dc2fca0a8d215a67ebebf7180e8d345e8b031780dbac8974faab8e6cebf92b94";
+    struct fx *f = *state;
+    struct ledger_issuance rec, got;
+
+    ledgerdb_issuance(&rec, "01", "SN-1", 1, 1000);
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), 0);
+    ledger_free(f->l);
+    f->l = NULL;
+    ledgerdb_exec(f,
+                  "ALTER TABLE issuance DROP COLUMN pcr_values; "
+                  "UPDATE schema_version SET version = 4");
+    assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(ledger_show(f->l, &got, "01"), 0);
+    assert_string_equal(got.pcr_values, "");
+    ledger_issuance_cleanup(&got);
+    ledgerdb_issuance(&rec, "02", "SN-2", 2, 1001);
+    snprintf(rec.pcr_values, sizeof(rec.pcr_values), "%s", pcrs);
+    assert_int_equal(ledgerdb_record(f->l, &rec, 0), 0);
+    assert_int_equal(ledger_show(f->l, &got, "02"), 0);
+    assert_string_equal(got.pcr_values, pcrs);
+    ledger_issuance_cleanup(&got);
 }
 
 static void test_bad_uris(void **state)
@@ -340,13 +372,13 @@ static void test_concurrent_migration(void **state)
     log = ledgerdb_release_stderr(f);
     for (i = 0; i < THREADS; i++)
         assert_int_equal(w[i].failures, 0);
-    while ((log = strstr(log, "schema migrated to version 4")) != NULL) {
+    while ((log = strstr(log, "schema migrated to version 5")) != NULL) {
         migrated++;
         log++;
     }
     assert_int_equal(migrated, 1);
     assert_int_equal(ledgerdb_int(f, "SELECT count(*) FROM schema_version"), 1);
-    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 4);
+    assert_int_equal(ledgerdb_int(f, "SELECT max(version) FROM schema_version"), 5);
     assert_int_equal(ledger_open(&f->l, f->uri, "replica-a"), 0);
 }
 
@@ -397,6 +429,7 @@ int main(int argc, char **argv)
         T(test_migration_from_v1),
         T(test_migration_from_v2),
         T(test_migration_from_v3),
+        T(test_migration_from_v4),
         T(test_bad_uris),
         T(test_open_existing_empty),
         T(test_killed_writer),

@@ -342,6 +342,110 @@ static void test_trust_load_files(void **state)
     EVP_PKEY_free(k);
 }
 
+#define PCR_A "dc2fca0a8d215a67ebebf7180e8d345e8b031780dbac8974faab8e6cebf92b94"
+#define PCR_B "39B3CAFA66FCD81527F88C3969412A5CE616C5F4688A78D61344D943496E2159"
+
+/* A PCR value of |hex| (64 digits, any case). */
+static struct quote_pcr pcr_of(unsigned index, const char *hex)
+{
+    struct quote_pcr v;
+    size_t i;
+    unsigned x;
+
+    v.index = index;
+    for (i = 0; i < 32; i++) {
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &x), 1);
+        v.sha256[i] = (uint8_t)x;
+    }
+    return v;
+}
+
+/* pcr.N in [assurance "MFR" "MODEL"] and [assurance "MFR"]: the model's
+ * rules replace the manufacturer's; the challenge names the PCRs; a value
+ * outside the set is refused naming PCR, value and set. */
+static void test_policy_pcrs(void **state)
+{
+    struct policy *p = NULL;
+    struct device_identity x1 = ident("Acme Devices", "Gateway X1", "SN1");
+    struct device_identity x2 = ident("Acme Devices", "Gateway X2", "SN2");
+    struct device_identity beta = ident("Beta", "Gateway X1", "SN3");
+    struct quote_pcr v[2];
+    char why[512], rule[600];
+
+    (void)state;
+    assert_int_equal(policy_of(&p,
+                               "[policy]\nallow_manufacturer = Acme Devices\n"
+                               "[assurance \"Acme Devices\"]\npcr.0 = sha256:" PCR_A "\n"
+                               "[assurance \"Acme Devices\" \"Gateway X1\"]\n"
+                               "pcr.7 = sha256:" PCR_A " ,sha256:" PCR_B "\n"
+                               "pcr.11 = sha256:" PCR_A "\n",
+                               why, sizeof(why)),
+                     0);
+    assert_int_equal(policy_pcr_selection(p, &x1, rule, sizeof(rule)), 1u << 7 | 1u << 11);
+    assert_string_equal(rule, "[assurance \"Acme Devices\" \"Gateway X1\"]");
+    assert_int_equal(policy_pcr_selection(p, &x2, rule, sizeof(rule)), 1u << 0);
+    assert_string_equal(rule, "[assurance \"Acme Devices\"]");
+    assert_int_equal(policy_pcr_selection(p, &beta, rule, sizeof(rule)), 0);
+    assert_string_equal(rule, "");
+    /* Gateway X1: PCR 7 either value, PCR 11 the one; PCR 0 is not its. */
+    v[0] = pcr_of(7, PCR_B);
+    v[1] = pcr_of(11, PCR_A);
+    assert_int_equal(policy_check_pcrs(p, &x1, v, 2, why, sizeof(why)), 0);
+    v[0] = pcr_of(7, PCR_A);
+    assert_int_equal(policy_check_pcrs(p, &x1, v, 2, why, sizeof(why)), 0);
+    v[1] = pcr_of(11, PCR_B);
+    assert_int_equal(policy_check_pcrs(p, &x1, v, 2, why, sizeof(why)), DEVID_ERR_PCR_VALUE);
+    assert_string_equal(why,
+                        "PCR 11 of model \"Gateway X1\" of \"Acme Devices\" holds "
+                        "sha256:39b3cafa66fcd81527f88c3969412a5ce616c5f4688a78d61344d943496e2159"
+                        ", which [assurance \"Acme Devices\" \"Gateway X1\"] does not allow; "
+                        "allowed: sha256:" PCR_A);
+    assert_int_equal(policy_check_pcrs(p, &x1, v, 1, why, sizeof(why)), DEVID_ERR_PCR_VALUE);
+    assert_non_null(
+        strstr(why, "PCR 11 of model \"Gateway X1\" of \"Acme Devices\" was not quoted"));
+    /* Gateway X2: the manufacturer's PCR 0. */
+    v[0] = pcr_of(0, PCR_A);
+    assert_int_equal(policy_check_pcrs(p, &x2, v, 1, why, sizeof(why)), 0);
+    assert_int_equal(policy_check_pcrs(p, &x2, NULL, 0, why, sizeof(why)), DEVID_ERR_PCR_VALUE);
+    /* No rules: nothing to check. */
+    assert_int_equal(policy_check_pcrs(p, &beta, NULL, 0, why, sizeof(why)), 0);
+    policy_free(p);
+}
+
+static void test_policy_pcr_errors(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"[assurance]\npcr.7 = sha256:" PCR_A "\n",
+         "policy.conf:2: key \"pcr.7\": PCR rules belong"},
+        {"[assurance \"A\"]\npcr.24 = sha256:" PCR_A "\n", "want pcr.N with N a PCR index 0 to 23"},
+        {"[assurance \"A\"]\npcr.07 = sha256:" PCR_A "\n", "want pcr.N"},
+        {"[assurance \"A\"]\npcr. = sha256:" PCR_A "\n", "want pcr.N"},
+        {"[assurance \"A\"]\npcr.123 = sha256:" PCR_A "\n", "want pcr.N"},
+        {"[assurance \"A\"]\npcr.7 = sha1:" PCR_A "\n", "not a comma-separated list of sha256:HEX"},
+        {"[assurance \"A\"]\npcr.7 = sha256:abcd\n", "not a comma-separated list"},
+        {"[assurance \"A\"]\npcr.7 = sha256:" PCR_A ",\n", "not a comma-separated list"},
+        {"[assurance \"A\"]\npcr.7 = sha256:" PCR_A " x\n", "not a comma-separated list"},
+        {"[assurance \"A\"]\npcr.0 = sha256:" PCR_A "\npcr.1 = sha256:" PCR_A
+         "\npcr.2 = sha256:" PCR_A "\npcr.3 = sha256:" PCR_A "\npcr.4 = sha256:" PCR_A
+         "\npcr.5 = sha256:" PCR_A "\npcr.6 = sha256:" PCR_A "\npcr.7 = sha256:" PCR_A
+         "\npcr.8 = sha256:" PCR_A "\n",
+         "more than 8 PCRs in one section"},
+    };
+    struct policy *p = NULL;
+    char why[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(policy_of(&p, cases[i].text, why, sizeof(why)), DEVID_ERR_CONFIG);
+        assert_null(p);
+        if (strstr(why, cases[i].want) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, why, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +453,8 @@ int main(void)
         cmocka_unit_test(test_policy_assurance),
         cmocka_unit_test(test_policy_unknown_manufacturer_denied),
         cmocka_unit_test(test_policy_errors),
+        cmocka_unit_test(test_policy_pcrs),
+        cmocka_unit_test(test_policy_pcr_errors),
         cmocka_unit_test(test_mfrconf),
         cmocka_unit_test(test_mfrconf_errors),
         cmocka_unit_test(test_trust_load_files),
