@@ -65,8 +65,45 @@ static int check_ek_key(TPMT_PUBLIC *ek, X509 *cert, const ProtobufCBinaryData *
     return r;
 }
 
+/* make_ak_credential checks the request's AK and makes the credential for
+ * its Name, wrapped to |ek_pub|, into out->ak_credential, and its Name hash
+ * into |ek| (what the token seals). */
+static int make_ak_credential(struct challenge_verdict *out, struct token_ek *ek,
+                              const struct enroll_config *cfg, const struct challenge_input *in,
+                              const TPMT_PUBLIC *ek_pub)
+{
+    const ProtobufCBinaryData *pub = &in->req->ak_public;
+    TPMT_PUBLIC ak;
+    uint8_t name[TPMKEY_NAME_MAX], secret[CREDENTIAL_SECRET_LEN];
+    size_t name_len = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    if (tpmkey_unmarshal_public(&ak, pub->data, pub->len) != 0 ||
+        tpmkey_name_from_bytes(name, &name_len, pub->data, pub->len) != 0)
+        return devid_why(DEVID_ERR_ATTEST_MALFORMED, out->why, sizeof(out->why),
+                         "ak_public is not a TPMT_PUBLIC with a supported nameAlg");
+    if ((r = credential_check_ak(&ak, out->why, sizeof(out->why))) != 0)
+        return r;
+    if ((r = sha256(ek->ak_name_hash, name, name_len)) != 0 ||
+        (r = credential_derive_ak(secret, cfg->token_key, in->nonce, ek->ek_cert_hash,
+                                  ek->ak_name_hash)) != 0) {
+        snprintf(out->why, sizeof(out->why), "deriving the AK credential failed");
+        goto out;
+    }
+    if ((r = credential_make(&out->ak_credential, ek_pub, name, name_len, secret, sizeof(secret),
+                             out->why, sizeof(out->why))) != 0)
+        goto out;
+    out->has_ak_credential = true;
+    r = 0;
+out:
+    OPENSSL_cleanse(secret, sizeof(secret));
+    return r;
+}
+
 /* make_credential verifies the request's EK and makes the credential for
- * its new key, filling out->credential and |ek| (what the token seals). */
+ * its new key, filling out->credential and |ek| (what the token seals); and
+ * the AK's credential when the request carries an AK and the policy gates
+ * the device on PCRs. */
 static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
                            const struct enroll_config *cfg, const struct challenge_input *in)
 {
@@ -84,7 +121,8 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
     if (req->ek_certificate.len == 0 || req->ek_public.len == 0 || req->ldevid_public.len == 0) {
         snprintf(why, why_len,
                  "ek_certificate, ek_public and ldevid_public go together: "
-                 "send all three or none");
+                 "send all three or none%s",
+                 req->ak_public.len > 0 ? " (ak_public needs all three)" : "");
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
@@ -123,6 +161,9 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
                              why_len)) != 0)
         goto out;
     out->has_credential = true;
+    if (req->ak_public.len > 0 && out->quote_pcrs != 0 &&
+        (r = make_ak_credential(out, ek, cfg, in, &ek_pub)) != 0)
+        goto out;
     r = 0;
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
@@ -145,7 +186,7 @@ static int seal(struct challenge_verdict *out, const struct enroll_config *cfg,
         return DEVID_ERR_TLS;
     }
     if ((in->req->ek_certificate.len > 0 || in->req->ek_public.len > 0 ||
-         in->req->ldevid_public.len > 0) &&
+         in->req->ldevid_public.len > 0 || in->req->ak_public.len > 0) &&
         (r = make_credential(out, &ek, cfg, in)) != 0)
         return r;
     out->expires_at = (int64_t)in->now + in->ttl_seconds;
@@ -187,6 +228,8 @@ out:
         OPENSSL_cleanse(out->token, sizeof(out->token));
         OPENSSL_cleanse(&out->credential, sizeof(out->credential));
         out->has_credential = false;
+        OPENSSL_cleanse(&out->ak_credential, sizeof(out->ak_credential));
+        out->has_ak_credential = false;
     }
     out->reason = r;
     return r;

@@ -52,6 +52,11 @@ struct challenge_verdict {
      * device's model, which the agent is to quote (policy_pcr_selection);
      * 0: none. */
     uint32_t quote_pcrs;
+    /* When the request carried ak_public, an EK and the policy gates the
+     * device on PCRs: the credential for the AK's Name, wrapped to the same
+     * EK (docs/protocol.md section 6.2). */
+    bool has_ak_credential;
+    struct credential_blob ak_credential;
 };
 
 /* Longest ChallengeRequest.ek_certificate accepted. */
@@ -71,12 +76,14 @@ struct challenge_verdict {
  * DEVID_ERR_EK_KEY) and the new key's public area (DEVID_ERR_ATTEST_MALFORMED),
  * and makes the credential (credential_derive, credential_make) for the new
  * key's Name. It sets out->quote_pcrs to the PCRs the policy checks for
- * the device (policy_pcr_selection). Then it seals the token (token_seal_ek, under cfg->token_key:
- * never the accept-only key) with in->nonce,
- * in->now + in->ttl_seconds, SHA-256 of the client certificate,
- * token_conn_hash of the exporter and the EK hashes.
- * Returns 0, or the first failing check's DEVID_ERR_* code (also in
- * out->reason, with out->why).
+ * the device (policy_pcr_selection). With req->ak_public (only with an EK,
+ * else DEVID_ERR_BAD_REQUEST) and quote_pcrs set, it checks the AK
+ * (DEVID_ERR_ATTEST_MALFORMED when it does not parse, credential_check_ak)
+ * and makes a second credential (credential_derive_ak) for its Name, to the
+ * same EK; without quote_pcrs ak_public is ignored. Then it seals the token (token_seal_ek, under
+ * cfg->token_key: never the accept-only key) with in->nonce, in->now + in->ttl_seconds, SHA-256 of
+ * the client certificate, token_conn_hash of the exporter and the EK hashes. Returns 0, or the
+ * first failing check's DEVID_ERR_* code (also in out->reason, with out->why).
  */
 int challenge_decide(struct challenge_verdict *out, const struct enroll_config *cfg,
                      const struct challenge_input *in);

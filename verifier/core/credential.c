@@ -369,22 +369,112 @@ int credential_make(struct credential_blob *out, const TPMT_PUBLIC *ek, const ui
     return credential_make_with(out, ek, name, name_len, cv, cv_len, NULL, NULL, why, why_len);
 }
 
-int credential_derive(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
-                      const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
-                      const uint8_t name_hash[32])
+/* derive is HMAC-SHA-256(|key|, |label| || the three 32-byte inputs). */
+static int derive(uint8_t out[CREDENTIAL_SECRET_LEN], const char *label, const uint8_t key[32],
+                  const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                  const uint8_t name_hash[32])
 {
-    static const char label[] = "devid/v1 credential";
-    uint8_t in[sizeof(label) - 1 + 3 * 32];
+    uint8_t in[64 + 3 * 32];
+    size_t label_len = strlen(label);
     unsigned int len = 0;
     int r = DEVID_ERR_CRYPTO;
 
-    memcpy(in, label, sizeof(label) - 1);
-    memcpy(in + sizeof(label) - 1, nonce, 32);
-    memcpy(in + sizeof(label) - 1 + 32, ek_cert_hash, 32);
-    memcpy(in + sizeof(label) - 1 + 64, name_hash, 32);
-    if (HMAC(EVP_sha256(), key, 32, in, sizeof(in), out, &len) != NULL &&
+    if (label_len > sizeof(in) - 3 * 32)
+        return DEVID_ERR_INTERNAL;
+    memcpy(in, label, label_len);
+    memcpy(in + label_len, nonce, 32);
+    memcpy(in + label_len + 32, ek_cert_hash, 32);
+    memcpy(in + label_len + 64, name_hash, 32);
+    if (HMAC(EVP_sha256(), key, 32, in, label_len + 3 * 32, out, &len) != NULL &&
         len == CREDENTIAL_SECRET_LEN)
         r = 0;
     OPENSSL_cleanse(in, sizeof(in));
     return r;
+}
+
+int credential_derive(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
+                      const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                      const uint8_t name_hash[32])
+{
+    return derive(out, "devid/v1 credential", key, nonce, ek_cert_hash, name_hash);
+}
+
+int credential_derive_ak(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
+                         const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                         const uint8_t ak_name_hash[32])
+{
+    return derive(out, "devid/v1 ak credential", key, nonce, ek_cert_hash, ak_name_hash);
+}
+
+/* check_ak_type checks the AK's type, curve or modulus, and scheme. */
+static int check_ak_type(const TPMT_PUBLIC *ak, char *why, size_t why_len)
+{
+    const TPMS_RSA_PARMS *rsa = &ak->parameters.rsaDetail;
+    TPMI_ALG_SIG_SCHEME scheme;
+
+    if (ak->type == TPM2_ALG_ECC) {
+        switch (ak->parameters.eccDetail.curveID) {
+            case TPM2_ECC_NIST_P256:
+            case TPM2_ECC_NIST_P384:
+            case TPM2_ECC_NIST_P521:
+                break;
+            default:
+                return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                                 "ak_public: ECC curve 0x%04x: only NIST P-256, P-384 and P-521",
+                                 ak->parameters.eccDetail.curveID);
+        }
+        scheme = ak->parameters.eccDetail.scheme.scheme;
+        if (scheme != TPM2_ALG_NULL && scheme != TPM2_ALG_ECDSA)
+            return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                             "ak_public: ECC scheme 0x%04x: only ECDSA or none", scheme);
+        return 0;
+    }
+    if (ak->type == TPM2_ALG_RSA) {
+        if (rsa->keyBits < CREDENTIAL_AK_RSA_MIN_BITS ||
+            (size_t)ak->unique.rsa.size * 8 != rsa->keyBits)
+            return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                             "ak_public: RSA keyBits %u with a %u-byte modulus: at least %d bits, "
+                             "and a modulus of that length",
+                             rsa->keyBits, ak->unique.rsa.size, CREDENTIAL_AK_RSA_MIN_BITS);
+        scheme = rsa->scheme.scheme;
+        if (scheme != TPM2_ALG_NULL && scheme != TPM2_ALG_RSASSA && scheme != TPM2_ALG_RSAPSS)
+            return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                             "ak_public: RSA scheme 0x%04x: only RSASSA, RSAPSS or none", scheme);
+        return 0;
+    }
+    return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                     "ak_public: type 0x%04x: only ECC or RSA", ak->type);
+}
+
+int credential_check_ak(const TPMT_PUBLIC *ak, char *why, size_t why_len)
+{
+    static const struct {
+        TPMA_OBJECT bit;
+        int want;
+        const char *name;
+    } rules[] = {
+        {TPMA_OBJECT_RESTRICTED, 1, "restricted"},
+        {TPMA_OBJECT_SIGN_ENCRYPT, 1, "sign"},
+        {TPMA_OBJECT_FIXEDTPM, 1, "fixedTPM"},
+        {TPMA_OBJECT_FIXEDPARENT, 1, "fixedParent"},
+        {TPMA_OBJECT_SENSITIVEDATAORIGIN, 1, "sensitiveDataOrigin"},
+        {TPMA_OBJECT_DECRYPT, 0, "decrypt"},
+    };
+    size_t i;
+
+    if (ak == NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    for (i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        if (((ak->objectAttributes & rules[i].bit) != 0) != rules[i].want)
+            return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                             "ak_public: objectAttributes 0x%08x: %s must be %s",
+                             (unsigned)ak->objectAttributes, rules[i].name,
+                             rules[i].want ? "set" : "clear");
+    }
+    if (ak->nameAlg != TPM2_ALG_SHA256 && ak->nameAlg != TPM2_ALG_SHA384 &&
+        ak->nameAlg != TPM2_ALG_SHA512)
+        return devid_why(DEVID_ERR_ATTEST_ATTRIBUTES, why, why_len,
+                         "ak_public: nameAlg 0x%04x: only SHA-256, SHA-384 or SHA-512",
+                         ak->nameAlg);
+    return check_ak_type(ak, why, why_len);
 }

@@ -100,4 +100,29 @@ int credential_derive(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
                       const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
                       const uint8_t name_hash[32]);
 
+/*
+ * credential_derive_ak writes the boot-state gate's AK credential to |out|
+ * (docs/protocol.md section 6.2): HMAC-SHA-256(|key|, "devid/v1 ak
+ * credential" || |nonce| || |ek_cert_hash| || |ak_name_hash|), each input 32
+ * bytes; another label than credential_derive's, so that neither credential
+ * answers for the other. Returns 0 or DEVID_ERR_CRYPTO.
+ */
+int credential_derive_ak(uint8_t out[CREDENTIAL_SECRET_LEN], const uint8_t key[32],
+                         const uint8_t nonce[32], const uint8_t ek_cert_hash[32],
+                         const uint8_t ak_name_hash[32]);
+
+/* Smallest RSA AK accepted, in bits. */
+#define CREDENTIAL_AK_RSA_MIN_BITS 2048
+
+/*
+ * credential_check_ak checks that |ak| is fit to sign the boot-state gate's
+ * quote: restricted, sign, fixedTPM, fixedParent and sensitiveDataOrigin
+ * set, decrypt clear; nameAlg SHA-256, SHA-384 or SHA-512; ECC on NIST
+ * P-256, P-384 or P-521, or RSA of at least CREDENTIAL_AK_RSA_MIN_BITS whose
+ * modulus is as long as keyBits says; a scheme, if any, of ECDSA, RSASSA or
+ * RSAPSS. Returns 0 or DEVID_ERR_ATTEST_ATTRIBUTES with |why| naming the
+ * field.
+ */
+int credential_check_ak(const TPMT_PUBLIC *ak, char *why, size_t why_len);
+
 #endif

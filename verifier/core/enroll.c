@@ -288,9 +288,75 @@ static int request_pcrs(struct enroll_verdict *v, const Devid__V1__EnrollRequest
     return 0;
 }
 
+/* check_ak checks the AK of a quote on a device without an IAK: the
+ * challenge made its credential (the token sealed its Name hash), the quote
+ * names that AK (quote.ak_public, DEVID_ERR_CREDENTIAL_NAME) and carries the
+ * secret only the TPM holding the EK and the AK recovers
+ * (quote.ak_activated_secret, DEVID_ERR_CREDENTIAL). Sets |*out| to the AK's
+ * key, owned by the caller. */
+static int check_ak(EVP_PKEY **out, struct enroll_verdict *v, const struct enroll_config *cfg,
+                    const Devid__V1__PcrQuote *q, const char *rule, const char *pcrs, char *why,
+                    size_t why_len)
+{
+    TPMT_PUBLIC ak;
+    uint8_t name[TPMKEY_NAME_MAX], h[TOKEN_EK_HASH_LEN], cv[CREDENTIAL_SECRET_LEN];
+    size_t name_len = 0;
+    unsigned int hlen = 0;
+    int r = DEVID_ERR_INTERNAL;
+
+    *out = NULL;
+    if (!token_ak_present(&v->ek) || !v->credential_ok)
+        return devid_why(DEVID_ERR_QUOTE_SIGNATURE, why, why_len,
+                         "%s requires a TPM2_Quote of SHA-256 PCRs %s signed by a restricted key "
+                         "shown in this exchange: an IAK, or an AK bound by the EK credential "
+                         "activation (ChallengeRequest.ak_public with the EK; devid-agent: [tpm] "
+                         "ak = auto); this device certified its new key without an IAK and sent "
+                         "no AK, and a quote by the unrestricted IDevID proves nothing",
+                         rule, pcrs);
+    if (q->ak_public.len == 0 ||
+        tpmkey_name_from_bytes(name, &name_len, q->ak_public.data, q->ak_public.len) != 0 ||
+        tpmkey_unmarshal_public(&ak, q->ak_public.data, q->ak_public.len) != 0 ||
+        EVP_Digest(name, name_len, h, &hlen, EVP_sha256(), NULL) != 1 || hlen != sizeof(h)) {
+        r = devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                      "quote.ak_public is missing or not a TPMT_PUBLIC with a supported "
+                      "nameAlg, and the device has no IAK to sign the quote");
+        goto out;
+    }
+    if (CRYPTO_memcmp(h, v->ek.ak_name_hash, sizeof(h)) != 0) {
+        r = devid_why(DEVID_ERR_CREDENTIAL_NAME, why, why_len,
+                      "quote.ak_public is not the AK the credential was made for "
+                      "(ChallengeRequest.ak_public)");
+        goto out;
+    }
+    if ((r = credential_derive_ak(
+             cv, v->token_key == TOKEN_KEY_ACCEPT ? cfg->token_accept_key : cfg->token_key,
+             v->nonce, v->ek.ek_cert_hash, v->ek.ak_name_hash)) != 0) {
+        snprintf(why, why_len, "deriving the AK credential failed");
+        goto out;
+    }
+    if (q->ak_activated_secret.len != sizeof(cv) || q->ak_activated_secret.data == NULL ||
+        CRYPTO_memcmp(cv, q->ak_activated_secret.data, sizeof(cv)) != 0) {
+        r = devid_why(DEVID_ERR_CREDENTIAL, why, why_len,
+                      "quote.ak_activated_secret (%zu bytes) is not the AK credential made for "
+                      "this challenge: the TPM holding the EK did not activate it for the AK "
+                      "(another TPM, or an answer to an earlier challenge)",
+                      q->ak_activated_secret.len);
+        goto out;
+    }
+    if (tpmkey_public_to_pkey(out, &ak) != 0) {
+        r = devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                      "quote.ak_public: its key does not decode");
+        goto out;
+    }
+    r = 0;
+out:
+    OPENSSL_cleanse(cv, sizeof(cv));
+    return r;
+}
+
 /* check_quote checks the boot-state gate's quote when the policy asks for
- * PCRs of this device: signed by |iak| (NULL: the device has none, and
- * nothing else it can show is restricted), over T, of exactly those PCRs,
+ * PCRs of this device: signed by |iak|, or with none (NULL) by the AK the EK
+ * credential activation bound (check_ak), over T, of exactly those PCRs,
  * with the reported values. Fills v->pcrs. */
 static int check_quote(struct enroll_verdict *v, const struct enroll_config *cfg,
                        const Devid__V1__EnrollRequest *req, EVP_PKEY *iak, char *why,
@@ -299,43 +365,45 @@ static int check_quote(struct enroll_verdict *v, const struct enroll_config *cfg
     const Devid__V1__PcrQuote *q = req->quote;
     char rule[600], pcrs[80];
     struct quote_input in;
+    EVP_PKEY *ak = NULL;
     uint32_t sel;
-    int r;
+    int r = DEVID_ERR_INTERNAL;
 
     v->n_pcrs = 0;
     if ((sel = policy_pcr_selection(cfg->policy, &v->id, rule, sizeof(rule))) == 0)
         return 0;
     quote_selection_str(pcrs, sizeof(pcrs), sel);
-    if (iak == NULL)
-        return devid_why(DEVID_ERR_QUOTE_SIGNATURE, why, why_len,
-                         "%s requires a TPM2_Quote of SHA-256 PCRs %s signed by the IAK, and "
-                         "this device certified its new key without one: a quote by the "
-                         "unrestricted IDevID proves nothing, so a device without an IAK cannot "
-                         "pass this gate",
-                         rule, pcrs);
+    if (iak == NULL && !token_ak_present(&v->ek))
+        return check_ak(&ak, v, cfg, q, rule, pcrs, why, why_len);
     if (q == NULL)
         return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
                          "%s requires a TPM2_Quote of SHA-256 PCRs %s and the request carries "
                          "none",
                          rule, pcrs);
+    if (iak == NULL && (r = check_ak(&ak, v, cfg, q, rule, pcrs, why, why_len)) != 0)
+        goto out;
     if ((r = request_pcrs(v, req, why, why_len)) != 0)
-        return r;
+        goto out;
     memset(&in, 0, sizeof(in));
     in.info = q->quote_info.data;
     in.info_len = q->quote_info.len;
     in.sig = q->quote_signature.data;
     in.sig_len = q->quote_signature.len;
-    in.signer = iak;
+    in.signer = iak != NULL ? iak : ak;
     in.qualifying = v->transcript;
     in.qualifying_len = TRANSCRIPT_LEN;
     in.selection = sel;
     in.pcrs = v->pcrs;
     in.n_pcrs = v->n_pcrs;
-    if ((r = quote_check(&in, why, why_len)) != 0) {
+    if ((r = quote_check(&in, why, why_len)) != 0)
+        goto out;
+    v->quote_by_ak = ak != NULL;
+    r = 0;
+out:
+    if (r != 0)
         v->n_pcrs = 0;
-        return r;
-    }
-    return 0;
+    EVP_PKEY_free(ak);
+    return r;
 }
 
 static int check_evidence(struct attest_result *res, struct enroll_verdict *v,

@@ -160,6 +160,9 @@ struct enroll_verdict {
      * ENROLL_RETURN_STORED, the values the same request reported. */
     struct quote_pcr pcrs[QUOTE_MAX_PCRS];
     size_t n_pcrs;
+    /* The quote was signed by the AK the EK credential activation bound
+     * (no IAK), rather than by the IAK. */
+    bool quote_by_ak;
     /* Which key opened the token (TOKEN_KEY_NONE: it did not open); the
      * credential is recomputed under that key. */
     enum token_key_role token_key;
@@ -227,7 +230,10 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * chains to the same manufacturer, names the same device serial and
  * certifies another key than the IDevID's, which gives assurance iak); when
  * the policy gates the device on PCRs (policy_pcr_selection), the quote
- * (quote_check, signed by that IAK: a device without one is
+ * (quote_check, signed by that IAK, or without one by the AK whose
+ * credential the challenge made: quote.ak_public of the sealed Name
+ * (DEVID_ERR_CREDENTIAL_NAME) and quote.ak_activated_secret
+ * (DEVID_ERR_CREDENTIAL); a device with neither is
  * DEVID_ERR_QUOTE_SIGNATURE); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the

@@ -121,6 +121,12 @@ void handle_challenge(struct evhttp_request *req, void *arg)
             (ProtobufCBinaryData){v.credential.id_object_len, v.credential.id_object};
         cres.encrypted_secret = (ProtobufCBinaryData){v.credential.secret_len, v.credential.secret};
     }
+    if (v.has_ak_credential) {
+        cres.ak_credential_blob =
+            (ProtobufCBinaryData){v.ak_credential.id_object_len, v.ak_credential.id_object};
+        cres.ak_encrypted_secret =
+            (ProtobufCBinaryData){v.ak_credential.secret_len, v.ak_credential.secret};
+    }
     http_reply_packed(req, peer.conn, &cres.base);
 out:
     log_challenge(&peer, creq, &v, r, why);

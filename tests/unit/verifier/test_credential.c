@@ -166,12 +166,116 @@ static void test_derive(void **state)
     }
 }
 
+/* credential_derive_ak is HMAC-SHA-256(key, "devid/v1 ak credential" ||
+ * nonce || EK certificate hash || AK Name hash) (docs/protocol.md section
+ * 6.2), never the LDevID's credential over the same inputs. */
+static void test_derive_ak(void **state)
+{
+    static const char label[] = "devid/v1 ak credential";
+    uint8_t key[32], in[3][32], msg[sizeof(label) - 1 + 96], want[32], got[32], ld[32];
+    unsigned int len = 0;
+    size_t i, j;
+
+    (void)state;
+    for (i = 0; i < 32; i++) {
+        key[i] = (uint8_t)(5 * i);
+        for (j = 0; j < 3; j++)
+            in[j][i] = (uint8_t)(0x31 * (j + 1) + i);
+    }
+    memcpy(msg, label, sizeof(label) - 1);
+    for (j = 0; j < 3; j++)
+        memcpy(msg + sizeof(label) - 1 + 32 * j, in[j], 32);
+    assert_non_null(HMAC(EVP_sha256(), key, 32, msg, sizeof(msg), want, &len));
+    assert_int_equal(credential_derive_ak(got, key, in[0], in[1], in[2]), 0);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(credential_derive(ld, key, in[0], in[1], in[2]), 0);
+    assert_memory_not_equal(ld, got, 32);
+}
+
+/* ak_public_of fills |ak| with a P-256 AK of |attrs|. */
+static void ak_public_of(TPMT_PUBLIC *ak, TPMA_OBJECT attrs)
+{
+    memset(ak, 0, sizeof(*ak));
+    ak->type = TPM2_ALG_ECC;
+    ak->nameAlg = TPM2_ALG_SHA256;
+    ak->objectAttributes = attrs;
+    ak->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    ak->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+    ak->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+    ak->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    ak->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+/* credential_check_ak takes a restricted signing key made in the TPM and
+ * refuses any attribute, nameAlg, curve, size or scheme outside the rules,
+ * naming it. */
+static void test_check_ak(void **state)
+{
+    static const TPMA_OBJECT good = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT |
+                                    TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                    TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH;
+    static const struct {
+        TPMA_OBJECT flip;
+        const char *name;
+    } bits[] = {
+        {TPMA_OBJECT_RESTRICTED, "restricted must be set"},
+        {TPMA_OBJECT_SIGN_ENCRYPT, "sign must be set"},
+        {TPMA_OBJECT_FIXEDTPM, "fixedTPM must be set"},
+        {TPMA_OBJECT_FIXEDPARENT, "fixedParent must be set"},
+        {TPMA_OBJECT_SENSITIVEDATAORIGIN, "sensitiveDataOrigin must be set"},
+        {TPMA_OBJECT_DECRYPT, "decrypt must be clear"},
+    };
+    TPMT_PUBLIC ak;
+    char why[256];
+    size_t i;
+
+    (void)state;
+    ak_public_of(&ak, good);
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), 0);
+    ak.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), 0);
+    for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+        ak_public_of(&ak, good ^ bits[i].flip);
+        assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+        assert_non_null(strstr(why, bits[i].name));
+    }
+    ak_public_of(&ak, good);
+    ak.nameAlg = TPM2_ALG_SHA1;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "nameAlg"));
+    ak_public_of(&ak, good);
+    ak.parameters.eccDetail.curveID = TPM2_ECC_BN_P256;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "curve"));
+    ak_public_of(&ak, good);
+    ak.parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDAA;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "scheme"));
+    memset(&ak, 0, sizeof(ak));
+    ak.type = TPM2_ALG_RSA;
+    ak.nameAlg = TPM2_ALG_SHA256;
+    ak.objectAttributes = good;
+    ak.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+    ak.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+    ak.parameters.rsaDetail.keyBits = 2048;
+    ak.unique.rsa.size = 256;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), 0);
+    ak.parameters.rsaDetail.keyBits = 1024;
+    ak.unique.rsa.size = 128;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(why, "RSA keyBits 1024"));
+    ak.type = TPM2_ALG_KEYEDHASH;
+    assert_int_equal(credential_check_ak(&ak, why, sizeof(why)), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_int_equal(credential_check_ak(NULL, why, sizeof(why)), DEVID_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rsa_vector),       cmocka_unit_test(test_ecc_vector),
         cmocka_unit_test(test_fresh_randomness), cmocka_unit_test(test_ek_refusals),
-        cmocka_unit_test(test_derive),
+        cmocka_unit_test(test_derive),           cmocka_unit_test(test_derive_ak),
+        cmocka_unit_test(test_check_ak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

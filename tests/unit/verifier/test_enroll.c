@@ -523,8 +523,102 @@ static void test_pcr_gate_without_iak(void **state)
     memset(v, 0x77, sizeof(v));
     add_quote(f, v, f->pki.idev_key);
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
-    assert_non_null(strstr(o.why, "without one"));
+    assert_non_null(strstr(o.why, "an IAK, or an AK bound by the EK credential activation"));
     enroll_verdict_cleanup(&o);
+}
+
+/* ak_fixture makes |f| a device without an IAK whose challenge made the AK
+ * credential for |ak|: the token seals the AK's Name hash, and the quote of
+ * PCR 7 = 0x77... is signed by |ak| and carries its public area and secret. */
+static void ak_fixture(struct fx *f, EVP_PKEY *ak, uint8_t *ak_pub, size_t *ak_pub_len,
+                       uint8_t ak_secret[CREDENTIAL_SECRET_LEN])
+{
+    TPMT_PUBLIC pub;
+    TPM2B_NAME name;
+    uint8_t v[32];
+
+    tu_tpm_public(&pub, ak_pub, ak_pub_len, ak, TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
+    tu_tpm_name(&name, ak_pub, *ak_pub_len);
+    tu_sha256(f->ek.ak_name_hash, name.name, name.size);
+    f->use_ek = 1;
+    build(f);
+    assert_int_equal(credential_derive_ak(ak_secret, f->token_key, f->nonce, f->ek.ek_cert_hash,
+                                          f->ek.ak_name_hash),
+                     0);
+    memset(v, 0x77, sizeof(v));
+    add_quote(f, v, ak);
+    f->quote.ak_public = (ProtobufCBinaryData){*ak_pub_len, ak_pub};
+    f->quote.ak_activated_secret = (ProtobufCBinaryData){CREDENTIAL_SECRET_LEN, ak_secret};
+}
+
+/* Without an IAK, the AK the EK credential activation bound signs the quote;
+ * a wrong or replayed AK secret, another AK, or none is refused. */
+static void test_pcr_gate_with_ak(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    EVP_PKEY *ak = tu_ec_key(), *other = tu_ec_key();
+    uint8_t ak_pub[1024], other_pub[1024], secret[CREDENTIAL_SECRET_LEN];
+    size_t ak_pub_len = sizeof(ak_pub), other_pub_len = sizeof(other_pub);
+    TPMT_PUBLIC pub;
+
+    gate_pcr7(f);
+    ak_fixture(f, ak, ak_pub, &ak_pub_len, secret);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_true(o.quote_by_ak);
+    assert_int_equal(o.assurance, ASSURANCE_EK);
+    assert_int_equal(o.n_pcrs, 1);
+    enroll_verdict_cleanup(&o);
+    /* The AK secret of another challenge (a replay): REASON_CREDENTIAL. */
+    secret[0] ^= 1;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    assert_non_null(strstr(o.why, "ak_activated_secret"));
+    enroll_verdict_cleanup(&o);
+    secret[0] ^= 1;
+    f->quote.ak_activated_secret.len = 0;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    enroll_verdict_cleanup(&o);
+    f->quote.ak_activated_secret.len = sizeof(secret);
+    /* The LDevID's credential is no answer for the AK's. */
+    f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(f->secret), f->secret};
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
+    enroll_verdict_cleanup(&o);
+    f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    /* Another AK signs and names itself: not the AK of the credential. */
+    tu_tpm_public(&pub, other_pub, &other_pub_len, other, TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
+    f->quote.ak_public = (ProtobufCBinaryData){other_pub_len, other_pub};
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL_NAME);
+    enroll_verdict_cleanup(&o);
+    f->quote.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
+    /* The right AK named, the quote signed by another key. */
+    {
+        ProtobufCBinaryData keep_pub = f->quote.ak_public;
+        uint8_t v[32];
+
+        memset(v, 0x77, sizeof(v));
+        add_quote(f, v, other);
+        f->quote.ak_public = keep_pub;
+        f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+        assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
+        enroll_verdict_cleanup(&o);
+    }
+    /* A token without the AK: the quote names one, but no credential was
+     * made for it. */
+    memset(f->ek.ak_name_hash, 0, sizeof(f->ek.ak_name_hash));
+    build(f);
+    {
+        uint8_t v[32];
+
+        memset(v, 0x77, sizeof(v));
+        add_quote(f, v, ak);
+        f->quote.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
+        f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    }
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
+    assert_non_null(strstr(o.why, "sent no AK"));
+    enroll_verdict_cleanup(&o);
+    EVP_PKEY_free(ak);
+    EVP_PKEY_free(other);
 }
 
 /* A retry of a recorded request is held to the PCR rules of now, against
@@ -1158,6 +1252,7 @@ int main(void)
         T(test_minimum_ek_without),
         T(test_pcr_gate),
         T(test_pcr_gate_without_iak),
+        T(test_pcr_gate_with_ak),
         T(test_pcr_gate_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
