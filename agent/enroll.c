@@ -48,6 +48,11 @@ struct flow {
     TPMT_SIGNATURE quote_sig;
     struct wire_pcr pcrs[WIRE_PCR_MAX];
     size_t n_pcrs;
+    /* The boot-state gate's AK on a device without an IAK ([tpm] ak), and
+     * what TPM2_ActivateCredential recovered for it. */
+    struct tpm_key *ak;
+    uint8_t ak_activated[64];
+    size_t ak_activated_len;
     struct wire_enrolled issued;
 };
 
@@ -55,6 +60,8 @@ static void flow_cleanup(struct flow *f)
 {
     http_free(f->http);
     tpm_key_free(f->key);
+    tpm_key_free(f->ak);
+    OPENSSL_cleanse(f->ak_activated, sizeof(f->ak_activated));
     EVP_PKEY_free(f->key_pub);
     OPENSSL_clear_free(f->key_pem, f->key_pem_len);
     OPENSSL_free(f->csr);
@@ -132,6 +139,26 @@ static int create_key(struct flow *f)
     return 0;
 }
 
+/* create_ak creates the boot-state gate's AK under the storage root key,
+ * with [tpm] ak = auto on a device with an EK and without an IAK: the
+ * verifier binds it to this TPM with a second credential. */
+static int create_ak(struct flow *f)
+{
+    struct tpm_key *srk = NULL;
+    int r;
+
+    if (f->cfg->ak != CONFIG_AK_AUTO || f->ek.key == NULL)
+        return 0;
+    if (f->dev.iak != NULL) {
+        log_debug("[tpm] ak = auto: this device has an IAK, which signs the quotes");
+        return 0;
+    }
+    if ((r = tpm_key_srk(&srk, f->tpm, f->cfg->srk_handle)) == 0)
+        r = tpm_key_create_ak(&f->ak, srk);
+    tpm_key_free(srk);
+    return r != 0 ? failed(f, r, "the TPM could not create the AK") : 0;
+}
+
 static int sign_with_key(void *arg, TPMT_SIGNATURE *sig,
                          const uint8_t digest[TPM2_SHA256_DIGEST_SIZE])
 {
@@ -197,16 +224,18 @@ static int quote_pcrs(struct flow *f)
 {
     uint8_t values[WIRE_PCR_MAX][TPM2_SHA256_DIGEST_SIZE];
     uint32_t mask = f->challenge.quote_pcrs;
+    struct tpm_key *signer = f->dev.iak != NULL ? f->dev.iak : f->ak;
     size_t n = 0, k = 0;
     unsigned j;
     int r;
 
     if (mask == 0)
         return 0;
-    if (f->dev.iak == NULL) {
+    if (signer == NULL) {
         log_warn(
-            "the verifier asks for a quote of PCRs 0x%06x, which needs an IAK; this device "
-            "has none ([tpm] iak_handle), so it sends no quote",
+            "the verifier asks for a quote of PCRs 0x%06x, which needs an IAK, or an EK and an "
+            "AK; this device has neither ([tpm] iak_handle; [tpm] ek and ak = auto), so it "
+            "sends no quote",
             (unsigned)mask);
         return 0;
     }
@@ -220,10 +249,12 @@ static int quote_pcrs(struct flow *f)
         k++;
     }
     f->n_pcrs = k;
-    log_debug("quoting %zu SHA-256 PCRs (mask 0x%06x) with the IAK", k, (unsigned)mask);
-    r = tpm_quote(&f->quote_info, &f->quote_info_len, &f->quote_sig, f->dev.iak, mask,
-                  f->transcript, sizeof(f->transcript));
-    return r != 0 ? failed(f, r, "the TPM could not quote the PCRs with the IAK") : 0;
+    log_debug("quoting %zu SHA-256 PCRs (mask 0x%06x) with the %s", k, (unsigned)mask,
+              f->dev.iak != NULL ? "IAK" : "AK");
+    r = tpm_quote(&f->quote_info, &f->quote_info_len, &f->quote_sig, signer, mask, f->transcript,
+                  sizeof(f->transcript));
+    tpm_key_unload(f->ak);
+    return r != 0 ? failed(f, r, "the TPM could not quote the PCRs") : 0;
 }
 
 /* enroll sends the EnrollRequest and receives the certificate. */
@@ -249,6 +280,9 @@ static int enroll(struct flow *f)
         .quote_signature = &f->quote_sig,
         .pcrs = f->pcrs,
         .n_pcrs = f->n_pcrs,
+        .ak_public = f->dev.iak == NULL && f->ak != NULL ? tpm_key_get0_public(f->ak) : NULL,
+        .ak_activated_secret = f->ak_activated_len > 0 ? f->ak_activated : NULL,
+        .ak_activated_secret_len = f->ak_activated_len,
     };
     uint8_t *req = NULL;
     size_t req_len = 0;
@@ -277,6 +311,7 @@ static int challenge(struct flow *f)
         ek.cert_len = f->ek.der_len;
         ek.ek_public = tpm_key_get0_public(f->ek.key);
         ek.ldevid_public = tpm_key_get0_public(f->key);
+        ek.ak_public = f->ak != NULL ? tpm_key_get0_public(f->ak) : NULL;
     }
     if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http, f->dev.chain,
                                 f->ek.key != NULL ? &ek : NULL)) != 0)
@@ -284,6 +319,12 @@ static int challenge(struct flow *f)
     if (f->ek.key != NULL && f->challenge.credential_blob_len == 0) {
         log_err("the verifier answered the challenge without the credential for the EK");
         return failed(f, DEVID_ERR_PROTOCOL, "the challenge carried no credential");
+    }
+    if (f->ak != NULL && f->challenge.ak_credential_blob_len == 0) {
+        if (f->challenge.quote_pcrs != 0)
+            log_warn("the verifier asks for a PCR quote but made no credential for the AK");
+        tpm_key_free(f->ak);
+        f->ak = NULL;
     }
     return http_exporter(f->http, f->exporter);
 }
@@ -297,7 +338,15 @@ static int activate(struct flow *f)
                                     f->challenge.credential_blob_len, f->challenge.encrypted_secret,
                                     f->challenge.encrypted_secret_len);
 
-    return r != 0 ? failed(f, r, "the TPM could not activate the credential with the EK") : 0;
+    if (r != 0)
+        return failed(f, r, "the TPM could not activate the credential with the EK");
+    if (f->ak == NULL)
+        return 0;
+    r = tpm_activate_credential(
+        f->ak_activated, &f->ak_activated_len, sizeof(f->ak_activated), f->ak, f->ek.key,
+        f->challenge.ak_credential_blob, f->challenge.ak_credential_blob_len,
+        f->challenge.ak_encrypted_secret, f->challenge.ak_encrypted_secret_len);
+    return r != 0 ? failed(f, r, "the TPM could not activate the AK's credential with the EK") : 0;
 }
 
 /* write_files commits the new key file, the issued chain and certificate. */
@@ -328,7 +377,7 @@ int enroll_attempt(struct enroll_attempt *a, struct tpm *tpm, const struct agent
     if ((r = connect_verifier(&f, timeout)) != 0)
         goto out;
     /* With an EK the challenge carries the new key's public area. */
-    if (f.ek.key != NULL && (r = create_key(&f)) != 0)
+    if (f.ek.key != NULL && ((r = create_key(&f)) != 0 || (r = create_ak(&f)) != 0))
         goto out;
     if ((r = challenge(&f)) != 0)
         goto out;

@@ -115,6 +115,10 @@ static void enroll_usage(FILE *f)
             "                       persistent EK (0x81010002, 0x81010016, 0x81010001),\n"
             "                       else one made from the TCG template: level ek;\n"
             "                       rsa, ecc: that EK only; off: never (default)\n"
+            "  --ak auto|off        auto: with an EK and without an IAK, create an AK\n"
+            "                       (restricted signing key) for the verifier's PCR\n"
+            "                       quote, bound to this TPM by a second credential\n"
+            "                       activation with the EK; off: never (default)\n"
             "  --tls-version V      1.2, 1.3 or any (default: any, 1.2 to 1.3)\n"
             "  --timeout SECONDS    per request (default %d)\n"
             "  --deadline SECONDS   give up retrying after this long (default %d)\n"
@@ -167,6 +171,7 @@ enum {
     OPT_SRK,
     OPT_PERSIST,
     OPT_EK,
+    OPT_AK,
     OPT_TLS,
     OPT_TIMEOUT,
     OPT_DEADLINE,
@@ -191,6 +196,7 @@ static const struct option opts[] = {
     {"srk-handle", required_argument, NULL, OPT_SRK},
     {"persist-handle", required_argument, NULL, OPT_PERSIST},
     {"ek", required_argument, NULL, OPT_EK},
+    {"ak", required_argument, NULL, OPT_AK},
     {"tls-version", required_argument, NULL, OPT_TLS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"deadline", required_argument, NULL, OPT_DEADLINE},
@@ -223,6 +229,7 @@ static const struct {
     {OPT_SRK, "tpm", "srk_handle"},
     {OPT_PERSIST, "tpm", "persist_handle"},
     {OPT_EK, "tpm", "ek"},
+    {OPT_AK, "tpm", "ak"},
     {OPT_OUT_DIR, "output", "dir"},
     {OPT_TIMEOUT, "retry", "request_timeout"},
     {OPT_DEADLINE, "retry", "deadline"},

@@ -77,6 +77,16 @@ int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle);
  */
 int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent);
 
+/*
+ * tpm_key_create_ak creates the boot-state gate's attestation key under
+ * |parent| and loads it, as tpm_key_create_ldevid does: ECC P-256,
+ * ECDSA-SHA256, restricted, sign, fixedTPM, fixedParent,
+ * sensitiveDataOrigin, userWithAuth, empty auth (docs/protocol.md section
+ * 6.2). |*out| owns the transient object, flushed by tpm_key_free. Returns 0
+ * or DEVID_ERR_TPM.
+ */
+int tpm_key_create_ak(struct tpm_key **out, struct tpm_key *parent);
+
 /* tpm_key_free flushes a transient key and frees |key|; a persistent key stays
  * in the TPM. tpm_key_free(NULL) does nothing. */
 void tpm_key_free(struct tpm_key *key);
@@ -140,7 +150,7 @@ int tpm_pcr_read(struct tpm *tpm, uint8_t (*values)[TPM2_SHA256_DIGEST_SIZE], si
 
 /*
  * tpm_quote runs TPM2_Quote of the SHA-256 PCRs of |mask| by |signer| (the
- * IAK) with |qualifying| as qualifyingData. Sets |*attest| (OPENSSL_malloc)
+ * IAK, or the AK) with |qualifying| as qualifyingData. Sets |*attest| (OPENSSL_malloc)
  * to the TPMS_ATTEST bytes as the TPM returned them and |*sig| to the
  * signature. Returns 0 or DEVID_ERR_TPM.
  */

@@ -1,6 +1,7 @@
 #include "agent/tpm.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,23 @@ static const TPMT_PUBLIC ldevid_template = {
         },
 };
 
+/* The boot-state gate's AK (docs/protocol.md section 6.2): a restricted
+ * ECC P-256 signing key with ECDSA-SHA256, as the TCG AK templates. */
+static const TPMT_PUBLIC ak_template = {
+    .type = TPM2_ALG_ECC,
+    .nameAlg = TPM2_ALG_SHA256,
+    .objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM |
+                        TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                        TPMA_OBJECT_USERWITHAUTH,
+    .parameters.eccDetail =
+        {
+            .symmetric = {.algorithm = TPM2_ALG_NULL},
+            .scheme = {.scheme = TPM2_ALG_ECDSA, .details.ecdsa.hashAlg = TPM2_ALG_SHA256},
+            .curveID = TPM2_ECC_NIST_P256,
+            .kdf = {.scheme = TPM2_ALG_NULL},
+        },
+};
+
 int tpm_key_srk(struct tpm_key **out, struct tpm *tpm, uint32_t handle)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
@@ -168,15 +186,15 @@ static int load(struct tpm_key *key, struct tpm_key *parent, const char *what)
  * command (TPM_RC_COMMAND_CODE, from the TPM or from the kernel's resource
  * manager, which answers so for a command the TPM does not list), or
  * DEVID_ERR_TPM. */
-static int create_loaded(struct tpm_key *key, struct tpm_key *parent)
+static int create_loaded(struct tpm_key *key, struct tpm_key *parent, const TPMT_PUBLIC *tp,
+                         const char *what)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
     TPM2B_TEMPLATE tmpl = {0};
     size_t off = 0;
     TSS2_RC rc;
 
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(&ldevid_template, tmpl.buffer, sizeof(tmpl.buffer), &off) !=
-        TSS2_RC_SUCCESS)
+    if (Tss2_MU_TPMT_PUBLIC_Marshal(tp, tmpl.buffer, sizeof(tmpl.buffer), &off) != TSS2_RC_SUCCESS)
         return DEVID_ERR_INTERNAL;
     tmpl.size = (UINT16)off;
     rc = Esys_CreateLoaded(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
@@ -191,29 +209,37 @@ static int create_loaded(struct tpm_key *key, struct tpm_key *parent)
         parent->tpm->no_create_loaded = true;
         return DEVID_ERR_NOT_FOUND;
     }
-    return tpm_fail("CreateLoaded (LDevID key under SRK)", parent->handle, rc);
+    return tpm_fail(what, parent->handle, rc);
 }
 
 /* create_then_load creates |key| under |parent| with TPM2_Create, then
  * loads it: for a TPM without TPM2_CreateLoaded. */
-static int create_then_load(struct tpm_key *key, struct tpm_key *parent)
+static int create_then_load(struct tpm_key *key, struct tpm_key *parent, const TPMT_PUBLIC *tp,
+                            const char *what)
 {
     TPM2B_SENSITIVE_CREATE sens = {0};
-    TPM2B_PUBLIC in_pub = {.publicArea = ldevid_template};
+    TPM2B_PUBLIC in_pub = {.publicArea = *tp};
+    char load_what[96];
     TPM2B_DATA outside = {0};
     TPML_PCR_SELECTION pcrs = {0};
     TSS2_RC rc;
 
     rc = Esys_Create(parent->tpm->esys, parent->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                      &sens, &in_pub, &outside, &pcrs, &key->priv, &key->pub2b, NULL, NULL, NULL);
+    snprintf(load_what, sizeof(load_what), "Create (%s under SRK)", what);
     if (rc != TSS2_RC_SUCCESS)
-        return tpm_fail("Create (LDevID key under SRK)", parent->handle, rc);
-    return load(key, parent, "Load (LDevID key under SRK)");
+        return tpm_fail(load_what, parent->handle, rc);
+    snprintf(load_what, sizeof(load_what), "Load (%s under SRK)", what);
+    return load(key, parent, load_what);
 }
 
-int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
+/* create_key creates a key of template |tp| under |parent| and loads it;
+ * |what| names it in messages. */
+static int create_key(struct tpm_key **out, struct tpm_key *parent, const TPMT_PUBLIC *tp,
+                      const char *what)
 {
     struct tpm_key *key = NULL;
+    char loaded_what[96];
     int r = DEVID_ERR_NOT_FOUND;
 
     if (out == NULL || parent == NULL)
@@ -221,16 +247,27 @@ int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
     *out = NULL;
     if ((key = key_new(parent->tpm)) == NULL)
         return DEVID_ERR_ALLOC;
+    snprintf(loaded_what, sizeof(loaded_what), "CreateLoaded (%s under SRK)", what);
     if (!parent->tpm->no_create_loaded)
-        r = create_loaded(key, parent);
+        r = create_loaded(key, parent, tp, loaded_what);
     if (r == DEVID_ERR_NOT_FOUND)
-        r = create_then_load(key, parent);
+        r = create_then_load(key, parent, tp, what);
     if (r != 0) {
         tpm_key_free(key);
         return r;
     }
     *out = key;
     return 0;
+}
+
+int tpm_key_create_ldevid(struct tpm_key **out, struct tpm_key *parent)
+{
+    return create_key(out, parent, &ldevid_template, "LDevID key");
+}
+
+int tpm_key_create_ak(struct tpm_key **out, struct tpm_key *parent)
+{
+    return create_key(out, parent, &ak_template, "AK");
 }
 
 int tpm_key_get0_blob(const struct tpm_key *key, const TPM2B_PUBLIC **pub,
@@ -473,7 +510,7 @@ int tpm_quote(uint8_t **attest, size_t *attest_len, TPMT_SIGNATURE *sig, struct 
     rc = Esys_Quote(signer->tpm->esys, signer->tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                     &qual, &scheme, &sel, &info, &s);
     if (rc != TSS2_RC_SUCCESS) {
-        r = tpm_fail("Quote (SHA-256 PCRs by the IAK)", signer->handle, rc);
+        r = tpm_fail("Quote (SHA-256 PCRs by the IAK or AK)", signer->handle, rc);
         goto out;
     }
     if (info->size == 0 || (ab = OPENSSL_memdup(info->attestationData, info->size)) == NULL) {
@@ -617,7 +654,7 @@ int tpm_activate_credential(uint8_t *out, size_t *out_len, size_t out_max, struc
     if (rc != TSS2_RC_SUCCESS) {
         if (session != ESYS_TR_PASSWORD)
             Esys_FlushContext(ek->tpm->esys, session);
-        r = tpm_fail("ActivateCredential (new key, EK)", ek->handle, rc);
+        r = tpm_fail("ActivateCredential (new key or AK, EK)", ek->handle, rc);
         goto out;
     }
     if (cert_info->size > out_max) {

@@ -253,6 +253,17 @@ static int set_tpm(struct agent_config *cfg, char *err, size_t err_len, const ch
         }
         return 0;
     }
+    if (strcmp(key, "ak") == 0) {
+        if (strcmp(value, "off") == 0)
+            cfg->ak = CONFIG_AK_OFF;
+        else if (strcmp(value, "auto") == 0)
+            cfg->ak = CONFIG_AK_AUTO;
+        else {
+            say(err, err_len, "ak: \"%s\" is not auto or off", value);
+            return DEVID_ERR_CONFIG;
+        }
+        return 0;
+    }
     say(err, err_len, "unknown key \"%s\" in section [tpm]", key);
     return DEVID_ERR_CONFIG;
 }

@@ -37,6 +37,13 @@ enum config_ek {
     CONFIG_EK_ECC,     /* an ECC EK (0x01C0000A, else 0x01C00016) only */
 };
 
+/* [tpm] ak: whether to create an attestation key for the boot-state gate
+ * on a device without an IAK (docs/protocol.md section 6.2). */
+enum config_ak {
+    CONFIG_AK_OFF = 0, /* never (default) */
+    CONFIG_AK_AUTO,    /* with an EK and without an IAK */
+};
+
 /* Every string is owned (malloc) by the struct and may be NULL (unset). */
 struct agent_config {
     char *url;                   /* [verifier] url */
@@ -58,6 +65,7 @@ struct agent_config {
     uint32_t srk_handle;         /* [tpm] srk_handle */
     uint32_t persist_handle;     /* [tpm] persist_handle; 0: key blob only */
     enum config_ek ek;           /* [tpm] ek */
+    enum config_ak ak;           /* [tpm] ak */
     char *out_dir;               /* [output] dir */
     long timeout;                /* [retry] request_timeout, seconds */
     long deadline;               /* [retry] deadline, seconds for the whole run */

@@ -93,8 +93,8 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
 {
     Devid__V1__ChallengeRequest req = DEVID__V1__CHALLENGE_REQUEST__INIT;
     ProtobufCBinaryData inter[WIRE_CHAIN_MAX];
-    uint8_t ek_pub[sizeof(TPMT_PUBLIC)], ld_pub[sizeof(TPMT_PUBLIC)];
-    size_t n = 0, ek_pub_len = 0, ld_pub_len = 0;
+    uint8_t ek_pub[sizeof(TPMT_PUBLIC)], ld_pub[sizeof(TPMT_PUBLIC)], ak_pub[sizeof(TPMT_PUBLIC)];
+    size_t n = 0, ek_pub_len = 0, ld_pub_len = 0, ak_pub_len = 0;
     int r;
 
     if (out == NULL || out_len == NULL)
@@ -114,6 +114,12 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
         req.ek_certificate = (ProtobufCBinaryData){ek->cert_len, (uint8_t *)ek->cert};
         req.ek_public = (ProtobufCBinaryData){ek_pub_len, ek_pub};
         req.ldevid_public = (ProtobufCBinaryData){ld_pub_len, ld_pub};
+        if (ek->ak_public != NULL) {
+            if (Tss2_MU_TPMT_PUBLIC_Marshal(ek->ak_public, ak_pub, sizeof(ak_pub), &ak_pub_len) !=
+                TSS2_RC_SUCCESS)
+                return DEVID_ERR_INVALID_ARGUMENT;
+            req.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
+        }
     }
     if ((r = chain_der(inter, &n, intermediates)) == 0) {
         req.intermediates = n > 0 ? inter : NULL;
@@ -161,6 +167,25 @@ int wire_challenge_parse(struct wire_challenge *out, const uint8_t *buf, size_t 
         out->credential_blob_len = resp->credential_blob.len;
         memcpy(out->encrypted_secret, resp->encrypted_secret.data, resp->encrypted_secret.len);
         out->encrypted_secret_len = resp->encrypted_secret.len;
+    }
+    if ((resp->ak_credential_blob.len == 0) != (resp->ak_encrypted_secret.len == 0) ||
+        (resp->ak_credential_blob.len > 0 && resp->credential_blob.len == 0) ||
+        resp->ak_credential_blob.len > sizeof(out->ak_credential_blob) ||
+        resp->ak_encrypted_secret.len > sizeof(out->ak_encrypted_secret)) {
+        snprintf(why, why_len,
+                 "ak_credential_blob of %zu bytes and ak_encrypted_secret of %zu bytes (want "
+                 "both, at most %zu and %zu, with the EK credential, or neither)",
+                 resp->ak_credential_blob.len, resp->ak_encrypted_secret.len,
+                 sizeof(out->ak_credential_blob), sizeof(out->ak_encrypted_secret));
+        goto out;
+    }
+    if (resp->ak_credential_blob.len > 0) {
+        memcpy(out->ak_credential_blob, resp->ak_credential_blob.data,
+               resp->ak_credential_blob.len);
+        out->ak_credential_blob_len = resp->ak_credential_blob.len;
+        memcpy(out->ak_encrypted_secret, resp->ak_encrypted_secret.data,
+               resp->ak_encrypted_secret.len);
+        out->ak_encrypted_secret_len = resp->ak_encrypted_secret.len;
     }
     if (resp->n_quote_pcrs > WIRE_PCR_MAX) {
         snprintf(why, why_len, "quote_pcrs names %zu PCRs, at most %d", resp->n_quote_pcrs,
@@ -248,8 +273,8 @@ int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll
     Devid__V1__PcrQuote quote = DEVID__V1__PCR_QUOTE__INIT;
     Devid__V1__PcrValue pcr[WIRE_PCR_MAX];
     Devid__V1__PcrValue *pcrp[WIRE_PCR_MAX];
-    uint8_t quote_sig[sizeof(TPMT_SIGNATURE)];
-    size_t quote_sig_len = 0, i;
+    uint8_t quote_sig[sizeof(TPMT_SIGNATURE)], ak_pub[sizeof(TPMT_PUBLIC)];
+    size_t quote_sig_len = 0, ak_pub_len = 0, i;
     struct request_parts p;
     char missing[128];
     int r;
@@ -310,6 +335,18 @@ int wire_enroll_request(uint8_t **out, size_t *out_len, const struct wire_enroll
         quote.quote_signature = (ProtobufCBinaryData){quote_sig_len, quote_sig};
         quote.n_pcrs = in->n_pcrs;
         quote.pcrs = pcrp;
+        if (in->ak_public != NULL) {
+            if (Tss2_MU_TPMT_PUBLIC_Marshal(in->ak_public, ak_pub, sizeof(ak_pub), &ak_pub_len) !=
+                TSS2_RC_SUCCESS) {
+                snprintf(why, why_len, "cannot encode the AK's public area");
+                r = DEVID_ERR_INVALID_ARGUMENT;
+                goto out;
+            }
+            quote.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
+        }
+        if (in->ak_activated_secret != NULL)
+            quote.ak_activated_secret = (ProtobufCBinaryData){in->ak_activated_secret_len,
+                                                              (uint8_t *)in->ak_activated_secret};
         req.quote = &quote;
     }
     r = pack(out, out_len, &req.base);

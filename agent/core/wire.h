@@ -47,6 +47,14 @@ struct wire_challenge {
     /* The PCRs of the SHA-256 bank to quote (bit i: PCR i), from
      * ChallengeResponse.quote_pcrs; 0: no quote. */
     uint32_t quote_pcrs;
+    /* The boot-state gate's AK credential (docs/protocol.md section 6.2),
+     * when the request carried an AK and quote_pcrs is set: as
+     * credential_blob and encrypted_secret, for the AK; lengths 0
+     * otherwise. */
+    uint8_t ak_credential_blob[sizeof(TPM2B_ID_OBJECT)];
+    size_t ak_credential_blob_len;
+    uint8_t ak_encrypted_secret[sizeof(TPM2B_ENCRYPTED_SECRET)];
+    size_t ak_encrypted_secret_len;
 };
 
 /* PCRs a ChallengeResponse may name: 0 to WIRE_PCR_COUNT - 1, at most
@@ -69,6 +77,7 @@ struct wire_ek {
     size_t cert_len;     /* 1 to WIRE_EK_CERT_MAX */
     const TPMT_PUBLIC *ek_public;
     const TPMT_PUBLIC *ldevid_public; /* the new key, created before the challenge */
+    const TPMT_PUBLIC *ak_public;     /* the boot-state gate's AK; NULL: none */
 };
 
 /* The inputs of an EnrollRequest, all borrowed. */
@@ -94,6 +103,11 @@ struct wire_enroll_request {
     const TPMT_SIGNATURE *quote_signature;
     const struct wire_pcr *pcrs;
     size_t n_pcrs; /* at most WIRE_PCR_MAX */
+    /* Without an IAK: the AK that signed the quote and what
+     * TPM2_ActivateCredential returned for its credential; NULL: none. */
+    const TPMT_PUBLIC *ak_public;
+    const uint8_t *ak_activated_secret;
+    size_t ak_activated_secret_len;
 };
 
 /* An EnrollResponse that passed wire_enroll_response_parse. */
@@ -123,7 +137,8 @@ int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *inter
 /*
  * wire_challenge_request_ek is wire_challenge_request that also carries
  * |ek| (NULL: none): ek_certificate, ek_public and ldevid_public (the TPM
- * structures marshalled, without size). Returns as wire_challenge_request,
+ * structures marshalled, without size), and ak_public when ek->ak_public is
+ * set. Returns as wire_challenge_request,
  * DEVID_ERR_INVALID_ARGUMENT also for an empty or oversize certificate.
  */
 int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates,
@@ -133,7 +148,8 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
  * wire_challenge_parse decodes the ChallengeResponse |buf| (|len| bytes) into
  * |*out|: a nonce of TRANSCRIPT_NONCE_LEN bytes and a token of 1 to
  * WIRE_TOKEN_MAX bytes, and a credential (both of credential_blob and
- * encrypted_secret, each at most its TPM2B's size, or neither), and at
+ * encrypted_secret, each at most its TPM2B's size, or neither; the same for
+ * ak_credential_blob and ak_encrypted_secret, which need the first), and at
  * most WIRE_PCR_MAX quote_pcrs, ascending, each below WIRE_PCR_COUNT. Returns 0, or
  * DEVID_ERR_PROTOCOL with the reason in |why| for anything else.
  */

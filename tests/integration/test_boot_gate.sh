@@ -5,8 +5,10 @@
 # of PCR 7 for model "Gateway X1": a device whose PCR 7 was extended to one of
 # them enrolls, and the ledger records the quoted value; one extended to
 # another value is refused with a reason naming PCR 7, its value and the
-# allowed set; a device without an IAK cannot pass; a quote signed by the
-# unrestricted IDevID, or over another qualifyingData, is refused.
+# allowed set; a device without an IAK cannot pass, unless it has an EK and
+# binds an AK to it by credential activation ([tpm] ak = auto); a quote
+# signed by the unrestricted IDevID, or over another qualifyingData, is
+# refused.
 set -uo pipefail
 TEST_NAME=boot_gate
 here=$(cd "$(dirname "$0")" && pwd -P)
@@ -42,10 +44,16 @@ BAD=$(pcr_after "$BAD_EVENT")
 
 log "manufacturer CA, verifier PKI, a verifier whose policy gates PCR 7 of Gateway X1"
 lab_pki
+# The factory's simulated TPM vendor (provision --ek), for the EK-only devices.
+"$FACTORY" ca --dir "$T/simvendor" --name "Sim TPM Vendor" --tpm-vendor >"$T/simvendor.log" 2>&1 ||
+    die "devid-factory ca --tpm-vendor failed"
 cat >"$T/manufacturers.conf" <<EOF
 [manufacturer "Acme Devices"]
 roots = $T/acme/root.pem
 intermediates = $T/acme/intermediate.pem
+[tpm_vendor "Sim TPM Vendor"]
+roots = $T/simvendor/root.pem
+intermediates = $T/simvendor/intermediate.pem
 EOF
 cat >"$T/policy.conf" <<EOF
 [policy]
@@ -130,9 +138,39 @@ tpm n tpm2_pcrextend "7:sha256=$GOOD_EVENT" || die "tpm2_pcrextend on device n"
 enroll n "$T/out-n"
 rc=$?
 check "it is refused (exit $rc, not 0) although PCR 7 is allowed" test $rc -ne 0
-check "... with REASON_QUOTE_SIGNATURE: a device without an IAK cannot pass" \
-    grep -q "REASON_QUOTE_SIGNATURE.*without one" "$T/out-n.err"
+check "... with REASON_QUOTE_SIGNATURE: a device without an IAK or an AK cannot pass" \
+    grep -q "REASON_QUOTE_SIGNATURE.*an IAK, or an AK bound by the EK" "$T/out-n.err"
 [[ $rc -ne 0 ]] || sed 's/^/    /' "$T/out-n.err" >&2
+
+# ---------------------------------------------------------------------------
+log "device E: no IAK, an ECC EK from the vendor: the AK bound by the EK signs the quote"
+device_new e "$T/acme" SN-BG-EKAK "Gateway X1" --ek ecc --ek-ca "$T/simvendor" || die "device e"
+tpm e tpm2_pcrextend "7:sha256=$GOOD_EVENT" || die "tpm2_pcrextend on device e"
+enroll e "$T/out-e-noak" --ek ecc
+rc=$?
+check "with the EK but without an AK ([tpm] ak off): refused (exit $rc, not 0)" test $rc -ne 0
+check "... REASON_QUOTE_SIGNATURE, naming the AK way out" \
+    grep -q "REASON_QUOTE_SIGNATURE.*ak = auto" "$T/out-e-noak.err"
+(
+    # shellcheck disable=SC1090
+    . "$T/dev-e/env"
+    TCTI_PCAP_FILE=$T/e.pcap "$AGENT" enroll --tcti "pcap:$DEV_TCTI" --url "$VERIFIER_URL" \
+        --ca-bundle "$T/pki/tls-ca.pem" --chain "$T/dev-e/factory/chain.pem" --out-dir "$T/out-e" \
+        --tls-version 1.3 --deadline 20 --timeout 10 --ek ecc --ak auto
+) >"$T/out-e.out" 2>"$T/out-e.err"
+rc=$?
+check "with --ak auto it enrolls (exit $rc)" test $rc -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-e.err" >&2
+serial_e=$(serial_of "$T/out-e/cert.pem")
+"$VERIFIER" show --ledger "sqlite:$T/ledger.db" --serial "$serial_e" >"$T/show-e.out" 2>&1
+check "show prints the quoted PCR 7 value" grep -qx "quoted pcrs: 7=sha256:$GOOD" "$T/show-e.out"
+check "... at assurance ek" grep -q '^assurance: ek ' "$T/show-e.out"
+tpm_pcap_commands "$T/e.pcap" >"$T/e.txt" || : >"$T/e.txt"
+check "the AK path costs two TPM2_ActivateCredential and one TPM2_Quote" \
+    same_text "$(grep -Ec '^ActivateCredential 0x000' "$T/e.txt") $(grep -Ec '^Quote 0x000' "$T/e.txt")" "2 1"
+check "every object it loaded is flushed (CreateLoaded, Load, CreatePrimary: FlushContext)" \
+    same_text "$(grep -Ec '^(CreateLoaded|Load|CreatePrimary) 0x000' "$T/e.txt")" \
+    "$(grep -Ec '^FlushContext 0x000' "$T/e.txt")"
 
 # ---------------------------------------------------------------------------
 log "forged quotes from the interop client, on a device with an IAK and PCR 7 allowed"

@@ -556,7 +556,7 @@ static void challenge_request_ek(void **state)
     tu_tpm_public(&ek_pub, pub, &len, f->other, TU_LDEVID_ATTRS);
     len = sizeof(pub);
     tu_tpm_public(&ld_pub, pub, &len, f->ldevid, TU_LDEVID_ATTRS);
-    ek = (struct wire_ek){cert, sizeof(cert), &ek_pub, &ld_pub};
+    ek = (struct wire_ek){cert, sizeof(cert), &ek_pub, &ld_pub, NULL};
     assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), 0);
     assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
     assert_int_equal(req->ek_certificate.len, sizeof(cert));
@@ -574,6 +574,20 @@ static void challenge_request_ek(void **state)
     assert_int_equal(off, req->ldevid_public.len);
     assert_int_equal(got.unique.ecc.x.size, ld_pub.unique.ecc.x.size);
     assert_memory_equal(got.unique.ecc.x.buffer, ld_pub.unique.ecc.x.buffer, got.unique.ecc.x.size);
+    assert_int_equal(req->ak_public.len, 0);
+    devid__v1__challenge_request__free_unpacked(req, NULL);
+    free(buf);
+    buf = NULL;
+    /* With an AK, its public area travels too. */
+    ek.ak_public = &ek_pub;
+    assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), 0);
+    assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
+    off = 0;
+    assert_int_equal(
+        Tss2_MU_TPMT_PUBLIC_Unmarshal(req->ak_public.data, req->ak_public.len, &off, &got),
+        TSS2_RC_SUCCESS);
+    assert_int_equal(off, req->ak_public.len);
+    assert_memory_equal(got.unique.ecc.x.buffer, ek_pub.unique.ecc.x.buffer, got.unique.ecc.x.size);
     devid__v1__challenge_request__free_unpacked(req, NULL);
     free(buf);
     buf = NULL;
@@ -616,6 +630,26 @@ static void challenge_credential(void **state)
     free(buf);
     resp.encrypted_secret.len = sizeof(secret);
     resp.credential_blob.len = sizeof(blob);
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    free(buf);
+    /* The AK's credential comes back the same way, only beside the EK's. */
+    resp.credential_blob.len = 70;
+    resp.ak_credential_blob = (ProtobufCBinaryData){71, blob};
+    resp.ak_encrypted_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), 0);
+    assert_int_equal(c.ak_credential_blob_len, 71);
+    assert_int_equal(c.ak_encrypted_secret_len, sizeof(secret));
+    free(buf);
+    resp.ak_encrypted_secret.len = 0;
+    buf = packed(&len, &resp.base);
+    assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
+    assert_non_null(strstr(why, "ak_credential_blob"));
+    free(buf);
+    resp.ak_encrypted_secret.len = sizeof(secret);
+    resp.credential_blob.len = 0;
+    resp.encrypted_secret.len = 0;
     buf = packed(&len, &resp.base);
     assert_int_equal(wire_challenge_parse(&c, buf, len, why, sizeof(why)), DEVID_ERR_PROTOCOL);
     free(buf);
