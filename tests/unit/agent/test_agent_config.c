@@ -80,6 +80,7 @@ static void defaults(void **state)
     assert_int_equal(cfg.idevid_handle, CONFIG_DEFAULT_IDEVID_HANDLE);
     assert_int_equal(cfg.iak_handle, 0);
     assert_int_equal(cfg.persist_handle, 0);
+    assert_int_equal(cfg.ak, CONFIG_AK_OFF);
     assert_int_equal(cfg.deadline, CONFIG_DEFAULT_DEADLINE);
     /* No verifier: not enough to enroll. */
     assert_int_equal(agent_config_check(&cfg, err, sizeof(err)), DEVID_ERR_CONFIG);
@@ -122,6 +123,7 @@ static void errors_name_file_line_reason(void **state)
     expect_error("[tpm]\nchain_nv = none-0x01C00100\n", "agent.conf:2:", "not a NV index");
     expect_error("[tpm]\ntcti =\n", "agent.conf:2:", "tcti: empty");
     expect_error("[verifier]\ntls_version = 1.1\n", "agent.conf:2:", "not 1.2, 1.3 or any");
+    expect_error("[tpm]\nak = on\n", "agent.conf:2:", "ak: \"on\" is not auto or off");
     expect_error("[retry]\ndeadline = 0\n", "agent.conf:2:", "deadline");
     expect_error("[retry]\ndeadline = ten\n", "agent.conf:2:", "whole number");
     expect_error("[retry]\nrequest_timeout = 3601\n", "agent.conf:2:", "request_timeout");
@@ -153,6 +155,10 @@ static void optional_handles(void **state)
         agent_config_set(&cfg, err, sizeof(err), "tpm", "persist_handle", "0x01000000"),
         DEVID_ERR_CONFIG);
     assert_int_equal(cfg.persist_handle, 0x81020001u);
+    assert_int_equal(agent_config_parse(&cfg, err, sizeof(err), "[tpm]\nak = auto\n", "c"), 0);
+    assert_int_equal(cfg.ak, CONFIG_AK_AUTO);
+    assert_int_equal(agent_config_set(&cfg, err, sizeof(err), "tpm", "ak", "off"), 0);
+    assert_int_equal(cfg.ak, CONFIG_AK_OFF);
     agent_config_cleanup(&cfg);
 }
 

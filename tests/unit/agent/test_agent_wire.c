@@ -725,8 +725,31 @@ static void enroll_request_quote(void **state)
     assert_int_equal(req->quote->pcrs[1]->index, 11);
     assert_int_equal(req->quote->pcrs[1]->sha256.len, 32);
     assert_memory_equal(req->quote->pcrs[1]->sha256.data, pcrs[1].sha256, 32);
+    assert_int_equal(req->quote->ak_public.len, 0);
+    assert_int_equal(req->quote->ak_activated_secret.len, 0);
     devid__v1__enroll_request__free_unpacked(req, NULL);
     free(buf);
+    /* With the AK: its public area and its activated secret in the quote. */
+    {
+        uint8_t secret[32];
+
+        memset(secret, 0xA5, sizeof(secret));
+        q.in.ak_public = q.in.ldevid_public;
+        q.in.ak_activated_secret = secret;
+        q.in.ak_activated_secret_len = sizeof(secret);
+        assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)), 0);
+        assert_non_null(req = devid__v1__enroll_request__unpack(NULL, len, buf));
+        assert_non_null(req->quote);
+        assert_memory_equal(req->quote->ak_public.data, req->evidence->ldevid_public.data,
+                            req->evidence->ldevid_public.len);
+        assert_int_equal(req->quote->ak_activated_secret.len, sizeof(secret));
+        assert_memory_equal(req->quote->ak_activated_secret.data, secret, sizeof(secret));
+        devid__v1__enroll_request__free_unpacked(req, NULL);
+        free(buf);
+        q.in.ak_public = NULL;
+        q.in.ak_activated_secret = NULL;
+        q.in.ak_activated_secret_len = 0;
+    }
     /* A quote without PCR values, or past WIRE_PCR_MAX, is not encoded. */
     q.in.n_pcrs = 0;
     assert_int_equal(wire_enroll_request(&buf, &len, &q.in, why, sizeof(why)),
