@@ -172,6 +172,33 @@ check "every object it loaded is flushed (CreateLoaded, Load, CreatePrimary: Flu
     same_text "$(grep -Ec '^(CreateLoaded|Load|CreatePrimary) 0x000' "$T/e.txt")" \
     "$(grep -Ec '^FlushContext 0x000' "$T/e.txt")"
 
+log "forged AK answers from the interop client, on device E (ECC EK at 0x81010002)"
+# akclient WORK ARGS...: the interop client for device E with its EK and an AK.
+akclient() {
+    local work=$1
+    shift
+    interop_client e "$VERIFIER_URL" "$work" --ek-handle 0x81010002 --ak-handle 0x81020011 "$@"
+}
+akclient "$T/ak-ok" --key-handle 0x81020010
+rc=$?
+check "the client with an AK bound by the EK enrolls (exit $rc, want 0)" test $rc -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/ak-ok.log" >&2
+check "... the verifier made the AK credential" same_text "$(interop_field "$T/ak-ok" ak_credential)" true
+akclient "$T/ak-wrong" --key-handle 0x81020012 --fault ak-secret-wrong
+rc=$?
+check "an AK secret with a bit flipped: refused (exit $rc, want 1)" test $rc -eq 1
+[[ $rc -eq 1 ]] || sed 's/^/    /' "$T/ak-wrong.log" >&2
+check "... REASON_CREDENTIAL" same_text "$(interop_field "$T/ak-wrong" enroll.reason)" \
+    REASON_CREDENTIAL
+check "... naming the AK's secret" sh -c \
+    "grep -q 'ak_activated_secret' '$T/ak-wrong/result.json'"
+akclient "$T/ak-replay" --key-handle 0x81020013 --ak-secret "$T/ak-ok/ak_activated_secret.bin"
+rc=$?
+check "the AK secret of an earlier challenge, replayed: refused (exit $rc, want 1)" test $rc -eq 1
+[[ $rc -eq 1 ]] || sed 's/^/    /' "$T/ak-replay.log" >&2
+check "... REASON_CREDENTIAL" same_text "$(interop_field "$T/ak-replay" enroll.reason)" \
+    REASON_CREDENTIAL
+
 # ---------------------------------------------------------------------------
 log "forged quotes from the interop client, on a device with an IAK and PCR 7 allowed"
 device_new f "$T/acme" SN-BG-FORGED "Gateway X1" --iak || die "device f"

@@ -45,6 +45,9 @@ and body out; status line, headers and a Content-Length body back.
                     made by TPM2_Quote with the IDevID, an unrestricted key,
                     instead of the IAK
   quote-wrong-nonce the quote's qualifyingData is SHA-256(T), not T
+  ak-secret-wrong   with --ak-handle: quote.ak_activated_secret is the AK
+                    credential TPM2_ActivateCredential returned, one bit
+                    flipped
 --iak-handle H with --iak-cert PEM certifies the new key with the IAK at H
 (signer SIGNER_KIND_IAK) instead of the IDevID. When the ChallengeResponse
 names quote_pcrs, the client reads them (tpm2_pcrread) and quotes them with
@@ -56,6 +59,13 @@ index of its kind (0x81010001: 0x01C00002, 0x81010002: 0x01C0000A,
 TPMT_PUBLIC) give them. --ek-secret FILE sends FILE as activated_secret
 instead of what TPM2_ActivateCredential returns (an earlier answer, replayed).
 The recovered secret is kept in WORK/activated_secret.bin.
+--ak-handle H (with --ek-handle, without --iak-handle) creates a restricted
+signing key persistent at H before the challenge, sends it as
+ChallengeRequest.ak_public, activates the verifier's AK credential with the
+EK and quotes with the AK (protocol.md 6.2); the AK is evicted afterwards.
+The recovered AK secret is kept in WORK/ak_activated_secret.bin;
+--ak-secret FILE sends FILE instead (an answer of an earlier challenge), and
+--fault ak-secret-wrong flips a bit of it.
 --resend FILE sends FILE (an enroll_request.bin this client wrote) as the
 body of POST /v1/enroll on a new connection, byte for byte, and nothing
 else: the retry after a lost answer.
@@ -92,6 +102,8 @@ TIMEOUT = 60                                  # seconds, for any one step
 # userwithauth is "either" in the spec; it is needed here to use the key with
 # an empty password.
 LDEVID_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign"
+# The boot-state gate's AK: a restricted signing key made in the TPM.
+AK_ATTRS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
 # For --fault no-fixedtpm: the same key, but it may be duplicated.
 LDEVID_ATTRS_NO_FIXEDTPM = "sensitivedataorigin|userwithauth|sign"
 
@@ -416,12 +428,12 @@ class Tpm:
         self.flush_transients()
         log(f"created the SRK at {self.srk}")
 
-    def create_key(self, attrs, handle):
+    def create_key(self, attrs, handle, name="ldevid", alg="ecc256:ecdsa-sha256"):
         """Create a P-256 signing key under the SRK, persist it at handle
         (tpm2_send needs it there, see certify()), return its TPMT_PUBLIC."""
-        pub, priv, ctx = self.path("ldevid.pub"), self.path("ldevid.priv"), self.path("ldevid.ctx")
+        pub, priv, ctx = self.path(f"{name}.pub"), self.path(f"{name}.priv"), self.path(f"{name}.ctx")
         self.tool("tpm2_create", "-C", self.srk, "-g", "sha256",
-                  "-G", "ecc256:ecdsa-sha256", "-a", attrs, "-u", pub, "-r", priv)
+                  "-G", alg, "-a", attrs, "-u", pub, "-r", priv)
         self.tool("tpm2_load", "-C", self.srk, "-u", pub, "-r", priv, "-c", ctx)
         self.tool("tpm2_evictcontrol", "-C", "o", "-c", ctx, handle)
         self.flush_transients()
@@ -706,11 +718,13 @@ class Exchange:
         return s
 
 
-def challenge(pb, conn, intermediates, ek=None):
+def challenge(pb, conn, intermediates, ek=None, ak_public=None):
     req = pb.ChallengeRequest(protocol_version=1, agent_version="devid-interop/1",
                               intermediates=intermediates)
     if ek is not None:
         req.ek_certificate, req.ek_public, req.ldevid_public = ek
+    if ak_public is not None:
+        req.ak_public = ak_public
     body = req.SerializeToString()
     ex = Exchange(pb, "challenge", *conn.request("POST", "/v1/challenge", body))
     if ex.error is None:
@@ -733,6 +747,8 @@ def enroll(args):
     conns = []
     tpm = Tpm(env, work, args.srk_handle)
     key_made = False
+    ak_made = False
+    ak_public = None
     enrolled = False
     second = None
     with tempfile.TemporaryDirectory(prefix="devid-interop-") as tmp:
@@ -759,13 +775,18 @@ def enroll(args):
                 ldevid_public = tpm.create_key(LDEVID_ATTRS, args.key_handle)
                 key_made = True
                 ek = (ek_cert, ek_public, ldevid_public)
+                if args.ak_handle:
+                    # A restricted signing key has no symmetric algorithm.
+                    ak_public = tpm.create_key(AK_ATTRS, args.ak_handle, "ak",
+                                               "ecc256:ecdsa-sha256:null")
+                    ak_made = True
 
             c1 = TlsConnection("1", args.url, args, env, work)
             conns.append(c1)
             result.update(tls=c1.version, ems=c1.ems)
             if args.fault == "no-ems" and c1.ems is not False:
                 raise ClientError(f"{c1.version} with EMS {c1.ems}: cannot test without EMS")
-            ex, ch = challenge(pb, c1, intermediates, ek)
+            ex, ch = challenge(pb, c1, intermediates, ek, ak_public)
             result["challenge"] = ex.summary(pb)
             if ch is None:
                 log(f"challenge refused: {result['challenge']}")
@@ -791,6 +812,19 @@ def enroll(args):
                             raise ClientError("TPM2_ActivateCredential failed")
                         activated = bytes(32)
                 write_file(os.path.join(work, "activated_secret.bin"), activated)
+            ak_activated = b""
+            result["ak_credential"] = bool(ch.ak_credential_blob)
+            if ak_public is not None and ch.ak_credential_blob:
+                if args.ak_secret:
+                    ak_activated = read_file(args.ak_secret)
+                else:
+                    ak_activated = tpm.activate(args.ak_handle, args.ek_handle, ek[1],
+                                                ch.ak_credential_blob, ch.ak_encrypted_secret)
+                    if ak_activated is None:
+                        raise ClientError("TPM2_ActivateCredential of the AK credential failed")
+                    write_file(os.path.join(work, "ak_activated_secret.bin"), ak_activated)
+                if args.fault == "ak-secret-wrong":
+                    ak_activated = bytes([ak_activated[0] ^ 1]) + ak_activated[1:]
 
             if args.fault == "ek-second-tpm-key":
                 env2 = dict(os.environ, TPM2TOOLS_TCTI=args.second_tcti,
@@ -868,7 +902,7 @@ def enroll(args):
             if pcrs:
                 # protocol.md 6.2: read the PCRs, then quote them with T.
                 values = tpm.pcr_read(pcrs)
-                signer = args.iak_handle or args.idevid_handle
+                signer = args.iak_handle or (ak_made and args.ak_handle) or args.idevid_handle
                 if args.fault == "quote-idevid":
                     signer = args.idevid_handle
                 qualifying = hashlib.sha256(T).digest() if args.fault == "quote-wrong-nonce" else T
@@ -876,6 +910,9 @@ def enroll(args):
                 req.quote.CopyFrom(pb.PcrQuote(
                     quote_info=quote_info, quote_signature=quote_sig,
                     pcrs=[pb.PcrValue(index=i, sha256=v) for i, v in zip(pcrs, values)]))
+                if ak_made and not args.iak_handle:
+                    req.quote.ak_public = ak_public
+                    req.quote.ak_activated_secret = ak_activated
             body = req.SerializeToString()
             write_file(os.path.join(work, "enroll_request.bin"), body)
             ex = Exchange(pb, "enroll", *conn.request("POST", "/v1/enroll", body))
@@ -912,6 +949,11 @@ def enroll(args):
                     tpm.evict(args.key_handle)
                 except ClientError as e:
                     log(f"cannot evict {args.key_handle}: {e}")
+            if ak_made:
+                try:
+                    tpm.evict(args.ak_handle)
+                except ClientError as e:
+                    log(f"cannot evict the AK at {args.ak_handle}: {e}")
             if second is not None:
                 try:
                     second.evict(args.key_handle)
@@ -961,13 +1003,15 @@ def main():
     ap.add_argument("--fault", default="none",
                     choices=["none", "wrong-connection", "no-fixedtpm", "csr-mismatch",
                              "no-ems", "forged-attest", "ek-other-tpm", "ek-second-tpm-key",
-                             "quote-idevid", "quote-wrong-nonce"])
+                             "quote-idevid", "quote-wrong-nonce", "ak-secret-wrong"])
     ap.add_argument("--iak-handle", help="certify (and quote) with the IAK at this handle")
     ap.add_argument("--iak-cert", help="PEM certificate of the IAK of --iak-handle")
     ap.add_argument("--ek-handle", help="run the EK credential activation with this EK")
     ap.add_argument("--ek-cert", help="DER EK certificate to send instead of this TPM's")
     ap.add_argument("--ek-public", help="TPMT_PUBLIC of the EK to send instead of this TPM's")
     ap.add_argument("--ek-secret", help="send this file as activated_secret")
+    ap.add_argument("--ak-handle", help="with --ek-handle: create an AK here for the quote")
+    ap.add_argument("--ak-secret", help="send this file as quote.ak_activated_secret")
     ap.add_argument("--second-tcti", help="the second TPM of --fault ek-second-tpm-key")
     ap.add_argument("--resend", metavar="FILE",
                     help="send FILE as the body of POST /v1/enroll, nothing else")
@@ -980,6 +1024,10 @@ def main():
         ap.error(f"--fault {args.fault} needs --ek-handle")
     if bool(args.iak_handle) != bool(args.iak_cert):
         ap.error("--iak-handle and --iak-cert go together")
+    if (args.ak_handle or args.fault == "ak-secret-wrong") and not args.ek_handle:
+        ap.error("--ak-handle and --fault ak-secret-wrong need --ek-handle")
+    if args.fault == "ak-secret-wrong" and not args.ak_handle:
+        ap.error("--fault ak-secret-wrong needs --ak-handle")
     if args.fault == "ek-second-tpm-key" and not args.second_tcti:
         ap.error("--fault ek-second-tpm-key needs --second-tcti")
     return resend(args) if args.resend else enroll(args)
