@@ -297,7 +297,7 @@ static void build(struct fu_world *w)
     const struct fu_cert_spec inter = {
         "Fuzz Manufacturer", "Fuzz IDevID CA", NULL, 1, 2, nb, na, NULL};
     const struct fu_cert_spec idevid = {NULL, "fuzz-model", "FZ0001", 0, 3, nb, na, "FZ0001"};
-    uint8_t *der;
+    uint8_t *der, pcr7[32];
     size_t len;
 
     w->root_key = fu_ed_key("devid fuzz root");
@@ -315,6 +315,10 @@ static void build(struct fu_world *w)
     CHECK(chain_store_add_mfr_root(w->ek_store, "fuzz vendor", w->root) == 0);
     CHECK((w->policy = policy_new()) != NULL);
     CHECK(policy_add(w->policy, POLICY_DENY_SERIAL, "DENY*") == 0);
+    CHECK((w->policy_pcr = policy_new()) != NULL);
+    CHECK(policy_add(w->policy_pcr, POLICY_DENY_SERIAL, "DENY*") == 0);
+    memset(pcr7, FU_PCR7, sizeof(pcr7));
+    CHECK(policy_add_pcr(w->policy_pcr, "Fuzz Manufacturer", "fuzz-model", 7, pcr7) == 0);
     fu_sha256(w->token_key, (const uint8_t *)"devid fuzz token key", 20);
     fu_sha256(w->exporter, (const uint8_t *)"devid fuzz exporter", 19);
     CHECK(token_conn_hash(w->conn_hash, w->exporter, sizeof(w->exporter)) == 0);

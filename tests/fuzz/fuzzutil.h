@@ -29,6 +29,9 @@
     (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN | \
      TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
 
+/* The byte PCR 7 of the gated policy is filled with. */
+#define FU_PCR7 0x77
+
 struct fu_world {
     /* Ed25519 root (trust anchor) and intermediate. */
     EVP_PKEY *root_key, *inter_key;
@@ -44,6 +47,9 @@ struct fu_world {
      * for the EK certificates of ChallengeRequest. */
     struct chain_store *ek_store;
     struct policy *policy;
+    /* |policy| with the boot-state gate: PCR 7 of "fuzz-model" must hold
+     * FU_PCR7 bytes (the quote and AK checks of a request with a quote). */
+    struct policy *policy_pcr;
     uint8_t token_key[TOKEN_KEY_LEN];
     uint8_t exporter[TRANSCRIPT_EXPORTER_LEN];
     /* token_conn_hash of |exporter|: the connection tokens are bound to. */

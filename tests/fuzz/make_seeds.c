@@ -66,7 +66,51 @@ struct req_opts {
     /* EK credential: 1 the token seals an EK and activated_secret is the
      * credential, 2 ... is not, 3 activated_secret without an EK. */
     int ek;
+    /* The boot-state gate's AK (with ek 1): 1 the token seals its Name and
+     * the quote of PCR 7 it signed carries its secret, 2 a wrong secret. */
+    int ak;
 };
+
+/* ak_quote fills |q| with a quote of PCR 7 (FU_PCR7 bytes) over |t|, signed
+ * by the AK |ak| whose public area is |ak_pub|, with |secret|; the buffers
+ * are the caller's. */
+static void ak_quote(Devid__V1__PcrQuote *q, Devid__V1__PcrValue *pcr, Devid__V1__PcrValue **pcrp,
+                     uint8_t info[1024], uint8_t sig[256], uint8_t value[32], EVP_PKEY *ak,
+                     const uint8_t t[TRANSCRIPT_LEN], uint8_t *ak_pub, size_t ak_pub_len,
+                     uint8_t secret[CREDENTIAL_SECRET_LEN])
+{
+    uint8_t digest[32];
+    size_t info_len = 0, sig_len = 256;
+    TPMS_ATTEST att;
+
+    memset(&att, 0, sizeof(att));
+    memset(value, FU_PCR7, 32);
+    att.magic = TPM2_GENERATED_VALUE;
+    att.type = TPM2_ST_ATTEST_QUOTE;
+    memcpy(att.extraData.buffer, t, TRANSCRIPT_LEN);
+    att.extraData.size = TRANSCRIPT_LEN;
+    att.attested.quote.pcrSelect.count = 1;
+    att.attested.quote.pcrSelect.pcrSelections[0].hash = TPM2_ALG_SHA256;
+    att.attested.quote.pcrSelect.pcrSelections[0].sizeofSelect = 3;
+    att.attested.quote.pcrSelect.pcrSelections[0].pcrSelect[0] = 0x80;
+    fu_sha256(att.attested.quote.pcrDigest.buffer, value, 32);
+    att.attested.quote.pcrDigest.size = 32;
+    if (Tss2_MU_TPMS_ATTEST_Marshal(&att, info, 1024, &info_len) != TSS2_RC_SUCCESS)
+        fu_fail("marshalling the AK quote");
+    fu_sha256(digest, info, info_len);
+    fu_tpm_sign(sig, &sig_len, ak, digest);
+    devid__v1__pcr_value__init(pcr);
+    pcr->index = 7;
+    pcr->sha256 = (ProtobufCBinaryData){32, value};
+    *pcrp = pcr;
+    devid__v1__pcr_quote__init(q);
+    q->quote_info = (ProtobufCBinaryData){info_len, info};
+    q->quote_signature = (ProtobufCBinaryData){sig_len, sig};
+    q->n_pcrs = 1;
+    q->pcrs = pcrp;
+    q->ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
+    q->ak_activated_secret = (ProtobufCBinaryData){CREDENTIAL_SECRET_LEN, secret};
+}
 
 static uint8_t *pack_request(size_t *len, const struct req_opts *o)
 {
@@ -82,7 +126,13 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     uint8_t *csr, *inter_der, *out;
     TPM2B_NAME name;
     struct token_ek ek;
-    uint8_t secret[CREDENTIAL_SECRET_LEN];
+    uint8_t secret[CREDENTIAL_SECRET_LEN], ak_secret[CREDENTIAL_SECRET_LEN];
+    uint8_t ak_pub[512], q_info[1024], q_sig[256], q_value[32];
+    size_t ak_pub_len = sizeof(ak_pub);
+    Devid__V1__PcrQuote quote;
+    Devid__V1__PcrValue pcr, *pcrp;
+    EVP_PKEY *ak = NULL;
+    TPM2B_NAME ak_name;
 
     memset(nonce, 0x5a, sizeof(nonce));
     memset(&ek, 0, sizeof(ek));
@@ -95,6 +145,15 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
         if (credential_derive(secret, w->token_key, nonce, ek.ek_cert_hash, ek.name_hash))
             fu_fail("credential_derive");
         secret[0] ^= (uint8_t)(o->ek == 2);
+    }
+    if (o->ak != 0) {
+        ak = fu_ec_key("devid fuzz ak");
+        fu_tpm_public(ak_pub, &ak_pub_len, ak, FU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
+        fu_tpm_name(&ak_name, ak_pub, ak_pub_len);
+        fu_sha256(ek.ak_name_hash, ak_name.name, ak_name.size);
+        if (credential_derive_ak(ak_secret, w->token_key, nonce, ek.ek_cert_hash, ek.ak_name_hash))
+            fu_fail("credential_derive_ak");
+        ak_secret[0] ^= (uint8_t)(o->ak == 2);
     }
     if (token_seal_ek(token, w->token_key, nonce, (int64_t)FU_NOW + o->expires, w->idevid_sha256,
                       o->other_connection ? w->idevid_sha256 : w->conn_hash, &ek))
@@ -109,6 +168,8 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     fu_tpm_sign(sig, &sig_len, w->idevid_key, digest);
     fu_tpm_public(spub, &spub_len, w->idevid_key, FU_LDEVID_ATTRS);
     inter_der = fu_der(&inter_len, w->inter);
+    if (ak != NULL)
+        ak_quote(&quote, &pcr, &pcrp, q_info, q_sig, q_value, ak, t, ak_pub, ak_pub_len, ak_secret);
 
     ev.certify_info = (ProtobufCBinaryData){info_len, info};
     ev.certify_signature = (ProtobufCBinaryData){sig_len, sig};
@@ -123,6 +184,8 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     req.evidence = &ev;
     if (o->ek != 0)
         req.activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    if (ak != NULL)
+        req.quote = &quote;
     inter = (ProtobufCBinaryData){inter_len, inter_der};
     if (!o->no_intermediates) {
         req.n_intermediates = 1;
@@ -134,13 +197,16 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     devid__v1__enroll_request__pack(&req, out);
     free(csr);
     free(inter_der);
+    EVP_PKEY_free(ak);
     return out;
 }
 
-static int check_request(const uint8_t *buf, size_t len)
+/* check_request judges seed |buf| as fuzz_enroll_request does, under
+ * |policy|. */
+static int check_request(const uint8_t *buf, size_t len, struct policy *policy)
 {
     const struct fu_world *w = fu_world();
-    const struct enroll_config cfg = {w->store, w->policy, w->token_key, NULL, w->ek_store};
+    const struct enroll_config cfg = {w->store, policy, w->token_key, NULL, w->ek_store};
     Devid__V1__EnrollRequest *req = devid__v1__enroll_request__unpack(NULL, len, buf);
     struct enroll_ledger_facts facts;
     struct enroll_input in;
@@ -168,27 +234,34 @@ static void enroll_seeds(void)
         struct req_opts o;
         int want;
     } cases[] = {
-        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0}, 0},
-        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_TOKEN_EXPIRED},
-        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_CSR_KEY_MISMATCH},
-        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_CHAIN_UNTRUSTED},
-        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS, 0, 0}, DEVID_ERR_ATTEST_SIGNATURE},
+        {"valid", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0, 0}, 0},
+        {"token_expired", {-1, 0, 0, 1, FU_LDEVID_ATTRS, 0, 0, 0}, DEVID_ERR_TOKEN_EXPIRED},
+        {"csr_wrong_key", {300, 1, 0, 1, FU_LDEVID_ATTRS, 0, 0, 0}, DEVID_ERR_CSR_KEY_MISMATCH},
+        {"no_intermediates", {300, 0, 1, 1, FU_LDEVID_ATTRS, 0, 0, 0}, DEVID_ERR_CHAIN_UNTRUSTED},
+        {"signer_iak", {300, 0, 0, 2, FU_LDEVID_ATTRS, 0, 0, 0}, DEVID_ERR_ATTEST_SIGNATURE},
         {"attrs_decrypt",
-         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT, 0, 0},
+         {300, 0, 0, 1, FU_LDEVID_ATTRS | TPMA_OBJECT_DECRYPT, 0, 0, 0},
          DEVID_ERR_ATTEST_ATTRIBUTES},
         {"token_other_connection",
-         {300, 0, 0, 1, FU_LDEVID_ATTRS, 1, 0},
+         {300, 0, 0, 1, FU_LDEVID_ATTRS, 1, 0, 0},
          DEVID_ERR_TOKEN_WRONG_CONNECTION},
-        {"ek_activated", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 1}, 0},
-        {"ek_wrong_secret", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 2}, DEVID_ERR_CREDENTIAL},
-        {"activated_without_ek", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 3}, DEVID_ERR_CREDENTIAL},
+        {"ek_activated", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 1, 0}, 0},
+        {"ek_wrong_secret", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 2, 0}, DEVID_ERR_CREDENTIAL},
+        {"activated_without_ek", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 3, 0}, DEVID_ERR_CREDENTIAL},
+        {"ak_quote", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 1, 1}, 0},
+        {"ak_wrong_secret", {300, 0, 0, 1, FU_LDEVID_ATTRS, 0, 1, 2}, DEVID_ERR_CREDENTIAL},
     };
     size_t i, len;
     uint8_t *buf, *msg;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         buf = pack_request(&len, &cases[i].o);
-        expect(check_request(buf, len), cases[i].want, cases[i].name);
+        /* A request with a quote: ignored without the gate, judged with it. */
+        if (cases[i].o.ak != 0)
+            expect(check_request(buf, len, fu_world()->policy), 0, cases[i].name);
+        expect(check_request(buf, len,
+                             cases[i].o.ak != 0 ? fu_world()->policy_pcr : fu_world()->policy),
+               cases[i].want, cases[i].name);
         put("fuzz_enroll_request", cases[i].name, buf, len);
         if (i == 0) {
             if ((msg = malloc(len + 1)) == NULL)
@@ -330,6 +403,11 @@ static void answer_seeds(void)
     cresp.credential_blob = (ProtobufCBinaryData){sizeof(blob), blob};
     cresp.encrypted_secret = (ProtobufCBinaryData){sizeof(secret), secret};
     check_answer("challenge_credential", 0, &cresp.base, 0);
+    cresp.ak_credential_blob = (ProtobufCBinaryData){sizeof(blob), blob};
+    cresp.ak_encrypted_secret = (ProtobufCBinaryData){sizeof(secret), secret};
+    check_answer("challenge_ak_credential", 0, &cresp.base, 0);
+    cresp.ak_credential_blob.len = 0;
+    cresp.ak_encrypted_secret.len = 0;
     cresp.encrypted_secret.len = 0;
     check_answer("challenge_credential_half", 0, &cresp.base, DEVID_ERR_PROTOCOL);
     cresp.credential_blob.len = 0;
@@ -684,6 +762,10 @@ static void challenge_seeds(void)
     creq.ek_public.len = 0;
     creq.ldevid_public.len = 0;
     challenge_seed("ek_fields_partial", &creq, DEVID_ERR_BAD_REQUEST);
+    /* An AK without the EK fields. */
+    creq.ek_certificate.len = 0;
+    creq.ak_public = ld_pub;
+    challenge_seed("ak_without_ek", &creq, DEVID_ERR_BAD_REQUEST);
     free(ek.data);
     free(inter.data);
 }
