@@ -66,8 +66,8 @@ struct req_opts {
     /* EK credential: 1 the token seals an EK and activated_secret is the
      * credential, 2 ... is not, 3 activated_secret without an EK. */
     int ek;
-    /* The boot-state gate's AK (with ek 1): 1 the token seals its Name and
-     * the quote of PCR 7 it signed carries its secret, 2 a wrong secret. */
+    /* The boot-state gate's AK (with ek 1): 1 the quote of PCR 7 it signed
+     * carries its public area and secret, 2 a wrong secret. */
     int ak;
 };
 
@@ -133,6 +133,7 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
     Devid__V1__PcrValue pcr, *pcrp;
     EVP_PKEY *ak = NULL;
     TPM2B_NAME ak_name;
+    uint8_t ak_name_hash[32];
 
     memset(nonce, 0x5a, sizeof(nonce));
     memset(&ek, 0, sizeof(ek));
@@ -150,8 +151,8 @@ static uint8_t *pack_request(size_t *len, const struct req_opts *o)
         ak = fu_ec_key("devid fuzz ak");
         fu_tpm_public(ak_pub, &ak_pub_len, ak, FU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
         fu_tpm_name(&ak_name, ak_pub, ak_pub_len);
-        fu_sha256(ek.ak_name_hash, ak_name.name, ak_name.size);
-        if (credential_derive_ak(ak_secret, w->token_key, nonce, ek.ek_cert_hash, ek.ak_name_hash))
+        fu_sha256(ak_name_hash, ak_name.name, ak_name.size);
+        if (credential_derive_ak(ak_secret, w->token_key, nonce, ek.ek_cert_hash, ak_name_hash))
             fu_fail("credential_derive_ak");
         ak_secret[0] ^= (uint8_t)(o->ak == 2);
     }

@@ -66,15 +66,16 @@ static int check_ek_key(TPMT_PUBLIC *ek, X509 *cert, const ProtobufCBinaryData *
 }
 
 /* make_ak_credential checks the request's AK and makes the credential for
- * its Name, wrapped to |ek_pub|, into out->ak_credential, and its Name hash
- * into |ek| (what the token seals). */
-static int make_ak_credential(struct challenge_verdict *out, struct token_ek *ek,
+ * its Name, wrapped to |ek_pub|, into out->ak_credential. The token seals
+ * nothing of it: the enrollment recomputes the value from the AK the quote
+ * names, and only a credential made here for that Name answers it. */
+static int make_ak_credential(struct challenge_verdict *out, const struct token_ek *ek,
                               const struct enroll_config *cfg, const struct challenge_input *in,
                               const TPMT_PUBLIC *ek_pub)
 {
     const ProtobufCBinaryData *pub = &in->req->ak_public;
     TPMT_PUBLIC ak;
-    uint8_t name[TPMKEY_NAME_MAX], secret[CREDENTIAL_SECRET_LEN];
+    uint8_t name[TPMKEY_NAME_MAX], name_hash[32], secret[CREDENTIAL_SECRET_LEN];
     size_t name_len = 0;
     int r = DEVID_ERR_INTERNAL;
 
@@ -84,9 +85,9 @@ static int make_ak_credential(struct challenge_verdict *out, struct token_ek *ek
                          "ak_public is not a TPMT_PUBLIC with a supported nameAlg");
     if ((r = credential_check_ak(&ak, out->why, sizeof(out->why))) != 0)
         return r;
-    if ((r = sha256(ek->ak_name_hash, name, name_len)) != 0 ||
+    if ((r = sha256(name_hash, name, name_len)) != 0 ||
         (r = credential_derive_ak(secret, cfg->token_key, in->nonce, ek->ek_cert_hash,
-                                  ek->ak_name_hash)) != 0) {
+                                  name_hash)) != 0) {
         snprintf(out->why, sizeof(out->why), "deriving the AK credential failed");
         goto out;
     }

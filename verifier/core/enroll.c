@@ -289,23 +289,24 @@ static int request_pcrs(struct enroll_verdict *v, const Devid__V1__EnrollRequest
 }
 
 /* check_ak checks the AK of a quote on a device without an IAK: the
- * challenge made its credential (the token sealed its Name hash), the quote
- * names that AK (quote.ak_public, DEVID_ERR_CREDENTIAL_NAME) and carries the
- * secret only the TPM holding the EK and the AK recovers
- * (quote.ak_activated_secret, DEVID_ERR_CREDENTIAL). Sets |*out| to the AK's
- * key, owned by the caller. */
+ * challenge made an EK credential (the token sealed the EK), the quote
+ * names an AK (quote.ak_public) and carries the secret only the TPM holding
+ * the EK and an AK of that Name recovers (quote.ak_activated_secret,
+ * DEVID_ERR_CREDENTIAL): the value is recomputed from the Name, so another
+ * AK than the challenge's has another value. Sets |*out| to the AK's key,
+ * owned by the caller. */
 static int check_ak(EVP_PKEY **out, struct enroll_verdict *v, const struct enroll_config *cfg,
                     const Devid__V1__PcrQuote *q, const char *rule, const char *pcrs, char *why,
                     size_t why_len)
 {
     TPMT_PUBLIC ak;
-    uint8_t name[TPMKEY_NAME_MAX], h[TOKEN_EK_HASH_LEN], cv[CREDENTIAL_SECRET_LEN];
+    uint8_t name[TPMKEY_NAME_MAX], h[32], cv[CREDENTIAL_SECRET_LEN];
     size_t name_len = 0;
     unsigned int hlen = 0;
     int r = DEVID_ERR_INTERNAL;
 
     *out = NULL;
-    if (!token_ak_present(&v->ek) || !v->credential_ok)
+    if (!token_ek_present(&v->ek) || !v->credential_ok || q == NULL || q->ak_public.len == 0)
         return devid_why(DEVID_ERR_QUOTE_SIGNATURE, why, why_len,
                          "%s requires a TPM2_Quote of SHA-256 PCRs %s signed by a restricted key "
                          "shown in this exchange: an IAK, or an AK bound by the EK credential "
@@ -313,33 +314,24 @@ static int check_ak(EVP_PKEY **out, struct enroll_verdict *v, const struct enrol
                          "ak = auto); this device certified its new key without an IAK and sent "
                          "no AK, and a quote by the unrestricted IDevID proves nothing",
                          rule, pcrs);
-    if (q->ak_public.len == 0 ||
-        tpmkey_name_from_bytes(name, &name_len, q->ak_public.data, q->ak_public.len) != 0 ||
+    if (tpmkey_name_from_bytes(name, &name_len, q->ak_public.data, q->ak_public.len) != 0 ||
         tpmkey_unmarshal_public(&ak, q->ak_public.data, q->ak_public.len) != 0 ||
-        EVP_Digest(name, name_len, h, &hlen, EVP_sha256(), NULL) != 1 || hlen != sizeof(h)) {
-        r = devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
-                      "quote.ak_public is missing or not a TPMT_PUBLIC with a supported "
-                      "nameAlg, and the device has no IAK to sign the quote");
-        goto out;
-    }
-    if (CRYPTO_memcmp(h, v->ek.ak_name_hash, sizeof(h)) != 0) {
-        r = devid_why(DEVID_ERR_CREDENTIAL_NAME, why, why_len,
-                      "quote.ak_public is not the AK the credential was made for "
-                      "(ChallengeRequest.ak_public)");
-        goto out;
-    }
+        EVP_Digest(name, name_len, h, &hlen, EVP_sha256(), NULL) != 1 || hlen != sizeof(h))
+        return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
+                         "quote.ak_public is not a TPMT_PUBLIC with a supported nameAlg");
     if ((r = credential_derive_ak(
              cv, v->token_key == TOKEN_KEY_ACCEPT ? cfg->token_accept_key : cfg->token_key,
-             v->nonce, v->ek.ek_cert_hash, v->ek.ak_name_hash)) != 0) {
+             v->nonce, v->ek.ek_cert_hash, h)) != 0) {
         snprintf(why, why_len, "deriving the AK credential failed");
         goto out;
     }
     if (q->ak_activated_secret.len != sizeof(cv) || q->ak_activated_secret.data == NULL ||
         CRYPTO_memcmp(cv, q->ak_activated_secret.data, sizeof(cv)) != 0) {
         r = devid_why(DEVID_ERR_CREDENTIAL, why, why_len,
-                      "quote.ak_activated_secret (%zu bytes) is not the AK credential made for "
-                      "this challenge: the TPM holding the EK did not activate it for the AK "
-                      "(another TPM, or an answer to an earlier challenge)",
+                      "quote.ak_activated_secret (%zu bytes) is not the credential this "
+                      "challenge made for quote.ak_public: the TPM holding the EK did not "
+                      "activate it for that AK (another TPM, another AK than "
+                      "ChallengeRequest.ak_public, or an answer to an earlier challenge)",
                       q->ak_activated_secret.len);
         goto out;
     }
@@ -373,7 +365,7 @@ static int check_quote(struct enroll_verdict *v, const struct enroll_config *cfg
     if ((sel = policy_pcr_selection(cfg->policy, &v->id, rule, sizeof(rule))) == 0)
         return 0;
     quote_selection_str(pcrs, sizeof(pcrs), sel);
-    if (iak == NULL && !token_ak_present(&v->ek))
+    if (iak == NULL && q == NULL)
         return check_ak(&ak, v, cfg, q, rule, pcrs, why, why_len);
     if (q == NULL)
         return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,

@@ -230,10 +230,10 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * chains to the same manufacturer, names the same device serial and
  * certifies another key than the IDevID's, which gives assurance iak); when
  * the policy gates the device on PCRs (policy_pcr_selection), the quote
- * (quote_check, signed by that IAK, or without one by the AK whose
- * credential the challenge made: quote.ak_public of the sealed Name
- * (DEVID_ERR_CREDENTIAL_NAME) and quote.ak_activated_secret
- * (DEVID_ERR_CREDENTIAL); a device with neither is
+ * (quote_check, signed by that IAK, or without one by the AK
+ * quote.ak_public whose credential the challenge made, which
+ * quote.ak_activated_secret answers (credential_derive_ak over the AK's
+ * Name, else DEVID_ERR_CREDENTIAL); a device with neither is
  * DEVID_ERR_QUOTE_SIGNATURE); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the

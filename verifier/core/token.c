@@ -17,9 +17,8 @@
 #define OFF_CONN (OFF_HASH + TOKEN_CERT_HASH_LEN)
 #define OFF_EK (OFF_CONN + TOKEN_CONN_HASH_LEN)
 #define OFF_NAME (OFF_EK + TOKEN_EK_HASH_LEN)
-#define OFF_AK (OFF_NAME + TOKEN_EK_HASH_LEN)
 
-_Static_assert(OFF_AK + TOKEN_EK_HASH_LEN == TOKEN_BODY_LEN, "token layout");
+_Static_assert(OFF_NAME + TOKEN_EK_HASH_LEN == TOKEN_BODY_LEN, "token layout");
 
 static int hmac_sha256(uint8_t out[TOKEN_MAC_LEN], const uint8_t key[TOKEN_KEY_LEN],
                        const uint8_t *in, size_t in_len)
@@ -76,13 +75,6 @@ int token_ek_present(const struct token_ek *ek)
     return ek != NULL && CRYPTO_memcmp(ek, &zero, sizeof(zero)) != 0;
 }
 
-int token_ak_present(const struct token_ek *ek)
-{
-    static const uint8_t zero[TOKEN_EK_HASH_LEN];
-
-    return ek != NULL && CRYPTO_memcmp(ek->ak_name_hash, zero, sizeof(zero)) != 0;
-}
-
 int token_seal_ek(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
                   const uint8_t nonce[TOKEN_NONCE_LEN], int64_t expires_at,
                   const uint8_t cert_hash[TOKEN_CERT_HASH_LEN],
@@ -101,11 +93,10 @@ int token_seal_ek(uint8_t out[TOKEN_LEN], const uint8_t key[TOKEN_KEY_LEN],
         buf[OFF_EXPIRES + i] = (uint8_t)(e >> (56 - 8 * i));
     memcpy(buf + OFF_HASH, cert_hash, TOKEN_CERT_HASH_LEN);
     memcpy(buf + OFF_CONN, conn_hash, TOKEN_CONN_HASH_LEN);
-    memset(buf + OFF_EK, 0, 3 * TOKEN_EK_HASH_LEN);
+    memset(buf + OFF_EK, 0, 2 * TOKEN_EK_HASH_LEN);
     if (ek != NULL) {
         memcpy(buf + OFF_EK, ek->ek_cert_hash, TOKEN_EK_HASH_LEN);
         memcpy(buf + OFF_NAME, ek->name_hash, TOKEN_EK_HASH_LEN);
-        memcpy(buf + OFF_AK, ek->ak_name_hash, TOKEN_EK_HASH_LEN);
     }
     if ((r = hmac_sha256(buf + TOKEN_BODY_LEN, key, buf, TOKEN_BODY_LEN)) != 0)
         goto out;
@@ -192,7 +183,6 @@ int token_open_either(uint8_t nonce_out[TOKEN_NONCE_LEN],
     if (ek_out != NULL) {
         memcpy(ek_out->ek_cert_hash, token + OFF_EK, TOKEN_EK_HASH_LEN);
         memcpy(ek_out->name_hash, token + OFF_NAME, TOKEN_EK_HASH_LEN);
-        memcpy(ek_out->ak_name_hash, token + OFF_AK, TOKEN_EK_HASH_LEN);
     }
     if (role_out != NULL)
         *role_out = role;

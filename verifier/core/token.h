@@ -14,14 +14,14 @@
 #define TOKEN_CONN_HASH_LEN 32
 #define TOKEN_EK_HASH_LEN 32
 /* version(1) || nonce(32) || expires_at(8, big-endian) || cert_hash(32) ||
- * conn_hash(32) || ek_cert_hash(32) || name_hash(32) || ak_name_hash(32) ||
- * HMAC-SHA-256 over everything before it (32). The format is the verifier's
- * own: clients return the token unchanged. Version 1 had no conn_hash,
- * version 2 no EK hashes, version 3 no AK hash. */
+ * conn_hash(32) || ek_cert_hash(32) || name_hash(32) || HMAC-SHA-256 over
+ * everything before it (32). The format is the verifier's own: clients
+ * return the token unchanged. Version 1 had no conn_hash, version 2 no EK
+ * hashes. */
 #define TOKEN_LEN                                                                                  \
-    (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 3 * TOKEN_EK_HASH_LEN + \
+    (1 + TOKEN_NONCE_LEN + 8 + TOKEN_CERT_HASH_LEN + TOKEN_CONN_HASH_LEN + 2 * TOKEN_EK_HASH_LEN + \
      32)
-#define TOKEN_VERSION 4
+#define TOKEN_VERSION 3
 /* Hex digits of a key's id (token_key_id). */
 #define TOKEN_KEY_ID_LEN 8
 
@@ -37,13 +37,10 @@ enum token_key_role {
 
 /* What a token seals of an EK credential activation (docs/protocol.md
  * section 6.1): SHA-256 of the EK certificate as received and SHA-256 of the
- * Name the credential was made for; and, when the challenge also made the
- * boot-state gate's AK credential (section 6.2), SHA-256 of the AK's Name
- * (all zero: none). All zero: the challenge had no EK. */
+ * Name the credential was made for. All zero: the challenge had no EK. */
 struct token_ek {
     uint8_t ek_cert_hash[TOKEN_EK_HASH_LEN];
     uint8_t name_hash[TOKEN_EK_HASH_LEN];
-    uint8_t ak_name_hash[TOKEN_EK_HASH_LEN];
 };
 
 /*
@@ -117,9 +114,5 @@ int token_key_id(char out[TOKEN_KEY_ID_LEN + 1], const uint8_t key[TOKEN_KEY_LEN
 /* token_ek_present returns 1 when |ek| is not all zero (the challenge had an
  * EK), else 0. */
 int token_ek_present(const struct token_ek *ek);
-
-/* token_ak_present returns 1 when |ek| seals an AK Name hash (the challenge
- * made the AK's credential), else 0. */
-int token_ak_present(const struct token_ek *ek);
 
 #endif

@@ -527,23 +527,22 @@ static void test_pcr_gate_without_iak(void **state)
     enroll_verdict_cleanup(&o);
 }
 
-/* ak_fixture makes |f| a device without an IAK whose challenge made the AK
- * credential for |ak|: the token seals the AK's Name hash, and the quote of
- * PCR 7 = 0x77... is signed by |ak| and carries its public area and secret. */
+/* ak_fixture makes |f| a device without an IAK whose challenge made the EK
+ * credential and the AK credential for |ak|: the quote of PCR 7 = 0x77...
+ * is signed by |ak| and carries its public area and secret. */
 static void ak_fixture(struct fx *f, EVP_PKEY *ak, uint8_t *ak_pub, size_t *ak_pub_len,
                        uint8_t ak_secret[CREDENTIAL_SECRET_LEN])
 {
     TPMT_PUBLIC pub;
     TPM2B_NAME name;
-    uint8_t v[32];
+    uint8_t v[32], h[32];
 
     tu_tpm_public(&pub, ak_pub, ak_pub_len, ak, TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
     tu_tpm_name(&name, ak_pub, *ak_pub_len);
-    tu_sha256(f->ek.ak_name_hash, name.name, name.size);
+    tu_sha256(h, name.name, name.size);
     f->use_ek = 1;
     build(f);
-    assert_int_equal(credential_derive_ak(ak_secret, f->token_key, f->nonce, f->ek.ek_cert_hash,
-                                          f->ek.ak_name_hash),
+    assert_int_equal(credential_derive_ak(ak_secret, f->token_key, f->nonce, f->ek.ek_cert_hash, h),
                      0);
     memset(v, 0x77, sizeof(v));
     add_quote(f, v, ak);
@@ -584,27 +583,35 @@ static void test_pcr_gate_with_ak(void **state)
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
     enroll_verdict_cleanup(&o);
     f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
-    /* Another AK signs and names itself: not the AK of the credential. */
+    /* Another AK signs and names itself: the secret is not its credential. */
     tu_tpm_public(&pub, other_pub, &other_pub_len, other, TU_LDEVID_ATTRS | TPMA_OBJECT_RESTRICTED);
     f->quote.ak_public = (ProtobufCBinaryData){other_pub_len, other_pub};
-    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL_NAME);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_CREDENTIAL);
     enroll_verdict_cleanup(&o);
     f->quote.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
     /* The right AK named, the quote signed by another key. */
     {
-        ProtobufCBinaryData keep_pub = f->quote.ak_public;
         uint8_t v[32];
 
         memset(v, 0x77, sizeof(v));
         add_quote(f, v, other);
-        f->quote.ak_public = keep_pub;
+        f->quote.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
         f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
         assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
         enroll_verdict_cleanup(&o);
     }
-    /* A token without the AK: the quote names one, but no credential was
-     * made for it. */
-    memset(f->ek.ak_name_hash, 0, sizeof(f->ek.ak_name_hash));
+    /* quote.ak_public that does not parse. */
+    f->quote.ak_public = (ProtobufCBinaryData){3, ak_pub};
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_MALFORMED);
+    enroll_verdict_cleanup(&o);
+    /* No AK in the quote: nothing restricted signed it. */
+    f->quote.ak_public.len = 0;
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
+    assert_non_null(strstr(o.why, "sent no AK"));
+    enroll_verdict_cleanup(&o);
+    /* A challenge without an EK made no AK credential: the same AK and
+     * secret are refused. */
+    f->use_ek = 0;
     build(f);
     {
         uint8_t v[32];
@@ -615,7 +622,6 @@ static void test_pcr_gate_with_ak(void **state)
         f->quote.ak_activated_secret = (ProtobufCBinaryData){sizeof(secret), secret};
     }
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
-    assert_non_null(strstr(o.why, "sent no AK"));
     enroll_verdict_cleanup(&o);
     EVP_PKEY_free(ak);
     EVP_PKEY_free(other);
