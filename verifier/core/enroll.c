@@ -319,6 +319,9 @@ static int check_ak(EVP_PKEY **out, struct enroll_verdict *v, const struct enrol
         EVP_Digest(name, name_len, h, &hlen, EVP_sha256(), NULL) != 1 || hlen != sizeof(h))
         return devid_why(DEVID_ERR_QUOTE_MALFORMED, why, why_len,
                          "quote.ak_public is not a TPMT_PUBLIC with a supported nameAlg");
+    /* The challenge made a credential only for an AK that passed this. */
+    if ((r = credential_check_ak(&ak, why, why_len)) != 0)
+        return r;
     if ((r = credential_derive_ak(
              cv, v->token_key == TOKEN_KEY_ACCEPT ? cfg->token_accept_key : cfg->token_key,
              v->nonce, v->ek.ek_cert_hash, h)) != 0) {

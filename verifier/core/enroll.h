@@ -232,8 +232,9 @@ int enroll_peek(struct enroll_ledger_query *out, const struct enroll_config *cfg
  * the policy gates the device on PCRs (policy_pcr_selection), the quote
  * (quote_check, signed by that IAK, or without one by the AK
  * quote.ak_public whose credential the challenge made, which
- * quote.ak_activated_secret answers (credential_derive_ak over the AK's
- * Name, else DEVID_ERR_CREDENTIAL); a device with neither is
+ * quote.ak_activated_secret answers (credential_check_ak again, then
+ * credential_derive_ak over the AK's Name, else DEVID_ERR_CREDENTIAL); a
+ * device with neither is
  * DEVID_ERR_QUOTE_SIGNATURE); the CSR (parsed and its
  * self-signature checked, so a CSR that does not parse or verify is
  * DEVID_ERR_CSR_INVALID before its key is compared) and that its key is the

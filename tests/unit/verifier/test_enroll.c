@@ -600,6 +600,14 @@ static void test_pcr_gate_with_ak(void **state)
         assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_SIGNATURE);
         enroll_verdict_cleanup(&o);
     }
+    /* An AK that is not restricted is refused by its attributes, whatever
+     * the secret. */
+    other_pub_len = sizeof(other_pub);
+    tu_tpm_public(&pub, other_pub, &other_pub_len, ak, TU_LDEVID_ATTRS);
+    f->quote.ak_public = (ProtobufCBinaryData){other_pub_len, other_pub};
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_ATTEST_ATTRIBUTES);
+    assert_non_null(strstr(o.why, "restricted must be set"));
+    enroll_verdict_cleanup(&o);
     /* quote.ak_public that does not parse. */
     f->quote.ak_public = (ProtobufCBinaryData){3, ak_pub};
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), DEVID_ERR_QUOTE_MALFORMED);
