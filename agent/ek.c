@@ -87,6 +87,44 @@ void ek_cleanup(struct ek *ek)
     memset(ek, 0, sizeof(*ek));
 }
 
+void ek_unload(struct ek *ek)
+{
+    if (ek == NULL || ek->key == NULL || !ek->made || ek->unloaded)
+        return;
+    tpm_key_unload(ek->key);
+    ek->unloaded = true;
+}
+
+int ek_reload(struct ek *ek, struct tpm *tpm)
+{
+    struct tpm_key *key = NULL;
+    const TPMT_PUBLIC *a, *b;
+    TPMT_PUBLIC tmpl;
+    int r;
+
+    if (ek == NULL || ek->key == NULL || !ek->unloaded)
+        return 0;
+    template_for(&tmpl, ek->nv_index);
+    if ((r = tpm_key_create_ek(&key, tpm, &tmpl)) != 0)
+        return r;
+    a = tpm_key_get0_public(key);
+    b = tpm_key_get0_public(ek->key);
+    if (a->type != b->type ||
+        (a->type == TPM2_ALG_ECC
+             ? (a->unique.ecc.x.size != b->unique.ecc.x.size ||
+                memcmp(a->unique.ecc.x.buffer, b->unique.ecc.x.buffer, a->unique.ecc.x.size) != 0)
+             : (a->unique.rsa.size != b->unique.rsa.size ||
+                memcmp(a->unique.rsa.buffer, b->unique.rsa.buffer, a->unique.rsa.size) != 0))) {
+        log_err("the EK made again from its template is another key");
+        tpm_key_free(key);
+        return DEVID_ERR_TPM;
+    }
+    tpm_key_free(ek->key);
+    ek->key = key;
+    ek->unloaded = false;
+    return 0;
+}
+
 /* pick returns the first slot |mode| accepts whose index is among the |n|
  * defined |nv|, or -1 when none. */
 static int pick(const uint32_t *nv, size_t n, enum config_ek mode)
@@ -145,6 +183,7 @@ int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode)
     }
     if (r != 0)
         goto out;
+    ek->made = made;
     if (tpmkey_public_to_pkey(&pk, tpm_key_get0_public(ek->key)) != 0 ||
         EVP_PKEY_eq(pk, X509_get0_pubkey(ek->cert)) != 1) {
         tpm_key_free(ek->key);

@@ -4,6 +4,7 @@
 #ifndef DEVID_AGENT_EK_H
 #define DEVID_AGENT_EK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,8 @@ struct ek {
     const uint8_t *der; /* the certificate's bytes inside |nv| */
     size_t der_len;
     uint32_t nv_index;
+    bool made;     /* |key| was made from the template (a transient object) */
+    bool unloaded; /* ... and is flushed until ek_reload */
 };
 
 /*
@@ -47,5 +50,18 @@ int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode);
 
 /* ek_cleanup frees what |ek| holds and zeroes it. */
 void ek_cleanup(struct ek *ek);
+
+/* ek_unload flushes an EK made from its template (ek->made), so that its
+ * object slot is free while other keys are made, on a TPM without a
+ * resource manager (three slots); its public area stays. It does nothing to
+ * a persistent EK or when there is none. */
+void ek_unload(struct ek *ek);
+
+/*
+ * ek_reload makes an EK that ek_unload flushed again from its template (one
+ * TPM2_CreatePrimary), which must give the same key. It does nothing
+ * otherwise. Returns 0 or DEVID_ERR_TPM.
+ */
+int ek_reload(struct ek *ek, struct tpm *tpm);
 
 #endif

@@ -333,10 +333,14 @@ static int challenge(struct flow *f)
  * (TPM2_ActivateCredential): what only this TPM can answer. */
 static int activate(struct flow *f)
 {
-    int r = tpm_activate_credential(f->activated, &f->activated_len, sizeof(f->activated), f->key,
-                                    f->ek.key, f->challenge.credential_blob,
-                                    f->challenge.credential_blob_len, f->challenge.encrypted_secret,
-                                    f->challenge.encrypted_secret_len);
+    int r;
+
+    if ((r = ek_reload(&f->ek, f->tpm)) != 0)
+        return failed(f, r, "the TPM could not make the EK again from its template");
+    r = tpm_activate_credential(f->activated, &f->activated_len, sizeof(f->activated), f->key,
+                                f->ek.key, f->challenge.credential_blob,
+                                f->challenge.credential_blob_len, f->challenge.encrypted_secret,
+                                f->challenge.encrypted_secret_len);
 
     if (r != 0)
         return failed(f, r, "the TPM could not activate the credential with the EK");
@@ -346,7 +350,10 @@ static int activate(struct flow *f)
         f->ak_activated, &f->ak_activated_len, sizeof(f->ak_activated), f->ak, f->ek.key,
         f->challenge.ak_credential_blob, f->challenge.ak_credential_blob_len,
         f->challenge.ak_encrypted_secret, f->challenge.ak_encrypted_secret_len);
-    return r != 0 ? failed(f, r, "the TPM could not activate the AK's credential with the EK") : 0;
+    if (r != 0)
+        return failed(f, r, "the TPM could not activate the AK's credential with the EK");
+    ek_unload(&f->ek);
+    return 0;
 }
 
 /* write_files commits the new key file, the issued chain and certificate. */
@@ -374,6 +381,10 @@ int enroll_attempt(struct enroll_attempt *a, struct tpm *tpm, const struct agent
         snprintf(a->why, sizeof(a->why), "the EK could not be read");
         goto out;
     }
+    /* An EK made from its template leaves its slot to the new key and the
+     * AK until the activation (a TPM without resource manager has three). */
+    if (cfg->ak == CONFIG_AK_AUTO && f.dev.iak == NULL)
+        ek_unload(&f.ek);
     if ((r = connect_verifier(&f, timeout)) != 0)
         goto out;
     /* With an EK the challenge carries the new key's public area. */

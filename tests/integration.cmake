@@ -3,7 +3,8 @@
 # parallel.
 foreach(t factory enroll chains agent systemd fleet revoke service catpm renew bare_swtpm
           install tpm_commands wire logs signer scale scale_replay scale_failover nv_quirks
-          crowd assurance replay tlog ek_trust ek_enroll man token_rotation boot_gate)
+          crowd assurance replay tlog ek_trust ek_enroll man token_rotation boot_gate
+          ak_bare_swtpm)
   add_test(NAME integration.${t}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${t}.sh)
   set_tests_properties(integration.${t} PROPERTIES
