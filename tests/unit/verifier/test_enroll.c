@@ -1193,6 +1193,26 @@ static void test_token_accept_key_credential(void **state)
     enroll_verdict_cleanup(&o);
 }
 
+/* The AK credential too was derived under the key that sealed the token:
+ * during a key change the AK's quote verifies under the accept-only key. */
+static void test_token_accept_key_ak(void **state)
+{
+    struct fx *f = *state;
+    struct enroll_verdict o;
+    EVP_PKEY *ak = tu_ec_key();
+    uint8_t key[TOKEN_KEY_LEN], ak_pub[1024], secret[CREDENTIAL_SECRET_LEN];
+    size_t ak_pub_len = sizeof(ak_pub);
+
+    gate_pcr7(f);
+    ak_fixture(f, ak, ak_pub, &ak_pub_len, secret);
+    change_key(f, key, f->token_key);
+    assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
+    assert_int_equal(o.token_key, TOKEN_KEY_ACCEPT);
+    assert_true(o.quote_by_ak);
+    enroll_verdict_cleanup(&o);
+    EVP_PKEY_free(ak);
+}
+
 /* A token sealed with a key that is neither the current nor the accept-only
  * one, or with the old key after it was dropped, is refused with the usual
  * reason and message, before the ledger is asked. */
@@ -1233,6 +1253,7 @@ int main(void)
         T(test_token_tampered),
         T(test_token_accept_key),
         T(test_token_accept_key_credential),
+        T(test_token_accept_key_ak),
         T(test_token_neither_key),
         T(test_other_channel),
         T(test_token_other_connection),
