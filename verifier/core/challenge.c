@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "common/err.h"
 #include "common/tpmkey.h"
@@ -101,6 +102,58 @@ out:
     return r;
 }
 
+/* ek_chain sets |*out| to a new stack of the request's ek_intermediates,
+ * untrusted certificates for the EK certificate's chain: at most
+ * CHALLENGE_EK_INTERMEDIATES_MAX (DEVID_ERR_BAD_REQUEST), each exactly one
+ * certificate of at most CHALLENGE_EK_CERT_MAX bytes (DEVID_ERR_EK_CERT). */
+static int ek_chain(STACK_OF(X509) **out, const Devid__V1__ChallengeRequest *req, char *why,
+                    size_t why_len)
+{
+    STACK_OF(X509) *sk = NULL;
+    const unsigned char *p;
+    X509 *x = NULL;
+    size_t i;
+    int r = DEVID_ERR_INTERNAL;
+
+    *out = NULL;
+    if (req->n_ek_intermediates > CHALLENGE_EK_INTERMEDIATES_MAX) {
+        snprintf(why, why_len, "ek_intermediates carries %zu certificates, at most %d allowed",
+                 req->n_ek_intermediates, CHALLENGE_EK_INTERMEDIATES_MAX);
+        r = DEVID_ERR_BAD_REQUEST;
+        goto out;
+    }
+    if ((sk = sk_X509_new_null()) == NULL) {
+        r = DEVID_ERR_ALLOC;
+        goto out;
+    }
+    for (i = 0; i < req->n_ek_intermediates; i++) {
+        const ProtobufCBinaryData *d = &req->ek_intermediates[i];
+
+        p = d->data;
+        if (d->len == 0 || d->len > CHALLENGE_EK_CERT_MAX ||
+            (x = d2i_X509(NULL, &p, (long)d->len)) == NULL || p != d->data + d->len) {
+            ERR_clear_error();
+            snprintf(why, why_len,
+                     "ek_intermediates[%zu] is not exactly one certificate of at most %d bytes", i,
+                     CHALLENGE_EK_CERT_MAX);
+            r = DEVID_ERR_EK_CERT;
+            goto out;
+        }
+        if (sk_X509_push(sk, x) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        x = NULL;
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    X509_free(x);
+    sk_X509_pop_free(sk, X509_free);
+    return r;
+}
+
 /* make_credential verifies the request's EK and makes the credential for
  * its new key, filling out->credential and |ek| (what the token seals); and
  * the AK's credential when the request carries an AK and the policy gates
@@ -113,6 +166,7 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
     TPMT_PUBLIC ek_pub, ld_pub;
     uint8_t name[TPMKEY_NAME_MAX], secret[CREDENTIAL_SECRET_LEN];
     size_t name_len = 0;
+    STACK_OF(X509) *chain = NULL;
     X509 *cert = NULL;
     char *why = out->why;
     size_t why_len = sizeof(out->why);
@@ -123,7 +177,9 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
         snprintf(why, why_len,
                  "ek_certificate, ek_public and ldevid_public go together: "
                  "send all three or none%s",
-                 req->ak_public.len > 0 ? " (ak_public needs all three)" : "");
+                 req->ak_public.len > 0        ? " (ak_public needs all three)"
+                 : req->n_ek_intermediates > 0 ? " (ek_intermediates needs all three)"
+                                               : "");
         r = DEVID_ERR_BAD_REQUEST;
         goto out;
     }
@@ -132,6 +188,8 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
         r = DEVID_ERR_EK_CERT;
         goto out;
     }
+    if ((r = ek_chain(&chain, req, why, why_len)) != 0)
+        goto out;
     if (cfg->ek_store == NULL) {
         snprintf(why, why_len, "EK certificate: no TPM vendor is configured ([tpm_vendor])");
         r = DEVID_ERR_EK_CERT;
@@ -139,7 +197,7 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
     }
     if ((r = ekcert_decode(&cert, req->ek_certificate.data, req->ek_certificate.len, why,
                            why_len)) != 0 ||
-        (r = ekcert_verify(&cv, &out->tpm, cfg->ek_store, cert, NULL, in->now, why, why_len)) != 0)
+        (r = ekcert_verify(&cv, &out->tpm, cfg->ek_store, cert, chain, in->now, why, why_len)) != 0)
         goto out;
     snprintf(out->tpm_vendor, sizeof(out->tpm_vendor), "%s", cv.manufacturer);
     if ((r = check_ek_key(&ek_pub, cert, &req->ek_public, why, why_len)) != 0)
@@ -169,6 +227,7 @@ static int make_credential(struct challenge_verdict *out, struct token_ek *ek,
 out:
     OPENSSL_cleanse(secret, sizeof(secret));
     chain_verdict_cleanup(&cv);
+    sk_X509_pop_free(chain, X509_free);
     X509_free(cert);
     return r;
 }
@@ -187,7 +246,8 @@ static int seal(struct challenge_verdict *out, const struct enroll_config *cfg,
         return DEVID_ERR_TLS;
     }
     if ((in->req->ek_certificate.len > 0 || in->req->ek_public.len > 0 ||
-         in->req->ldevid_public.len > 0 || in->req->ak_public.len > 0) &&
+         in->req->ldevid_public.len > 0 || in->req->ak_public.len > 0 ||
+         in->req->n_ek_intermediates > 0) &&
         (r = make_credential(out, &ek, cfg, in)) != 0)
         return r;
     out->expires_at = (int64_t)in->now + in->ttl_seconds;

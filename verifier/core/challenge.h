@@ -62,6 +62,10 @@ struct challenge_verdict {
 /* Longest ChallengeRequest.ek_certificate accepted. */
 #define CHALLENGE_EK_CERT_MAX 4096
 
+/* Most ChallengeRequest.ek_intermediates accepted (each at most
+ * CHALLENGE_EK_CERT_MAX bytes). */
+#define CHALLENGE_EK_INTERMEDIATES_MAX 8
+
 /*
  * challenge_decide judges |in| under |cfg| and fills |out|. In order:
  * enroll_check_tls (a client certificate; TLS 1.3 or 1.2 with EMS);
@@ -71,7 +75,10 @@ struct challenge_verdict {
  * (enroll_check_idevid); the exporter (DEVID_ERR_TLS when absent); then,
  * when the request carries an EK (ek_certificate, ek_public, ldevid_public:
  * all or none, else DEVID_ERR_BAD_REQUEST), the EK certificate to a TPM
- * vendor of cfg->ek_store (ekcert_verify; DEVID_ERR_EK_CERT), the EK public
+ * vendor of cfg->ek_store with req->ek_intermediates as untrusted
+ * certificates, never anchors (more than CHALLENGE_EK_INTERMEDIATES_MAX:
+ * DEVID_ERR_BAD_REQUEST; one that is not exactly one certificate:
+ * DEVID_ERR_EK_CERT; then ekcert_verify; DEVID_ERR_EK_CERT), the EK public
  * area (credential_check_ek, and its key is the certificate's:
  * DEVID_ERR_EK_KEY) and the new key's public area (DEVID_ERR_ATTEST_MALFORMED),
  * and makes the credential (credential_derive, credential_make) for the new

@@ -434,6 +434,93 @@ static void test_ek_refusals(void **state)
     ek_fx_cleanup(&e);
 }
 
+/* An EK certificate issued by a TPM vendor intermediate that the store does
+ * not hold verifies with the intermediate in ek_intermediates, and only
+ * then: the intermediate is untrusted, never an anchor. More than
+ * CHALLENGE_EK_INTERMEDIATES_MAX is a bad request naming the field. */
+static void test_ek_intermediates(void **state)
+{
+    struct fx *f = *state;
+    struct challenge_verdict v;
+    struct ek_fx e;
+    struct tu_cert_spec ica = {.o = "TPM Vendor",
+                               .cn = "EK Intermediate",
+                               .ca = 1,
+                               .not_before = TU_NOW - 365 * TU_DAY,
+                               .not_after = TU_NOW + 3650 * TU_DAY};
+    struct tu_cert_spec leaf = {.o = "TPM Vendor",
+                                .cn = "EK",
+                                .not_before = TU_NOW - TU_DAY,
+                                .not_after = TU_NOW + 3650 * TU_DAY};
+    ProtobufCBinaryData many[CHALLENGE_EK_INTERMEDIATES_MAX + 1];
+    EVP_PKEY *ikey;
+    X509 *inter, *ek;
+    X509_EXTENSION *ku;
+    uint8_t *ider = NULL, *ekder = NULL;
+    int ilen, eklen;
+    size_t i;
+
+    ek_fx_init(&e);
+    assert_non_null(ikey = tu_ec_key());
+    assert_non_null(inter = tu_cert(&ica, ikey, e.root, e.root_key));
+    assert_non_null(ek = tu_cert(&leaf, e.ek_key, inter, ikey));
+    X509_EXTENSION_free(X509_delete_ext(ek, X509_get_ext_by_NID(ek, NID_key_usage, -1)));
+    assert_non_null(ku =
+                        X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,keyEncipherment"));
+    assert_int_equal(X509_add_ext(ek, ku, -1), 1);
+    X509_EXTENSION_free(ku);
+    assert_true(X509_sign(ek, ikey, EVP_sha256()) > 0);
+    assert_true((ilen = i2d_X509(inter, &ider)) > 0);
+    assert_true((eklen = i2d_X509(ek, &ekder)) > 0);
+
+    f->cfg.ek_store = e.store;
+    f->req.ek_certificate = (ProtobufCBinaryData){(size_t)eklen, ekder};
+    f->req.ek_public = (ProtobufCBinaryData){sizeof(rsa_ek_public), (uint8_t *)rsa_ek_public};
+    f->req.ldevid_public = (ProtobufCBinaryData){sizeof(ecc_ek_public), (uint8_t *)ecc_ek_public};
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_CERT);
+    assert_non_null(strstr(v.why, "EK certificate"));
+
+    many[0] = (ProtobufCBinaryData){(size_t)ilen, ider};
+    f->req.ek_intermediates = many;
+    f->req.n_ek_intermediates = 1;
+    assert_int_equal(decide(f, &v), 0);
+    assert_true(v.has_credential);
+    assert_string_equal(v.tpm_vendor, "swtpm");
+
+    /* The intermediate is no anchor: with another vendor's root, refused. */
+    f->cfg.ek_store = e.other_store;
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_CERT);
+    f->cfg.ek_store = e.store;
+
+    many[0].len = (size_t)ilen - 1;
+    assert_int_equal(decide(f, &v), DEVID_ERR_EK_CERT);
+    assert_non_null(strstr(v.why, "ek_intermediates[0]"));
+    many[0].len = (size_t)ilen;
+
+    for (i = 0; i < CHALLENGE_EK_INTERMEDIATES_MAX + 1; i++)
+        many[i] = (ProtobufCBinaryData){(size_t)ilen, ider};
+    f->req.n_ek_intermediates = CHALLENGE_EK_INTERMEDIATES_MAX + 1;
+    assert_int_equal(decide(f, &v), DEVID_ERR_BAD_REQUEST);
+    assert_non_null(strstr(v.why, "ek_intermediates"));
+
+    /* Without the EK certificate, ek_intermediates alone is a bad request. */
+    f->req.n_ek_intermediates = 1;
+    f->req.ek_certificate.len = 0;
+    f->req.ek_public.len = 0;
+    f->req.ldevid_public.len = 0;
+    assert_int_equal(decide(f, &v), DEVID_ERR_BAD_REQUEST);
+    assert_non_null(strstr(v.why, "ek_intermediates needs all three"));
+
+    f->req.ek_intermediates = NULL;
+    f->req.n_ek_intermediates = 0;
+    OPENSSL_free(ider);
+    OPENSSL_free(ekder);
+    X509_free(ek);
+    X509_free(inter);
+    EVP_PKEY_free(ikey);
+    ek_fx_cleanup(&e);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -449,6 +536,7 @@ int main(void)
         T(test_ek_credential),
         T(test_ak_credential),
         T(test_ek_refusals),
+        T(test_ek_intermediates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
