@@ -83,6 +83,7 @@ void ek_cleanup(struct ek *ek)
         return;
     tpm_key_free(ek->key);
     X509_free(ek->cert);
+    sk_X509_pop_free(ek->chain, X509_free);
     free(ek->nv);
     memset(ek, 0, sizeof(*ek));
 }
@@ -139,6 +140,57 @@ static int pick(const uint32_t *nv, size_t n, enum config_ek mode)
                 return (int)i;
     }
     return -1;
+}
+
+/* read_chain sets |*out| to a new stack of the certificates in the EK chain
+ * indices (see ek_read); NULL when there are none. */
+static int read_chain(STACK_OF(X509) **out, struct tpm *tpm)
+{
+    uint32_t nv[EK_NV_CHAIN_LAST - EK_NV_CHAIN_FIRST + 1];
+    STACK_OF(X509) *sk = NULL;
+    uint8_t *buf = NULL;
+    size_t n = 0, len = 0, i;
+    X509 *x = NULL;
+    char why[256];
+    int r = DEVID_ERR_INTERNAL;
+
+    *out = NULL;
+    if ((r = tpm_nv_list(tpm, nv, sizeof(nv) / sizeof(nv[0]), &n, EK_NV_CHAIN_FIRST,
+                         EK_NV_CHAIN_LAST)) != 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if (sk != NULL && sk_X509_num(sk) == EK_CHAIN_MAX) {
+            log_warn("more than %d EK chain certificates in NV: ignoring 0x%08x and after",
+                     EK_CHAIN_MAX, nv[i]);
+            break;
+        }
+        free(buf);
+        buf = NULL;
+        r = tpm_nv_read(tpm, &buf, &len, nv[i]);
+        if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_TOO_LARGE) {
+            log_warn("skipping EK chain NV index 0x%08x: %s", nv[i], devid_err_str(r));
+            continue;
+        }
+        if (r != 0)
+            goto out;
+        if (nvcert_parse_one(&x, buf, len, why, sizeof(why)) != 0) {
+            log_warn("skipping EK chain NV index 0x%08x: not one certificate: %s", nv[i], why);
+            continue;
+        }
+        if ((sk == NULL && (sk = sk_X509_new_null()) == NULL) || sk_X509_push(sk, x) <= 0) {
+            r = DEVID_ERR_ALLOC;
+            goto out;
+        }
+        x = NULL;
+    }
+    *out = sk;
+    sk = NULL;
+    r = 0;
+out:
+    X509_free(x);
+    free(buf);
+    sk_X509_pop_free(sk, X509_free);
+    return r;
 }
 
 int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode)
@@ -204,8 +256,12 @@ int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode)
         r = DEVID_ERR_TPM;
         goto out;
     }
-    log_debug("EK: %s, certificate at NV 0x%08x, key %s 0x%08x", slots[s].what, ek->nv_index,
-              made ? "made from the template, not persistent at" : "at", slots[s].handle);
+    if ((r = read_chain(&ek->chain, tpm)) != 0)
+        goto out;
+    log_debug("EK: %s, certificate at NV 0x%08x, key %s 0x%08x, %d chain certificates in NV",
+              slots[s].what, ek->nv_index,
+              made ? "made from the template, not persistent at" : "at", slots[s].handle,
+              ek->chain != NULL ? sk_X509_num(ek->chain) : 0);
 out:
     EVP_PKEY_free(pk);
     return r;

@@ -22,10 +22,17 @@
 #define EK_HANDLE_ECC_P256 0x81010002u
 #define EK_HANDLE_ECC_P384 0x81010016u
 
+/* Where a TPM vendor's EK chain lies (TCG PC Client Platform TPM Profile:
+ * one certificate per index), and how many of them the agent reads. */
+#define EK_NV_CHAIN_FIRST 0x01C00100u
+#define EK_NV_CHAIN_LAST 0x01C001FFu
+#define EK_CHAIN_MAX 8
+
 struct ek {
     struct tpm_key *key; /* the EK (persistent, or made from the template); NULL: none */
     X509 *cert;
-    uint8_t *nv; /* the NV index's contents (malloc) */
+    STACK_OF(X509) *chain; /* the EK's chain from NV (EK_NV_CHAIN_FIRST..); NULL: none */
+    uint8_t *nv;           /* the NV index's contents (malloc) */
     size_t nv_len;
     const uint8_t *der; /* the certificate's bytes inside |nv| */
     size_t der_len;

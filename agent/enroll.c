@@ -312,6 +312,7 @@ static int challenge(struct flow *f)
         ek.ek_public = tpm_key_get0_public(f->ek.key);
         ek.ldevid_public = tpm_key_get0_public(f->key);
         ek.ak_public = f->ak != NULL ? tpm_key_get0_public(f->ak) : NULL;
+        ek.chain = f->ek.chain;
     }
     if ((r = exchange_challenge(&f->challenge, &f->a->refusal, f->http, f->dev.chain,
                                 f->ek.key != NULL ? &ek : NULL)) != 0)

@@ -92,9 +92,9 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
                               const struct wire_ek *ek)
 {
     Devid__V1__ChallengeRequest req = DEVID__V1__CHALLENGE_REQUEST__INIT;
-    ProtobufCBinaryData inter[WIRE_CHAIN_MAX];
+    ProtobufCBinaryData inter[WIRE_CHAIN_MAX], ek_inter[WIRE_CHAIN_MAX];
     uint8_t ek_pub[sizeof(TPMT_PUBLIC)], ld_pub[sizeof(TPMT_PUBLIC)], ak_pub[sizeof(TPMT_PUBLIC)];
-    size_t n = 0, ek_pub_len = 0, ld_pub_len = 0, ak_pub_len = 0;
+    size_t n = 0, n_ek = 0, ek_pub_len = 0, ld_pub_len = 0, ak_pub_len = 0;
     int r;
 
     if (out == NULL || out_len == NULL)
@@ -121,12 +121,16 @@ int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *in
             req.ak_public = (ProtobufCBinaryData){ak_pub_len, ak_pub};
         }
     }
-    if ((r = chain_der(inter, &n, intermediates)) == 0) {
+    if ((r = chain_der(ek_inter, &n_ek, ek != NULL ? ek->chain : NULL)) == 0 &&
+        (r = chain_der(inter, &n, intermediates)) == 0) {
+        req.ek_intermediates = n_ek > 0 ? ek_inter : NULL;
+        req.n_ek_intermediates = n_ek;
         req.intermediates = n > 0 ? inter : NULL;
         req.n_intermediates = n;
         r = pack(out, out_len, &req.base);
     }
     chain_der_free(inter, n);
+    chain_der_free(ek_inter, n_ek);
     return r;
 }
 

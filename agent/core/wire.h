@@ -78,6 +78,7 @@ struct wire_ek {
     const TPMT_PUBLIC *ek_public;
     const TPMT_PUBLIC *ldevid_public; /* the new key, created before the challenge */
     const TPMT_PUBLIC *ak_public;     /* the boot-state gate's AK; NULL: none */
+    STACK_OF(X509) *chain; /* the EK's chain from NV, at most WIRE_CHAIN_MAX; may be NULL */
 };
 
 /* The inputs of an EnrollRequest, all borrowed. */
@@ -137,9 +138,10 @@ int wire_challenge_request(uint8_t **out, size_t *out_len, STACK_OF(X509) *inter
 /*
  * wire_challenge_request_ek is wire_challenge_request that also carries
  * |ek| (NULL: none): ek_certificate, ek_public and ldevid_public (the TPM
- * structures marshalled, without size), and ak_public when ek->ak_public is
- * set. Returns as wire_challenge_request,
- * DEVID_ERR_INVALID_ARGUMENT also for an empty or oversize certificate.
+ * structures marshalled, without size), ak_public when ek->ak_public is
+ * set, and the DER of each of ek->chain as ek_intermediates. Returns as
+ * wire_challenge_request, DEVID_ERR_INVALID_ARGUMENT also for an empty or
+ * oversize certificate or more than WIRE_CHAIN_MAX in ek->chain.
  */
 int wire_challenge_request_ek(uint8_t **out, size_t *out_len, STACK_OF(X509) *intermediates,
                               const struct wire_ek *ek);

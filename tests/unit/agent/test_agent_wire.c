@@ -556,7 +556,7 @@ static void challenge_request_ek(void **state)
     tu_tpm_public(&ek_pub, pub, &len, f->other, TU_LDEVID_ATTRS);
     len = sizeof(pub);
     tu_tpm_public(&ld_pub, pub, &len, f->ldevid, TU_LDEVID_ATTRS);
-    ek = (struct wire_ek){cert, sizeof(cert), &ek_pub, &ld_pub, NULL};
+    ek = (struct wire_ek){cert, sizeof(cert), &ek_pub, &ld_pub, NULL, NULL};
     assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), 0);
     assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
     assert_int_equal(req->ek_certificate.len, sizeof(cert));
@@ -575,9 +575,43 @@ static void challenge_request_ek(void **state)
     assert_int_equal(got.unique.ecc.x.size, ld_pub.unique.ecc.x.size);
     assert_memory_equal(got.unique.ecc.x.buffer, ld_pub.unique.ecc.x.buffer, got.unique.ecc.x.size);
     assert_int_equal(req->ak_public.len, 0);
+    assert_int_equal(req->n_ek_intermediates, 0);
     devid__v1__challenge_request__free_unpacked(req, NULL);
     free(buf);
     buf = NULL;
+    /* The EK's chain from NV travels as ek_intermediates, each the DER of
+     * its certificate, apart from the device's intermediates; more than
+     * WIRE_CHAIN_MAX is refused. */
+    {
+        STACK_OF(X509) *chain = sk_X509_new_null(), *dev = sk_X509_new_null();
+        uint8_t *want = NULL;
+        int n, i;
+
+        assert_non_null(chain);
+        assert_non_null(dev);
+        assert_true(sk_X509_push(chain, f->ca) > 0);
+        assert_true(sk_X509_push(dev, f->cert) > 0);
+        ek.chain = chain;
+        assert_int_equal(wire_challenge_request_ek(&buf, &len, dev, &ek), 0);
+        assert_non_null(req = devid__v1__challenge_request__unpack(NULL, len, buf));
+        assert_int_equal(req->n_ek_intermediates, 1);
+        assert_int_equal(req->n_intermediates, 1);
+        assert_true((n = i2d_X509(f->ca, &want)) > 0);
+        assert_int_equal(req->ek_intermediates[0].len, n);
+        assert_memory_equal(req->ek_intermediates[0].data, want, (size_t)n);
+        OPENSSL_free(want);
+        devid__v1__challenge_request__free_unpacked(req, NULL);
+        free(buf);
+        buf = NULL;
+        for (i = 0; i < WIRE_CHAIN_MAX; i++)
+            assert_true(sk_X509_push(chain, f->ca) > 0);
+        assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek),
+                         DEVID_ERR_INVALID_ARGUMENT);
+        assert_null(buf);
+        ek.chain = NULL;
+        sk_X509_free(chain);
+        sk_X509_free(dev);
+    }
     /* With an AK, its public area travels too. */
     ek.ak_public = &ek_pub;
     assert_int_equal(wire_challenge_request_ek(&buf, &len, NULL, &ek), 0);
