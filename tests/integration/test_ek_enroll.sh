@@ -145,10 +145,67 @@ n_off=$(tpm_pcap_total "$T/pcap-off.pcap") n_rsa=$(tpm_pcap_total "$T/pcap-rsa.p
 log "TPM commands: $n_off without the EK, $n_rsa with the RSA EK"
 tpm_pcap_summary "$T/pcap-rsa.pcap" >"$T/pcap-rsa.txt"
 check "with the EK the agent still enrolls (exit $rc)" test $rc -eq 0
-check "the RSA EK adds 7 TPM commands (GetCapability, NV_ReadPublic, NV_Read, ReadPublic, StartAuthSession, PolicySecret, ActivateCredential): $n_off + 7 = $n_rsa" \
-    test "$((n_off + 7))" -eq "$n_rsa"
+check "the RSA EK adds 8 TPM commands (GetCapability, NV_ReadPublic, NV_Read, ReadPublic, GetCapability of the EK chain, StartAuthSession, PolicySecret, ActivateCredential): $n_off + 8 = $n_rsa" \
+    test "$((n_off + 8))" -eq "$n_rsa"
 check "... one ActivateCredential, and the policy session leaves with it (no FlushContext of it)" \
     sh -c "grep -q '^ActivateCredential 1' '$T/pcap-rsa.txt' && grep -q '^FlushContext 1' '$T/pcap-rsa.txt'"
+
+# ---------------------------------------------------------------------------
+log "device D: provision --ek-chain stores the vendor's EK intermediate at NV 0x01C00100"
+"$FACTORY" provision --ca "$T/acme" --tcti none --serial X --model X --out "$T/x" \
+    --ek-chain >"$T/factory-usage2.out" 2>&1
+check "provision --ek-chain without --ek is a usage error (exit 64)" test $? -eq 64
+device_new d "$T/acme" SN-EK-0004 "Gateway X1" --ek rsa --ek-ca "$T/simvendor" --ek-chain \
+    --nv-layout tcg-padded || die "device d"
+check "the factory names the EK chain index" grep -q 'ek-chain-nv=0x01c00100' "$T/dev-d/factory.log"
+check "... and device.env has it" grep -qx 'EK_CHAIN_NV_INDEX=0x01c00100' "$T/dev-d/factory/device.env"
+# A verifier that knows only the vendor's root: the intermediate must come
+# from the device.
+cat >"$T/manufacturers-rootonly.conf" <<EOF
+[manufacturer "Acme Devices"]
+roots = $T/acme/root.pem
+intermediates = $T/acme/intermediate.pem
+[tpm_vendor "Sim TPM Vendor"]
+roots = $T/simvendor/root.pem
+EOF
+URL_MAIN=$VERIFIER_URL
+verifier_start rootonly --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --manufacturers "$T/manufacturers-rootonly.conf" --policy "$T/policy.conf" \
+    --ca-cert "$T/pki/opca.pem" --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
+    --ledger "sqlite:$T/ledger-rootonly.db" || die "verifier (vendor root only) did not start"
+enroll d "$T/out-d-chain" --ek rsa -v
+rc=$?
+check "device D, EK chain in NV, vendor root only: enrolls at ek (exit $rc)" test $rc -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-d-chain.err" >&2
+check "... the ek OID" same_text "$(policies "$T/out-d-chain/cert.pem")" "$OID_EK"
+check "... the agent read 1 chain certificate from NV" \
+    grep -q '1 chain certificates in NV' "$T/out-d-chain.err"
+enroll c "$T/out-c-nochain" --ek rsa -v
+rc=$?
+check "device C, no EK chain in NV, vendor root only: refused (exit $rc, want 1)" test $rc -eq 1
+check "... REASON_EK_CERTIFICATE" grep -q 'REASON_EK_CERTIFICATE.*EK certificate' \
+    "$T/out-c-nochain.err"
+check "... the agent read no chain certificate" grep -q '0 chain certificates in NV' \
+    "$T/out-c-nochain.err"
+# The chain costs D more TPM commands than C: NV_ReadPublic and NV_Read(s)
+# of 0x01C00100 (C's RSA enrollment above is n_rsa).
+(
+    # shellcheck disable=SC1090
+    . "$T/dev-d/env"
+    TCTI_PCAP_FILE=$T/pcap-d.pcap "$AGENT" enroll --tcti "pcap:$DEV_TCTI" \
+        --url "$VERIFIER_URL" --ca-bundle "$T/pki/tls-ca.pem" \
+        --chain "$T/dev-d/factory/chain.pem" --out-dir "$T/out-pcap-d" --tls-version 1.3 \
+        --deadline 20 --timeout 10 --ek rsa
+) >"$T/out-pcap-d.out" 2>"$T/out-pcap-d.err"
+rc=$?
+n_d=$(tpm_pcap_total "$T/pcap-d.pcap")
+check "device D enrolls through the pcap TCTI (exit $rc)" test $rc -eq 0
+tpm_pcap_summary "$T/pcap-d.pcap" >"$T/pcap-d.txt"
+n_rp_c=$(awk '$1 == "NV_ReadPublic" { print $2 }' "$T/pcap-rsa.txt")
+n_rp_d=$(awk '$1 == "NV_ReadPublic" { print $2 }' "$T/pcap-d.txt")
+check "the EK chain adds TPM commands, one NV_ReadPublic more: ${n_rp_c:-?} + 1 = ${n_rp_d:-?} (total $n_rsa, $n_d)" \
+    test "$((${n_rp_c:-0} + 1))" -eq "${n_rp_d:-0}" -a "$n_d" -gt "$n_rsa"
+VERIFIER_URL=$URL_MAIN
 
 # ---------------------------------------------------------------------------
 # client DEV WORK ARGS...: tests/interop/client.py as device DEV.
