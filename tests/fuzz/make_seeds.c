@@ -728,7 +728,7 @@ static void challenge_seeds(void)
 {
     const struct fu_world *w = fu_world();
     Devid__V1__ChallengeRequest creq = DEVID__V1__CHALLENGE_REQUEST__INIT;
-    ProtobufCBinaryData inter, ek, ek_pub, ld_pub;
+    ProtobufCBinaryData inter, bad_inter, ek, ek_pub, ld_pub;
     uint8_t ek_pub_buf[512], ld_pub_buf[512];
     size_t len;
 
@@ -760,6 +760,16 @@ static void challenge_seeds(void)
     creq.ek_public = ek_pub;
     creq.ldevid_public = ld_pub;
     challenge_seed("ek_cert_refused", &creq, DEVID_ERR_EK_CERT);
+    /* The EK's chain from NV: one certificate that decodes, then one that
+     * does not; both reach ek_intermediates' checks before the chain's. */
+    creq.ek_intermediates = &inter;
+    creq.n_ek_intermediates = 1;
+    challenge_seed("ek_intermediates", &creq, DEVID_ERR_EK_CERT);
+    bad_inter = (ProtobufCBinaryData){inter.len / 2, inter.data};
+    creq.ek_intermediates = &bad_inter;
+    challenge_seed("ek_intermediates_truncated", &creq, DEVID_ERR_EK_CERT);
+    creq.ek_intermediates = NULL;
+    creq.n_ek_intermediates = 0;
     creq.ek_public.len = 0;
     creq.ldevid_public.len = 0;
     challenge_seed("ek_fields_partial", &creq, DEVID_ERR_BAD_REQUEST);
