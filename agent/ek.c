@@ -166,13 +166,12 @@ static int read_chain(STACK_OF(X509) **out, struct tpm *tpm)
         }
         free(buf);
         buf = NULL;
-        r = tpm_nv_read(tpm, &buf, &len, nv[i]);
-        if (r == DEVID_ERR_NOT_FOUND || r == DEVID_ERR_TOO_LARGE) {
+        if ((r = tpm_nv_read(tpm, &buf, &len, nv[i])) == DEVID_ERR_ALLOC)
+            goto out;
+        if (r != 0) {
             log_warn("skipping EK chain NV index 0x%08x: %s", nv[i], devid_err_str(r));
             continue;
         }
-        if (r != 0)
-            goto out;
         if (nvcert_parse_one(&x, buf, len, why, sizeof(why)) != 0) {
             log_warn("skipping EK chain NV index 0x%08x: not one certificate: %s", nv[i], why);
             continue;

@@ -52,6 +52,15 @@ struct ek {
  * ek->key NULL: the enrollment goes on without. The caller releases |ek| with
  * ek_cleanup. Returns 0, or DEVID_ERR_TPM for a TPM failure, a certificate
  * that does not parse, or an EK that is not the certificate's.
+ *
+ * With an EK, it also reads the EK's chain into ek->chain (NULL when there
+ * is none): the NV indices defined in EK_NV_CHAIN_FIRST..EK_NV_CHAIN_LAST
+ * (one more TPM2_GetCapability), in order, at most EK_CHAIN_MAX, each
+ * exactly one certificate (nvcert_parse_one). An index that cannot be read
+ * (empty, too large, refused by the TPM) or does not parse is skipped with
+ * a warning naming it; more than EK_CHAIN_MAX are cut to the first
+ * EK_CHAIN_MAX with a warning. Only a failing TPM2_GetCapability of the
+ * range fails.
  */
 int ek_read(struct ek *ek, struct tpm *tpm, enum config_ek mode);
 

@@ -4,7 +4,10 @@
 # --create-ek-cert signed with its own swtpm_localca (a CA made in this
 # test's directory: the simulated TPM vendor), behind tpm2-abrmd; the
 # factory gives the device only an IDevID (no IAK). devid-agent --ek rsa and
-# --ek ecc enroll at level ek and the certificate carries the ek OID. The
+# --ek ecc enroll at level ek and the certificate carries the ek OID. A
+# device whose factory stored the vendor's EK intermediate at NV 0x01C00100
+# (provision --ek-chain) enrolls at a verifier that knows only the vendor
+# root; one without is refused REASON_EK_CERTIFICATE there. The
 # hostile cases are tests/interop/client.py: an EK certificate of an unknown
 # vendor (REASON_EK_CERTIFICATE); the credential answered by a second TPM
 # that holds a copy of the first's EK certificate (REASON_CREDENTIAL); the
@@ -205,6 +208,18 @@ n_rp_c=$(awk '$1 == "NV_ReadPublic" { print $2 }' "$T/pcap-rsa.txt")
 n_rp_d=$(awk '$1 == "NV_ReadPublic" { print $2 }' "$T/pcap-d.txt")
 check "the EK chain adds TPM commands, one NV_ReadPublic more: ${n_rp_c:-?} + 1 = ${n_rp_d:-?} (total $n_rsa, $n_d)" \
     test "$((${n_rp_c:-0} + 1))" -eq "${n_rp_d:-0}" -a "$n_d" -gt "$n_rsa"
+# A chain index that holds no certificate is skipped, named, and D still
+# enrolls with the one at 0x01C00100.
+printf 'not a certificate' >"$T/junk.bin"
+tpm d tpm2_nvdefine 0x01C00101 -C o -s 17 -a 'ownerwrite|ownerread|authread|no_da' >/dev/null &&
+    tpm d tpm2_nvwrite 0x01C00101 -C o -i "$T/junk.bin" || die "cannot write NV 0x01C00101 of TPM D"
+enroll d "$T/out-d-junk" --ek rsa -v
+rc=$?
+check "device D, junk at NV 0x01C00101: still enrolls at ek (exit $rc)" test $rc -eq 0
+[[ $rc -eq 0 ]] || sed 's/^/    /' "$T/out-d-junk.err" >&2
+check "... warning that names the index it skipped" \
+    grep -q 'skipping EK chain NV index 0x01c00101' "$T/out-d-junk.err"
+check "... and sent the one at 0x01C00100" grep -q '1 chain certificates in NV' "$T/out-d-junk.err"
 VERIFIER_URL=$URL_MAIN
 
 # ---------------------------------------------------------------------------
