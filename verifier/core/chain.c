@@ -561,3 +561,17 @@ out:
     ERR_clear_error();
     return r;
 }
+
+X509 *chain_der_cert(const uint8_t *der, size_t len, size_t max)
+{
+    const unsigned char *p = der;
+    X509 *x = NULL;
+
+    if (der == NULL || len == 0 || len > max || len > LONG_MAX ||
+        (x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return NULL;
+    }
+    return x;
+}

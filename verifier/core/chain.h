@@ -53,6 +53,13 @@
 #define CHAIN_MIN_DEPTH 2
 /* Largest DER certificate accepted from a device. */
 #define CHAIN_MAX_CERT_DER 65536
+
+/*
+ * chain_der_cert parses the |len| bytes at |der| as exactly one DER
+ * certificate of 1..|max| bytes, as received: no trailing bytes. Returns it
+ * (the caller frees it), or NULL with the OpenSSL error queue cleared.
+ */
+X509 *chain_der_cert(const uint8_t *der, size_t len, size_t max);
 /* Most manufacturers, roots, config intermediates and CRLs one store holds. */
 #define CHAIN_MAX_MANUFACTURERS 64
 #define CHAIN_MAX_ROOTS 256

@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/tpmkey.h"
 #include "common/transcript.h"
+#include "verifier/core/chain.h"
 
 /* Chain, identity and policy of the client certificate; fills |out->id|. */
 static int check_device(struct challenge_verdict *out, const struct enroll_config *cfg,
@@ -110,7 +111,6 @@ static int ek_chain(STACK_OF(X509) **out, const Devid__V1__ChallengeRequest *req
                     size_t why_len)
 {
     STACK_OF(X509) *sk = NULL;
-    const unsigned char *p;
     X509 *x = NULL;
     size_t i;
     int r = DEVID_ERR_INTERNAL;
@@ -129,10 +129,7 @@ static int ek_chain(STACK_OF(X509) **out, const Devid__V1__ChallengeRequest *req
     for (i = 0; i < req->n_ek_intermediates; i++) {
         const ProtobufCBinaryData *d = &req->ek_intermediates[i];
 
-        p = d->data;
-        if (d->len == 0 || d->len > CHALLENGE_EK_CERT_MAX ||
-            (x = d2i_X509(NULL, &p, (long)d->len)) == NULL || p != d->data + d->len) {
-            ERR_clear_error();
+        if ((x = chain_der_cert(d->data, d->len, CHALLENGE_EK_CERT_MAX)) == NULL) {
             snprintf(why, why_len,
                      "ek_intermediates[%zu] is not exactly one certificate of at most %d bytes", i,
                      CHALLENGE_EK_CERT_MAX);

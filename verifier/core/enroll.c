@@ -37,17 +37,7 @@ int enroll_cert_hash(uint8_t out[32], X509 *cert)
  * bytes, as received; NULL otherwise. */
 static X509 *one_der_cert(const ProtobufCBinaryData *b)
 {
-    const unsigned char *p = b->data;
-    X509 *x;
-
-    if (b->data == NULL || b->len == 0 || b->len > CHAIN_MAX_CERT_DER ||
-        (x = d2i_X509(NULL, &p, (long)b->len)) == NULL)
-        return NULL;
-    if (p != b->data + b->len) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
+    return chain_der_cert(b->data, b->len, CHAIN_MAX_CERT_DER);
 }
 
 int enroll_check_tls(const struct enroll_tls *tls, char *why, size_t why_len)
