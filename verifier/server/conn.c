@@ -231,6 +231,16 @@ int conn_ssl_ctx_init(struct server *s)
     SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     /* An idle connection keeps no TLS read or write buffer. */
     SSL_CTX_set_mode(s->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No session is resumed: a device enrolls on one connection, and the
+     * next time it comes back (a renewal) its chain must be judged again.
+     * Without this, TLS 1.3 sends two NewSessionTickets after every
+     * handshake, and building each copies the session through DER, which
+     * parses the device's certificates again (a tenth of the CPU of an
+     * enrollment, measured with perf; BENCHMARKS.md). */
+    SSL_CTX_set_session_cache_mode(s->ssl_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(s->ssl_ctx, SSL_OP_NO_TICKET);
+    if (SSL_CTX_set_num_tickets(s->ssl_ctx, 0) != 1)
+        return DEVID_ERR_INTERNAL;
     if (SSL_CTX_set_min_proto_version(s->ssl_ctx, cfg->tls_min) != 1 ||
         SSL_CTX_set_max_proto_version(s->ssl_ctx, cfg->tls_max) != 1) {
         log_err("unsupported TLS version range");
