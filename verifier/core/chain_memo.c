@@ -12,7 +12,66 @@ void chain_memo_cleanup(struct chain_memo *memo)
     if (memo == NULL)
         return;
     chain_verdict_cleanup(&memo->verdict);
+    sk_X509_pop_free(memo->parsed, X509_free);
     memset(memo, 0, sizeof(*memo));
+}
+
+/* forget drops the kept verdict and keeps the rest. */
+static void forget(struct chain_memo *memo)
+{
+    chain_verdict_cleanup(&memo->verdict);
+    memset(&memo->verdict, 0, sizeof(memo->verdict));
+    memo->kept = 0;
+    memo->store_id = 0;
+    memo->from = memo->until = 0;
+}
+
+/* Whether the DER of |x| is the |len| bytes at |der|. */
+static int der_is(X509 *x, const uint8_t *der, size_t len)
+{
+    unsigned char *enc = NULL;
+    int n = i2d_X509(x, &enc), same;
+
+    same = n > 0 && (size_t)n == len && memcmp(enc, der, len) == 0;
+    OPENSSL_free(enc);
+    return same;
+}
+
+/* The certificate of |sk| whose DER is |der|, or NULL. */
+static X509 *find(STACK_OF(X509) *sk, const uint8_t *der, size_t len)
+{
+    int i;
+
+    for (i = 0; sk != NULL && i < sk_X509_num(sk); i++)
+        if (der_is(sk_X509_value(sk, i), der, len))
+            return sk_X509_value(sk, i);
+    return NULL;
+}
+
+X509 *chain_memo_der_cert(struct chain_memo *memo, STACK_OF(X509) *known, const uint8_t *der,
+                          size_t len, size_t max)
+{
+    X509 *x;
+
+    if (der == NULL || len == 0 || len > max)
+        return NULL;
+    if ((x = find(known, der, len)) != NULL ||
+        (memo != NULL && (x = find(memo->parsed, der, len)) != NULL)) {
+        if (X509_up_ref(x) != 1)
+            return NULL;
+        if (memo != NULL)
+            memo->parse_reused++;
+        return x;
+    }
+    if ((x = chain_der_cert(der, len, max)) == NULL || memo == NULL)
+        return x;
+    if (memo->parsed == NULL)
+        memo->parsed = sk_X509_new_null();
+    /* Kept only when there is room; the answer is the same either way. */
+    if (memo->parsed != NULL && sk_X509_num(memo->parsed) < CHAIN_MEMO_MAX_PARSED &&
+        X509_up_ref(x) == 1 && sk_X509_push(memo->parsed, x) <= 0)
+        X509_free(x);
+    return x;
 }
 
 /* key computes SHA-256 of |leaf|'s DER and of the untrusted certificates'
@@ -95,13 +154,8 @@ int chain_memo_verify(struct chain_memo *memo, const struct chain_store *store,
             memo->reused++;
         return r;
     }
-    {
-        unsigned verified = memo->verified, reused = memo->reused;
-
-        chain_memo_cleanup(memo);
-        memo->verified = verified + 1;
-        memo->reused = reused;
-    }
+    forget(memo);
+    memo->verified++;
     if ((r = chain_verify(store, verdict, leaf, device_chain, now, why, why_len)) != 0)
         return r;
     if (copy(&memo->verdict, verdict) == 0) {

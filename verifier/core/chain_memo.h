@@ -27,7 +27,14 @@ struct chain_memo {
     struct chain_verdict verdict;
     /* Verifications done and verdicts reused, for tests and metrics. */
     unsigned verified, reused;
+    /* Certificates parsed from this connection's requests (see
+     * chain_memo_der_cert), and how many were answered without a parse. */
+    STACK_OF(X509) *parsed;
+    unsigned parse_reused;
 };
+
+/* The most certificates one connection keeps parsed. */
+#define CHAIN_MEMO_MAX_PARSED 16
 
 /*
  * chain_memo_verify is chain_verify(store, verdict, leaf, device_chain, now,
@@ -38,6 +45,21 @@ struct chain_memo {
 int chain_memo_verify(struct chain_memo *memo, const struct chain_store *store,
                       struct chain_verdict *verdict, X509 *leaf, STACK_OF(X509) *device_chain,
                       time_t now, char *why, size_t why_len);
+
+/*
+ * chain_memo_der_cert returns a new reference to the certificate whose DER
+ * is the |len| bytes at |der| (1..|max| bytes): one of |known| (the chain
+ * TLS parsed at the handshake; may be NULL) or one |memo| parsed before on
+ * this connection, when its DER is these bytes; else it parses them
+ * (chain_der_cert) and keeps the result in |memo| for the connection's next
+ * request. Equal bytes parse to an equal certificate, so the answer is the
+ * one chain_der_cert would give; only the parse is saved (under OpenSSL 3.0,
+ * each decodes the public key through the provider decoders). |memo| may be
+ * NULL: then it is chain_der_cert, |known| aside. NULL when the bytes are
+ * not exactly one DER certificate.
+ */
+X509 *chain_memo_der_cert(struct chain_memo *memo, STACK_OF(X509) *known, const uint8_t *der,
+                          size_t len, size_t max);
 
 /* chain_memo_cleanup frees what |memo| keeps and zeroes it; NULL is a no-op. */
 void chain_memo_cleanup(struct chain_memo *memo);

@@ -20,7 +20,7 @@ static int check_device(struct challenge_verdict *out, const struct enroll_confi
     int r;
 
     memset(&rep, 0, sizeof(rep));
-    if ((r = enroll_device_chain(&chain, in->tls.chain, in->req->intermediates,
+    if ((r = enroll_device_chain(&chain, in->tls.chain, in->tls.memo, in->req->intermediates,
                                  in->req->n_intermediates, out->why, sizeof(out->why))) != 0)
         return r;
     r = enroll_check_idevid(&rep, cfg->store, cfg->policy, in->tls.client_cert, chain, in->now,

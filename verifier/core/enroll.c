@@ -55,7 +55,7 @@ int enroll_check_tls(const struct enroll_tls *tls, char *why, size_t why_len)
     return 0;
 }
 
-int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
+int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain, struct chain_memo *memo,
                         const ProtobufCBinaryData *der, size_t n, char *why, size_t why_len)
 {
     STACK_OF(X509) *sk = NULL;
@@ -88,7 +88,8 @@ int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
         x = NULL;
     }
     for (i = 0; i < n; i++) {
-        if ((x = one_der_cert(&der[i])) == NULL) {
+        if ((x = chain_memo_der_cert(memo, tls_chain, der[i].data, der[i].len,
+                                     CHAIN_MAX_CERT_DER)) == NULL) {
             snprintf(why, why_len, "intermediates[%zu] is not exactly one DER certificate", i);
             r = DEVID_ERR_CHAIN_INVALID;
             goto out;
@@ -516,8 +517,8 @@ static int identify(struct enroll_verdict *v, const struct enroll_config *cfg,
     }
     if ((r = enroll_check_tls(tls, v->why, sizeof(v->why))) != 0)
         goto out;
-    if ((r = enroll_device_chain(&chain, tls->chain, req->intermediates, req->n_intermediates,
-                                 v->why, sizeof(v->why))) != 0 ||
+    if ((r = enroll_device_chain(&chain, tls->chain, tls->memo, req->intermediates,
+                                 req->n_intermediates, v->why, sizeof(v->why))) != 0 ||
         (r = chain_memo_verify(tls->memo, cfg->store, &verdict, tls->client_cert, chain, now,
                                v->why, sizeof(v->why))) != 0)
         goto out;
@@ -684,8 +685,8 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
     }
     if ((r = check_challenge(in->tls.client_cert, req, v->transcript, why, why_len)) != 0 ||
         (r = check_credential(v, cfg, req, why, why_len)) != 0 ||
-        (r = enroll_device_chain(&chain, in->tls.chain, req->intermediates, req->n_intermediates,
-                                 why, why_len)) != 0 ||
+        (r = enroll_device_chain(&chain, in->tls.chain, in->tls.memo, req->intermediates,
+                                 req->n_intermediates, why, why_len)) != 0 ||
         (r = check_evidence(ares, v, cfg, in->tls.client_cert, req, chain, in->now, why,
                             why_len)) != 0 ||
         (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||

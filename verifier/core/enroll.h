@@ -191,13 +191,14 @@ int enroll_check_tls(const struct enroll_tls *tls, char *why, size_t why_len);
 /*
  * enroll_device_chain sets |*out| to a new stack of the untrusted
  * certificates a device sent: those of |tls_chain| (may be NULL), then the
- * |n| DER certificates of a request's intermediates field |der|. The stack
+ * |n| DER certificates of a request's intermediates field |der|, each parsed
+ * once per connection with |memo| (chain_memo_der_cert; may be NULL). The stack
  * holds a reference to each (free with sk_X509_pop_free). Returns 0;
  * DEVID_ERR_BAD_REQUEST for more than DEVID_MAX_INTERMEDIATES;
  * DEVID_ERR_CHAIN_INVALID for one that is not exactly one DER certificate,
  * with |why| naming it; or DEVID_ERR_ALLOC.
  */
-int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain,
+int enroll_device_chain(STACK_OF(X509) **out, STACK_OF(X509) *tls_chain, struct chain_memo *memo,
                         const ProtobufCBinaryData *der, size_t n, char *why, size_t why_len);
 
 /*

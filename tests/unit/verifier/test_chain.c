@@ -350,6 +350,62 @@ static void test_memo_refusal_not_kept(void **state)
     chain_memo_cleanup(&m);
 }
 
+/* der_of returns |x|'s DER (OPENSSL_free it) and its length in |*len|. */
+static unsigned char *der_of(X509 *x, size_t *len)
+{
+    unsigned char *der = NULL;
+    int n = i2d_X509(x, &der);
+
+    assert_true(n > 0);
+    *len = (size_t)n;
+    return der;
+}
+
+/* A certificate a request carries is the one TLS parsed when its bytes are
+ * that one's, else parsed once per connection; bytes that are not one DER
+ * certificate are refused whatever the memo holds. */
+static void test_memo_der_cert(void **state)
+{
+    struct pki *p = *state;
+    struct chain_memo m = {0};
+    size_t ilen, rlen;
+    unsigned char *inter = der_of(p->intermediate, &ilen), *root = der_of(p->root, &rlen);
+    X509 *x, *y;
+
+    sk_X509_push(p->device, p->intermediate);
+    assert_ptr_equal(x = chain_memo_der_cert(&m, p->device, inter, ilen, CHAIN_MAX_CERT_DER),
+                     p->intermediate);
+    X509_free(x);
+    assert_int_equal(m.parse_reused, 1);
+    assert_null(m.parsed);
+    /* Not one TLS parsed: parsed, kept, and the same object the next time. */
+    assert_non_null(x = chain_memo_der_cert(&m, p->device, root, rlen, CHAIN_MAX_CERT_DER));
+    assert_int_equal(X509_cmp(x, p->root), 0);
+    assert_ptr_not_equal(x, p->root);
+    assert_ptr_equal(y = chain_memo_der_cert(&m, NULL, root, rlen, CHAIN_MAX_CERT_DER), x);
+    assert_int_equal(m.parse_reused, 2);
+    X509_free(y);
+    /* Verifying afresh (another store) keeps the parsed certificates. */
+    assert_int_equal(memo_verify(p, &m, p->store, TU_NOW), 0);
+    assert_int_equal(sk_X509_num(m.parsed), 1);
+    /* One byte more, one less, one changed, over the maximum: refused. */
+    assert_null(chain_memo_der_cert(&m, p->device, root, rlen - 1, CHAIN_MAX_CERT_DER));
+    assert_null(chain_memo_der_cert(&m, p->device, root, rlen, rlen - 1));
+    root[rlen / 2] ^= 0x01;
+    y = chain_memo_der_cert(&m, p->device, root, rlen, CHAIN_MAX_CERT_DER);
+    assert_ptr_not_equal(y, x);
+    X509_free(y);
+    assert_null(chain_memo_der_cert(&m, NULL, NULL, 0, CHAIN_MAX_CERT_DER));
+    /* Without a memo it is chain_der_cert. */
+    assert_non_null(y = chain_memo_der_cert(NULL, NULL, inter, ilen, CHAIN_MAX_CERT_DER));
+    assert_ptr_not_equal(y, p->intermediate);
+    X509_free(y);
+    X509_free(x);
+    OPENSSL_free(inter);
+    OPENSSL_free(root);
+    chain_memo_cleanup(&m);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -370,6 +426,7 @@ int main(void)
         T(test_memo_reused),
         T(test_memo_not_reused),
         T(test_memo_refusal_not_kept),
+        T(test_memo_der_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
