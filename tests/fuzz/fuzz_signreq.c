@@ -4,7 +4,10 @@
  * CRL or tree head body that decodes must encode back to the same bytes
  * (and a tree head goes through signcheck_tree_head); a certificate
  * body goes through the profile check (signcheck_cert), whose every refusal
- * must say why. */
+ * must say why, and is walked as the signer's answer to itself and to the
+ * fixture's IDevID (signreq_cert_answer_check), which is what the serving
+ * process does with an answer: a certificate is the answer to itself when
+ * its two algorithms agree, and every refusal says why. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,6 +68,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     if (type == SIGNREQ_CERT) {
+        static uint8_t *idevid;
+        static int idevid_len;
+
+        if (idevid == NULL && (idevid_len = i2d_X509(w->idevid, &idevid)) <= 0)
+            abort();
+        why[0] = '\0';
+        if (signreq_cert_answer_check(idevid, (size_t)idevid_len, data, len, why, sizeof(why)) !=
+                0 &&
+            why[0] == '\0')
+            abort();
+        why[0] = '\0';
+        if (signreq_cert_answer_check(data, len, data, len, why, sizeof(why)) != 0 &&
+            why[0] == '\0')
+            abort();
         p = data;
         if ((x = d2i_X509(NULL, &p, (long)len)) != NULL) {
             why[0] = '\0';

@@ -969,6 +969,10 @@ static X509 *profile_cert(long days, uint8_t serial_fill)
     struct device_identity id;
     struct profile_input in = {0};
     uint8_t serial[PROFILE_SERIAL_LEN];
+    X509_PUBKEY *spki = NULL;
+    const unsigned char *p;
+    uint8_t *der;
+    size_t len;
     X509 *x = NULL;
 
     memset(&id, 0, sizeof(id));
@@ -977,7 +981,9 @@ static X509 *profile_cert(long days, uint8_t serial_fill)
     snprintf(id.serial, sizeof(id.serial), "SN-0001");
     memset(serial, serial_fill, sizeof(serial));
     in.ca_cert = w->inter;
-    in.subject_key = w->ldevid_key;
+    if (X509_PUBKEY_set(&spki, w->ldevid_key) != 1)
+        fu_fail("X509_PUBKEY_set");
+    in.subject_key = spki;
     in.id = &id;
     in.idevid = w->idevid;
     in.serial = serial;
@@ -987,6 +993,14 @@ static X509 *profile_cert(long days, uint8_t serial_fill)
     in.assurance_oid = "1.3.6.1.4.1.32473.1"; /* under cert_seed's arc */
     if (profile_build(&x, &in) != 0 || X509_sign(x, w->inter_key, NULL) <= 0)
         fu_fail("profile_build");
+    X509_PUBKEY_free(spki);
+    /* As the signer holds it: parsed from the request's DER. */
+    der = fu_der(&len, x);
+    p = der;
+    X509_free(x);
+    if ((x = d2i_X509(NULL, &p, (long)len)) == NULL)
+        fu_fail("d2i_X509");
+    free(der);
     return x;
 }
 

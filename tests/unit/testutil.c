@@ -82,6 +82,21 @@ static void add_hwmodulename(X509 *x, const char *hw_type, const char *hw_serial
     ASN1_OBJECT_free(type_oid);
 }
 
+X509 *tu_der_copy(X509 *x)
+{
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    int len = i2d_X509(x, &der);
+    X509 *y = NULL;
+
+    if (len > 0) {
+        p = der;
+        y = d2i_X509(NULL, &p, len);
+    }
+    OPENSSL_free(der);
+    return y;
+}
+
 X509 *tu_cert(const struct tu_cert_spec *spec, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key)
 {
     X509 *x = X509_new();

@@ -40,6 +40,10 @@ struct tu_cert_spec {
  */
 X509 *tu_cert(const struct tu_cert_spec *spec, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key);
 
+/* tu_der_copy returns a new certificate parsed from |x|'s DER: what a
+ * peer that receives |x| holds. */
+X509 *tu_der_copy(X509 *x);
+
 /* tu_csr_der returns a malloc'd DER PKCS#10 request for |key| signed by
  * |signer| (normally the same key); |*len| gets its length. */
 uint8_t *tu_csr_der(size_t *len, EVP_PKEY *key, EVP_PKEY *signer);

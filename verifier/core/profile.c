@@ -172,6 +172,55 @@ out:
     return r;
 }
 
+/* set_pubkey copies the algorithm, parameters and key bits of |src| into
+ * |x|'s SubjectPublicKeyInfo. */
+static int set_pubkey(X509 *x, const X509_PUBKEY *src)
+{
+    const ASN1_OBJECT *alg_obj = NULL;
+    const void *pval = NULL;
+    const X509_ALGOR *alg = NULL;
+    const unsigned char *bits = NULL;
+    ASN1_OBJECT *obj = NULL;
+    void *param = NULL;
+    unsigned char *enc = NULL;
+    int ptype = V_ASN1_UNDEF, len = 0;
+
+    if (X509_PUBKEY_get0_param(NULL, &bits, &len, (X509_ALGOR **)&alg, src) != 1 || alg == NULL ||
+        bits == NULL || len <= 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    X509_ALGOR_get0(&alg_obj, &ptype, &pval, alg);
+    if ((obj = OBJ_dup(alg_obj)) == NULL)
+        goto fail;
+    switch (ptype) {
+        case V_ASN1_UNDEF:
+        case V_ASN1_NULL:
+            break;
+        case V_ASN1_OBJECT:
+            if ((param = OBJ_dup(pval)) == NULL)
+                goto fail;
+            break;
+        case V_ASN1_SEQUENCE:
+            if ((param = ASN1_STRING_dup(pval)) == NULL)
+                goto fail;
+            break;
+        default:
+            ASN1_OBJECT_free(obj);
+            return DEVID_ERR_INVALID_ARGUMENT;
+    }
+    if ((enc = OPENSSL_memdup(bits, (size_t)len)) == NULL ||
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), obj, ptype, param, enc, len) != 1)
+        goto fail;
+    return 0;
+fail:
+    OPENSSL_free(enc);
+    if (ptype == V_ASN1_OBJECT)
+        ASN1_OBJECT_free(param);
+    else
+        ASN1_STRING_free(param);
+    ASN1_OBJECT_free(obj);
+    return DEVID_ERR_ALLOC;
+}
+
 int profile_build(X509 **out, const struct profile_input *in)
 {
     X509 *x = NULL;
@@ -189,12 +238,12 @@ int profile_build(X509 **out, const struct profile_input *in)
         goto out;
     }
     if (X509_set_version(x, X509_VERSION_3) != 1 ||
-        X509_set_issuer_name(x, X509_get_subject_name(in->ca_cert)) != 1 ||
-        X509_set_pubkey(x, in->subject_key) != 1) {
+        X509_set_issuer_name(x, X509_get_subject_name(in->ca_cert)) != 1) {
         r = DEVID_ERR_ALLOC;
         goto out;
     }
-    if ((r = set_serial(x, in->serial, in->serial_len)) != 0 || (r = set_subject(x, in->id)) != 0 ||
+    if ((r = set_pubkey(x, in->subject_key)) != 0 ||
+        (r = set_serial(x, in->serial, in->serial_len)) != 0 || (r = set_subject(x, in->id)) != 0 ||
         (r = set_validity(x, in->now, in->validity_seconds)) != 0)
         goto out;
     X509V3_set_ctx(&ctx, in->ca_cert, x, NULL, NULL, 0);

@@ -17,8 +17,12 @@
 struct profile_input {
     /* Issuing CA certificate (issuer name and AKI come from it). */
     X509 *ca_cert;
-    /* The subject public key (from the checked CSR). */
-    EVP_PKEY *subject_key;
+    /* The subject's SubjectPublicKeyInfo (the checked CSR's), copied as
+     * encoded: its algorithm, parameters and key bits. The certificate holds
+     * no decoded key until it is parsed again (X509_get0_pubkey of the
+     * unsigned certificate is NULL); encoding the key afresh would cost an
+     * encoder and a decoder round under OpenSSL 3.0. */
+    const X509_PUBKEY *subject_key;
     /* Identity for the subject: serialNumber, CN = model, O = manufacturer. */
     const struct device_identity *id;
     /* The IDevID: its hardwareModuleName SAN is carried over. */

@@ -1,8 +1,11 @@
 #include "verifier/core/signreq.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/asn1.h>
 
 #include "common/err.h"
 
@@ -274,5 +277,125 @@ int signreq_tree_head_decode(struct signreq_tree_head *out, const uint8_t *body,
     for (i = 0; i < n; i++)
         memcpy(out->proof[i], body + SIGNREQ_TREE_HEAD_FIXED + i * MERKLE_HASH_LEN,
                MERKLE_HASH_LEN);
+    return 0;
+}
+
+/* One DER element: where it starts, its whole length, its content. */
+struct tlv {
+    const uint8_t *start, *content;
+    size_t len, content_len;
+    int tag, cls, constructed;
+};
+
+/* next_tlv reads the element at |*p| (before |end|) into |t| and moves |*p|
+ * past it. Returns 0, or -1 for no element, a bad header or an indefinite
+ * length (not DER). */
+static int next_tlv(struct tlv *t, const uint8_t **p, const uint8_t *end)
+{
+    const unsigned char *q = *p;
+    long clen = 0;
+    int ret;
+
+    if (*p >= end || end - *p > LONG_MAX)
+        return -1;
+    ret = ASN1_get_object(&q, &clen, &t->tag, &t->cls, (long)(end - *p));
+    if ((ret & 0x80) != 0 || (ret & 0x01) != 0 || clen < 0 || clen > end - q)
+        return -1;
+    t->start = *p;
+    t->content = q;
+    t->content_len = (size_t)clen;
+    t->constructed = (ret & V_ASN1_CONSTRUCTED) != 0;
+    *p = q + clen;
+    t->len = (size_t)(*p - t->start);
+    return 0;
+}
+
+static int tlv_is(const struct tlv *t, int cls, int tag, int constructed)
+{
+    return t->cls == cls && t->tag == tag && t->constructed == constructed;
+}
+
+static int tlv_eq(const struct tlv *a, const struct tlv *b)
+{
+    return a->len == b->len && memcmp(a->start, b->start, a->len) == 0;
+}
+
+/* A certificate's parts, as signreq_cert_answer_check compares them. */
+struct cert_parts {
+    struct tlv version, serial, tbs_alg, alg;
+    int has_version;
+    /* The TBSCertificate after its signature algorithm: issuer to the end. */
+    const uint8_t *rest;
+    size_t rest_len;
+};
+
+/* split walks |der| as Certificate ::= SEQUENCE { tbsCertificate, algorithm,
+ * signature BIT STRING } with no trailing bytes, the TBSCertificate as
+ * SEQUENCE { [0] version OPTIONAL, serialNumber INTEGER, signature
+ * AlgorithmIdentifier, ... }. */
+static int split(struct cert_parts *c, const uint8_t *der, size_t len)
+{
+    const uint8_t *p = der, *end = der + len, *q, *tend;
+    struct tlv outer, tbs, sig;
+
+    memset(c, 0, sizeof(*c));
+    if (der == NULL || next_tlv(&outer, &p, end) != 0 || p != end ||
+        !tlv_is(&outer, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1))
+        return -1;
+    p = outer.content;
+    end = outer.content + outer.content_len;
+    if (next_tlv(&tbs, &p, end) != 0 || !tlv_is(&tbs, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1) ||
+        next_tlv(&c->alg, &p, end) != 0 || !tlv_is(&c->alg, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1) ||
+        next_tlv(&sig, &p, end) != 0 || !tlv_is(&sig, V_ASN1_UNIVERSAL, V_ASN1_BIT_STRING, 0) ||
+        p != end)
+        return -1;
+    q = tbs.content;
+    tend = tbs.content + tbs.content_len;
+    if (next_tlv(&c->serial, &q, tend) != 0)
+        return -1;
+    if (tlv_is(&c->serial, V_ASN1_CONTEXT_SPECIFIC, 0, 1)) {
+        c->version = c->serial;
+        c->has_version = 1;
+        if (next_tlv(&c->serial, &q, tend) != 0)
+            return -1;
+    }
+    if (!tlv_is(&c->serial, V_ASN1_UNIVERSAL, V_ASN1_INTEGER, 0) ||
+        next_tlv(&c->tbs_alg, &q, tend) != 0 ||
+        !tlv_is(&c->tbs_alg, V_ASN1_UNIVERSAL, V_ASN1_SEQUENCE, 1))
+        return -1;
+    c->rest = q;
+    c->rest_len = (size_t)(tend - q);
+    return 0;
+}
+
+int signreq_cert_answer_check(const uint8_t *asked, size_t asked_len, const uint8_t *answer,
+                              size_t answer_len, char *why, size_t why_len)
+{
+    struct cert_parts a, b;
+
+    if (why == NULL || why_len == 0)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    why[0] = '\0';
+    if (split(&a, asked, asked_len) != 0) {
+        snprintf(why, why_len, "the certificate asked for does not walk as DER");
+        return DEVID_ERR_PROTOCOL;
+    }
+    if (split(&b, answer, answer_len) != 0) {
+        snprintf(why, why_len, "the answer is not one DER certificate");
+        return DEVID_ERR_PROTOCOL;
+    }
+    if (!tlv_eq(&a.serial, &b.serial)) {
+        snprintf(why, why_len, "the answer has another serial number");
+        return DEVID_ERR_PROTOCOL;
+    }
+    if (a.has_version != b.has_version || (a.has_version && !tlv_eq(&a.version, &b.version)) ||
+        a.rest_len != b.rest_len || memcmp(a.rest, b.rest, a.rest_len) != 0) {
+        snprintf(why, why_len, "the answer's TBSCertificate differs from the one asked for");
+        return DEVID_ERR_PROTOCOL;
+    }
+    if (!tlv_eq(&b.tbs_alg, &b.alg)) {
+        snprintf(why, why_len, "the answer's two signature algorithms differ");
+        return DEVID_ERR_PROTOCOL;
+    }
     return 0;
 }

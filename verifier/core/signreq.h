@@ -141,6 +141,21 @@ int signreq_tree_head_encode(uint8_t out[SIGNREQ_MAX_TREE_HEAD], size_t *out_len
 int signreq_tree_head_decode(struct signreq_tree_head *out, const uint8_t *body, size_t len,
                              char *why, size_t why_len);
 
+/*
+ * signreq_cert_answer_check checks that the signer's answer |answer| to a
+ * certificate request |asked| (both DER, as sent and as received) is the
+ * certificate asked for: one Certificate with no trailing bytes, whose
+ * TBSCertificate is the one asked for in every field but the signature
+ * algorithm, which the signer sets to its key's, and whose outer signature
+ * algorithm is that same one, followed by a BIT STRING. It walks the DER
+ * without decoding the public key, which is what a full parse would cost
+ * (an OpenSSL 3.0 decoder round per certificate); the signature itself is
+ * the signer's to make and is not verified here. Returns 0, or
+ * DEVID_ERR_PROTOCOL with what differs in |why|.
+ */
+int signreq_cert_answer_check(const uint8_t *asked, size_t asked_len, const uint8_t *answer,
+                              size_t answer_len, char *why, size_t why_len);
+
 /* signreq_type_name returns a name for request |type| ("certificate",
  * "CRL", "tree head") or "unknown". */
 const char *signreq_type_name(uint8_t type);

@@ -299,48 +299,58 @@ static int set_placeholder_alg(X509 *x)
     return 0;
 }
 
-/* Asks the signer to sign |*cert|; replaces it with the signed one. */
-static int sign_remote(struct ca *ca, X509 **cert)
+/* Asks the signer to sign |cert|; |*der| gets its answer, checked to be the
+ * certificate asked for. */
+static int sign_remote(struct ca *ca, X509 *cert, uint8_t **der, size_t *der_len)
 {
-    uint8_t *req = NULL, *der = NULL;
-    const unsigned char *p;
-    size_t der_len = 0;
+    uint8_t *req = NULL;
     char why[SIGNREQ_MAX_WHY + 64];
-    X509 *signed_cert = NULL;
     int len, r = DEVID_ERR_INTERNAL;
 
-    if ((r = set_placeholder_alg(*cert)) != 0)
+    if ((r = set_placeholder_alg(cert)) != 0)
         return r;
-    if ((len = i2d_X509(*cert, &req)) <= 0)
+    if ((len = i2d_X509(cert, &req)) <= 0)
         return DEVID_ERR_CRYPTO;
-    if ((r = signer_call(ca->remote, &der, &der_len, SIGNREQ_CERT, req, (size_t)len, why,
+    if ((r = signer_call(ca->remote, der, der_len, SIGNREQ_CERT, req, (size_t)len, why,
                          sizeof(why))) != 0) {
         log_err("signing the operational certificate: %s", why);
         goto out;
     }
-    p = der;
-    if ((signed_cert = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len ||
-        ASN1_INTEGER_cmp(X509_get0_serialNumber(signed_cert), X509_get0_serialNumber(*cert)) != 0) {
-        log_err("the signer answered with another certificate than the one asked for");
+    if (signreq_cert_answer_check(req, (size_t)len, *der, *der_len, why, sizeof(why)) != 0) {
+        log_err("the signer answered with another certificate than the one asked for: %s", why);
+        free(*der);
+        *der = NULL;
+        *der_len = 0;
         r = DEVID_ERR_INTERNAL;
         goto out;
     }
-    X509_free(*cert);
-    *cert = signed_cert;
-    signed_cert = NULL;
     r = 0;
 out:
-    X509_free(signed_cert);
     OPENSSL_free(req);
-    free(der);
     return r;
 }
 
-int ca_sign(struct ca *ca, X509 **cert)
+int ca_sign(struct ca *ca, X509 *cert, uint8_t **der, size_t *der_len)
 {
+    unsigned char *p;
+    int len, r;
+
+    *der = NULL;
+    *der_len = 0;
     if (ca->remote != NULL)
-        return sign_remote(ca, cert);
-    return sign_with(ca, sign_cert, *cert, "the operational certificate");
+        return sign_remote(ca, cert, der, der_len);
+    if ((r = sign_with(ca, sign_cert, cert, "the operational certificate")) != 0)
+        return r;
+    if ((len = i2d_X509(cert, NULL)) <= 0 || (*der = malloc((size_t)len)) == NULL)
+        return DEVID_ERR_CRYPTO;
+    p = *der;
+    if (i2d_X509(cert, &p) != len) {
+        free(*der);
+        *der = NULL;
+        return DEVID_ERR_CRYPTO;
+    }
+    *der_len = (size_t)len;
+    return 0;
 }
 
 /* Asks the signer to build and sign the CRL of |contents|. */

@@ -3,6 +3,9 @@
 #ifndef DEVID_VERIFIER_PKI_CA_H
 #define DEVID_VERIFIER_PKI_CA_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <openssl/x509.h>
 
 #include "verifier/core/signreq.h"
@@ -60,15 +63,19 @@ X509 *ca_get0_cert(const struct ca *ca);
 STACK_OF(X509) *ca_get0_chain(const struct ca *ca);
 
 /*
- * ca_sign signs the unsigned |*cert| with the CA key (SHA-256 for RSA and
- * EC): in place with a key of its own, or by the signer, whose signed
- * certificate then replaces |*cert|. Thread-safe; a key behind a provider
- * other than the default one is used by one thread at a time. Returns 0,
- * DEVID_ERR_CRYPTO, or through the signer DEVID_ERR_REFUSED (outside the
- * profile) or DEVID_ERR_INTERNAL (the signer is gone; retryable), with the
- * reason logged.
+ * ca_sign signs the unsigned |cert| with the CA key (SHA-256 for RSA and
+ * EC) and sets |*der| to a new malloc'd DER encoding of the signed
+ * certificate (|*der_len| bytes; free it with free()). With a key of its
+ * own it signs |cert| in place; through the signer, |cert| keeps a
+ * placeholder signature algorithm and the signer's answer is checked to be
+ * |cert| signed (signreq_cert_answer_check) without parsing it again.
+ * Thread-safe; a key behind a provider other than the default one is used
+ * by one thread at a time. Returns 0, DEVID_ERR_CRYPTO, or through the
+ * signer DEVID_ERR_REFUSED (outside the profile) or DEVID_ERR_INTERNAL (the
+ * signer is gone, or answered with another certificate; retryable), with
+ * the reason logged.
  */
-int ca_sign(struct ca *ca, X509 **cert);
+int ca_sign(struct ca *ca, X509 *cert, uint8_t **der, size_t *der_len);
 
 /*
  * ca_sign_crl sets |*out| to a new CRL of |contents| (crl_build's inputs)

@@ -197,8 +197,9 @@ static void answer_cert(struct signer_state *st, struct answer *a, const uint8_t
 {
     const unsigned char *p = body;
     char serial[64] = "", subject[512] = "";
+    uint8_t *der = NULL;
+    size_t der_len = 0;
     X509 *x = NULL;
-    int n;
 
     a->status = SIGNREQ_REFUSED;
     if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != body + len) {
@@ -215,17 +216,19 @@ static void answer_cert(struct signer_state *st, struct answer *a, const uint8_t
         goto refused;
     }
     a->status = SIGNREQ_FAILED;
-    if (serial_add(&st->serials, x) != 0 || ca_sign(st->ca, &x) != 0 ||
-        (n = i2d_X509(x, &a->der)) <= 0) {
+    /* The answer is freed with OPENSSL_free, as every other one. */
+    if (serial_add(&st->serials, x) != 0 || ca_sign(st->ca, x, &der, &der_len) != 0 ||
+        (a->der = OPENSSL_memdup(der, der_len)) == NULL) {
         snprintf(a->why, sizeof(a->why), "the CA key could not sign");
         goto out;
     }
-    a->der_len = (size_t)n;
+    a->der_len = der_len;
     a->status = SIGNREQ_SIGNED;
     goto out;
 refused:
     log_refusal("certificate", subject, serial[0] != '\0' ? serial : "unreadable", a->why);
 out:
+    free(der);
     X509_free(x);
 }
 

@@ -96,16 +96,15 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
     struct profile_input in = {0};
     uint8_t serial_bytes[PROFILE_SERIAL_LEN];
     char oid[ASSURANCE_OID_LEN];
-    unsigned char *p;
     X509 *cert = NULL;
-    int len, r = DEVID_ERR_INTERNAL;
+    int r = DEVID_ERR_INTERNAL;
 
     if (RAND_bytes(serial_bytes, sizeof(serial_bytes)) != 1) {
         snprintf(why, why_len, "random generator failed");
         return DEVID_ERR_CRYPTO;
     }
     in.ca_cert = ca_get0_cert(w->s->ca);
-    in.subject_key = v->ldevid_key;
+    in.subject_key = X509_REQ_get_X509_PUBKEY(v->csr);
     in.id = &v->id;
     in.idevid = idevid;
     in.serial = serial_bytes;
@@ -122,21 +121,18 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
         snprintf(why, why_len, "building the operational certificate failed");
         goto out;
     }
-    if ((r = ca_sign(w->s->ca, &cert)) != 0) {
+    if ((r = ca_sign(w->s->ca, cert, &out->der, &out->der_len)) != 0) {
         /* A refusal by the signer is a bug here, not the device's doing. */
         if (r == DEVID_ERR_REFUSED)
             r = DEVID_ERR_CRYPTO;
         snprintf(why, why_len, "the issuing CA could not sign");
         goto out;
     }
-    r = DEVID_ERR_CRYPTO;
-    if ((len = i2d_X509(cert, NULL)) <= 0 || (out->der = malloc((size_t)len)) == NULL ||
-        (p = out->der, i2d_X509(cert, &p)) != len ||
-        serial_hex(out->serial, sizeof(out->serial), cert) != 0) {
+    /* The serial is the one asked for (ca_sign checks the signer's). */
+    if ((r = serial_hex(out->serial, sizeof(out->serial), cert)) != 0) {
         snprintf(why, why_len, "encoding the operational certificate failed");
         goto out;
     }
-    out->der_len = (size_t)len;
     r = 0;
 out:
     if (r != 0)

@@ -19,9 +19,11 @@ void testhook_sign(struct evhttp_request *req, void *arg)
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     const unsigned char *p;
-    unsigned char *body = NULL, *out = NULL;
+    unsigned char *body = NULL;
+    uint8_t *out = NULL;
+    size_t n = 0;
     X509 *x = NULL;
-    int n, r;
+    int r;
 
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST || len == 0 || len > TESTHOOK_MAX_BODY ||
         (body = malloc(len)) == NULL || evbuffer_remove(in, body, len) != (int)len) {
@@ -34,17 +36,13 @@ void testhook_sign(struct evhttp_request *req, void *arg)
         goto out;
     }
     log_warn("test hook: asking the signer to sign a certificate from POST /test/sign");
-    if ((r = ca_sign(s->ca, &x)) != 0) {
+    if ((r = ca_sign(s->ca, x, &out, &n)) != 0) {
         evhttp_send_error(req, r == DEVID_ERR_REFUSED ? 403 : 500, devid_err_str(r));
         goto out;
     }
-    if ((n = i2d_X509(x, &out)) <= 0) {
-        evhttp_send_error(req, 500, "encoding failed");
-        goto out;
-    }
-    http_reply_body(req, NULL, 200, (const char *)out, (size_t)n, "application/pkix-cert");
+    http_reply_body(req, NULL, 200, (const char *)out, n, "application/pkix-cert");
 out:
-    OPENSSL_free(out);
+    free(out);
     X509_free(x);
     free(body);
 }

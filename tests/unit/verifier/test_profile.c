@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
@@ -19,6 +20,7 @@
 
 struct fx {
     EVP_PKEY *ca_key, *dev_key, *sub_key;
+    X509_PUBKEY *sub_spki;
     X509 *ca, *idevid;
     struct device_identity id;
     uint8_t serial[PROFILE_SERIAL_LEN];
@@ -50,7 +52,8 @@ static int setup(void **state)
     snprintf(f->id.serial, sizeof(f->id.serial), "SN0001");
     memset(f->serial, 0xff, sizeof(f->serial));
     f->in.ca_cert = f->ca;
-    f->in.subject_key = f->sub_key;
+    assert_int_equal(X509_PUBKEY_set(&f->sub_spki, f->sub_key), 1);
+    f->in.subject_key = f->sub_spki;
     f->in.id = &f->id;
     f->in.idevid = f->idevid;
     f->in.serial = f->serial;
@@ -71,6 +74,7 @@ static int teardown(void **state)
     EVP_PKEY_free(f->ca_key);
     EVP_PKEY_free(f->dev_key);
     EVP_PKEY_free(f->sub_key);
+    X509_PUBKEY_free(f->sub_spki);
     test_free(f);
     return 0;
 }
@@ -94,7 +98,7 @@ static void name_field(X509 *x, int nid, const char *want)
 static void test_build_and_inspect(void **state)
 {
     struct fx *f = *state;
-    X509 *x = NULL;
+    X509 *x = NULL, *y;
     BIGNUM *bn;
     int day = 0, sec = 0;
     struct chain_store *store;
@@ -127,7 +131,12 @@ static void test_build_and_inspect(void **state)
     assert_non_null(X509_get0_authority_key_id(x));
     assert_int_equal(
         ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(x), X509_get0_subject_key_id(f->ca)), 0);
-    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), f->sub_key), 1);
+    /* The key is copied as encoded: the unsigned certificate holds no
+     * decoded key, and the DER sent out decodes to the subject's. */
+    assert_null(X509_get0_pubkey(x));
+    ERR_clear_error();
+    assert_non_null(y = tu_der_copy(x));
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(y), f->sub_key), 1);
 
     assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), TU_NOW - 300), 0);
     assert_int_equal(ASN1_TIME_diff(&day, &sec, X509_get0_notBefore(x), X509_get0_notAfter(x)), 1);
@@ -136,9 +145,10 @@ static void test_build_and_inspect(void **state)
     /* The issued certificate verifies to its CA with the same chain code. */
     assert_non_null(store = chain_store_new());
     assert_int_equal(chain_store_add_root(store, f->ca), 0);
-    assert_int_equal(chain_verify(store, &v, x, NULL, TU_NOW, why, sizeof(why)), 0);
+    assert_int_equal(chain_verify(store, &v, y, NULL, TU_NOW, why, sizeof(why)), 0);
     chain_verdict_cleanup(&v);
     chain_store_free(store);
+    X509_free(y);
     X509_free(x);
 }
 

@@ -21,6 +21,7 @@
 
 struct fx {
     EVP_PKEY *ca_key, *dev_key, *sub_key;
+    X509_PUBKEY *sub_spki;
     X509 *ca, *idevid;
     struct device_identity id;
     uint8_t serial[PROFILE_SERIAL_LEN];
@@ -54,7 +55,8 @@ static int setup(void **state)
     snprintf(f->id.serial, sizeof(f->id.serial), "SN0001");
     memset(f->serial, 0x5a, sizeof(f->serial));
     f->in.ca_cert = f->ca;
-    f->in.subject_key = f->sub_key;
+    assert_int_equal(X509_PUBKEY_set(&f->sub_spki, f->sub_key), 1);
+    f->in.subject_key = f->sub_spki;
     f->in.id = &f->id;
     f->in.idevid = f->idevid;
     f->in.serial = f->serial;
@@ -78,16 +80,23 @@ static int teardown(void **state)
     EVP_PKEY_free(f->ca_key);
     EVP_PKEY_free(f->dev_key);
     EVP_PKEY_free(f->sub_key);
+    X509_PUBKEY_free(f->sub_spki);
     test_free(f);
     return 0;
 }
 
+/* build returns a certificate profile_build makes, as the signer parses
+ * it from the request (which carries a signature algorithm, so that it
+ * encodes: here, a signature by the CA key). */
 static X509 *build(struct fx *f)
 {
-    X509 *x = NULL;
+    X509 *x = NULL, *y;
 
     assert_int_equal(profile_build(&x, &f->in), 0);
-    return x;
+    assert_true(X509_sign(x, f->ca_key, EVP_sha256()) > 0);
+    assert_non_null(y = tu_der_copy(x));
+    X509_free(x);
+    return y;
 }
 
 /* refused: |x| is refused and the reason contains |want|; frees |x|. */
@@ -281,6 +290,88 @@ static void test_crl_round_trip(void **state)
     free(buf);
 }
 
+/* der_signed signs |x| with |key| and |md| and returns its DER
+ * (OPENSSL_free it), length in |*len|. */
+static unsigned char *der_signed(X509 *x, EVP_PKEY *key, const EVP_MD *md, size_t *len)
+{
+    unsigned char *der = NULL;
+    int n;
+
+    assert_true(X509_sign(x, key, md) > 0);
+    assert_true((n = i2d_X509(x, &der)) > 0);
+    *len = (size_t)n;
+    return der;
+}
+
+/* answer_refused: the answer is refused with a reason containing |want|. */
+static void answer_refused(const unsigned char *asked, size_t asked_len, const unsigned char *ans,
+                           size_t ans_len, const char *want)
+{
+    char why[256];
+
+    assert_int_equal(signreq_cert_answer_check(asked, asked_len, ans, ans_len, why, sizeof(why)),
+                     DEVID_ERR_PROTOCOL);
+    if (strstr(why, want) == NULL)
+        fail_msg("reason \"%s\" does not name \"%s\"", why, want);
+}
+
+/* The serving process takes the signer's answer without parsing it: it
+ * must be the certificate asked for, its signature algorithm aside. */
+static void test_cert_answer(void **state)
+{
+    struct fx *f = *state;
+    X509 *x = NULL;
+    size_t alen, blen, clen;
+    unsigned char *asked, *ans, *other;
+    char why[256];
+    size_t i;
+
+    assert_int_equal(profile_build(&x, &f->in), 0);
+    asked = der_signed(x, f->ca_key, EVP_sha256(), &alen);
+    /* Another algorithm (and so another signature) is the signer's to set. */
+    ans = der_signed(x, f->ca_key, EVP_sha384(), &blen);
+    assert_int_equal(signreq_cert_answer_check(asked, alen, ans, blen, why, sizeof(why)), 0);
+    assert_int_equal(signreq_cert_answer_check(asked, alen, asked, alen, why, sizeof(why)), 0);
+    /* Trailing bytes, truncation, nothing. */
+    assert_non_null(other = OPENSSL_malloc(blen + 1));
+    memcpy(other, ans, blen);
+    other[blen] = 0;
+    answer_refused(asked, alen, other, blen + 1, "not one DER certificate");
+    answer_refused(asked, alen, ans, blen - 1, "not one DER certificate");
+    answer_refused(asked, alen, ans, 0, "not one DER certificate");
+    answer_refused(other, 0, ans, blen, "asked for does not walk");
+    OPENSSL_free(other);
+    /* The outer algorithm is not the TBSCertificate's: the last
+     * ecdsa-with-SHA384 OID in the DER is the outer one; make it SHA-512. */
+    {
+        static const unsigned char sha384[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
+                                               0xce, 0x3d, 0x04, 0x03, 0x03};
+        size_t at = 0;
+
+        for (i = 0; i + sizeof(sha384) <= blen; i++)
+            if (memcmp(ans + i, sha384, sizeof(sha384)) == 0)
+                at = i;
+        assert_true(at > 0);
+        ans[at + sizeof(sha384) - 1] = 0x04;
+        answer_refused(asked, alen, ans, blen, "two signature algorithms differ");
+    }
+    OPENSSL_free(ans);
+    /* Another serial; another subject. */
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+    other = der_signed(x, f->ca_key, EVP_sha256(), &clen);
+    answer_refused(asked, alen, other, clen, "another serial number");
+    OPENSSL_free(other);
+    X509_free(x);
+    f->id.serial[0] = 'X';
+    x = NULL;
+    assert_int_equal(profile_build(&x, &f->in), 0);
+    other = der_signed(x, f->ca_key, EVP_sha256(), &clen);
+    answer_refused(asked, alen, other, clen, "TBSCertificate differs");
+    OPENSSL_free(other);
+    X509_free(x);
+    OPENSSL_free(asked);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crl_number_goes_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cert_answer, setup, teardown),
         cmocka_unit_test(test_heads),
         cmocka_unit_test(test_crl_round_trip),
     };
