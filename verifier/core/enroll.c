@@ -17,7 +17,7 @@ void enroll_verdict_cleanup(struct enroll_verdict *v)
 {
     if (v == NULL)
         return;
-    X509_REQ_free(v->csr);
+    X509_PUBKEY_free(v->csr_spki);
     EVP_PKEY_free(v->ldevid_key);
     OPENSSL_cleanse(v, sizeof(*v));
 }
@@ -479,8 +479,8 @@ static int why_token(int r, char *why, size_t why_len)
 /* Drops what an issuance would need: the CSR, the key and the secrets. */
 static void drop_issuance(struct enroll_verdict *v)
 {
-    X509_REQ_free(v->csr);
-    v->csr = NULL;
+    X509_PUBKEY_free(v->csr_spki);
+    v->csr_spki = NULL;
     EVP_PKEY_free(v->ldevid_key);
     v->ldevid_key = NULL;
     OPENSSL_cleanse(v->nonce, sizeof(v->nonce));
@@ -689,8 +689,7 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
                                  req->n_intermediates, why, why_len)) != 0 ||
         (r = check_evidence(ares, v, cfg, in->tls.client_cert, req, chain, in->now, why,
                             why_len)) != 0 ||
-        (r = csr_parse(&v->csr, req->csr.data, req->csr.len, why, why_len)) != 0 ||
-        (r = csr_check_key(v->csr, ares->key, why, why_len)) != 0 ||
+        (r = csr_check(&v->csr_spki, req->csr.data, req->csr.len, ares->key, why, why_len)) != 0 ||
         (r = policy_check(cfg->policy, &v->id, why, why_len)) != 0 ||
         (r = policy_check_assurance(cfg->policy, &v->id, v->assurance, why, why_len)) != 0 ||
         (r = policy_check_pcrs(cfg->policy, &v->id, v->pcrs, v->n_pcrs, why, why_len)) != 0 ||

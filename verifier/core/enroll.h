@@ -132,7 +132,9 @@ struct enroll_verdict {
     /* Why it was refused: names the certificate, the check and the field. */
     char why[512];
     struct device_identity id;
-    X509_REQ *csr;
+    /* The checked CSR's SubjectPublicKeyInfo (csr_check): the issued
+     * certificate's key, copied as encoded. */
+    X509_PUBKEY *csr_spki;
     EVP_PKEY *ldevid_key;
     uint8_t nonce[TOKEN_NONCE_LEN];
     /* What the token sealed of the connection its challenge was answered on. */

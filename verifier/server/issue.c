@@ -104,7 +104,7 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
         return DEVID_ERR_CRYPTO;
     }
     in.ca_cert = ca_get0_cert(w->s->ca);
-    in.subject_key = X509_REQ_get_X509_PUBKEY(v->csr);
+    in.subject_key = v->csr_spki;
     in.id = &v->id;
     in.idevid = idevid;
     in.serial = serial_bytes;

@@ -210,7 +210,7 @@ static int run(struct fx *f, X509 *client, time_t now, struct enroll_verdict *o)
 
     if (r != 0) {
         assert_true(o->why[0] != '\0');
-        assert_null(o->csr);
+        assert_null(o->csr_spki);
         assert_null(o->ldevid_key);
     }
     return r;
@@ -235,7 +235,7 @@ static void test_good(void **state)
     assert_string_equal(o.id.manufacturer, "Acme Devices");
     assert_string_equal(o.id.model, "Widget 3000");
     assert_string_equal(o.id.serial, "SN0001");
-    assert_non_null(o.csr);
+    assert_non_null(o.csr_spki);
     assert_int_equal(EVP_PKEY_eq(o.ldevid_key, f->ldev_key), 1);
     assert_memory_equal(o.nonce, f->nonce, 32);
     tu_sha256(h, f->csr, f->csr_len);
@@ -864,7 +864,7 @@ static void test_nonce_same_request(void **state)
     assert_int_equal(run(f, f->pki.idevid, TU_NOW, &o), 0);
     assert_int_equal(o.action, ENROLL_RETURN_STORED);
     assert_string_equal(o.id.serial, "SN0001");
-    assert_null(o.csr);
+    assert_null(o.csr_spki);
     assert_null(o.ldevid_key);
     enroll_verdict_cleanup(&o);
     /* A stored answer needs no exporter: a retry is answered before it. */
