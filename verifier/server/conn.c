@@ -210,11 +210,14 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-static int accept_any_client_cert(int preverify_ok, X509_STORE_CTX *ctx)
+static int defer_client_chain(X509_STORE_CTX *ctx, void *arg)
 {
     /* The chain is judged by the trust core in the handler, so that a refusal
-     * reaches the device as an Error naming the reason, not a TLS alert. The
-     * handshake still proves possession of the certificate's key. */
+     * reaches the device as an Error naming the reason, not a TLS alert; TLS
+     * does not verify it first (with an empty store, to no end: a verify
+     * callback that accepts everything still let X509_verify_cert check the
+     * signatures it could). The handshake still proves possession of the
+     * certificate's key (CertificateVerify). */
     return 1;
 }
 
@@ -257,8 +260,8 @@ int conn_ssl_ctx_init(struct server *s)
                 devid_openssl_reason(reason, sizeof(reason)));
         return DEVID_ERR_CONFIG;
     }
-    SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
-                       accept_any_client_cert);
+    SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, NULL);
+    SSL_CTX_set_cert_verify_callback(s->ssl_ctx, defer_client_chain, NULL);
     SSL_CTX_set_verify_depth(s->ssl_ctx, CHAIN_MAX_DEPTH);
     SSL_CTX_set_info_callback(s->ssl_ctx, on_ssl_info);
     SSL_CTX_set_client_hello_cb(s->ssl_ctx, on_client_hello, s);
