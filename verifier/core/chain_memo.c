@@ -68,9 +68,13 @@ X509 *chain_memo_der_cert(struct chain_memo *memo, STACK_OF(X509) *known, const 
     if (memo->parsed == NULL)
         memo->parsed = sk_X509_new_null();
     /* Kept only when there is room; the answer is the same either way. */
-    if (memo->parsed != NULL && sk_X509_num(memo->parsed) < CHAIN_MEMO_MAX_PARSED &&
-        X509_up_ref(x) == 1 && sk_X509_push(memo->parsed, x) <= 0)
+    if (memo->parsed == NULL || sk_X509_num(memo->parsed) >= CHAIN_MEMO_MAX_PARSED ||
+        len > CHAIN_MEMO_MAX_PARSED_BYTES - memo->parsed_bytes || X509_up_ref(x) != 1)
+        return x;
+    if (sk_X509_push(memo->parsed, x) <= 0)
         X509_free(x);
+    else
+        memo->parsed_bytes += len;
     return x;
 }
 

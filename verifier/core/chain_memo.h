@@ -30,11 +30,14 @@ struct chain_memo {
     /* Certificates parsed from this connection's requests (see
      * chain_memo_der_cert), and how many were answered without a parse. */
     STACK_OF(X509) *parsed;
+    size_t parsed_bytes;
     unsigned parse_reused;
 };
 
-/* The most certificates one connection keeps parsed. */
+/* The most certificates one connection keeps parsed, and the most DER bytes
+ * they may hold together: a connection cannot pin more than this. */
 #define CHAIN_MEMO_MAX_PARSED 16
+#define CHAIN_MEMO_MAX_PARSED_BYTES 16384
 
 /*
  * chain_memo_verify is chain_verify(store, verdict, leaf, device_chain, now,

@@ -368,9 +368,10 @@ static void test_memo_der_cert(void **state)
 {
     struct pki *p = *state;
     struct chain_memo m = {0};
-    size_t ilen, rlen;
-    unsigned char *inter = der_of(p->intermediate, &ilen), *root = der_of(p->root, &rlen);
+    size_t ilen, rlen, zlen;
+    unsigned char *inter = der_of(p->intermediate, &ilen), *root = der_of(p->root, &rlen), *zder;
     X509 *x, *y;
+    int i;
 
     sk_X509_push(p->device, p->intermediate);
     assert_ptr_equal(x = chain_memo_der_cert(&m, p->device, inter, ilen, CHAIN_MAX_CERT_DER),
@@ -396,6 +397,20 @@ static void test_memo_der_cert(void **state)
     assert_ptr_not_equal(y, x);
     X509_free(y);
     assert_null(chain_memo_der_cert(&m, NULL, NULL, 0, CHAIN_MAX_CERT_DER));
+    /* What is kept stays within its bounds, however many come. */
+    for (i = 0; i < 2 * CHAIN_MEMO_MAX_PARSED; i++) {
+        X509 *z = tu_der_copy(p->root);
+
+        assert_non_null(z);
+        assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(z), 1000 + i), 1);
+        zder = der_of(z, &zlen);
+        assert_non_null(y = chain_memo_der_cert(&m, NULL, zder, zlen, CHAIN_MAX_CERT_DER));
+        X509_free(y);
+        OPENSSL_free(zder);
+        X509_free(z);
+    }
+    assert_true(sk_X509_num(m.parsed) <= CHAIN_MEMO_MAX_PARSED);
+    assert_true(m.parsed_bytes <= CHAIN_MEMO_MAX_PARSED_BYTES);
     /* Without a memo it is chain_der_cert. */
     assert_non_null(y = chain_memo_der_cert(NULL, NULL, inter, ilen, CHAIN_MAX_CERT_DER));
     assert_ptr_not_equal(y, p->intermediate);
