@@ -56,6 +56,18 @@ check "/healthz answers ok" sh -c "curl -fsS 'http://127.0.0.1:$mport/healthz' |
 check "/metrics is Prometheus text" sh -c \
     "curl -fsS 'http://127.0.0.1:$mport/metrics' | grep -q '^# TYPE devid_enrollments_total counter'"
 
+log "no TLS session is resumed: the verifier sends no session ticket (docs/protocol.md)"
+# s_client writes -sess_out once a TLS 1.3 ticket arrives; the second
+# second of stdin gives the verifier time to send one.
+(sleep 1) | openssl s_client -connect "${VERIFIER_URL#https://}" -CAfile "$T/pki/tls-ca.pem" \
+    -sess_out "$T/sess.pem" >"$T/sess.out" 2>&1
+check "a TLS 1.3 handshake without a client certificate completes" grep -q "^New, TLSv1.3" \
+    "$T/sess.out"
+tickets=0
+[[ -s $T/sess.pem ]] &&
+    tickets=$(openssl sess_id -in "$T/sess.pem" -text -noout 2>&1 | grep -c "TLS session ticket:")
+check "no session ticket arrived ($tickets)" test "$tickets" -eq 0
+
 log "connection limit 8, 24 devices 16 at a time: the excess get 503 + Retry-After, then succeed"
 fleet --factory-ca "$T/acme" --devices 24 --parallel 16 --retries 30 --serial-prefix OVL \
     --out "$T/ovl.serials" >"$T/ovl.out" 2>"$T/ovl.err"
