@@ -20,7 +20,6 @@ void chain_memo_cleanup(struct chain_memo *memo)
 static void forget(struct chain_memo *memo)
 {
     chain_verdict_cleanup(&memo->verdict);
-    memset(&memo->verdict, 0, sizeof(memo->verdict));
     memo->kept = 0;
     memo->store_id = 0;
     memo->from = memo->until = 0;

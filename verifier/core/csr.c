@@ -131,18 +131,17 @@ static int i2d_CSR_SPKI(const CSR_SPKI *spki, unsigned char **out)
     return ASN1_item_i2d((const ASN1_VALUE *)spki, out, ASN1_ITEM_rptr(CSR_SPKI));
 }
 
-/* ec_spki sets |*out| to the DER SubjectPublicKeyInfo of the EC key |key|
- * (named curve, uncompressed point), without the encoder framework; 0 when
- * |key| is not such a key. */
-static int ec_spki(unsigned char **out, EVP_PKEY *key)
+/* ec_spki returns a new SubjectPublicKeyInfo of the EC key |key| (named
+ * curve, uncompressed point), made without the encoder framework and
+ * holding no decoded key; NULL when |key| is not such a key. */
+static X509_PUBKEY *ec_spki(EVP_PKEY *key)
 {
     char group[64];
     unsigned char point[1 + 2 * 66], *enc = NULL;
     size_t point_len = 0;
     X509_PUBKEY *pub = NULL;
-    int nid, len = 0;
+    int nid;
 
-    *out = NULL;
     if (!EVP_PKEY_is_a(key, "EC") ||
         EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
                                        NULL) != 1 ||
@@ -150,52 +149,15 @@ static int ec_spki(unsigned char **out, EVP_PKEY *key)
         EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point),
                                         &point_len) != 1 ||
         point_len < 3 || point[0] != 0x04 || (pub = X509_PUBKEY_new()) == NULL ||
-        (enc = OPENSSL_memdup(point, point_len)) == NULL)
-        goto out;
-    if (X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-                               OBJ_nid2obj(nid), enc, (int)point_len) != 1)
-        goto out;
-    enc = NULL;
-    if ((len = i2d_X509_PUBKEY(pub, out)) <= 0)
-        len = 0;
-out:
-    OPENSSL_free(enc);
-    X509_PUBKEY_free(pub);
-    ERR_clear_error();
-    return len;
-}
-
-/* to_x509_pubkey copies the algorithm and bits of |in| into a new
- * X509_PUBKEY, which holds no decoded key. */
-static X509_PUBKEY *to_x509_pubkey(const CSR_SPKI *in)
-{
-    X509_PUBKEY *pub = X509_PUBKEY_new();
-    X509_ALGOR *alg = X509_ALGOR_dup(in->algor);
-    const ASN1_OBJECT *obj = NULL;
-    const void *pval = NULL;
-    int ptype = V_ASN1_UNDEF;
-    unsigned char *bits = NULL;
-    ASN1_OBJECT *aobj = NULL;
-    void *param = NULL;
-
-    if (pub == NULL || alg == NULL || in->public_key->length <= 0 ||
-        (bits = OPENSSL_memdup(in->public_key->data, (size_t)in->public_key->length)) == NULL)
-        goto fail;
-    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
-    /* Only what ec_spki makes reaches here: an OID and an OID parameter. */
-    if (ptype != V_ASN1_OBJECT || (aobj = OBJ_dup(obj)) == NULL || (param = OBJ_dup(pval)) == NULL)
-        goto fail;
-    if (X509_PUBKEY_set0_param(pub, aobj, ptype, param, bits, in->public_key->length) != 1)
-        goto fail;
-    X509_ALGOR_free(alg);
+        (enc = OPENSSL_memdup(point, point_len)) == NULL ||
+        X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                               OBJ_nid2obj(nid), enc, (int)point_len) != 1) {
+        OPENSSL_free(enc);
+        X509_PUBKEY_free(pub);
+        ERR_clear_error();
+        return NULL;
+    }
     return pub;
-fail:
-    ASN1_OBJECT_free(param);
-    ASN1_OBJECT_free(aobj);
-    OPENSSL_free(bits);
-    X509_ALGOR_free(alg);
-    X509_PUBKEY_free(pub);
-    return NULL;
 }
 
 /* The path for every request the fast one does not take. */
@@ -220,6 +182,7 @@ int csr_check(X509_PUBKEY **spki, const uint8_t *der, size_t len, EVP_PKEY *key,
 {
     const unsigned char *p = der;
     unsigned char *want = NULL, *have = NULL;
+    X509_PUBKEY *pub = NULL;
     CSR_VIEW *view = NULL;
     int want_len, have_len, r = DEVID_ERR_INTERNAL;
 
@@ -231,8 +194,9 @@ int csr_check(X509_PUBKEY **spki, const uint8_t *der, size_t len, EVP_PKEY *key,
         return check_slow(spki, der, len, key, why, why_len);
     /* The fast path: the request parses as PKCS#10 with no trailing bytes,
      * and its key is |key| as DER; else the slow one says what is wrong. */
-    if ((want_len = ec_spki(&want, key)) <= 0 || (view = d2i_CSR_VIEW(&p, (long)len)) == NULL ||
-        p != der + len || (have_len = i2d_CSR_SPKI(view->info->spki, &have)) != want_len ||
+    if ((pub = ec_spki(key)) == NULL || (want_len = i2d_X509_PUBKEY(pub, &want)) <= 0 ||
+        (view = d2i_CSR_VIEW(&p, (long)len)) == NULL || p != der + len ||
+        (have_len = i2d_CSR_SPKI(view->info->spki, &have)) != want_len ||
         memcmp(have, want, (size_t)want_len) != 0) {
         ERR_clear_error();
         r = check_slow(spki, der, len, key, why, why_len);
@@ -247,10 +211,14 @@ int csr_check(X509_PUBKEY **spki, const uint8_t *der, size_t len, EVP_PKEY *key,
         r = DEVID_ERR_CSR_INVALID;
         goto out;
     }
-    r = (*spki = to_x509_pubkey(view->info->spki)) != NULL ? 0 : DEVID_ERR_ALLOC;
+    /* The request's key is these very bytes. */
+    *spki = pub;
+    pub = NULL;
+    r = 0;
 out:
     OPENSSL_free(want);
     OPENSSL_free(have);
+    X509_PUBKEY_free(pub);
     CSR_VIEW_free(view);
     return r;
 }
