@@ -18,4 +18,7 @@
  */
 int serial_hex(char *out, size_t out_size, const X509 *cert);
 
+/* serial_hex_of is serial_hex for the serial number |serial|. */
+int serial_hex_of(char *out, size_t out_size, const ASN1_INTEGER *serial);
+
 #endif

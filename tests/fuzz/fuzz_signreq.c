@@ -7,7 +7,9 @@
  * must say why, and is walked as the signer's answer to itself and to the
  * fixture's IDevID (signreq_cert_answer_check), which is what the serving
  * process does with an answer: a certificate is the answer to itself when
- * its two algorithms agree, and every refusal says why. */
+ * its two algorithms agree, and every refusal says why. The signer's reading
+ * (certview.h) must take exactly the bodies d2i_X509 takes, and find the
+ * key OpenSSL finds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,10 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static uint8_t th_enc[SIGNREQ_MAX_TREE_HEAD];
     const struct tlog_head last = {5, FU_NOW - 60, {0}};
     uint8_t type, *enc = NULL;
-    const unsigned char *p;
     size_t len = 0, enc_len = 0;
     char why[SIGNREQ_MAX_WHY];
-    X509 *x;
+    const unsigned char *p;
+    CERT_VIEW *x = NULL;
+    X509 *ref;
     int r;
 
     if (size < SIGNREQ_HEAD_LEN)
@@ -82,14 +85,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (signreq_cert_answer_check(data, len, data, len, why, sizeof(why)) != 0 &&
             why[0] == '\0')
             abort();
+        /* As the signer reads it, without decoding the key; and beside
+         * OpenSSL's own reading, which must take the same bytes and find the
+         * same key. */
         p = data;
-        if ((x = d2i_X509(NULL, &p, (long)len)) != NULL) {
+        ref = d2i_X509(NULL, &p, (long)len);
+        if (ref != NULL && p != data + len) {
+            X509_free(ref);
+            ref = NULL;
+        }
+        if ((certview_parse(&x, data, len) == 0) != (ref != NULL))
+            abort();
+        if (x != NULL) {
+            EVP_PKEY *k = certview_pkey(x);
+
+            if ((k != NULL) != (X509_get0_pubkey(ref) != NULL) ||
+                (k != NULL && EVP_PKEY_eq(k, X509_get0_pubkey(ref)) != 1))
+                abort();
+            EVP_PKEY_free(k);
             why[0] = '\0';
             r = signcheck_cert(&rules, x, FU_NOW, why, sizeof(why));
             if (r != 0 && (r != DEVID_ERR_REFUSED || why[0] == '\0'))
                 abort();
-            X509_free(x);
+            certview_free(x);
         }
+        X509_free(ref);
     }
     ERR_clear_error();
     return 0;

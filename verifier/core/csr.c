@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "common/err.h"
+#include "verifier/core/certview.h"
 
 int csr_parse(X509_REQ **out, const uint8_t *der, size_t len, char *why, size_t why_len)
 {
@@ -77,15 +78,10 @@ int csr_check_key(X509_REQ *req, EVP_PKEY *key, char *why, size_t why_len)
  * x_req.c: attributes tolerated when absent), but with the key left as its
  * algorithm and bits: OpenSSL's own template decodes it on every parse. */
 typedef struct {
-    X509_ALGOR *algor;
-    ASN1_BIT_STRING *public_key;
-} CSR_SPKI;
-
-typedef struct {
     ASN1_ENCODING enc;
     ASN1_INTEGER *version;
     X509_NAME *subject;
-    CSR_SPKI *spki;
+    SPKI_VIEW *spki;
     STACK_OF(X509_ATTRIBUTE) *attributes;
 } CSR_INFO;
 
@@ -97,15 +93,10 @@ typedef struct {
 
 /* OpenSSL's template macros, laid out as OpenSSL does. */
 /* clang-format off */
-ASN1_SEQUENCE(CSR_SPKI) = {
-    ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
-    ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(CSR_SPKI)
-
 ASN1_SEQUENCE_enc(CSR_INFO, enc, 0) = {
     ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
     ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-    ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+    ASN1_SIMPLE(CSR_INFO, spki, SPKI_VIEW),
     ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
 } static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
 
@@ -126,9 +117,9 @@ static void CSR_VIEW_free(CSR_VIEW *v)
     ASN1_item_free((ASN1_VALUE *)v, ASN1_ITEM_rptr(CSR_VIEW));
 }
 
-static int i2d_CSR_SPKI(const CSR_SPKI *spki, unsigned char **out)
+static int i2d_SPKI_VIEW(const SPKI_VIEW *spki, unsigned char **out)
 {
-    return ASN1_item_i2d((const ASN1_VALUE *)spki, out, ASN1_ITEM_rptr(CSR_SPKI));
+    return ASN1_item_i2d((const ASN1_VALUE *)spki, out, ASN1_ITEM_rptr(SPKI_VIEW));
 }
 
 /* ec_spki returns a new SubjectPublicKeyInfo of the EC key |key| (named
@@ -196,7 +187,7 @@ int csr_check(X509_PUBKEY **spki, const uint8_t *der, size_t len, EVP_PKEY *key,
      * and its key is |key| as DER; else the slow one says what is wrong. */
     if ((pub = ec_spki(key)) == NULL || (want_len = i2d_X509_PUBKEY(pub, &want)) <= 0 ||
         (view = d2i_CSR_VIEW(&p, (long)len)) == NULL || p != der + len ||
-        (have_len = i2d_CSR_SPKI(view->info->spki, &have)) != want_len ||
+        (have_len = i2d_SPKI_VIEW(view->info->spki, &have)) != want_len ||
         memcmp(have, want, (size_t)want_len) != 0) {
         ERR_clear_error();
         r = check_slow(spki, der, len, key, why, why_len);

@@ -16,9 +16,9 @@
 #define SERIAL_MIN 8
 #define SERIAL_MAX 20
 
-static int check_serial(X509 *cert, char *why, size_t why_len)
+static int check_serial(const TBS_VIEW *cert, char *why, size_t why_len)
 {
-    const ASN1_INTEGER *s = X509_get0_serialNumber(cert);
+    const ASN1_INTEGER *s = cert->serial;
     int len = ASN1_STRING_length(s);
     const unsigned char *d = ASN1_STRING_get0_data(s);
 
@@ -29,10 +29,10 @@ static int check_serial(X509 *cert, char *why, size_t why_len)
     return 0;
 }
 
-static int check_validity(const struct signcheck_rules *rules, X509 *cert, time_t now, char *why,
-                          size_t why_len)
+static int check_validity(const struct signcheck_rules *rules, const TBS_VIEW *cert, time_t now,
+                          char *why, size_t why_len)
 {
-    const ASN1_TIME *nb = X509_get0_notBefore(cert), *na = X509_get0_notAfter(cert);
+    const ASN1_TIME *nb = cert->validity->notBefore, *na = cert->validity->notAfter;
     int days = 0, secs = 0;
     int64_t life;
 
@@ -52,24 +52,28 @@ static int check_validity(const struct signcheck_rules *rules, X509 *cert, time_
     return 0;
 }
 
-static int check_names(const struct signcheck_rules *rules, X509 *cert, char *why, size_t why_len)
+static int check_names(const struct signcheck_rules *rules, const CERT_VIEW *view, char *why,
+                       size_t why_len)
 {
-    const ASN1_BIT_STRING *iuid = NULL, *suid = NULL;
+    const TBS_VIEW *cert = view->tbs;
     const X509_NAME *ca = X509_get_subject_name(rules->ca_cert);
+    EVP_PKEY *key;
+    int same;
 
-    if (X509_get_version(cert) != X509_VERSION_3)
+    if (cert->version == NULL || ASN1_INTEGER_get(cert->version) != X509_VERSION_3)
         return devid_why(DEVID_ERR_REFUSED, why, why_len, "not a version 3 certificate");
-    if (X509_NAME_cmp(X509_get_issuer_name(cert), ca) != 0)
+    if (X509_NAME_cmp(cert->issuer, ca) != 0)
         return devid_why(DEVID_ERR_REFUSED, why, why_len, "the issuer is not the CA's subject");
-    if (X509_NAME_cmp(X509_get_subject_name(cert), ca) == 0)
+    if (X509_NAME_cmp(cert->subject, ca) == 0)
         return devid_why(DEVID_ERR_REFUSED, why, why_len, "the subject is the CA's own name");
-    X509_get0_uids(cert, &iuid, &suid);
-    if (iuid != NULL || suid != NULL)
+    if (cert->issuer_uid != NULL || cert->subject_uid != NULL)
         return devid_why(DEVID_ERR_REFUSED, why, why_len,
                          "issuerUniqueID or subjectUniqueID present");
-    if (X509_get0_pubkey(cert) == NULL)
+    if ((key = certview_pkey(view)) == NULL)
         return devid_why(DEVID_ERR_REFUSED, why, why_len, "no usable subject public key");
-    if (EVP_PKEY_eq(X509_get0_pubkey(cert), X509_get0_pubkey(rules->ca_cert)) == 1)
+    same = EVP_PKEY_eq(key, X509_get0_pubkey(rules->ca_cert)) == 1;
+    EVP_PKEY_free(key);
+    if (same)
         return devid_why(DEVID_ERR_REFUSED, why, why_len, "the subject key is the CA's key");
     return 0;
 }
@@ -112,12 +116,17 @@ static int check_eku(X509_EXTENSION *ext, char *why, size_t why_len)
     return 0;
 }
 
-static int check_ski(X509 *cert, X509_EXTENSION *ext, char *why, size_t why_len)
+static int check_ski(const TBS_VIEW *cert, X509_EXTENSION *ext, char *why, size_t why_len)
 {
+    const ASN1_BIT_STRING *key = cert->spki->public_key;
     ASN1_OCTET_STRING *ski = X509V3_EXT_d2i(ext);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
-    int ok = ski != NULL && X509_pubkey_digest(cert, EVP_sha1(), md, &md_len) == 1 &&
+    /* X509_pubkey_digest's digest: SHA-1 of the key's bits (RFC 5280
+     * 4.2.1.2, method 1), as profile.c sets it. */
+    int ok = ski != NULL &&
+             EVP_Digest(ASN1_STRING_get0_data(key), (size_t)ASN1_STRING_length(key), md, &md_len,
+                        EVP_sha1(), NULL) == 1 &&
              (unsigned)ASN1_STRING_length(ski) == md_len &&
              memcmp(ASN1_STRING_get0_data(ski), md, md_len) == 0;
 
@@ -206,8 +215,8 @@ static const struct {
 
 #define N_ALLOWED (sizeof(allowed) / sizeof(allowed[0]))
 
-static int check_extension(const struct signcheck_rules *rules, X509 *cert, X509_EXTENSION *ext,
-                           int nid, char *why, size_t why_len)
+static int check_extension(const struct signcheck_rules *rules, const TBS_VIEW *cert,
+                           X509_EXTENSION *ext, int nid, char *why, size_t why_len)
 {
     switch (nid) {
         case NID_basic_constraints:
@@ -228,7 +237,7 @@ static int check_extension(const struct signcheck_rules *rules, X509 *cert, X509
     return DEVID_ERR_INTERNAL;
 }
 
-static int check_extensions(const struct signcheck_rules *rules, X509 *cert, char *why,
+static int check_extensions(const struct signcheck_rules *rules, const TBS_VIEW *cert, char *why,
                             size_t why_len)
 {
     int seen[N_ALLOWED] = {0};
@@ -236,8 +245,8 @@ static int check_extensions(const struct signcheck_rules *rules, X509 *cert, cha
     size_t k;
     int i, nid, r;
 
-    for (i = 0; i < X509_get_ext_count(cert); i++) {
-        X509_EXTENSION *ext = X509_get_ext(cert, i);
+    for (i = 0; i < sk_X509_EXTENSION_num(cert->extensions); i++) {
+        X509_EXTENSION *ext = sk_X509_EXTENSION_value(cert->extensions, i);
 
         nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
         for (k = 0; k < N_ALLOWED && allowed[k].nid != nid; k++)
@@ -260,17 +269,17 @@ static int check_extensions(const struct signcheck_rules *rules, X509 *cert, cha
     return 0;
 }
 
-int signcheck_cert(const struct signcheck_rules *rules, X509 *cert, time_t now, char *why,
-                   size_t why_len)
+int signcheck_cert(const struct signcheck_rules *rules, const CERT_VIEW *cert, time_t now,
+                   char *why, size_t why_len)
 {
     int r;
 
     if (rules == NULL || rules->ca_cert == NULL || cert == NULL)
         return DEVID_ERR_INVALID_ARGUMENT;
     if ((r = check_names(rules, cert, why, why_len)) != 0 ||
-        (r = check_serial(cert, why, why_len)) != 0 ||
-        (r = check_validity(rules, cert, now, why, why_len)) != 0 ||
-        (r = check_extensions(rules, cert, why, why_len)) != 0)
+        (r = check_serial(cert->tbs, why, why_len)) != 0 ||
+        (r = check_validity(rules, cert->tbs, now, why, why_len)) != 0 ||
+        (r = check_extensions(rules, cert->tbs, why, why_len)) != 0)
         return r;
     return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <openssl/x509.h>
 
+#include "verifier/core/certview.h"
 #include "verifier/core/signreq.h"
 
 /* How far the signer's clock and the worker's may disagree. */
@@ -43,8 +44,8 @@ struct signcheck_rules {
  * returns DEVID_ERR_REFUSED with what was wrong in |why|. The signature
  * fields are ignored (the signer replaces them).
  */
-int signcheck_cert(const struct signcheck_rules *rules, X509 *cert, time_t now, char *why,
-                   size_t why_len);
+int signcheck_cert(const struct signcheck_rules *rules, const CERT_VIEW *cert, time_t now,
+                   char *why, size_t why_len);
 
 /*
  * signcheck_crl returns 0 when the CRL request |crl| may be signed at |now|:

@@ -254,6 +254,11 @@ static int sign_cert(void *obj, EVP_MD_CTX *mctx)
     return X509_sign_ctx(obj, mctx) > 0;
 }
 
+static int sign_view(void *obj, EVP_MD_CTX *mctx)
+{
+    return certview_sign(obj, mctx) == 0;
+}
+
 static int sign_crl(void *obj, EVP_MD_CTX *mctx)
 {
     return X509_CRL_sign_ctx(obj, mctx) > 0;
@@ -351,6 +356,19 @@ int ca_sign(struct ca *ca, X509 *cert, uint8_t **der, size_t *der_len)
     }
     *der_len = (size_t)len;
     return 0;
+}
+
+int ca_sign_view(struct ca *ca, CERT_VIEW *cert, uint8_t **der, size_t *der_len)
+{
+    int r;
+
+    *der = NULL;
+    *der_len = 0;
+    if (ca->remote != NULL)
+        return DEVID_ERR_INVALID_ARGUMENT;
+    if ((r = sign_with(ca, sign_view, cert, "the operational certificate")) != 0)
+        return r;
+    return certview_encode(cert, der, der_len);
 }
 
 /* Asks the signer to build and sign the CRL of |contents|. */

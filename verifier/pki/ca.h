@@ -8,6 +8,7 @@
 
 #include <openssl/x509.h>
 
+#include "verifier/core/certview.h"
 #include "verifier/core/signreq.h"
 
 struct ca;
@@ -76,6 +77,14 @@ STACK_OF(X509) *ca_get0_chain(const struct ca *ca);
  * the reason logged.
  */
 int ca_sign(struct ca *ca, X509 *cert, uint8_t **der, size_t *der_len);
+
+/*
+ * ca_sign_view is ca_sign with a key of its own, for the signer: it signs
+ * |cert| in place and sets |*der| to its DER (OPENSSL_malloc; free it with
+ * OPENSSL_free). Returns 0, DEVID_ERR_CRYPTO, or DEVID_ERR_INVALID_ARGUMENT
+ * when this CA's key is the signer's.
+ */
+int ca_sign_view(struct ca *ca, CERT_VIEW *cert, uint8_t **der, size_t *der_len);
 
 /*
  * ca_sign_crl sets |*out| to a new CRL of |contents| (crl_build's inputs)

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 
 #include "common/err.h"
@@ -99,12 +101,33 @@ static X509 *build(struct fx *f)
     return y;
 }
 
+/* check runs signcheck_cert on |x| as the signer reads it: its DER,
+ * parsed by certview_parse. */
+static int check(struct fx *f, X509 *x, time_t now)
+{
+    uint8_t *der = NULL;
+    CERT_VIEW *v = NULL;
+    int len, r;
+
+    /* OpenSSL 3.0's setters leave the TBSCertificate's cached encoding in
+     * place: encode it again. */
+    assert_true(i2d_re_X509_tbs(x, NULL) > 0);
+    assert_true((len = i2d_X509(x, &der)) > 0);
+    assert_int_equal(certview_parse(&v, der, (size_t)len), 0);
+    r = signcheck_cert(&f->rules, v, now, f->why, sizeof(f->why));
+    certview_free(v);
+    OPENSSL_free(der);
+    return r;
+}
+
 /* refused: |x| is refused and the reason contains |want|; frees |x|. */
 static void refused(struct fx *f, X509 *x, const char *want)
 {
+    int r;
+
     f->why[0] = '\0';
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)),
-                     DEVID_ERR_REFUSED);
+    if ((r = check(f, x, TU_NOW)) != DEVID_ERR_REFUSED)
+        fail_msg("%d, not refused for \"%s\"", r, want);
     if (strstr(f->why, want) == NULL)
         fail_msg("reason \"%s\" does not name \"%s\"", f->why, want);
     X509_free(x);
@@ -129,10 +152,10 @@ static void test_profile_passes(void **state)
     struct fx *f = *state;
     X509 *x = build(f);
 
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    assert_int_equal(check(f, x, TU_NOW), 0);
     /* within the clock slack either way */
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW + 250, f->why, sizeof(f->why)), 0);
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW - 250, f->why, sizeof(f->why)), 0);
+    assert_int_equal(check(f, x, TU_NOW + 250), 0);
+    assert_int_equal(check(f, x, TU_NOW - 250), 0);
     X509_free(x);
 }
 
@@ -201,13 +224,137 @@ static void test_policies(void **state)
 
     /* profile_build names the level's OID in certificatePolicies. */
     x = build(f);
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    assert_int_equal(check(f, x, TU_NOW), 0);
     f->rules.policy_arc = "1.3.6.1.4.1.99999.2";
-    assert_int_equal(signcheck_cert(&f->rules, x, TU_NOW, f->why, sizeof(f->why)), 0);
+    assert_int_equal(check(f, x, TU_NOW), 0);
     X509_free(x);
     f->in.assurance_oid = "1.3.6.1.4.1.99999.20";
     x = build(f);
     refused(f, x, "certificatePolicies OID 1.3.6.1.4.1.99999.20 is not under the configured arc");
+}
+
+/* view_of parses |x|'s DER as the signer does; |*der| keeps the bytes. */
+static CERT_VIEW *view_of(X509 *x, uint8_t **der, int *len)
+{
+    CERT_VIEW *v = NULL;
+
+    *der = NULL;
+    assert_true(i2d_re_X509_tbs(x, NULL) > 0);
+    assert_true((*len = i2d_X509(x, der)) > 0);
+    assert_int_equal(certview_parse(&v, *der, (size_t)*len), 0);
+    return v;
+}
+
+/* The view re-encodes to the bytes it was read from, and refuses anything
+ * but exactly one certificate. */
+static void test_certview_round_trip(void **state)
+{
+    struct fx *f = *state;
+    X509 *x = build(f);
+    uint8_t *der, *enc = NULL, *longer;
+    size_t enc_len = 0, i;
+    CERT_VIEW *v = NULL;
+    int len;
+
+    v = view_of(x, &der, &len);
+    assert_int_equal(certview_encode(v, &enc, &enc_len), 0);
+    assert_int_equal(enc_len, (size_t)len);
+    assert_memory_equal(enc, der, enc_len);
+    certview_free(v);
+    OPENSSL_free(enc);
+    for (i = 0; i < (size_t)len; i++) {
+        assert_int_equal(certview_parse(&v, der, i), DEVID_ERR_BAD_REQUEST);
+        assert_null(v);
+    }
+    assert_non_null(longer = test_malloc((size_t)len + 1));
+    memcpy(longer, der, (size_t)len);
+    longer[len] = 0;
+    assert_int_equal(certview_parse(&v, longer, (size_t)len + 1), DEVID_ERR_BAD_REQUEST);
+    test_free(longer);
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
+/* certview_sign gives what X509_sign would: a certificate OpenSSL parses,
+ * that verifies under the CA key, with the fields asked for. */
+static void test_certview_sign(void **state)
+{
+    struct fx *f = *state;
+    X509 *x = build(f), *y;
+    uint8_t *der, *enc = NULL;
+    const unsigned char *p;
+    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    size_t enc_len = 0;
+    CERT_VIEW *v;
+    int len;
+
+    v = view_of(x, &der, &len);
+    assert_non_null(mctx);
+    assert_int_equal(EVP_DigestSignInit_ex(mctx, NULL, "SHA256", NULL, NULL, f->ca_key, NULL), 1);
+    assert_int_equal(certview_sign(v, mctx), 0);
+    assert_int_equal(certview_encode(v, &enc, &enc_len), 0);
+    p = enc;
+    assert_non_null(y = d2i_X509(NULL, &p, (long)enc_len));
+    assert_ptr_equal(p, enc + enc_len);
+    assert_int_equal(X509_verify(y, f->ca_key), 1);
+    assert_int_equal(X509_verify(y, f->sub_key), 0);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(y), X509_get_subject_name(x)), 0);
+    assert_int_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(y), X509_get0_serialNumber(x)), 0);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(y), f->sub_key), 1);
+    assert_int_equal(X509_get_signature_nid(y), NID_ecdsa_with_SHA256);
+    assert_int_equal(check(f, y, TU_NOW), 0);
+    X509_free(y);
+    EVP_MD_CTX_free(mctx);
+    OPENSSL_free(enc);
+    OPENSSL_free(der);
+    certview_free(v);
+    X509_free(x);
+}
+
+/* certview_pkey reads the key OpenSSL would, in either point form and for
+ * RSA, and no key from a point off the curve. */
+static void test_certview_pkey(void **state)
+{
+    struct fx *f = *state;
+    EVP_PKEY *rsa = EVP_RSA_gen(2048), *k;
+    X509 *x = build(f);
+    uint8_t *der;
+    CERT_VIEW *v;
+    int len;
+
+    v = view_of(x, &der, &len);
+    assert_non_null(k = certview_pkey(v));
+    assert_int_equal(EVP_PKEY_eq(k, f->sub_key), 1);
+    EVP_PKEY_free(k);
+    /* the last byte of the point's y: off the curve */
+    v->tbs->spki->public_key->data[v->tbs->spki->public_key->length - 1] ^= 1;
+    assert_null(certview_pkey(v));
+    certview_free(v);
+    OPENSSL_free(der);
+
+    assert_non_null(rsa);
+    assert_int_equal(X509_set_pubkey(x, rsa), 1);
+    v = view_of(x, &der, &len);
+    assert_non_null(k = certview_pkey(v));
+    assert_int_equal(EVP_PKEY_eq(k, rsa), 1);
+    EVP_PKEY_free(k);
+    certview_free(v);
+    OPENSSL_free(der);
+
+    /* The CA's key with a compressed point is still the CA's key. */
+    assert_non_null(k = EVP_PKEY_dup(f->ca_key));
+    assert_int_equal(
+        EVP_PKEY_set_utf8_string_param(k, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED),
+        1);
+    assert_int_equal(X509_set_pubkey(x, k), 1);
+    v = view_of(x, &der, &len);
+    assert_int_equal(v->tbs->spki->public_key->length, 33);
+    certview_free(v);
+    OPENSSL_free(der);
+    refused(f, x, "the subject key is the CA's key");
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(rsa);
 }
 
 static void test_crl_number_goes_up(void **state)
@@ -378,6 +525,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_profile_passes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certview_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certview_sign, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certview_pkey, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crl_number_goes_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cert_answer, setup, teardown),
         cmocka_unit_test(test_heads),
