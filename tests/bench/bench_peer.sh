@@ -2,8 +2,10 @@
 # The verifier's CPU per enrollment beside a peer doing less: nginx (Debian's
 # nginx-light) with mutual TLS on the same server certificate and the same
 # manufacturer root and intermediate, driven by `openssl s_time -new` with an
-# IDevID-shaped client certificate; and beside the crypto floor that `openssl
-# speed` gives for the public-key operations one enrollment cannot avoid.
+# IDevID-shaped client certificate sent with the intermediate, as devices send
+# theirs (the leaf alone is measured too, and printed); and beside the crypto
+# floor that `openssl speed` gives for the public-key operations one
+# enrollment cannot avoid.
 # CPU is read from /proc/PID/stat (utime + stime) of the verifier and of the
 # signer process it forks, before and after each run, so the clients sharing
 # the cores do not distort it. Prints figures; never
@@ -162,15 +164,42 @@ NGINX_PID=$!
 DEVID_PIDS+=("$NGINX_PID")
 DEVID_PIDFILES+=("")
 wait_port "$nport" 10 || die "nginx did not start: $(cat "$T/nginx/error.log")"
-openssl s_time -connect "127.0.0.1:$nport" -new -cert "$T/dev.pem" -key "$T/dev.key" \
-    -www / -time 2 >/dev/null 2>&1
-c0=$(ticks "$NGINX_PID")
-openssl s_time -connect "127.0.0.1:$nport" -new -cert "$T/dev.pem" -key "$T/dev.key" \
-    -www / -time "$NGINX_SECS" >"$T/s_time.out" 2>&1
-c1=$(ticks "$NGINX_PID")
-nconn=$(awk '/connections in/ { print $1; exit }' "$T/s_time.out")
-NGINX_MS=$(ms $((c1 - c0)) "${nconn:-0}")
-NGINX_RATE=$(awk -v n="${nconn:-0}" -v s="$NGINX_SECS" 'BEGIN { printf "%.1f", n / s }')
+# client_cert_len ARGS...: the length of the Certificate message the client
+# sends with s_time's certificate options ARGS, read from s_client -msg.
+client_cert_len() {
+    local hex
+    hex=$(echo | openssl s_client -connect "127.0.0.1:$nport" -cert "$T/dev.pem" \
+        -key "$T/dev.key" "$@" -msg 2>/dev/null |
+        sed -n 's/^>>> .*Handshake \[length \([0-9a-f]*\)\], Certificate$/\1/p' | head -n 1)
+    [[ -n $hex ]] && echo $((16#$hex))
+}
+
+# nginx_run NAME ARGS...: NGINX_MS[NAME] and NGINX_RATE[NAME] for s_time
+# -new with certificate options ARGS.
+declare -A NGINX_MS NGINX_RATE NGINX_N NGINX_CERT
+nginx_run() {
+    local name=$1 c0 c1 n
+    shift
+    openssl s_time -connect "127.0.0.1:$nport" -new -cert "$T/dev.pem" -key "$T/dev.key" "$@" \
+        -www / -time 2 >/dev/null 2>&1
+    c0=$(ticks "$NGINX_PID")
+    openssl s_time -connect "127.0.0.1:$nport" -new -cert "$T/dev.pem" -key "$T/dev.key" "$@" \
+        -www / -time "$NGINX_SECS" >"$T/s_time-$name.out" 2>&1
+    c1=$(ticks "$NGINX_PID")
+    n=$(awk '/connections in/ { print $1; exit }' "$T/s_time-$name.out")
+    NGINX_N[$name]=${n:-0}
+    NGINX_MS[$name]=$(ms $((c1 - c0)) "${n:-0}")
+    NGINX_RATE[$name]=$(awk -v n="${n:-0}" -v s="$NGINX_SECS" 'BEGIN { printf "%.1f", n / s }')
+    NGINX_CERT[$name]=$(client_cert_len "$@")
+}
+
+# A device sends its IDevID and the manufacturer's intermediate, and so does
+# fleetsim: nginx is compared with the same chain. s_time sends the chain it
+# builds from -CAfile; with the intermediate alone there, that is the
+# IDevID and the intermediate. The leaf alone is printed beside it.
+nginx_run chain -CAfile "$T/acme/intermediate.pem"
+nginx_run leaf
+NGINX_MS_PEER=${NGINX_MS[chain]}
 stop_pid "$NGINX_PID"
 
 # The floor, from openssl speed (-mr: +F4:i:bits:sign/s:verify/s, +F5:i:bits:ops/s).
@@ -186,8 +215,12 @@ printf 'devid verifier beside nginx and the crypto floor: %s, %s cores (%s), %s\
     "$(openssl version | cut -d' ' -f1-2)"
 printf 'verifier: %s workers, SQLite ledger; fleetsim %s devices at parallelism %s, then paced at half the peak rate for %s s\n' \
     "$WORKERS" "$DEVICES" "$PAR" "$RATE_SECS"
-printf 'nginx %s: one process, mutual TLS, openssl s_time -new for %s s: %s handshakes + GET, %s/s\n' \
-    "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "$NGINX_SECS" "${nconn:-0}" "$NGINX_RATE"
+for name in chain leaf; do
+    printf 'nginx %s: one process, mutual TLS, openssl s_time -new for %s s, client sends %s (Certificate message %s bytes): %s handshakes + GET, %s/s, %s ms CPU each\n' \
+        "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "$NGINX_SECS" \
+        "$([[ $name = chain ]] && echo "IDevID + intermediate, as devices do" || echo "the IDevID alone")" \
+        "${NGINX_CERT[$name]:-?}" "${NGINX_N[$name]}" "${NGINX_RATE[$name]}" "${NGINX_MS[$name]}"
+done
 printf 'floor: 2 x X25519 (%s ms) + 2 ECDSA P-256 signs (%s ms) + 6 verifies (%s ms) = %s ms\n' \
     "$ECDH_MS" "$SIGN_MS" "$VERIFY_MS" "$FLOOR_MS"
 echo
@@ -197,8 +230,8 @@ printf '%-8s %9s %13s %9s %10s %9s %11s %10s %8s %8s  %s\n' verifier ok cpu_ms/e
 for spec in "${VERIFIERS[@]}"; do
     label=${spec%%=*}
     printf '%-8s %9s %13s %9s %10s %9s %11s %10s %8s %8s  %s\n' "$label" "${V_OK[$label]}" \
-        "${V_MS[$label]}" "${V_SIGNER[$label]}" "$NGINX_MS" "$FLOOR_MS" \
-        "$(awk -v a="${V_MS[$label]}" -v b="$NGINX_MS" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+        "${V_MS[$label]}" "${V_SIGNER[$label]}" "$NGINX_MS_PEER" "$FLOOR_MS" \
+        "$(awk -v a="${V_MS[$label]}" -v b="$NGINX_MS_PEER" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
         "$(awk -v a="${V_MS[$label]}" -v b="$FLOOR_MS" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
         "${V_P50[$label]:--}" "${V_P99[$label]:--}" "${V_RATE[$label]:--}"
 done
