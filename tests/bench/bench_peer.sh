@@ -8,7 +8,9 @@
 # enrollment cannot avoid.
 # CPU is read from /proc/PID/stat (utime + stime) of the verifier and of the
 # signer process it forks, before and after each run, so the clients sharing
-# the cores do not distort it. Prints figures; never
+# the cores do not distort it. nginx is measured right before each verifier
+# (and once after the last), and each verifier's ratio is to the nginx run
+# next to it: the machine's speed drifts between runs. Prints figures; never
 # fails on them (STYLE.md). Not run by ctest.
 #
 #   DEVID_BIN=build-rel tests/bench/bench_peer.sh
@@ -88,42 +90,6 @@ fleet() {
         --factory-ca "$T/acme" --retries 3 "$@"
 }
 
-# The verifier: a warm-up, the peak run (CPU and wall rate), then a run paced
-# at half the peak rate for latency.
-declare -A V_MS V_SIGNER V_RATE V_P50 V_P99 V_OK
-n_run=0
-for spec in "${VERIFIERS[@]}"; do
-    label=${spec%%=*}
-    bin=${spec#*=}
-    [[ -x $bin ]] || die "no verifier binary at $bin"
-    n_run=$((n_run + 1))
-    VERIFIER=$bin verifier_start "$label" --tls-cert "$T/pki/server.pem" \
-        --tls-key "$T/pki/server.key" --roots "$T/roots" \
-        --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem" \
-        --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
-        --ledger "sqlite:$T/ledger-$n_run.db" --workers "$WORKERS" ||
-        die "verifier $label did not start"
-    fleet --devices 50 --parallel 8 --serial-prefix "W$n_run" >"$T/warm-$n_run.report" 2>&1
-    c0=$(tree_ticks "$VERIFIER_PID")
-    s0=$(($(tree_ticks "$VERIFIER_PID") - $(ticks "$VERIFIER_PID")))
-    fleet --devices "$DEVICES" --parallel "$PAR" --serial-prefix "P$n_run" \
-        >"$T/peak-$n_run.report" 2>"$T/peak-$n_run.err"
-    c1=$(tree_ticks "$VERIFIER_PID")
-    s1=$(($(tree_ticks "$VERIFIER_PID") - $(ticks "$VERIFIER_PID")))
-    ok=$(get ok "$T/peak-$n_run.report")
-    V_SIGNER[$label]=$(ms $((s1 - s0)) "${ok:-0}")
-    V_OK[$label]=${ok:-0}/$DEVICES
-    V_MS[$label]=$(ms $((c1 - c0)) "${ok:-0}")
-    V_RATE[$label]=$(get enrollments_per_s "$T/peak-$n_run.report")
-    half=$(awk -v r="${V_RATE[$label]:-0}" 'BEGIN { h = int(r / 2); print h < 1 ? 1 : h }')
-    fleet --devices $((half * RATE_SECS)) --parallel 64 --rate "$half" \
-        --serial-prefix "H$n_run" >"$T/half-$n_run.report" 2>"$T/half-$n_run.err"
-    V_P50[$label]="$(get latency_ms.p50 "$T/half-$n_run.report")"
-    V_P99[$label]="$(get latency_ms.p99 "$T/half-$n_run.report")"
-    V_RATE[$label]+=" (half: $half/s, ok $(get ok "$T/half-$n_run.report")/$((half * RATE_SECS)))"
-    stop_pid "$VERIFIER_PID"
-done
-
 # nginx: one process (no master), mutual TLS, the same server key and the
 # manufacturer's root and intermediate as the client CAs.
 issue_idevid "$T/acme" "$T/dev" "/O=Bench Devices/CN=Sim Gateway/serialNumber=NGX-1" NGX-1 ||
@@ -196,10 +162,51 @@ nginx_run() {
 # A device sends its IDevID and the manufacturer's intermediate, and so does
 # fleetsim: nginx is compared with the same chain. s_time sends the chain it
 # builds from -CAfile; with the intermediate alone there, that is the
-# IDevID and the intermediate. The leaf alone is printed beside it.
-nginx_run chain -CAfile "$T/acme/intermediate.pem"
+# IDevID and the intermediate. nginx_chain NAME measures that.
+nginx_chain() { nginx_run "$1" -CAfile "$T/acme/intermediate.pem"; }
+
+# The verifier: a warm-up, the peak run (CPU and wall rate), then a run paced
+# at half the peak rate for latency.
+declare -A V_MS V_SIGNER V_RATE V_P50 V_P99 V_OK
+n_run=0
+for spec in "${VERIFIERS[@]}"; do
+    label=${spec%%=*}
+    bin=${spec#*=}
+    [[ -x $bin ]] || die "no verifier binary at $bin"
+    n_run=$((n_run + 1))
+    # nginx right before, so that the ratio compares neighbours in time:
+    # the machine's speed drifts by more than 10 % between runs.
+    nginx_chain "v:$label"
+    VERIFIER=$bin verifier_start "$label" --tls-cert "$T/pki/server.pem" \
+        --tls-key "$T/pki/server.key" --roots "$T/roots" \
+        --intermediates "$T/acme/intermediate.pem" --ca-cert "$T/pki/opca.pem" \
+        --ca-key "$T/pki/opca.key" --token-key "$T/pki/token.key" \
+        --ledger "sqlite:$T/ledger-$n_run.db" --workers "$WORKERS" ||
+        die "verifier $label did not start"
+    fleet --devices 50 --parallel 8 --serial-prefix "W$n_run" >"$T/warm-$n_run.report" 2>&1
+    c0=$(tree_ticks "$VERIFIER_PID")
+    s0=$(($(tree_ticks "$VERIFIER_PID") - $(ticks "$VERIFIER_PID")))
+    fleet --devices "$DEVICES" --parallel "$PAR" --serial-prefix "P$n_run" \
+        >"$T/peak-$n_run.report" 2>"$T/peak-$n_run.err"
+    c1=$(tree_ticks "$VERIFIER_PID")
+    s1=$(($(tree_ticks "$VERIFIER_PID") - $(ticks "$VERIFIER_PID")))
+    ok=$(get ok "$T/peak-$n_run.report")
+    V_SIGNER[$label]=$(ms $((s1 - s0)) "${ok:-0}")
+    V_OK[$label]=${ok:-0}/$DEVICES
+    V_MS[$label]=$(ms $((c1 - c0)) "${ok:-0}")
+    V_RATE[$label]=$(get enrollments_per_s "$T/peak-$n_run.report")
+    half=$(awk -v r="${V_RATE[$label]:-0}" 'BEGIN { h = int(r / 2); print h < 1 ? 1 : h }')
+    fleet --devices $((half * RATE_SECS)) --parallel 64 --rate "$half" \
+        --serial-prefix "H$n_run" >"$T/half-$n_run.report" 2>"$T/half-$n_run.err"
+    V_P50[$label]="$(get latency_ms.p50 "$T/half-$n_run.report")"
+    V_P99[$label]="$(get latency_ms.p99 "$T/half-$n_run.report")"
+    V_RATE[$label]+=" (half: $half/s, ok $(get ok "$T/half-$n_run.report")/$((half * RATE_SECS)))"
+    stop_pid "$VERIFIER_PID"
+done
+
+# Once more after the last verifier, and the leaf alone.
+nginx_chain after-all
 nginx_run leaf
-NGINX_MS_PEER=${NGINX_MS[chain]}
 stop_pid "$NGINX_PID"
 
 # The floor, from openssl speed (-mr: +F4:i:bits:sign/s:verify/s, +F5:i:bits:ops/s).
@@ -215,23 +222,29 @@ printf 'devid verifier beside nginx and the crypto floor: %s, %s cores (%s), %s\
     "$(openssl version | cut -d' ' -f1-2)"
 printf 'verifier: %s workers, SQLite ledger; fleetsim %s devices at parallelism %s, then paced at half the peak rate for %s s\n' \
     "$WORKERS" "$DEVICES" "$PAR" "$RATE_SECS"
-for name in chain leaf; do
-    printf 'nginx %s: one process, mutual TLS, openssl s_time -new for %s s, client sends %s (Certificate message %s bytes): %s handshakes + GET, %s/s, %s ms CPU each\n' \
-        "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "$NGINX_SECS" \
-        "$([[ $name = chain ]] && echo "IDevID + intermediate, as devices do" || echo "the IDevID alone")" \
-        "${NGINX_CERT[$name]:-?}" "${NGINX_N[$name]}" "${NGINX_RATE[$name]}" "${NGINX_MS[$name]}"
+printf 'nginx %s: one process, mutual TLS, openssl s_time -new for %s s each run; the client sends the IDevID + intermediate, as devices do (Certificate message %s bytes)\n' \
+    "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "$NGINX_SECS" "${NGINX_CERT[after-all]:-?}"
+printf 'nginx runs (CPU ms per handshake + GET, handshakes/s), one right before each verifier and one after the last:'
+for spec in "${VERIFIERS[@]}" after-all=; do
+    name=${spec%%=*}
+    key=$name
+    [[ $spec = after-all= ]] || key=v:$name
+    printf ' %s %s (%s/s)' "$name" "${NGINX_MS[$key]}" "${NGINX_RATE[$key]}"
 done
+printf '\nnginx with the IDevID alone (Certificate message %s bytes): %s ms, %s/s\n' \
+    "${NGINX_CERT[leaf]:-?}" "${NGINX_MS[leaf]}" "${NGINX_RATE[leaf]}"
 printf 'floor: 2 x X25519 (%s ms) + 2 ECDSA P-256 signs (%s ms) + 6 verifies (%s ms) = %s ms\n' \
     "$ECDH_MS" "$SIGN_MS" "$VERIFY_MS" "$FLOOR_MS"
 echo
-echo "cpu_ms/enroll counts the verifier and its signer process; signer_ms is the signer's share"
+echo "cpu_ms/enroll counts the verifier and its signer process; signer_ms is the signer's share;"
+echo "nginx_ms is the nginx run right before that verifier's, and x_nginx the ratio to it"
 printf '%-8s %9s %13s %9s %10s %9s %11s %10s %8s %8s  %s\n' verifier ok cpu_ms/enroll signer_ms nginx_ms floor_ms \
     x_nginx x_floor p50_ms p99_ms "enroll/s at peak"
 for spec in "${VERIFIERS[@]}"; do
     label=${spec%%=*}
     printf '%-8s %9s %13s %9s %10s %9s %11s %10s %8s %8s  %s\n' "$label" "${V_OK[$label]}" \
-        "${V_MS[$label]}" "${V_SIGNER[$label]}" "$NGINX_MS_PEER" "$FLOOR_MS" \
-        "$(awk -v a="${V_MS[$label]}" -v b="$NGINX_MS_PEER" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+        "${V_MS[$label]}" "${V_SIGNER[$label]}" "${NGINX_MS[v:$label]}" "$FLOOR_MS" \
+        "$(awk -v a="${V_MS[$label]}" -v b="${NGINX_MS[v:$label]}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
         "$(awk -v a="${V_MS[$label]}" -v b="$FLOOR_MS" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
         "${V_P50[$label]:--}" "${V_P99[$label]:--}" "${V_RATE[$label]:--}"
 done
