@@ -42,16 +42,38 @@ static const char *curve_name(TPMI_ECC_CURVE curve, size_t *coord_len)
     }
 }
 
+int tpmkey_ec_point_to_pkey(EVP_PKEY **out, const char *group, const uint8_t *point, size_t len)
+{
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    int r = DEVID_ERR_ALLOC;
+
+    *out = NULL;
+    if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
+        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, len) ||
+        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL)
+        goto out;
+    r = DEVID_ERR_BAD_REQUEST;
+    if (EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        goto out;
+    r = 0;
+out:
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    return r;
+}
+
 static int ecc_to_pkey(EVP_PKEY **out, const TPMT_PUBLIC *pub)
 {
     const TPMS_ECC_POINT *pt = &pub->unique.ecc;
     uint8_t point[1 + 2 * 66];
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     const char *group;
     size_t coord = 0;
-    int r = DEVID_ERR_INTERNAL;
 
     if ((group = curve_name(pub->parameters.eccDetail.curveID, &coord)) == NULL)
         return DEVID_ERR_BAD_REQUEST;
@@ -61,25 +83,7 @@ static int ecc_to_pkey(EVP_PKEY **out, const TPMT_PUBLIC *pub)
     point[0] = POINT_CONVERSION_UNCOMPRESSED;
     memcpy(point + 1 + coord - pt->x.size, pt->x.buffer, pt->x.size);
     memcpy(point + 1 + 2 * coord - pt->y.size, pt->y.buffer, pt->y.size);
-    if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
-        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * coord) ||
-        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL) {
-        r = DEVID_ERR_ALLOC;
-        goto out;
-    }
-    if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        r = DEVID_ERR_BAD_REQUEST;
-        goto out;
-    }
-    r = 0;
-out:
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    return r;
+    return tpmkey_ec_point_to_pkey(out, group, point, 1 + 2 * coord);
 }
 
 static int rsa_to_pkey(EVP_PKEY **out, const TPMT_PUBLIC *pub)

@@ -20,6 +20,15 @@
 int tpmkey_public_to_pkey(EVP_PKEY **out, const TPMT_PUBLIC *pub);
 
 /*
+ * tpmkey_ec_point_to_pkey sets |*out| to a new EVP_PKEY of the EC public key
+ * |point| (|len| bytes, SEC 1 encoded, either form) on curve |group| (an
+ * OpenSSL group name). OpenSSL checks that the point is on the curve.
+ * Returns 0, DEVID_ERR_BAD_REQUEST when it is not a key on that curve, or
+ * DEVID_ERR_ALLOC.
+ */
+int tpmkey_ec_point_to_pkey(EVP_PKEY **out, const char *group, const uint8_t *point, size_t len);
+
+/*
  * tpmkey_unmarshal_public parses a TPMT_PUBLIC from exactly |len| bytes at
  * |buf| into |*pub|. Trailing bytes are an error. Returns 0 or
  * DEVID_ERR_BAD_REQUEST.

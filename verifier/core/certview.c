@@ -2,12 +2,11 @@
 
 #include <limits.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 
 #include "common/err.h"
+#include "common/tpmkey.h"
 
 /* OpenSSL's template macros, laid out as OpenSSL does (X509_CINF in
  * crypto/x509/x_x509.c, but for the key). */
@@ -67,28 +66,15 @@ static EVP_PKEY *ec_from_point(const SPKI_VIEW *spki)
     const void *param = NULL;
     int ptype = V_ASN1_UNDEF;
     const char *group;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *key = NULL;
 
     X509_ALGOR_get0(&alg, &ptype, &param, spki->algor);
     if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_OBJECT ||
         (group = OBJ_nid2sn(OBJ_obj2nid(param))) == NULL ||
-        ASN1_STRING_length(spki->public_key) <= 0)
+        ASN1_STRING_length(spki->public_key) <= 0 ||
+        tpmkey_ec_point_to_pkey(&key, group, ASN1_STRING_get0_data(spki->public_key),
+                                (size_t)ASN1_STRING_length(spki->public_key)) != 0)
         return NULL;
-    if ((bld = OSSL_PARAM_BLD_new()) != NULL &&
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) &&
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                         ASN1_STRING_get0_data(spki->public_key),
-                                         (size_t)ASN1_STRING_length(spki->public_key)) &&
-        (params = OSSL_PARAM_BLD_to_param(bld)) != NULL &&
-        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) != NULL &&
-        EVP_PKEY_fromdata_init(ctx) == 1)
-        (void)EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params);
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
     return key;
 }
 
