@@ -18,7 +18,6 @@ void enroll_verdict_cleanup(struct enroll_verdict *v)
     if (v == NULL)
         return;
     X509_PUBKEY_free(v->csr_spki);
-    EVP_PKEY_free(v->ldevid_key);
     OPENSSL_cleanse(v, sizeof(*v));
 }
 
@@ -481,8 +480,6 @@ static void drop_issuance(struct enroll_verdict *v)
 {
     X509_PUBKEY_free(v->csr_spki);
     v->csr_spki = NULL;
-    EVP_PKEY_free(v->ldevid_key);
-    v->ldevid_key = NULL;
     OPENSSL_cleanse(v->nonce, sizeof(v->nonce));
     OPENSSL_cleanse(v->conn_hash, sizeof(v->conn_hash));
     OPENSSL_cleanse(v->transcript, sizeof(v->transcript));
@@ -702,8 +699,6 @@ static int check_request(struct enroll_verdict *v, const struct enroll_config *c
         r = DEVID_ERR_CRYPTO;
         goto out;
     }
-    v->ldevid_key = ares->key;
-    ares->key = NULL;
     r = 0;
 out:
     sk_X509_pop_free(chain, X509_free);

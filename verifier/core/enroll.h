@@ -114,7 +114,7 @@ struct enroll_input {
 enum enroll_action {
     /* Answer the refusal in |reason| and |why|. */
     ENROLL_REFUSE = 0,
-    /* Build, sign and record a certificate for |ldevid_key| and |id|, then
+    /* Build, sign and record a certificate for |csr_spki| and |id|, then
      * answer it. */
     ENROLL_ISSUE,
     /* Answer the certificate the ledger recorded with the nonce again. */
@@ -122,7 +122,7 @@ enum enroll_action {
 };
 
 /* The verdict on one request. Every pointer is owned by the verdict. On a
- * refusal |csr|, |ldevid_key|, the nonce and the transcript are cleared,
+ * refusal |csr_spki|, the nonce and the transcript are cleared,
  * while |why|, |id|, |revocation|, |signer| and |token_key| keep what was
  * learned (for logs and metrics). */
 struct enroll_verdict {
@@ -132,10 +132,10 @@ struct enroll_verdict {
     /* Why it was refused: names the certificate, the check and the field. */
     char why[512];
     struct device_identity id;
-    /* The checked CSR's SubjectPublicKeyInfo (csr_check): the issued
-     * certificate's key, copied as encoded. */
+    /* The checked CSR's SubjectPublicKeyInfo (csr_check), whose key is the
+     * one the TPM certified: the issued certificate's key, copied as
+     * encoded. */
     X509_PUBKEY *csr_spki;
-    EVP_PKEY *ldevid_key;
     uint8_t nonce[TOKEN_NONCE_LEN];
     /* What the token sealed of the connection its challenge was answered on. */
     uint8_t conn_hash[TOKEN_CONN_HASH_LEN];

@@ -130,7 +130,7 @@ static int build_and_sign(struct issued *out, struct worker *w, const struct enr
     }
     /* The serial is the one asked for (ca_sign checks the signer's). */
     if ((r = serial_hex(out->serial, sizeof(out->serial), cert)) != 0) {
-        snprintf(why, why_len, "encoding the operational certificate failed");
+        snprintf(why, why_len, "writing the operational certificate's serial as hex failed");
         goto out;
     }
     r = 0;
